@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * liballoc: a drop-in malloc replacement with jemalloc's extended API.
+ *
+ * The standard functions (malloc, free, calloc, realloc, posix_memalign,
+ * aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size,
+ * reallocarray) keep their <stdlib.h>/<malloc.h> prototypes and are not
+ * repeated here unless the library was built with a name prefix. This
+ * header adds jemalloc's non-standard API with the same prototypes and the
+ * same MALLOCX_* flag encodings, so a program written against
+ * <jemalloc/jemalloc.h> builds and runs against liballoc unchanged.
+ *
+ * A build configured with --with-prefix=PFX exports every name with PFX in
+ * front (PFXmalloc, PFXmallocx, ...); `make install` writes that prefix into
+ * the ALLOC_PREFIX line below.
+ */
+#ifndef ALLOC_H
+#define ALLOC_H
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Names and attributes
+ * --------------------------------------------------------------------- */
+
+#ifndef ALLOC_PREFIX
+#define ALLOC_PREFIX
+#endif
+#define ALLOC_API_CONCAT2(a, b) a##b
+#define ALLOC_API_CONCAT(a, b)  ALLOC_API_CONCAT2(a, b)
+/* ALLOC_API(mallocx) is the exported name of mallocx in this build. */
+#define ALLOC_API(name) ALLOC_API_CONCAT(ALLOC_PREFIX, name)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALLOC_ATTR_MALLOC            __attribute__((malloc))
+#define ALLOC_ATTR_ALLOC_SIZE(n)     __attribute__((alloc_size(n)))
+#define ALLOC_ATTR_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#define ALLOC_ATTR_WARN_UNUSED       __attribute__((warn_unused_result))
+#else
+#define ALLOC_ATTR_MALLOC
+#define ALLOC_ATTR_ALLOC_SIZE(n)
+#define ALLOC_ATTR_ALLOC_SIZE2(n, m)
+#define ALLOC_ATTR_WARN_UNUSED
+#endif
+
+#ifdef __cplusplus
+#define ALLOC_NOTHROW noexcept
+#else
+#define ALLOC_NOTHROW
+#endif
+
+/* ------------------------------------------------------------------------
+ * Flags for the *allocx functions: the bits are jemalloc's.
+ * --------------------------------------------------------------------- */
+
+/* Align to (1 << la) bytes. la is not checked. */
+#define MALLOCX_LG_ALIGN(la) ((int)(la))
+/* Align to a bytes; a must be a power of two (not checked). */
+#define MALLOCX_ALIGN(a) ((int)__builtin_ctzll((unsigned long long)(a)))
+/* Zero the new memory (for rallocx/xallocx: the part past the old size). */
+#define MALLOCX_ZERO ((int)0x40)
+/* Use explicit thread cache tc (from the "tcache.create" mallctl). */
+#define MALLOCX_TCACHE(tc) ((int)(((tc) + 2) << 8))
+/* Bypass thread caches altogether. */
+#define MALLOCX_TCACHE_NONE MALLOCX_TCACHE(-1)
+/* Allocate from arena a. */
+#define MALLOCX_ARENA(a) ((((int)(a)) + 1) << 20)
+
+/* ------------------------------------------------------------------------
+ * The standard API, declared here only in prefixed builds.
+ * --------------------------------------------------------------------- */
+
+#ifdef ALLOC_PREFIXED_BUILD
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(1) void *ALLOC_API(malloc)(size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE2(1, 2) void *ALLOC_API(calloc)(size_t num,
+                                                                       size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_ALLOC_SIZE(2) void *ALLOC_API(realloc)(void *ptr, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_ALLOC_SIZE2(2, 3)
+void *ALLOC_API(reallocarray)(void *ptr, size_t num, size_t size) ALLOC_NOTHROW;
+void ALLOC_API(free)(void *ptr) ALLOC_NOTHROW;
+int ALLOC_API(posix_memalign)(void **memptr, size_t alignment, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC
+ALLOC_ATTR_ALLOC_SIZE(2)
+void *ALLOC_API(aligned_alloc)(size_t alignment, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(2) void *ALLOC_API(memalign)(size_t alignment,
+                                                                     size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(1) void *ALLOC_API(valloc)(size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC void *ALLOC_API(pvalloc)(size_t size) ALLOC_NOTHROW;
+size_t ALLOC_API(malloc_usable_size)(const void *ptr) ALLOC_NOTHROW;
+#endif
+
+/* ------------------------------------------------------------------------
+ * jemalloc's extended allocation API
+ * --------------------------------------------------------------------- */
+
+/* Allocates at least size bytes with the given flags; NULL on failure. */
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(1) void *ALLOC_API(mallocx)(size_t size,
+                                                                    int flags) ALLOC_NOTHROW;
+/* Resizes ptr to at least size bytes, moving it if needed; NULL on failure
+ * (ptr is then untouched). */
+ALLOC_ATTR_ALLOC_SIZE(2) void *ALLOC_API(rallocx)(void *ptr, size_t size, int flags) ALLOC_NOTHROW;
+/* Resizes ptr in place to at least size and, where possible, up to
+ * size + extra bytes; never moves. Returns the resulting usable size (the
+ * old one when nothing could be done). */
+size_t ALLOC_API(xallocx)(void *ptr, size_t size, size_t extra, int flags) ALLOC_NOTHROW;
+/* Usable size of ptr. */
+size_t ALLOC_API(sallocx)(const void *ptr, int flags) ALLOC_NOTHROW;
+/* Frees ptr. */
+void ALLOC_API(dallocx)(void *ptr, int flags) ALLOC_NOTHROW;
+/* Frees ptr, whose size the caller knows: any size from the one requested
+ * up to the usable size. */
+void ALLOC_API(sdallocx)(void *ptr, size_t size, int flags) ALLOC_NOTHROW;
+/* Usable size mallocx(size, flags) would return, without allocating; 0 if
+ * the request cannot be satisfied. */
+size_t ALLOC_API(nallocx)(size_t size, int flags) ALLOC_NOTHROW;
+
+/* ------------------------------------------------------------------------
+ * Introspection and tuning (see alloc(3) for the namespace)
+ * --------------------------------------------------------------------- */
+
+int ALLOC_API(mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) ALLOC_NOTHROW;
+int ALLOC_API(mallctlnametomib)(const char *name, size_t *mibp, size_t *miblenp) ALLOC_NOTHROW;
+int ALLOC_API(mallctlbymib)(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                            void *newp, size_t newlen) ALLOC_NOTHROW;
+/* Writes statistics through write_cb (malloc_message when NULL). opts: see
+ * alloc(3); "J" selects JSON. */
+void ALLOC_API(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbopaque,
+                                   const char *opts) ALLOC_NOTHROW;
+/* Where liballoc writes its messages; a program may replace it. */
+extern void (*ALLOC_API(malloc_message))(void *cbopaque, const char *s);
+/* Options a program compiles in, read at start-up like MALLOC_CONF. */
+extern const char *ALLOC_API(malloc_conf);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOC_H */

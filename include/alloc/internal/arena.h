@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Arenas: independent heaps, each with its own locks, chunks and stats.
+ *
+ * An arena carves 2 MiB chunks into page runs. A small size class (< 4
+ * pages) is served by a bin: runs of equal-sized regions, each run with a
+ * bitmap of the regions in use. A large size class (4 pages up to 1.75 MiB)
+ * is one page run. Huge requests (>= CHUNK) bypass the page map (huge.c).
+ *
+ * Finding a pointer's metadata takes a mask and a load: the chunk header
+ * sits at `ptr & ~CHUNK_MASK`, and its byte array `pclass` holds, per page,
+ * the size class of the object living there plus one. Pages that start no
+ * object (chunk header, free pages, the inner pages of a large run) hold
+ * PCLASS_NONE, which is 0: memory that merely reads as zeros (a fresh or
+ * purged page, the inside of a huge block) never looks like an object, so
+ * freeing such an address goes to the slow path and is caught there.
+ *
+ * Chunk header layout (arena_chunk_t, at the start of every arena chunk):
+ *   pclass[page]  size class + 1 per page (the fast path reads only this)
+ *   map[page]     page-run bookkeeping, valid at the first and last page of
+ *                 every run: FREE/LARGE/SMALL flags, DIRTY for free runs,
+ *                 and the run length in pages
+ *   misc[page]    small-run pages: the run descriptor; first page of a
+ *                 free run: links in the arena's free-run lists
+ * The header takes CHUNK_HEADER_PAGES pages; runs use the rest.
+ *
+ * Locking: each bin has a lock for its runs and counters; arena->lock
+ * protects chunks, page runs, the free-run lists, the chunk cache and large
+ * and huge counters. A bin lock may be held while taking arena->lock,
+ * never the reverse (see mutex.h).
+ */
+#ifndef ALLOC_INTERNAL_ARENA_H
+#define ALLOC_INTERNAL_ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/internal/bitmap.h"
+#include "alloc/internal/chunk.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/mutex.h"
+#include "alloc/internal/sz.h"
+#include "alloc/internal/util.h"
+
+#define CHUNK_NPAGES (CHUNK >> LG_PAGE)
+
+/* pclass byte of pages that begin no object. */
+#define PCLASS_NONE 0
+
+/* map[] bits. */
+#define MAP_FREE         0x1u
+#define MAP_DIRTY        0x2u
+#define MAP_LARGE        0x4u
+#define MAP_SMALL        0x8u
+#define MAP_HEADER       0x10u
+#define MAP_NPAGES_SHIFT 8
+
+/* Page-count classes of the free-run lists: four per doubling, like size
+ * classes, so a best-fit search looks at few lists. */
+#define PSZ_MAX (4 * (LG_CHUNK - LG_PAGE) + 4)
+
+typedef struct run_s run_t;
+typedef struct page_misc_s page_misc_t;
+typedef struct bin_s bin_t;
+
+struct page_misc_s {
+	union {
+		/* Pages of a small run: its descriptor. */
+		run_t *run;
+		/* First page of a free run: links in arena->avail[class]. */
+		struct {
+			page_misc_t *prev;
+			page_misc_t *next;
+		} link;
+	};
+};
+
+typedef struct arena_chunk_s arena_chunk_t;
+struct arena_chunk_s {
+	arena_t *arena;
+	/* Free pages in this chunk (stats and sanity checks). */
+	size_t nfree_pages;
+	/* The arena's list of its chunks (arena->lock). */
+	arena_chunk_t *prev;
+	arena_chunk_t *next;
+	uint8_t pclass[CHUNK_NPAGES];
+	uint32_t map[CHUNK_NPAGES];
+	page_misc_t misc[CHUNK_NPAGES];
+};
+
+#define CHUNK_HEADER_PAGES  ((sizeof(arena_chunk_t) + PAGE_MASK) >> LG_PAGE)
+#define CHUNK_RUN_MAX_PAGES (CHUNK_NPAGES - CHUNK_HEADER_PAGES)
+
+/* Shape of every run of one small size class, computed at start-up. */
+typedef struct {
+	size_t reg_size;
+	/* Run length in bytes: a multiple of both PAGE and reg_size, so
+	 * regions tile the run exactly and every region of a size that is a
+	 * multiple of an alignment is aligned to it. */
+	size_t run_size;
+	uint32_t nregs;
+	/* ceil(2^32 / reg_size): region index = (offset * magic) >> 32,
+	 * exact for offsets that are multiples of reg_size below 2^32. */
+	uint32_t div_magic;
+	size_t bitmap_ngroups;
+	/* sizeof(run_t) plus the bitmap. */
+	size_t run_desc_size;
+} bin_info_t;
+
+extern bin_info_t bin_infos[SZ_NSMALL];
+
+/* A small run's descriptor (from base memory, recycled per bin). */
+struct run_s {
+	/* First region; the run's first page. */
+	char *base;
+	/* Bin's list of runs with free regions (not linked while runcur or
+	 * full). */
+	run_t *prev;
+	run_t *next;
+	szind_t binind;
+	uint32_t nfree;
+	/* Lowest bitmap group that may hold a free region. */
+	size_t hint;
+	/* Region bitmap: bit set = region in use. */
+	bitmap_t bitmap[];
+};
+
+typedef struct {
+	/* Allocation requests served (including from thread caches), regions
+	 * handed out and returned, run counts. */
+	uint64_t nrequests;
+	uint64_t nmalloc;
+	uint64_t ndalloc;
+	uint64_t nfills;
+	uint64_t nflushes;
+	uint64_t nruns;
+	uint64_t reruns;
+	size_t curregs;
+	size_t curruns;
+} bin_stats_t;
+
+struct bin_s {
+	/* Protects everything in this bin. */
+	mutex_t lock;
+	/* Run allocations come from; NULL or has nfree > 0. */
+	run_t *runcur;
+	/* Other runs with free regions, most recently freed-into first. */
+	run_t *nonfull;
+	/* Recycled run descriptors for this size class. */
+	run_t *desc_free;
+	bin_stats_t stats;
+} CACHE_ALIGNED;
+
+typedef struct {
+	uint64_t nmalloc;
+	uint64_t ndalloc;
+	uint64_t nrequests;
+	size_t curruns;
+} large_stats_t;
+
+typedef struct {
+	/* Chunks used for page runs (not counting the chunk cache). */
+	size_t mapped_chunks;
+	size_t allocated_large;
+	size_t allocated_huge;
+	uint64_t npurge;
+	large_stats_t lstats[SZ_NLARGE];
+	large_stats_t hstats[SZ_NHUGE];
+} arena_stats_t;
+
+struct arena_s {
+	unsigned ind;
+	/* Threads bound to this arena (for stats and arena choice). */
+	unsigned nthreads;
+
+	bin_t bins[SZ_NSMALL];
+
+	/* Protects everything below. */
+	mutex_t lock;
+	/* A fully free chunk kept back from the cache, so a program that
+	 * repeatedly fills and empties one chunk does not churn. */
+	arena_chunk_t *spare;
+	/* Free page runs, by floor page-count class; bit c of avail_mask is
+	 * set when avail[c] is non-empty. */
+	page_misc_t *avail[PSZ_MAX];
+	bitmap_t avail_mask[BITMAP_NGROUPS(PSZ_MAX)];
+	/* Dirty pages in free runs (spare chunk included). */
+	size_t ndirty;
+	/* Pages in allocated page runs (small runs and large objects). */
+	size_t nactive;
+	/* Chunks carved into page runs. */
+	arena_chunk_t *chunks_head;
+	chunk_cache_t chunks;
+	/* Live huge allocations of this arena (for reset and stats). */
+	extent_t *huge_list;
+	arena_stats_t stats;
+};
+
+/* Arenas by index; arenas[i] is NULL until first used. */
+#define ARENAS_MAX 4096
+extern arena_t *arenas[ARENAS_MAX];
+/* Arenas created so far (indices below it may be in use). */
+extern unsigned narenas_total;
+/* Arenas that automatic thread assignment spreads threads over. */
+extern unsigned narenas_auto;
+
+/* Computes bin shapes and page-class tables; call once at start-up. */
+void arena_boot(void);
+
+/* Returns arena ind, creating it if needed; NULL if ind >= ARENAS_MAX or
+ * memory is short. */
+arena_t *arena_get(unsigned ind);
+/* Creates a new arena at the next free index (arenas.extend). */
+arena_t *arena_extend(void);
+
+ALWAYS_INLINE arena_chunk_t *
+arena_chunk_of(const void *ptr) {
+	return (arena_chunk_t *)((uintptr_t)ptr & ~(uintptr_t)CHUNK_MASK);
+}
+
+ALWAYS_INLINE size_t
+arena_pageind(const void *ptr) {
+	return ((uintptr_t)ptr & CHUNK_MASK) >> LG_PAGE;
+}
+
+/* Size class + 1 of the object at ptr (a pointer into an arena chunk):
+ * one load. PCLASS_NONE when no object starts on that page. */
+ALWAYS_INLINE unsigned
+arena_ptr_pclass(const void *ptr) {
+	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
+}
+
+void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
+void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool zero);
+
+/* Fills ptrs[0..n) with regions of bin binind; returns how many it got
+ * (fewer only when memory is short). */
+unsigned arena_bin_fill(arena_t *arena, szind_t binind, void **ptrs, unsigned n);
+
+/* Frees a small region / a large run. ptr must have been checked to lie in
+ * an arena chunk with the given size class. */
+void arena_dalloc_small(void *ptr, szind_t binind);
+void arena_dalloc_large(void *ptr, szind_t szind);
+
+/* Frees those of ptrs[0..n) (all of small class binind) that belong to the
+ * arena owning ptrs[0], under one bin lock, and moves the others to the
+ * front of ptrs; returns how many are left. Call until it returns 0.
+ * `nrequests` (thread-cache hits) is added to that bin's stats. */
+unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* The same for large objects of class szind, under one arena lock. */
+unsigned arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests);
+
+/* Resizes a large allocation in place to the large class `new_szind`;
+ * returns false if it cannot (then nothing changed). Zeroes the grown tail
+ * when `zero`. */
+bool arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, bool zero);
+
+/* A consistent copy of an arena's counters (stats.arenas.<i>.*). */
+typedef struct {
+	unsigned nthreads;
+	/* Pages in use by objects (small runs, large and huge objects). */
+	size_t pactive;
+	/* Dirty pages: free pages in runs and dirty cached chunk bytes. */
+	size_t pdirty;
+	/* Bytes mapped by this arena (chunks, huge spans, cached spans). */
+	size_t mapped;
+	/* Mapped bytes held in the chunk cache already purged. */
+	size_t retained;
+	uint64_t npurge;
+	uint64_t nmadvise;
+	uint64_t purged;
+	size_t allocated_small;
+	uint64_t nmalloc_small;
+	uint64_t ndalloc_small;
+	uint64_t nrequests_small;
+	size_t allocated_large;
+	uint64_t nmalloc_large;
+	uint64_t ndalloc_large;
+	uint64_t nrequests_large;
+	size_t allocated_huge;
+	uint64_t nmalloc_huge;
+	uint64_t ndalloc_huge;
+	uint64_t nrequests_huge;
+	bin_stats_t bins[SZ_NSMALL];
+	large_stats_t lstats[SZ_NLARGE];
+	large_stats_t hstats[SZ_NHUGE];
+} arena_stats_snapshot_t;
+
+/* Fills *out from the arena's counters under its locks. Thread-cache hits
+ * not yet merged are added by the caller (tcache_stats_add). */
+void arena_stats_read(arena_t *arena, arena_stats_snapshot_t *out);
+
+/* Discards every allocation of the arena (arena.<i>.reset): its chunks and
+ * huge spans go back to its chunk cache. Thread caches holding its objects
+ * must have been flushed. */
+void arena_reset(arena_t *arena);
+
+/* Purges every dirty free page and cached chunk; returns bytes purged. */
+size_t arena_purge_all(arena_t *arena);
+
+/* Checks that ptr lies where an object of its page's class can start;
+ * aborts with a message naming `caller` if it does not (invalid free). */
+void arena_check_ptr_small(const void *ptr, szind_t binind, const char *caller);
+
+void arena_prefork(void);
+void arena_postfork_parent(void);
+void arena_postfork_child(void);
+
+#endif

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Chunks: chunk-aligned spans of virtual memory, and the cache of free ones.
+ *
+ * Arenas take single chunks (CHUNK bytes, CHUNK-aligned) to carve into page
+ * runs, and huge allocations take spans that start on a chunk boundary and
+ * are a whole number of pages long. Freed spans go into the owning arena's
+ * chunk cache, ordered by address with neighbours merged, and are reused
+ * before the kernel is asked again: mapping and faulting in memory costs far
+ * more than reusing it. Cached spans stay mapped; a dirty span that nobody
+ * reused for CHUNK_CACHE_AGE_MAX seconds is purged (madvise), so a cache
+ * does not hold physical memory for long.
+ *
+ * An extent_t describes one span: a cached free span, or a live huge
+ * allocation. Extent nodes come from the base allocator and are recycled on
+ * the cache's own free list.
+ *
+ * Locking: a chunk_cache_t is protected by its arena's lock; every function
+ * here expects the caller to hold it.
+ */
+#ifndef ALLOC_INTERNAL_CHUNK_H
+#define ALLOC_INTERNAL_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct arena_s arena_t;
+typedef struct extent_s extent_t;
+
+struct extent_s {
+	/* Start of the span; chunk-aligned for huge allocations and cached
+	 * spans that came from them, page-aligned for split-off tails. */
+	void *addr;
+	/* Length in bytes, a multiple of PAGE. */
+	size_t size;
+	/* Huge allocations: the usable size (a huge size class, <= size). */
+	size_t usize;
+	/* Huge allocations: the arena whose cache gets the span back. */
+	arena_t *arena;
+	/* The span is known to read as zeros (fresh or purged). */
+	bool zeroed;
+	/* Cached dirty spans: when the span (its newest part) was freed, in
+	 * seconds of CLOCK_MONOTONIC_COARSE. */
+	uint64_t dirty_since;
+	/* Cache: neighbours in address order. Huge: the arena's list of live
+	 * huge allocations. Free nodes: next only. */
+	extent_t *prev;
+	extent_t *next;
+};
+
+typedef struct {
+	/* Cached free spans in ascending address order. Adjacent spans are
+	 * always merged, so no two entries touch. */
+	extent_t *head;
+	/* Recycled extent nodes (singly linked through next). */
+	extent_t *node_free;
+	/* Bytes cached, and of those bytes not known to be zero. */
+	size_t cached_bytes;
+	size_t dirty_bytes;
+	/* Bytes ever mapped from the kernel by this cache and still mapped. */
+	size_t mapped_bytes;
+	/* Purge statistics: madvise calls and bytes purged. */
+	size_t nmadvise;
+	size_t purged_bytes;
+} chunk_cache_t;
+
+void chunk_cache_init(chunk_cache_t *cache);
+
+/* Returns an extent node (from the free list or base), or NULL. */
+extent_t *chunk_node_alloc(chunk_cache_t *cache);
+void chunk_node_free(chunk_cache_t *cache, extent_t *node);
+
+/*
+ * Returns `size` bytes (a multiple of PAGE) starting at a multiple of
+ * `alignment` (a power of two >= CHUNK): a cached span when one fits,
+ * else new memory from the kernel. *zeroed tells whether the memory is known
+ * to read as zeros. NULL when the kernel refuses.
+ */
+void *chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed);
+
+/* Gives [addr, addr+size) back to the cache; `zeroed` when it is known to
+ * read as zeros. May purge dirty cached memory over the cache's bound. */
+void chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed);
+
+/* Takes [addr, addr+size) out of the cache if all of it is cached (for
+ * growing a huge allocation in place). Returns true on success and sets
+ * *zeroed. */
+bool chunk_take_range(chunk_cache_t *cache, void *addr, size_t size, bool *zeroed);
+
+/* Purges every dirty cached span; returns the number of bytes purged. */
+size_t chunk_purge_all(chunk_cache_t *cache);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Huge allocations: requests of CHUNK bytes or more, each a span of its own
+ * that starts on a chunk boundary. A chunk-aligned pointer is therefore
+ * either huge or not ours; the radix tree huge_rtree maps the start of every
+ * live huge allocation to its extent_t. Spans come from, and return to, the
+ * chunk cache of the arena that made them.
+ */
+#ifndef ALLOC_INTERNAL_HUGE_H
+#define ALLOC_INTERNAL_HUGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/chunk.h"
+
+/* Sets up the radix tree; returns true on failure. */
+bool huge_boot(void);
+
+/* usize is a huge size class; alignment a power of two (any, CHUNK is
+ * implied). NULL when memory is short. */
+void *huge_malloc(arena_t *arena, size_t usize, size_t alignment, bool zero);
+
+/* The extent of the huge allocation starting at ptr, or NULL. */
+extent_t *huge_lookup(const void *ptr);
+
+/* Removes ptr from the radix tree only (arena_reset frees the span). */
+void huge_forget(void *ptr);
+
+/* Frees a huge allocation; aborts with a message if ptr is not one. */
+void huge_dalloc(void *ptr);
+
+/* Resizes a huge allocation in place to the huge class new_usize; returns
+ * false (nothing changed) when the following memory is not available. */
+bool huge_ralloc_in_place(extent_t *extent, size_t new_usize, bool zero);
+
+void huge_prefork(void);
+void huge_postfork_parent(void);
+void huge_postfork_child(void);
+
+#endif

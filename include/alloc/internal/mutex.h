@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Locks.
+ *
+ * A mutex_t is a pthread mutex that spins briefly before sleeping: the
+ * critical sections it guards (a bin's run bookkeeping, an arena's page
+ * runs) are short, so a waiter usually gets the lock within a few hundred
+ * cycles. pthread mutexes never allocate, so they are safe during start-up.
+ *
+ * Lock order (a thread holding a lock may only take locks further down):
+ *   1. init_lock (alloc.c)                 start-up and arena creation
+ *   2. tcaches_lock (tcache.c)             the list of thread caches
+ *   3. bin locks of an arena (arena.c)     ascending bin index, never two arenas
+ *   4. arena->lock (arena.c)               an arena's chunks and page runs
+ *   5. chunk cache locks (chunk.c)
+ *   6. huge_lock (huge.c)
+ *   7. rtree lock (rtree.c)
+ *   8. base_lock (base.c)                  metadata memory
+ * Fork handlers take every lock in this order and release them in reverse.
+ */
+#ifndef ALLOC_INTERNAL_MUTEX_H
+#define ALLOC_INTERNAL_MUTEX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "alloc/internal/util.h"
+
+typedef struct {
+	pthread_mutex_t lock;
+} mutex_t;
+
+#define MUTEX_INITIALIZER \
+	{ PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP }
+
+/* Initialises m; returns true on failure. */
+bool mutex_init(mutex_t *m);
+
+ALWAYS_INLINE void
+mutex_lock(mutex_t *m) {
+	if (unlikely(pthread_mutex_trylock(&m->lock) != 0)) {
+		pthread_mutex_lock(&m->lock);
+	}
+}
+
+ALWAYS_INLINE void
+mutex_unlock(mutex_t *m) {
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Fork protocol: prefork locks, the parent unlocks, the child re-creates
+ * the lock (it may have been held by a thread that does not exist there). */
+void mutex_prefork(mutex_t *m);
+void mutex_postfork_parent(mutex_t *m);
+void mutex_postfork_child(mutex_t *m);
+
+#endif

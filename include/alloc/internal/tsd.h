@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Thread state: everything liballoc keeps per thread, in one TLS struct.
+ *
+ * The struct is zero-initialised by the C runtime, and zero means "not set
+ * up yet": a new thread needs no constructor, and the hot paths notice a
+ * missing setup through the same test that notices an empty cache.
+ * With initial-exec TLS (the default) the struct is addressed off the
+ * thread pointer in one instruction; configure --disable-initial-exec-tls
+ * switches to the general model so liballoc can be dlopen()ed late.
+ */
+#ifndef ALLOC_INTERNAL_TSD_H
+#define ALLOC_INTERNAL_TSD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/tcache.h"
+
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+#define TSD_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define TSD_TLS_MODEL
+#endif
+
+typedef enum {
+	/* Fresh thread: nothing set up. */
+	TSD_STATE_UNINIT = 0,
+	/* Set up; the destructor will run at thread exit. */
+	TSD_STATE_NOMINAL = 1,
+	/* The destructor ran; the thread is exiting but may still call
+	 * malloc/free (other destructors). It works without a cache. */
+	TSD_STATE_EXITING = 2,
+} tsd_state_t;
+
+typedef struct {
+	/* First, so the hot path addresses it at a fixed small offset. */
+	tcache_t tcache;
+	/* Arena this thread allocates from (NULL until chosen). */
+	arena_t *arena;
+	/* CPU the arena was chosen for; -1 when not chosen by CPU. */
+	int arena_cpu;
+	/* The arena was set explicitly (thread.arena): never rebind. */
+	bool arena_pinned;
+	uint8_t state;
+	/* Bytes this thread allocated and freed (thread.allocated/deallocated). */
+	uint64_t allocated;
+	uint64_t deallocated;
+} tsd_t;
+
+extern __thread tsd_t tsd_tls TSD_TLS_MODEL;
+
+ALWAYS_INLINE tsd_t *
+tsd_get(void) {
+	return &tsd_tls;
+}
+
+/*
+ * TSD_FS(field): an lvalue for tsd_tls.field that the hit paths use.
+ *
+ * On x86-64 with initial-exec TLS, the thread's copy of tsd_tls sits at a
+ * fixed offset from the %fs segment base. Compilers address constant
+ * offsets off %fs directly but materialise the thread pointer for indexed
+ * accesses (tsd_tls.tcache.bins[ind].head), costing two instructions per
+ * malloc and per free. Reading the offset once and going through the
+ * __seg_fs address space gives `mov %fs:(off,ind),reg` instead. Elsewhere
+ * TSD_FS is plain tsd_tls access.
+ */
+#if defined(__x86_64__) && defined(__SEG_FS) && ALLOC_CONFIG_INITIAL_EXEC_TLS
+ALWAYS_INLINE uintptr_t
+tsd_tls_offset(void) {
+	uintptr_t off;
+	__asm__("movq tsd_tls@gottpoff(%%rip), %0" : "=r"(off));
+	return off;
+}
+#define TSD_FS(field) (((__seg_fs tsd_t *)tsd_tls_offset())->field)
+/* The thread-cache bin `off` bytes into tcache.bins. */
+#define TSD_FS_BIN_AT(off) \
+	(*(__seg_fs tcache_bin_t *)(tsd_tls_offset() + offsetof(tsd_t, tcache.bins) + (off)))
+#else
+#define TSD_FS(field)      (tsd_tls.field)
+#define TSD_FS_BIN_AT(off) (*(tcache_bin_t *)((char *)tsd_tls.tcache.bins + (off)))
+#endif
+
+/* Creates the thread-exit key; returns true on failure. */
+bool tsd_boot(void);
+
+/* Sets up the calling thread (registers the exit destructor, sets up the
+ * cache). Returns the state it ends in. */
+tsd_state_t tsd_setup(tsd_t *tsd);
+
+/* The arena the calling thread should use now: its CPU's (rechecked here,
+ * on slow paths only), or its round-robin or pinned one. NULL only when
+ * arena creation fails for lack of memory. */
+arena_t *tsd_arena(tsd_t *tsd);
+
+/* Binds the thread to arena `a` (thread.arena); pinned bindings are never
+ * changed by CPU migration. */
+void tsd_arena_set(tsd_t *tsd, arena_t *a, bool pinned);
+
+/* CPUs in the process's affinity mask at start-up. */
+extern unsigned tsd_ncpus;
+
+void tsd_postfork_child(void);
+
+#endif

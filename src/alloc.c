@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The public allocation API: malloc, free and their standard relatives,
+ * glibc's __libc_* names for them, start-up and fork handling.
+ *
+ * Shape of every entry point: the exported function is an always-inline
+ * fast path (size class, thread-cache pop or push, return) that tail-calls
+ * one NOINLINE slow path for everything else: initialisation, a cache miss
+ * or overflow, huge sizes, errors. A thread that has not been set up has a
+ * zeroed cache whose bins always miss, so "first call" costs the hit path
+ * nothing.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/assert.h"
+#include "alloc/internal/base.h"
+#include "alloc/internal/export.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/message.h"
+#include "alloc/internal/opt.h"
+#include "alloc/internal/sz.h"
+#include "alloc/internal/tcache.h"
+#include "alloc/internal/tsd.h"
+
+/* ---------------------------------------------------------------------- */
+/* Start-up. */
+
+/* Serialises start-up. Lock order: first (see mutex.h). */
+static mutex_t init_lock = MUTEX_INITIALIZER;
+static bool malloc_initialized;
+static bool malloc_init_failed;
+
+static void alloc_prefork(void);
+static void alloc_postfork_parent(void);
+static void alloc_postfork_child(void);
+
+/*
+ * Sets every subsystem up. Nothing here may call malloc: under LD_PRELOAD
+ * the first call can come from the dynamic loader or from pthread_create
+ * before anything else ran. pthread_atfork may allocate, so it runs after
+ * the allocator is usable.
+ */
+COLD NOINLINE static bool
+malloc_init_hard(void) {
+	mutex_lock(&init_lock);
+	if (malloc_initialized || malloc_init_failed) {
+		mutex_unlock(&init_lock);
+		return malloc_init_failed;
+	}
+	arena_boot();
+	tcache_boot();
+	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
+		malloc_init_failed = true;
+		mutex_unlock(&init_lock);
+		msg_warn("start-up failed: out of memory");
+		return true;
+	}
+	__atomic_store_n(&malloc_initialized, true, __ATOMIC_RELEASE);
+	mutex_unlock(&init_lock);
+	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
+	return false;
+}
+
+/* Returns true if the allocator cannot be used. */
+ALWAYS_INLINE bool
+malloc_init(void) {
+	if (likely(__atomic_load_n(&malloc_initialized, __ATOMIC_ACQUIRE))) {
+		return false;
+	}
+	return malloc_init_hard();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slow paths. */
+
+/*
+ * Allocates `size` bytes aligned to `alignment` (0 or 1: no constraint
+ * beyond the size class's own), zeroed if asked, through cache `tc` (NULL:
+ * none) from `arena` (NULL: the thread's). Sets errno to ENOMEM and returns
+ * NULL on failure. The thread must be set up.
+ */
+static void *
+alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+	size_t usize = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	if (unlikely(usize == 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (arena == NULL) {
+		arena = tsd_arena(tsd);
+		if (unlikely(arena == NULL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	szind_t ind = sz_size2index(usize);
+	void *ret;
+	if (ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL)) {
+		tcache_bin_t *bin = tc != NULL ? tcache_bin(tc, ind) : NULL;
+		if (bin != NULL && bin->head != bin->low_water) {
+			ret = *bin->head++;
+			bin->nrequests++;
+		} else if (bin != NULL && bin->ncached_max != 0) {
+			ret = tcache_alloc_slow(tc, arena, ind);
+		} else if (ind < SZ_NSMALL) {
+			ret = arena_malloc_small(arena, ind, false);
+		} else {
+			ret = arena_malloc_large(arena, ind, PAGE, false);
+		}
+		if (zero && ret != NULL) {
+			memset(ret, 0, usize);
+		}
+	} else if (ind < SZ_NPAGED) {
+		ret = arena_malloc_large(arena, ind, alignment, zero);
+	} else {
+		ret = huge_malloc(arena, usize, alignment, zero);
+	}
+	if (unlikely(ret == NULL)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (config_stats) {
+		tsd->allocated += usize;
+	}
+	return ret;
+}
+
+/* Sets the allocator and the calling thread up; NULL if that fails. */
+ALWAYS_INLINE tsd_t *
+tsd_ready(void) {
+	if (unlikely(malloc_init())) {
+		return NULL;
+	}
+	tsd_t *tsd = tsd_get();
+	if (unlikely(tsd->state == TSD_STATE_UNINIT)) {
+		tsd_setup(tsd);
+	}
+	return tsd;
+}
+
+/* Every allocation through the thread's own cache that misses the fast
+ * path comes here. */
+NOINLINE static void *
+alloc_slow(size_t size, size_t alignment, bool zero) {
+	tsd_t *tsd = tsd_ready();
+	if (unlikely(tsd == NULL)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *ret = alloc_impl(tsd, size, alignment, zero, &tsd->tcache, NULL);
+	if (unlikely(--tsd->tcache.gc_ticker < 0)) {
+		tcache_gc_step(&tsd->tcache);
+	}
+	return ret;
+}
+
+COLD NOINLINE static void
+report_invalid(const char *func, const void *ptr) {
+	msg_fatal("%s(): invalid pointer %p (not returned by malloc, or already freed)", func, ptr);
+}
+
+/* Size class of a live allocation in the page map (or SZ_NPAGED.. for huge
+ * ones), and its usable size; aborts on a pointer that is not one. */
+static szind_t
+ind_of(const void *ptr, size_t *usize, const char *func) {
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		extent_t *e = huge_lookup(ptr);
+		if (unlikely(e == NULL)) {
+			report_invalid(func, ptr);
+		}
+		*usize = e->usize;
+		return sz_size2index(e->usize);
+	}
+	unsigned pclass = arena_ptr_pclass(ptr);
+	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
+		report_invalid(func, ptr);
+	}
+	szind_t ind = pclass - 1;
+	*usize = sz_index2size(ind);
+	return ind;
+}
+
+static size_t
+usize_of(const void *ptr, const char *func) {
+	size_t usize;
+	ind_of(ptr, &usize, func);
+	return usize;
+}
+
+/* Frees ptr, whose class is `ind` (from the page map or a checked size),
+ * through cache `tc` (NULL: none). ptr is not huge. */
+static void
+dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
+	if (config_stats) {
+		tsd->deallocated += sz_index2size(ind);
+	}
+	tcache_bin_t *bin = tc != NULL ? tcache_bin(tc, ind) : NULL;
+	if (bin != NULL && bin->head != bin->full) {
+		*--bin->head = ptr;
+	} else if (bin != NULL && bin->ncached_max != 0) {
+		tcache_dalloc_flush(tc, ptr, ind);
+	} else if (ind < SZ_NSMALL) {
+		arena_check_ptr_small(ptr, ind, "free");
+		arena_dalloc_small(ptr, ind);
+	} else {
+		arena_dalloc_large(ptr, ind);
+	}
+}
+
+static void
+dalloc_huge(tsd_t *tsd, void *ptr) {
+	if (config_stats) {
+		extent_t *e = huge_lookup(ptr);
+		if (e != NULL) {
+			tsd->deallocated += e->usize;
+		}
+	}
+	huge_dalloc(ptr);
+}
+
+NOINLINE static void
+free_slow(void *ptr) {
+	if (ptr == NULL) {
+		return;
+	}
+	tsd_t *tsd = tsd_get();
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		dalloc_huge(tsd, ptr);
+		return;
+	}
+	unsigned pclass = arena_ptr_pclass(ptr);
+	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
+		report_invalid("free", ptr);
+	}
+	szind_t ind = pclass - 1;
+	if (unlikely(tsd->state == TSD_STATE_UNINIT)) {
+		/* A thread whose first call is free(): set it up, so its
+		 * cache gets flushed at exit like any other. */
+		tsd_setup(tsd);
+	}
+	dalloc_paged(tsd, ptr, ind, &tsd->tcache);
+}
+
+/*
+ * Resizes ptr in place so its usable size lies in [umin, umax] (usable
+ * sizes of classes), preferring the largest. Returns the new usable size, or
+ * 0 when that cannot be done without moving. Zeroes grown bytes when asked.
+ */
+static size_t
+ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
+	if (old_usize >= umin && old_usize <= umax) {
+		return old_usize;
+	}
+	size_t targets[2] = {umax, umin};
+	for (unsigned i = 0; i < 2; i++) {
+		size_t usize = targets[i];
+		szind_t ind = sz_size2index(usize);
+		bool ok = false;
+		if (sz_is_large(old_ind) && sz_is_large(ind)) {
+			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
+		} else if (sz_is_huge(old_ind) && sz_is_huge(ind)) {
+			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
+		}
+		if (ok) {
+			if (config_stats) {
+				tsd_t *tsd = tsd_get();
+				tsd->allocated += usize;
+				tsd->deallocated += old_usize;
+			}
+			return usize;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The moving resize shared by realloc and rallocx: in place when the
+ * classes allow, else allocate, copy, free. ptr is live and non-NULL.
+ */
+static void *
+ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tcache_t *tc,
+            arena_t *arena, const char *func) {
+	size_t old_usize;
+	szind_t old_ind = ind_of(ptr, &old_usize, func);
+	size_t usize = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	if (unlikely(usize == 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0) {
+		if (ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero) != 0) {
+			return ptr;
+		}
+	}
+	void *ret = alloc_impl(tsd, size, alignment, zero, tc, arena);
+	if (unlikely(ret == NULL)) {
+		return NULL;
+	}
+	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
+	if (sz_is_huge(old_ind)) {
+		dalloc_huge(tsd, ptr);
+	} else {
+		dalloc_paged(tsd, ptr, old_ind, tc);
+	}
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Fast paths. */
+
+/*
+ * The hit paths. They reach the thread's state through TSD_FS (see tsd.h)
+ * rather than a pointer, so the compiler uses %fs-relative operands instead
+ * of materialising the address.
+ */
+ALWAYS_INLINE void *
+malloc_fast(size_t size) {
+	size_t off;
+	if (likely(size <= SZ_LOOKUP_MAXCLASS)) {
+		off = tcache_size2off_tab[(size + SZ_TINY_MIN - 1) >> SZ_LG_TINY_MIN];
+	} else if (likely(size <= SZ_LARGE_MAXCLASS)) {
+		off = ((size_t)sz_size2index_compute(size) + 1) * sizeof(tcache_bin_t);
+	} else {
+		return alloc_slow(size, 0, false);
+	}
+	void **head = TSD_FS_BIN_AT(off).head;
+	if (unlikely(head == TSD_FS_BIN_AT(off).low_water || --TSD_FS(tcache.gc_ticker) < 0)) {
+		return alloc_slow(size, 0, false);
+	}
+	TSD_FS_BIN_AT(off).head = head + 1;
+	if (config_stats) {
+		TSD_FS_BIN_AT(off).nrequests++;
+		TSD_FS(allocated) += TSD_FS_BIN_AT(off).usize;
+	}
+	return *head;
+}
+
+ALWAYS_INLINE void
+free_fast(void *ptr) {
+	if (unlikely(((uintptr_t)ptr & CHUNK_MASK) == 0)) {
+		free_slow(ptr);
+		return;
+	}
+	/* The page-map byte indexes the bins directly (class + 1; slot 0,
+	 * "no object here", always misses). */
+	unsigned pclass = arena_ptr_pclass(ptr);
+	void **head = TSD_FS(tcache.bins[pclass]).head;
+	if (unlikely(head == TSD_FS(tcache.bins[pclass]).full)) {
+		free_slow(ptr);
+		return;
+	}
+	*--head = ptr;
+	TSD_FS(tcache.bins[pclass]).head = head;
+	if (config_stats) {
+		TSD_FS(deallocated) += TSD_FS(tcache.bins[pclass]).usize;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* The standard API. */
+
+ALLOC_EXPORT void *
+ALLOC_NAME(malloc)(size_t size) {
+	return malloc_fast(size);
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(free)(void *ptr) {
+	free_fast(ptr);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(calloc)(size_t num, size_t size) {
+	size_t total;
+	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc_slow(total, 0, true);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(realloc)(void *ptr, size_t size) {
+	if (ptr == NULL) {
+		return alloc_slow(size, 0, false);
+	}
+	if (size == 0) {
+		/* glibc's behaviour, which programs rely on: free, return NULL. */
+		free_fast(ptr);
+		return NULL;
+	}
+	tsd_t *tsd = tsd_ready();
+	if (unlikely(tsd == NULL)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ralloc_impl(tsd, ptr, size, 0, false, &tsd->tcache, NULL, "realloc");
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(reallocarray)(void *ptr, size_t num, size_t size) {
+	size_t total;
+	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ALLOC_NAME(realloc)(ptr, total);
+}
+
+ALLOC_EXPORT int
+ALLOC_NAME(posix_memalign)(void **memptr, size_t alignment, size_t size) {
+	if (unlikely(!is_pow2(alignment) || alignment < sizeof(void *))) {
+		return EINVAL;
+	}
+	int saved_errno = errno;
+	void *ret = alloc_slow(size, alignment, false);
+	errno = saved_errno;
+	if (unlikely(ret == NULL)) {
+		return ENOMEM;
+	}
+	*memptr = ret;
+	return 0;
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(aligned_alloc)(size_t alignment, size_t size) {
+	/* C17 (DR 460) and glibc 2.38+: an alignment the implementation does
+	 * not support fails; only powers of two are supported. */
+	if (unlikely(!is_pow2(alignment))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_slow(size, alignment, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(memalign)(size_t alignment, size_t size) {
+	/* glibc's contract: a non-power-of-two alignment is rounded up, one
+	 * too large for that fails with EINVAL. */
+	if (unlikely(alignment > ((size_t)1 << (sizeof(size_t) * 8 - 1)))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!is_pow2(alignment)) {
+		alignment = alignment == 0 ? 1 : pow2_ceil(alignment);
+	}
+	return alloc_slow(size, alignment, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(valloc)(size_t size) {
+	return alloc_slow(size, PAGE, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(pvalloc)(size_t size) {
+	size_t rounded = ALIGN_UP(size, PAGE);
+	if (unlikely(rounded < size)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc_slow(rounded == 0 ? PAGE : rounded, PAGE, false);
+}
+
+ALLOC_EXPORT size_t
+ALLOC_NAME(malloc_usable_size)(const void *ptr) {
+	if (ptr == NULL) {
+		return 0;
+	}
+	return usize_of(ptr, "malloc_usable_size");
+}
+
+/* ---------------------------------------------------------------------- */
+/* jemalloc's extended API. */
+
+/* Flag fields (the bits of jemalloc's MALLOCX_* macros, see alloc.h). */
+#define FLAGS_LG_ALIGN_MASK 0x3f
+#define FLAGS_ZERO          0x40
+#define FLAGS_TCACHE_SHIFT  8
+#define FLAGS_TCACHE_MASK   0xfff
+#define FLAGS_ARENA_SHIFT   20
+
+typedef struct {
+	size_t alignment;
+	bool zero;
+	/* Cache to go through (NULL: none). */
+	tcache_t *tc;
+	/* Arena to allocate from (NULL: the thread's). */
+	arena_t *arena;
+} flags_t;
+
+/* Decodes flags; returns false when they name a cache or arena that does
+ * not exist. With MALLOCX_ARENA and no MALLOCX_TCACHE, the thread's cache
+ * is bypassed, so the memory really comes from the arena asked for. */
+static bool
+flags_decode(tsd_t *tsd, int flags, flags_t *out) {
+	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
+	out->alignment = lg == 0 ? 0 : (size_t)1 << lg;
+	out->zero = (flags & FLAGS_ZERO) != 0;
+	unsigned a = (unsigned)flags >> FLAGS_ARENA_SHIFT;
+	out->arena = NULL;
+	if (a != 0) {
+		if (a - 1 >= __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE)) {
+			return false;
+		}
+		out->arena = arena_get(a - 1);
+		if (out->arena == NULL) {
+			return false;
+		}
+	}
+	unsigned t = ((unsigned)flags >> FLAGS_TCACHE_SHIFT) & FLAGS_TCACHE_MASK;
+	if (t == 0) {
+		out->tc = out->arena == NULL ? &tsd->tcache : NULL;
+	} else if (t == 1) {
+		out->tc = NULL;
+	} else {
+		out->tc = tcaches_get(t - 2);
+		if (out->tc == NULL) {
+			return false;
+		}
+	}
+	return true;
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(mallocx)(size_t size, int flags) {
+	if (likely(flags == 0)) {
+		return malloc_fast(size);
+	}
+	tsd_t *tsd = tsd_ready();
+	flags_t f;
+	if (unlikely(tsd == NULL || !flags_decode(tsd, flags, &f))) {
+		return NULL;
+	}
+	return alloc_impl(tsd, size, f.alignment, f.zero, f.tc, f.arena);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(rallocx)(void *ptr, size_t size, int flags) {
+	tsd_t *tsd = tsd_ready();
+	flags_t f;
+	if (unlikely(tsd == NULL || !flags_decode(tsd, flags, &f))) {
+		return NULL;
+	}
+	if (unlikely(ptr == NULL)) {
+		return alloc_impl(tsd, size, f.alignment, f.zero, f.tc, f.arena);
+	}
+	return ralloc_impl(tsd, ptr, size, f.alignment, f.zero, f.tc, f.arena, "rallocx");
+}
+
+ALLOC_EXPORT size_t
+ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
+	size_t old_usize;
+	szind_t old_ind = ind_of(ptr, &old_usize, "xallocx");
+	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
+	size_t alignment = lg == 0 ? 0 : (size_t)1 << lg;
+	if (alignment > 1 && ((uintptr_t)ptr & (alignment - 1)) != 0) {
+		return old_usize;
+	}
+	size_t max = size + extra < size ? SIZE_MAX : size + extra;
+	size_t umin = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	size_t umax = alignment <= 1 ? sz_s2u(max) : sz_sa2u(max, alignment);
+	if (umin == 0) {
+		return old_usize;
+	}
+	if (umax == 0) {
+		umax = SZ_HUGE_MAXCLASS;
+	}
+	size_t usize =
+	    ralloc_in_place(ptr, old_ind, old_usize, umin, umax, (flags & FLAGS_ZERO) != 0);
+	return usize != 0 ? usize : old_usize;
+}
+
+ALLOC_EXPORT size_t
+ALLOC_NAME(sallocx)(const void *ptr, int flags) {
+	(void)flags;
+	return usize_of(ptr, "sallocx");
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(dallocx)(void *ptr, int flags) {
+	if (likely(flags == 0)) {
+		free_fast(ptr);
+		return;
+	}
+	tsd_t *tsd = tsd_get();
+	flags_t f;
+	if (unlikely(ptr == NULL)) {
+		return;
+	}
+	if (unlikely(!flags_decode(tsd, flags, &f))) {
+		msg_fatal("dallocx(): flags %#x name no live thread cache or arena", flags);
+	}
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		dalloc_huge(tsd, ptr);
+		return;
+	}
+	size_t usize;
+	szind_t ind = ind_of(ptr, &usize, "dallocx");
+	dalloc_paged(tsd, ptr, ind, f.tc);
+}
+
+COLD NOINLINE static void
+report_size_mismatch(const void *ptr, size_t size, size_t usize) {
+	msg_fatal("sdallocx(): size %zu does not match the allocation at %p (usable size %zu)",
+	          size, ptr, usize);
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
+	tsd_t *tsd = tsd_get();
+	flags_t f = {0, false, &tsd->tcache, NULL};
+	if (unlikely(flags != 0 && !flags_decode(tsd, flags, &f))) {
+		msg_fatal("sdallocx(): flags %#x name no live thread cache or arena", flags);
+	}
+	if (unlikely(ptr == NULL)) {
+		return;
+	}
+	size_t expect = f.alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, f.alignment);
+	size_t usize;
+	szind_t ind = ind_of(ptr, &usize, "sdallocx");
+	/* The size costs one compare to check: a mismatch means the
+	 * program's idea of its memory is wrong, and freeing under the wrong
+	 * class would corrupt the heap. */
+	if (unlikely(expect != usize)) {
+		report_size_mismatch(ptr, size, usize);
+	}
+	if (sz_is_huge(ind)) {
+		dalloc_huge(tsd, ptr);
+		return;
+	}
+	dalloc_paged(tsd, ptr, ind, f.tc);
+}
+
+ALLOC_EXPORT size_t
+ALLOC_NAME(nallocx)(size_t size, int flags) {
+	if (unlikely(malloc_init())) {
+		return 0;
+	}
+	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
+	return lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
+}
+
+#if !ALLOC_PREFIXED
+#if defined(__GNUC__) && !defined(__clang__)
+/* The aliases need not repeat the attributes glibc's header puts on the
+ * standard names. */
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+/* glibc's internal names, used by some programs and libraries to reach the
+ * C library's allocator directly; they must reach liballoc too, or blocks
+ * would cross allocators. */
+ALLOC_EXPORT void *__libc_malloc(size_t size) __attribute__((alias("malloc")));
+ALLOC_EXPORT void *__libc_calloc(size_t num, size_t size) __attribute__((alias("calloc")));
+ALLOC_EXPORT void *__libc_realloc(void *ptr, size_t size) __attribute__((alias("realloc")));
+ALLOC_EXPORT void __libc_free(void *ptr) __attribute__((alias("free")));
+ALLOC_EXPORT void *__libc_memalign(size_t alignment, size_t size)
+    __attribute__((alias("memalign")));
+ALLOC_EXPORT void *__libc_valloc(size_t size) __attribute__((alias("valloc")));
+ALLOC_EXPORT void *__libc_pvalloc(size_t size) __attribute__((alias("pvalloc")));
+ALLOC_EXPORT int __posix_memalign(void **memptr, size_t alignment, size_t size)
+    __attribute__((alias("posix_memalign")));
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Fork: every lock is taken before fork() so that no other thread holds
+ * one at the moment the child is created; both sides then release them
+ * (the child by re-creating them). Order as in mutex.h. */
+
+static void
+alloc_prefork(void) {
+	if (!__atomic_load_n(&malloc_initialized, __ATOMIC_ACQUIRE)) {
+		return;
+	}
+	mutex_prefork(&init_lock);
+	tcache_prefork();
+	arena_prefork();
+	huge_prefork();
+	base_prefork();
+}
+
+static void
+alloc_postfork_parent(void) {
+	if (!__atomic_load_n(&malloc_initialized, __ATOMIC_ACQUIRE)) {
+		return;
+	}
+	base_postfork_parent();
+	huge_postfork_parent();
+	arena_postfork_parent();
+	tcache_postfork_parent();
+	mutex_postfork_parent(&init_lock);
+}
+
+static void
+alloc_postfork_child(void) {
+	if (!__atomic_load_n(&malloc_initialized, __ATOMIC_ACQUIRE)) {
+		return;
+	}
+	base_postfork_child();
+	huge_postfork_child();
+	arena_postfork_child();
+	tcache_postfork_child();
+	tsd_postfork_child();
+	mutex_postfork_child(&init_lock);
+}

@@ -1,0 +1,963 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Arenas (see arena.h): chunks carved into page runs; small size classes
+ * served from runs of regions by bins; large classes as single page runs.
+ *
+ * Page runs. Free runs are maximal (a free run never touches another free
+ * run) and sit in arena->avail[c], where c is the largest page-count class
+ * not above the run's length; a request for n pages searches the lists from
+ * the smallest class >= n upwards, so any run it finds is long enough.
+ * A free run is DIRTY when some of its pages may hold data; clean runs read
+ * as zeros (fresh from the kernel or purged), which lets calloc skip memset.
+ * Merging a clean run with a dirty one gives a dirty run.
+ *
+ * Chunks. An arena maps a chunk when no free run is long enough. When a
+ * chunk becomes entirely free it stays as the arena's spare if there is
+ * none; otherwise it goes back to the arena's chunk cache.
+ */
+#include "alloc/internal/arena.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "alloc/internal/assert.h"
+#include "alloc/internal/base.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/message.h"
+#include "alloc/internal/pages.h"
+
+bin_info_t bin_infos[SZ_NSMALL];
+arena_t *arenas[ARENAS_MAX];
+unsigned narenas_total;
+unsigned narenas_auto;
+
+/* Protects arena creation (arenas[], narenas_total). Lock order: after
+ * init_lock, before any bin lock. */
+static mutex_t arenas_lock = MUTEX_INITIALIZER;
+
+/* Page-count classes: psz_floor[n] / psz_ceil[n] is the largest class of at
+ * most n pages / the smallest of at least n pages, for 1 <= n <= CHUNK_NPAGES. */
+static uint8_t psz_floor[CHUNK_NPAGES + 1];
+static uint8_t psz_ceil[CHUNK_NPAGES + 1];
+static unsigned psz_count;
+
+_Static_assert(PSZ_MAX <= 255, "page classes must fit in a byte");
+_Static_assert(SZ_NPAGED + 1 <= 255, "size classes + 1 in the page map must fit in a byte");
+
+static void
+psz_boot(void) {
+	/* Classes 1, 2, 3, 4, then four per doubling: 5 6 7 8, 10 12 14 16, ... */
+	size_t values[PSZ_MAX];
+	unsigned n = 0;
+	for (size_t v = 1; v <= 4 && v <= CHUNK_NPAGES; v++) {
+		values[n++] = v;
+	}
+	for (size_t base = 4; base < CHUNK_NPAGES; base *= 2) {
+		for (size_t j = 1; j <= 4; j++) {
+			values[n++] = base + j * (base / 4);
+		}
+	}
+	psz_count = n;
+	unsigned c = 0;
+	for (size_t pages = 1; pages <= CHUNK_NPAGES; pages++) {
+		while (c + 1 < n && values[c + 1] <= pages) {
+			c++;
+		}
+		psz_floor[pages] = (uint8_t)c;
+		psz_ceil[pages] = (uint8_t)(values[c] == pages ? c : c + 1);
+	}
+}
+
+static size_t
+gcd(size_t a, size_t b) {
+	while (b != 0) {
+		size_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void
+bin_infos_boot(void) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		bin_info_t *info = &bin_infos[i];
+		size_t reg = sz_index2size(i);
+		/* The smallest run that regions tile exactly is lcm(reg, PAGE);
+		 * double it until a run holds at least four regions, so a bin of
+		 * big regions does not take a new run for every other malloc. */
+		size_t run = reg / gcd(reg, PAGE) * PAGE;
+		while (run / reg < 4 && run * 2 <= CHUNK_RUN_MAX_PAGES * PAGE / 4) {
+			run *= 2;
+		}
+		info->reg_size = reg;
+		info->run_size = run;
+		info->nregs = (uint32_t)(run / reg);
+		info->div_magic = (uint32_t)((((uint64_t)1 << 32) + reg - 1) / reg);
+		info->bitmap_ngroups = BITMAP_NGROUPS(info->nregs);
+		info->run_desc_size = sizeof(run_t) + info->bitmap_ngroups * sizeof(bitmap_t);
+	}
+}
+
+void
+arena_boot(void) {
+	sz_boot(CHUNK_RUN_MAX_PAGES * PAGE);
+	psz_boot();
+	bin_infos_boot();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Page map and free-run lists. Everything here runs under arena->lock. */
+
+ALWAYS_INLINE size_t
+map_npages(uint32_t bits) {
+	return bits >> MAP_NPAGES_SHIFT;
+}
+
+/* Writes the bookkeeping of a run at its first and last page. */
+static void
+map_set_run(arena_chunk_t *c, size_t pi, size_t npages, uint32_t flags) {
+	uint32_t bits = (uint32_t)(npages << MAP_NPAGES_SHIFT) | flags;
+	c->map[pi] = bits;
+	c->map[pi + npages - 1] = bits;
+}
+
+static void
+avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t dirty) {
+	map_set_run(c, pi, npages, MAP_FREE | dirty);
+	unsigned cls = psz_floor[npages];
+	page_misc_t *m = &c->misc[pi];
+	m->link.prev = NULL;
+	m->link.next = a->avail[cls];
+	if (m->link.next != NULL) {
+		m->link.next->link.prev = m;
+	}
+	a->avail[cls] = m;
+	bitmap_set(a->avail_mask, cls);
+	if (dirty) {
+		a->ndirty += npages;
+	}
+}
+
+static void
+avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
+	uint32_t bits = c->map[pi];
+	size_t npages = map_npages(bits);
+	unsigned cls = psz_floor[npages];
+	page_misc_t *m = &c->misc[pi];
+	if (m->link.prev != NULL) {
+		m->link.prev->link.next = m->link.next;
+	} else {
+		a->avail[cls] = m->link.next;
+		if (m->link.next == NULL) {
+			bitmap_unset(a->avail_mask, cls);
+		}
+	}
+	if (m->link.next != NULL) {
+		m->link.next->link.prev = m->link.prev;
+	}
+	if (bits & MAP_DIRTY) {
+		a->ndirty -= npages;
+	}
+}
+
+/* Smallest non-empty class >= cls, or psz_count if none. */
+static unsigned
+avail_first(const arena_t *a, unsigned cls) {
+	size_t g = cls / 64;
+	uint64_t word = a->avail_mask[g] & (~(uint64_t)0 << (cls % 64));
+	for (;;) {
+		if (word != 0) {
+			return (unsigned)(g * 64 + ctz_u64(word));
+		}
+		if (++g >= BITMAP_NGROUPS(PSZ_MAX)) {
+			return psz_count;
+		}
+		word = a->avail_mask[g];
+	}
+}
+
+static page_misc_t *
+misc_of(arena_chunk_t **cp, size_t *pip, page_misc_t *m) {
+	arena_chunk_t *c = arena_chunk_of(m);
+	*cp = c;
+	*pip = (size_t)(m - c->misc);
+	return m;
+}
+
+static arena_chunk_t *
+arena_chunk_new(arena_t *a) {
+	bool zeroed;
+	arena_chunk_t *c = chunk_alloc(&a->chunks, CHUNK, CHUNK, &zeroed);
+	if (c == NULL) {
+		return NULL;
+	}
+	c->arena = a;
+	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
+	c->prev = NULL;
+	c->next = a->chunks_head;
+	if (c->next != NULL) {
+		c->next->prev = c;
+	}
+	a->chunks_head = c;
+	if (!zeroed) {
+		memset(c->pclass, PCLASS_NONE, sizeof(c->pclass));
+	}
+	for (size_t i = 0; i < CHUNK_HEADER_PAGES; i++) {
+		c->map[i] = MAP_HEADER;
+	}
+	avail_insert(a, c, CHUNK_HEADER_PAGES, CHUNK_RUN_MAX_PAGES, zeroed ? 0 : MAP_DIRTY);
+	if (config_stats) {
+		a->stats.mapped_chunks++;
+	}
+	return c;
+}
+
+/*
+ * Takes a free run of at least npages pages, splits off the rest, and marks
+ * the run with `flags` (MAP_SMALL or MAP_LARGE). Returns false when the
+ * kernel refuses a new chunk. *zeroed tells whether the run reads as zeros.
+ */
+static bool
+arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
+                bool *zeroed) {
+	assert_internal(npages >= 1 && npages <= CHUNK_RUN_MAX_PAGES);
+	unsigned cls = avail_first(a, psz_ceil[npages]);
+	if (cls >= psz_count) {
+		if (arena_chunk_new(a) == NULL) {
+			return false;
+		}
+		cls = avail_first(a, psz_ceil[npages]);
+		assert_internal(cls < psz_count);
+	}
+	arena_chunk_t *c;
+	size_t pi;
+	misc_of(&c, &pi, a->avail[cls]);
+	uint32_t bits = c->map[pi];
+	size_t run_pages = map_npages(bits);
+	assert_internal((bits & MAP_FREE) && run_pages >= npages);
+	avail_remove(a, c, pi);
+	if (run_pages > npages) {
+		avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_DIRTY);
+	}
+	map_set_run(c, pi, npages, flags);
+	c->nfree_pages -= npages;
+	a->nactive += npages;
+	if (c == a->spare) {
+		a->spare = NULL;
+	}
+	*cp = c;
+	*pip = pi;
+	*zeroed = (bits & MAP_DIRTY) == 0;
+	return true;
+}
+
+/* A chunk all of whose run pages are free (and in the avail lists). */
+static void
+arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
+	if (a->spare == NULL) {
+		a->spare = c;
+		return;
+	}
+	avail_remove(a, c, CHUNK_HEADER_PAGES);
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		a->chunks_head = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	/* The header was written, so the chunk as a whole is not zero. */
+	chunk_dalloc(&a->chunks, c, CHUNK, false);
+	if (config_stats) {
+		a->stats.mapped_chunks--;
+	}
+}
+
+/* Returns pages [pi, pi+npages) to the free lists, merging with free
+ * neighbours. */
+static void
+arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
+	memset(&c->pclass[pi], PCLASS_NONE, npages);
+	c->nfree_pages += npages;
+	a->nactive -= npages;
+	uint32_t flags = dirty ? MAP_DIRTY : 0;
+	uint32_t left = c->map[pi - 1];
+	if (left & MAP_FREE) {
+		size_t ln = map_npages(left);
+		avail_remove(a, c, pi - ln);
+		pi -= ln;
+		npages += ln;
+		flags |= left & MAP_DIRTY;
+	}
+	if (pi + npages < CHUNK_NPAGES) {
+		uint32_t right = c->map[pi + npages];
+		if (right & MAP_FREE) {
+			avail_remove(a, c, pi + npages);
+			npages += map_npages(right);
+			flags |= right & MAP_DIRTY;
+		}
+	}
+	avail_insert(a, c, pi, npages, flags);
+	if (npages == CHUNK_RUN_MAX_PAGES) {
+		arena_chunk_empty(a, c);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Arena creation. */
+
+static arena_t *
+arena_new(unsigned ind) {
+	arena_t *a = base_alloc(sizeof(arena_t));
+	if (a == NULL) {
+		return NULL;
+	}
+	a->ind = ind;
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		if (mutex_init(&a->bins[i].lock)) {
+			return NULL;
+		}
+	}
+	if (mutex_init(&a->lock)) {
+		return NULL;
+	}
+	chunk_cache_init(&a->chunks);
+	return a;
+}
+
+arena_t *
+arena_get(unsigned ind) {
+	if (ind >= ARENAS_MAX) {
+		return NULL;
+	}
+	arena_t *a = __atomic_load_n(&arenas[ind], __ATOMIC_ACQUIRE);
+	if (likely(a != NULL)) {
+		return a;
+	}
+	mutex_lock(&arenas_lock);
+	a = arenas[ind];
+	if (a == NULL) {
+		a = arena_new(ind);
+		if (a != NULL) {
+			__atomic_store_n(&arenas[ind], a, __ATOMIC_RELEASE);
+			if (ind >= narenas_total) {
+				__atomic_store_n(&narenas_total, ind + 1, __ATOMIC_RELEASE);
+			}
+		}
+	}
+	mutex_unlock(&arenas_lock);
+	return a;
+}
+
+arena_t *
+arena_extend(void) {
+	mutex_lock(&arenas_lock);
+	unsigned ind = narenas_total;
+	arena_t *a = NULL;
+	if (ind < ARENAS_MAX) {
+		a = arena_new(ind);
+		if (a != NULL) {
+			__atomic_store_n(&arenas[ind], a, __ATOMIC_RELEASE);
+			__atomic_store_n(&narenas_total, ind + 1, __ATOMIC_RELEASE);
+		}
+	}
+	mutex_unlock(&arenas_lock);
+	return a;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Small objects. Everything here runs under the bin's lock. */
+
+static run_t *
+bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
+	const bin_info_t *info = &bin_infos[binind];
+	run_t *run = bin->desc_free;
+	if (run != NULL) {
+		bin->desc_free = run->next;
+	} else {
+		run = base_alloc(info->run_desc_size);
+		if (run == NULL) {
+			return NULL;
+		}
+	}
+	size_t npages = info->run_size >> LG_PAGE;
+	arena_chunk_t *c;
+	size_t pi;
+	bool zeroed;
+	mutex_lock(&a->lock);
+	bool ok = arena_run_alloc(a, npages, MAP_SMALL, &c, &pi, &zeroed);
+	mutex_unlock(&a->lock);
+	if (!ok) {
+		run->next = bin->desc_free;
+		bin->desc_free = run;
+		return NULL;
+	}
+	run->base = (char *)c + (pi << LG_PAGE);
+	run->prev = NULL;
+	run->next = NULL;
+	run->binind = binind;
+	run->nfree = info->nregs;
+	run->hint = 0;
+	bitmap_init(run->bitmap, info->nregs);
+	for (size_t i = 0; i < npages; i++) {
+		c->misc[pi + i].run = run;
+	}
+	/* Publish the class last: a page's szind says "this run's pages". */
+	memset(&c->pclass[pi], (int)binind + 1, npages);
+	if (config_stats) {
+		bin->stats.nruns++;
+		bin->stats.curruns++;
+	}
+	return run;
+}
+
+static void
+bin_nonfull_insert(bin_t *bin, run_t *run) {
+	run->prev = NULL;
+	run->next = bin->nonfull;
+	if (run->next != NULL) {
+		run->next->prev = run;
+	}
+	bin->nonfull = run;
+}
+
+static void
+bin_nonfull_remove(bin_t *bin, run_t *run) {
+	if (run->prev != NULL) {
+		run->prev->next = run->next;
+	} else {
+		bin->nonfull = run->next;
+	}
+	if (run->next != NULL) {
+		run->next->prev = run->prev;
+	}
+}
+
+/* Makes runcur a run with a free region; NULL when memory is short. */
+static run_t *
+bin_refill_runcur(arena_t *a, bin_t *bin, szind_t binind) {
+	run_t *run = bin->nonfull;
+	if (run != NULL) {
+		bin_nonfull_remove(bin, run);
+		if (config_stats) {
+			bin->stats.reruns++;
+		}
+	} else {
+		run = bin_run_new(a, bin, binind);
+		if (run == NULL) {
+			return NULL;
+		}
+	}
+	bin->runcur = run;
+	return run;
+}
+
+ALWAYS_INLINE void *
+run_reg_alloc(run_t *run, const bin_info_t *info) {
+	size_t idx = bitmap_sfu(run->bitmap, info->bitmap_ngroups, &run->hint);
+	run->nfree--;
+	return run->base + idx * info->reg_size;
+}
+
+static void *
+bin_malloc_locked(arena_t *a, bin_t *bin, szind_t binind) {
+	run_t *run = bin->runcur;
+	if (unlikely(run == NULL || run->nfree == 0)) {
+		run = bin_refill_runcur(a, bin, binind);
+		if (run == NULL) {
+			return NULL;
+		}
+	}
+	return run_reg_alloc(run, &bin_infos[binind]);
+}
+
+void *
+arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
+	bin_t *bin = &a->bins[binind];
+	mutex_lock(&bin->lock);
+	void *ret = bin_malloc_locked(a, bin, binind);
+	if (config_stats && ret != NULL) {
+		bin->stats.nmalloc++;
+		bin->stats.nrequests++;
+		bin->stats.curregs++;
+	}
+	mutex_unlock(&bin->lock);
+	if (zero && ret != NULL) {
+		memset(ret, 0, bin_infos[binind].reg_size);
+	}
+	return ret;
+}
+
+unsigned
+arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
+	bin_t *bin = &a->bins[binind];
+	const bin_info_t *info = &bin_infos[binind];
+	unsigned got = 0;
+	mutex_lock(&bin->lock);
+	while (got < n) {
+		run_t *run = bin->runcur;
+		if (run == NULL || run->nfree == 0) {
+			run = bin_refill_runcur(a, bin, binind);
+			if (run == NULL) {
+				break;
+			}
+		}
+		while (got < n && run->nfree > 0) {
+			ptrs[got++] = run_reg_alloc(run, info);
+		}
+	}
+	if (config_stats) {
+		bin->stats.nmalloc += got;
+		bin->stats.nfills++;
+		bin->stats.curregs += got;
+	}
+	mutex_unlock(&bin->lock);
+	return got;
+}
+
+COLD NOINLINE static void
+report_bad_free(const void *ptr, const char *what) {
+	msg_fatal("%s: %p (free, realloc or sdallocx of a pointer not returned by malloc, "
+	          "or freed twice)",
+	          what, ptr);
+}
+
+/* Returns a region to its run, under the bin lock. */
+static void
+bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
+	const bin_info_t *info = &bin_infos[run->binind];
+	size_t diff = (size_t)((char *)ptr - run->base);
+	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	if (unlikely(diff >= info->run_size || idx * info->reg_size != diff)) {
+		report_bad_free(ptr, "invalid pointer");
+	}
+	if (unlikely(!bitmap_get(run->bitmap, idx))) {
+		report_bad_free(ptr, "double free");
+	}
+	bitmap_unset_hint(run->bitmap, idx, &run->hint);
+	run->nfree++;
+	if (run->nfree == info->nregs) {
+		/* Empty: give the pages back. A run other than runcur was in
+		 * the nonfull list unless it held one region. */
+		if (run == bin->runcur) {
+			bin->runcur = NULL;
+		} else if (info->nregs > 1) {
+			bin_nonfull_remove(bin, run);
+		}
+		arena_chunk_t *c = arena_chunk_of(run->base);
+		size_t pi = arena_pageind(run->base);
+		mutex_lock(&a->lock);
+		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
+		mutex_unlock(&a->lock);
+		run->next = bin->desc_free;
+		bin->desc_free = run;
+		if (config_stats) {
+			bin->stats.curruns--;
+		}
+	} else if (run->nfree == 1 && run != bin->runcur) {
+		bin_nonfull_insert(bin, run);
+	}
+}
+
+void
+arena_dalloc_small(void *ptr, szind_t binind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	run_t *run = c->misc[arena_pageind(ptr)].run;
+	arena_t *a = c->arena;
+	bin_t *bin = &a->bins[binind];
+	mutex_lock(&bin->lock);
+	bin_dalloc_locked(a, bin, run, ptr);
+	if (config_stats) {
+		bin->stats.ndalloc++;
+		bin->stats.curregs--;
+	}
+	mutex_unlock(&bin->lock);
+}
+
+unsigned
+arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	bin_t *bin = &a->bins[binind];
+	unsigned left = 0;
+	unsigned freed = 0;
+	mutex_lock(&bin->lock);
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		arena_chunk_t *c = arena_chunk_of(ptr);
+		if (c->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(ptr)].run, ptr);
+		freed++;
+	}
+	if (config_stats) {
+		bin->stats.ndalloc += freed;
+		bin->stats.curregs -= freed;
+		bin->stats.nflushes++;
+		bin->stats.nrequests += nrequests;
+	}
+	mutex_unlock(&bin->lock);
+	return left;
+}
+
+void
+arena_check_ptr_small(const void *ptr, szind_t binind, const char *caller) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	run_t *run = c->misc[arena_pageind(ptr)].run;
+	const bin_info_t *info = &bin_infos[binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	if (unlikely(diff >= info->run_size || idx * info->reg_size != diff)) {
+		msg_fatal("%s: invalid pointer %p (not the start of an allocated block)", caller,
+		          ptr);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Large objects. */
+
+static void
+large_stats_malloc(arena_t *a, szind_t szind, size_t usize) {
+	if (config_stats) {
+		large_stats_t *ls = &a->stats.lstats[szind - SZ_NSMALL];
+		ls->nmalloc++;
+		ls->nrequests++;
+		ls->curruns++;
+		a->stats.allocated_large += usize;
+	}
+}
+
+static void
+large_stats_dalloc(arena_t *a, szind_t szind, size_t usize) {
+	if (config_stats) {
+		large_stats_t *ls = &a->stats.lstats[szind - SZ_NSMALL];
+		ls->ndalloc++;
+		ls->curruns--;
+		a->stats.allocated_large -= usize;
+	}
+}
+
+void *
+arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
+	size_t usize = sz_index2size(szind);
+	size_t npages = usize >> LG_PAGE;
+	size_t extra = alignment > PAGE ? (alignment >> LG_PAGE) - 1 : 0;
+	arena_chunk_t *c;
+	size_t pi;
+	bool zeroed;
+	mutex_lock(&a->lock);
+	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	if (extra != 0) {
+		uintptr_t addr = (uintptr_t)c + (pi << LG_PAGE);
+		size_t lead = (ALIGN_UP(addr, alignment) - addr) >> LG_PAGE;
+		size_t trail = extra - lead;
+		/* Mark the kept run before returning the ends, so merging stops
+		 * at its boundaries. */
+		map_set_run(c, pi + lead, npages, MAP_LARGE);
+		if (lead != 0) {
+			map_set_run(c, pi, lead, MAP_LARGE);
+			arena_run_dalloc(a, c, pi, lead, !zeroed);
+		}
+		if (trail != 0) {
+			map_set_run(c, pi + lead + npages, trail, MAP_LARGE);
+			arena_run_dalloc(a, c, pi + lead + npages, trail, !zeroed);
+		}
+		pi += lead;
+	}
+	c->pclass[pi] = (uint8_t)(szind + 1);
+	large_stats_malloc(a, szind, usize);
+	mutex_unlock(&a->lock);
+	void *ret = (char *)c + (pi << LG_PAGE);
+	if (zero && !zeroed) {
+		memset(ret, 0, usize);
+	}
+	return ret;
+}
+
+static void
+check_large_ptr(const void *ptr, arena_chunk_t *c, size_t pi) {
+	if (unlikely(((uintptr_t)ptr & PAGE_MASK) != 0 || (c->map[pi] & MAP_LARGE) == 0)) {
+		report_bad_free(ptr, "invalid pointer");
+	}
+}
+
+void
+arena_dalloc_large(void *ptr, szind_t szind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	size_t usize = sz_index2size(szind);
+	mutex_lock(&a->lock);
+	check_large_ptr(ptr, c, pi);
+	large_stats_dalloc(a, szind, usize);
+	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	mutex_unlock(&a->lock);
+}
+
+unsigned
+arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	size_t usize = sz_index2size(szind);
+	unsigned left = 0;
+	mutex_lock(&a->lock);
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		arena_chunk_t *c = arena_chunk_of(ptr);
+		if (c->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		size_t pi = arena_pageind(ptr);
+		check_large_ptr(ptr, c, pi);
+		large_stats_dalloc(a, szind, usize);
+		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	}
+	if (config_stats) {
+		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
+	}
+	mutex_unlock(&a->lock);
+	return left;
+}
+
+bool
+arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, bool zero) {
+	if (old_szind == new_szind) {
+		return true;
+	}
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	size_t old_usize = sz_index2size(old_szind);
+	size_t new_usize = sz_index2size(new_szind);
+	size_t old_pages = old_usize >> LG_PAGE;
+	size_t new_pages = new_usize >> LG_PAGE;
+	bool zeroed = true;
+	mutex_lock(&a->lock);
+	if (new_pages < old_pages) {
+		map_set_run(c, pi, new_pages, MAP_LARGE);
+		map_set_run(c, pi + new_pages, old_pages - new_pages, MAP_LARGE);
+		arena_run_dalloc(a, c, pi + new_pages, old_pages - new_pages, true);
+	} else {
+		size_t next = pi + old_pages;
+		size_t need = new_pages - old_pages;
+		if (next >= CHUNK_NPAGES || (c->map[next] & MAP_FREE) == 0 ||
+		    map_npages(c->map[next]) < need) {
+			mutex_unlock(&a->lock);
+			return false;
+		}
+		uint32_t bits = c->map[next];
+		size_t run_pages = map_npages(bits);
+		avail_remove(a, c, next);
+		if (run_pages > need) {
+			avail_insert(a, c, next + need, run_pages - need, bits & MAP_DIRTY);
+		}
+		c->nfree_pages -= need;
+		a->nactive += need;
+		zeroed = (bits & MAP_DIRTY) == 0;
+		map_set_run(c, pi, new_pages, MAP_LARGE);
+	}
+	c->pclass[pi] = (uint8_t)(new_szind + 1);
+	large_stats_dalloc(a, old_szind, old_usize);
+	large_stats_malloc(a, new_szind, new_usize);
+	mutex_unlock(&a->lock);
+	if (zero && new_usize > old_usize && !zeroed) {
+		memset((char *)ptr + old_usize, 0, new_usize - old_usize);
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Purging. */
+
+size_t
+arena_purge_all(arena_t *a) {
+	size_t purged = 0;
+	mutex_lock(&a->lock);
+	for (unsigned cls = 0; cls < psz_count; cls++) {
+		for (page_misc_t *m = a->avail[cls]; m != NULL; m = m->link.next) {
+			arena_chunk_t *c;
+			size_t pi;
+			misc_of(&c, &pi, m);
+			uint32_t bits = c->map[pi];
+			if ((bits & MAP_DIRTY) == 0) {
+				continue;
+			}
+			size_t npages = map_npages(bits);
+			if (pages_purge((char *)c + (pi << LG_PAGE), npages << LG_PAGE)) {
+				map_set_run(c, pi, npages, MAP_FREE);
+				a->ndirty -= npages;
+			}
+			a->chunks.nmadvise++;
+			a->chunks.purged_bytes += npages << LG_PAGE;
+			purged += npages << LG_PAGE;
+		}
+	}
+	purged += chunk_purge_all(&a->chunks);
+	if (config_stats) {
+		a->stats.npurge++;
+	}
+	mutex_unlock(&a->lock);
+	return purged;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stats and reset. */
+
+static void
+sum_large(const large_stats_t *ls, size_t n, uint64_t *nmalloc, uint64_t *ndalloc,
+          uint64_t *nrequests) {
+	for (size_t i = 0; i < n; i++) {
+		*nmalloc += ls[i].nmalloc;
+		*ndalloc += ls[i].ndalloc;
+		*nrequests += ls[i].nrequests;
+	}
+}
+
+void
+arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
+	memset(out, 0, sizeof(*out));
+	out->nthreads = __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		bin_t *bin = &a->bins[i];
+		mutex_lock(&bin->lock);
+		out->bins[i] = bin->stats;
+		mutex_unlock(&bin->lock);
+		out->allocated_small += out->bins[i].curregs * bin_infos[i].reg_size;
+		out->nmalloc_small += out->bins[i].nmalloc;
+		out->ndalloc_small += out->bins[i].ndalloc;
+		out->nrequests_small += out->bins[i].nrequests;
+	}
+	mutex_lock(&a->lock);
+	size_t huge_pages = a->stats.allocated_huge >> LG_PAGE;
+	out->pactive = a->nactive + huge_pages;
+	out->pdirty = a->ndirty + (a->chunks.dirty_bytes >> LG_PAGE);
+	out->mapped = a->chunks.mapped_bytes;
+	out->retained = a->chunks.cached_bytes - a->chunks.dirty_bytes;
+	out->npurge = a->stats.npurge;
+	out->nmadvise = a->chunks.nmadvise;
+	out->purged = a->chunks.purged_bytes;
+	out->allocated_large = a->stats.allocated_large;
+	out->allocated_huge = a->stats.allocated_huge;
+	memcpy(out->lstats, a->stats.lstats, sizeof(out->lstats));
+	memcpy(out->hstats, a->stats.hstats, sizeof(out->hstats));
+	mutex_unlock(&a->lock);
+	sum_large(out->lstats, SZ_NLARGE, &out->nmalloc_large, &out->ndalloc_large,
+	          &out->nrequests_large);
+	sum_large(out->hstats, SZ_NHUGE, &out->nmalloc_huge, &out->ndalloc_huge,
+	          &out->nrequests_huge);
+}
+
+void
+arena_reset(arena_t *a) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		mutex_lock(&a->bins[i].lock);
+	}
+	mutex_lock(&a->lock);
+	/* Huge spans: forget them and give their memory back. */
+	extent_t *e = a->huge_list;
+	while (e != NULL) {
+		extent_t *next = e->next;
+		huge_forget(e->addr);
+		chunk_dalloc(&a->chunks, e->addr, e->size, false);
+		chunk_node_free(&a->chunks, e);
+		e = next;
+	}
+	a->huge_list = NULL;
+	/* Chunks: recycle the descriptors of their small runs, then give
+	 * every chunk back to the cache and empty the run lists. */
+	arena_chunk_t *c = a->chunks_head;
+	while (c != NULL) {
+		arena_chunk_t *next = c->next;
+		for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
+			uint32_t bits = c->map[pi];
+			if (bits & MAP_SMALL) {
+				run_t *run = c->misc[pi].run;
+				bin_t *bin = &a->bins[run->binind];
+				run->next = bin->desc_free;
+				bin->desc_free = run;
+			}
+			pi += map_npages(bits);
+		}
+		chunk_dalloc(&a->chunks, c, CHUNK, false);
+		c = next;
+	}
+	a->chunks_head = NULL;
+	a->spare = NULL;
+	memset(a->avail, 0, sizeof(a->avail));
+	memset(a->avail_mask, 0, sizeof(a->avail_mask));
+	a->ndirty = 0;
+	a->nactive = 0;
+	a->stats.mapped_chunks = 0;
+	a->stats.allocated_large = 0;
+	a->stats.allocated_huge = 0;
+	for (szind_t i = 0; i < SZ_NLARGE; i++) {
+		a->stats.lstats[i].curruns = 0;
+	}
+	for (szind_t i = 0; i < SZ_NHUGE; i++) {
+		a->stats.hstats[i].curruns = 0;
+	}
+	mutex_unlock(&a->lock);
+	for (szind_t i = SZ_NSMALL; i-- > 0;) {
+		bin_t *bin = &a->bins[i];
+		bin->runcur = NULL;
+		bin->nonfull = NULL;
+		bin->stats.curregs = 0;
+		bin->stats.curruns = 0;
+		mutex_unlock(&bin->lock);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Fork. */
+
+void
+arena_prefork(void) {
+	mutex_prefork(&arenas_lock);
+	for (unsigned i = 0; i < narenas_total; i++) {
+		arena_t *a = arenas[i];
+		if (a == NULL) {
+			continue;
+		}
+		for (szind_t b = 0; b < SZ_NSMALL; b++) {
+			mutex_prefork(&a->bins[b].lock);
+		}
+		mutex_prefork(&a->lock);
+	}
+}
+
+void
+arena_postfork_parent(void) {
+	for (unsigned i = narenas_total; i-- > 0;) {
+		arena_t *a = arenas[i];
+		if (a == NULL) {
+			continue;
+		}
+		mutex_postfork_parent(&a->lock);
+		for (szind_t b = SZ_NSMALL; b-- > 0;) {
+			mutex_postfork_parent(&a->bins[b].lock);
+		}
+	}
+	mutex_postfork_parent(&arenas_lock);
+}
+
+void
+arena_postfork_child(void) {
+	for (unsigned i = 0; i < narenas_total; i++) {
+		arena_t *a = arenas[i];
+		if (a == NULL) {
+			continue;
+		}
+		mutex_postfork_child(&a->lock);
+		for (szind_t b = 0; b < SZ_NSMALL; b++) {
+			mutex_postfork_child(&a->bins[b].lock);
+		}
+		a->nthreads = 0;
+	}
+	mutex_postfork_child(&arenas_lock);
+}
