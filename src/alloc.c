@@ -16,6 +16,7 @@
 
 #include "alloc/internal/arena.h"
 #include "alloc/internal/assert.h"
+#include "alloc/internal/background_thread.h"
 #include "alloc/internal/base.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/huge.h"
@@ -50,6 +51,7 @@ malloc_init_hard(void) {
 		mutex_unlock(&init_lock);
 		return malloc_init_failed;
 	}
+	/* Options first: everything below reads them. */
 	arena_boot();
 	tcache_boot();
 	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
@@ -60,6 +62,11 @@ malloc_init_hard(void) {
 	}
 	__atomic_store_n(&malloc_initialized, true, __ATOMIC_RELEASE);
 	mutex_unlock(&init_lock);
+	if (opt_background_thread) {
+		/* Only marks purging enabled here: the threads start at the
+		 * next slow path, outside start-up (background_thread.h). */
+		background_thread_mark_enabled();
+	}
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	return false;
 }
@@ -154,6 +161,8 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 	if (unlikely(--tsd->tcache.gc_ticker < 0)) {
 		tcache_gc_step(&tsd->tcache);
 	}
+	arena_decay_sweep_if_due();
+	background_thread_check();
 	return ret;
 }
 
@@ -242,6 +251,7 @@ free_slow(void *ptr) {
 		tsd_setup(tsd);
 	}
 	dalloc_paged(tsd, ptr, ind, &tsd->tcache);
+	arena_decay_sweep_if_due();
 }
 
 /*
@@ -675,6 +685,7 @@ alloc_prefork(void) {
 	if (!__atomic_load_n(&malloc_initialized, __ATOMIC_ACQUIRE)) {
 		return;
 	}
+	background_thread_prefork();
 	mutex_prefork(&init_lock);
 	tcache_prefork();
 	arena_prefork();
@@ -692,6 +703,7 @@ alloc_postfork_parent(void) {
 	arena_postfork_parent();
 	tcache_postfork_parent();
 	mutex_postfork_parent(&init_lock);
+	background_thread_postfork_parent();
 }
 
 static void
@@ -705,4 +717,5 @@ alloc_postfork_child(void) {
 	tcache_postfork_child();
 	tsd_postfork_child();
 	mutex_postfork_child(&init_lock);
+	background_thread_postfork_child();
 }

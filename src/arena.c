@@ -34,6 +34,10 @@ unsigned narenas_auto;
 /* Protects arena creation (arenas[], narenas_total). Lock order: after
  * init_lock, before any bin lock. */
 static mutex_t arenas_lock = MUTEX_INITIALIZER;
+/* Defaults for arenas created later (arenas.decay_time and
+ * arenas.lg_dirty_mult); under arenas_lock. */
+static ssize_t arenas_decay_time;
+static ssize_t arenas_lg_dirty_mult;
 
 /* Page-count classes: psz_floor[n] / psz_ceil[n] is the largest class of at
  * most n pages / the smallest of at least n pages, for 1 <= n <= CHUNK_NPAGES. */
@@ -104,6 +108,8 @@ arena_boot(void) {
 	sz_boot(CHUNK_RUN_MAX_PAGES * PAGE);
 	psz_boot();
 	bin_infos_boot();
+	arenas_decay_time = opt_decay_time;
+	arenas_lg_dirty_mult = opt_lg_dirty_mult;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -122,6 +128,36 @@ map_set_run(arena_chunk_t *c, size_t pi, size_t npages, uint32_t flags) {
 	c->map[pi + npages - 1] = bits;
 }
 
+/* The dirty list: chunks with dirty free pages, least recently dirtied
+ * first, so purging takes the memory that has been unused longest. */
+static void
+dirty_list_unlink(arena_t *a, arena_chunk_t *c) {
+	if (c->dirty_prev != NULL) {
+		c->dirty_prev->dirty_next = c->dirty_next;
+	} else {
+		a->dirty_head = c->dirty_next;
+	}
+	if (c->dirty_next != NULL) {
+		c->dirty_next->dirty_prev = c->dirty_prev;
+	} else {
+		a->dirty_tail = c->dirty_prev;
+	}
+	c->dirty_prev = NULL;
+	c->dirty_next = NULL;
+}
+
+static void
+dirty_list_append(arena_t *a, arena_chunk_t *c) {
+	c->dirty_next = NULL;
+	c->dirty_prev = a->dirty_tail;
+	if (a->dirty_tail != NULL) {
+		a->dirty_tail->dirty_next = c;
+	} else {
+		a->dirty_head = c;
+	}
+	a->dirty_tail = c;
+}
+
 static void
 avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t dirty) {
 	map_set_run(c, pi, npages, MAP_FREE | dirty);
@@ -136,6 +172,11 @@ avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t di
 	bitmap_set(a->avail_mask, cls);
 	if (dirty) {
 		a->ndirty += npages;
+		if (c->ndirty != 0) {
+			dirty_list_unlink(a, c);
+		}
+		c->ndirty += npages;
+		dirty_list_append(a, c);
 	}
 }
 
@@ -158,6 +199,10 @@ avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 	}
 	if (bits & MAP_DIRTY) {
 		a->ndirty -= npages;
+		c->ndirty -= npages;
+		if (c->ndirty == 0) {
+			dirty_list_unlink(a, c);
+		}
 	}
 }
 
@@ -194,6 +239,9 @@ arena_chunk_new(arena_t *a) {
 	}
 	c->arena = a;
 	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
+	c->ndirty = 0;
+	c->dirty_prev = NULL;
+	c->dirty_next = NULL;
 	c->prev = NULL;
 	c->next = a->chunks_head;
 	if (c->next != NULL) {
@@ -252,14 +300,19 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	return true;
 }
 
-/* A chunk all of whose run pages are free (and in the avail lists). */
+/* A chunk all of whose run pages are free (and in the avail lists, as one
+ * or more runs: dirty and clean runs are kept apart). */
 static void
 arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 	if (a->spare == NULL) {
 		a->spare = c;
 		return;
 	}
-	avail_remove(a, c, CHUNK_HEADER_PAGES);
+	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
+		size_t n = map_npages(c->map[pi]);
+		avail_remove(a, c, pi);
+		pi += n;
+	}
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -275,34 +328,269 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 	}
 }
 
-/* Returns pages [pi, pi+npages) to the free lists, merging with free
- * neighbours. */
+/* Puts free pages [pi, pi+npages) in state `dirty` into the free lists,
+ * merging with free neighbours in the same state. */
+static void
+arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t dirty) {
+	uint32_t left = c->map[pi - 1];
+	if ((left & MAP_FREE) && (left & MAP_DIRTY) == dirty) {
+		size_t ln = map_npages(left);
+		avail_remove(a, c, pi - ln);
+		pi -= ln;
+		npages += ln;
+	}
+	if (pi + npages < CHUNK_NPAGES) {
+		uint32_t right = c->map[pi + npages];
+		if ((right & MAP_FREE) && (right & MAP_DIRTY) == dirty) {
+			avail_remove(a, c, pi + npages);
+			npages += map_npages(right);
+		}
+	}
+	avail_insert(a, c, pi, npages, dirty);
+	if (c->nfree_pages == CHUNK_RUN_MAX_PAGES) {
+		arena_chunk_empty(a, c);
+	}
+}
+
+/* Returns the pages of an allocated run [pi, pi+npages) to the free
+ * lists. */
 static void
 arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
 	memset(&c->pclass[pi], PCLASS_NONE, npages);
 	c->nfree_pages += npages;
 	a->nactive -= npages;
-	uint32_t flags = dirty ? MAP_DIRTY : 0;
-	uint32_t left = c->map[pi - 1];
-	if (left & MAP_FREE) {
-		size_t ln = map_npages(left);
-		avail_remove(a, c, pi - ln);
-		pi -= ln;
-		npages += ln;
-		flags |= left & MAP_DIRTY;
+	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Purging. Everything here runs under arena->lock. */
+
+/* What one purge pass works on: free page runs and cached spans taken out
+ * of the arena's structures while the lock is dropped for madvise. */
+#define PURGE_BATCH 64
+typedef struct {
+	arena_chunk_t *chunk;
+	size_t pi;
+	size_t npages;
+	extent_t *extent;
+} purge_item_t;
+
+static size_t
+arena_ndirty_total(const arena_t *a) {
+	return a->ndirty + (a->chunks.dirty_bytes >> LG_PAGE);
+}
+
+/*
+ * Purges at least `want` dirty pages if there are that many: the oldest
+ * cached spans first, then the dirty runs of the least recently dirtied
+ * chunks. The lock is dropped around the madvise calls; the pages being
+ * purged are out of every list meanwhile (runs marked allocated), so no
+ * other thread touches them. Returns the pages purged.
+ */
+static size_t
+arena_purge(arena_t *a, size_t want) {
+	if (a->purging || want == 0) {
+		return 0;
 	}
-	if (pi + npages < CHUNK_NPAGES) {
-		uint32_t right = c->map[pi + npages];
-		if (right & MAP_FREE) {
-			avail_remove(a, c, pi + npages);
-			npages += map_npages(right);
-			flags |= right & MAP_DIRTY;
+	a->purging = true;
+	size_t total = 0;
+	while (total < want) {
+		purge_item_t items[PURGE_BATCH];
+		unsigned n = 0;
+		size_t batch = 0;
+		while (n < PURGE_BATCH && total + batch < want) {
+			extent_t *e = chunk_cache_take_dirty(&a->chunks);
+			if (e == NULL) {
+				break;
+			}
+			items[n++] = (purge_item_t){NULL, 0, e->size >> LG_PAGE, e};
+			batch += e->size >> LG_PAGE;
+		}
+		for (arena_chunk_t *c = a->dirty_head;
+		     c != NULL && n < PURGE_BATCH && total + batch < want;) {
+			arena_chunk_t *next_chunk = c->dirty_next;
+			for (size_t pi = CHUNK_HEADER_PAGES;
+			     pi < CHUNK_NPAGES && n < PURGE_BATCH && total + batch < want;) {
+				uint32_t bits = c->map[pi];
+				size_t npages = map_npages(bits);
+				if ((bits & MAP_FREE) && (bits & MAP_DIRTY)) {
+					avail_remove(a, c, pi);
+					/* Allocated while being purged. */
+					map_set_run(c, pi, npages, MAP_LARGE);
+					c->nfree_pages -= npages;
+					if (c == a->spare) {
+						a->spare = NULL;
+					}
+					items[n++] = (purge_item_t){c, pi, npages, NULL};
+					batch += npages;
+				}
+				pi += npages;
+			}
+			c = next_chunk;
+		}
+		if (n == 0) {
+			break;
+		}
+		mutex_unlock(&a->lock);
+		bool zeroed[PURGE_BATCH];
+		for (unsigned i = 0; i < n; i++) {
+			void *addr = items[i].extent != NULL
+			                 ? items[i].extent->addr
+			                 : (char *)items[i].chunk + (items[i].pi << LG_PAGE);
+			zeroed[i] = pages_purge(addr, items[i].npages << LG_PAGE);
+		}
+		mutex_lock(&a->lock);
+		for (unsigned i = 0; i < n; i++) {
+			if (items[i].extent != NULL) {
+				chunk_cache_put_purged(&a->chunks, items[i].extent, zeroed[i]);
+			} else {
+				arena_chunk_t *c = items[i].chunk;
+				c->nfree_pages += items[i].npages;
+				arena_run_insert_free(a, c, items[i].pi, items[i].npages,
+				                      zeroed[i] ? 0 : MAP_DIRTY);
+			}
+		}
+		if (config_stats) {
+			a->stats.nmadvise += n;
+			a->stats.purged_pages += batch;
+		}
+		total += batch;
+	}
+	if (config_stats && total != 0) {
+		a->stats.npurge++;
+	}
+	a->purging = false;
+	return total;
+}
+
+void
+arena_maybe_purge(arena_t *a) {
+	size_t ndirty = arena_ndirty_total(a);
+	size_t limit;
+	if (opt_purge == PURGE_MODE_RATIO) {
+		if (a->lg_dirty_mult < 0) {
+			return;
+		}
+		limit = a->nactive >> a->lg_dirty_mult;
+		/* Never bother for less than a chunk's worth of pages. */
+		if (limit < CHUNK_NPAGES) {
+			limit = CHUNK_NPAGES;
+		}
+	} else {
+		if (a->decay.time < 0) {
+			return;
+		}
+		limit = decay_update(&a->decay, decay_now_ns(), ndirty);
+	}
+	if (ndirty > limit) {
+		arena_purge(a, ndirty - limit);
+		decay_purged(&a->decay, arena_ndirty_total(a));
+	}
+}
+
+void
+arena_decay(arena_t *a) {
+	mutex_lock(&a->lock);
+	arena_maybe_purge(a);
+	mutex_unlock(&a->lock);
+}
+
+void
+arena_decay_tick(arena_t *a) {
+	if (opt_purge == PURGE_MODE_DECAY && a->decay.time < 0) {
+		return;
+	}
+	mutex_lock(&a->lock);
+	arena_maybe_purge(a);
+	mutex_unlock(&a->lock);
+}
+
+uint64_t
+arena_decay_background(arena_t *a) {
+	mutex_lock(&a->lock);
+	arena_maybe_purge(a);
+	uint64_t next = UINT64_MAX;
+	if (opt_purge == PURGE_MODE_DECAY && arena_ndirty_total(a) != 0) {
+		next = decay_ns_until_next(&a->decay, decay_now_ns());
+	}
+	mutex_unlock(&a->lock);
+	return next;
+}
+
+/* Next time a sweep over all arenas is due (decay_now_ns clock). */
+static uint64_t decay_sweep_due_ns;
+#define DECAY_SWEEP_INTERVAL_NS ((uint64_t)100 * 1000 * 1000)
+
+void
+arena_decay_sweep_if_due(void) {
+	uint64_t now = decay_now_ns();
+	uint64_t due = __atomic_load_n(&decay_sweep_due_ns, __ATOMIC_RELAXED);
+	if (likely(now < due)) {
+		return;
+	}
+	/* One sweeper at a time: whoever moves the deadline sweeps. */
+	if (!__atomic_compare_exchange_n(&decay_sweep_due_ns, &due, now + DECAY_SWEEP_INTERVAL_NS,
+	                                 false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		return;
+	}
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		/* A busy arena is being used, and so purges by itself. */
+		if (a != NULL && mutex_trylock(&a->lock)) {
+			arena_maybe_purge(a);
+			mutex_unlock(&a->lock);
 		}
 	}
-	avail_insert(a, c, pi, npages, flags);
-	if (npages == CHUNK_RUN_MAX_PAGES) {
-		arena_chunk_empty(a, c);
+}
+
+size_t
+arena_purge_all(arena_t *a) {
+	mutex_lock(&a->lock);
+	size_t pages = arena_purge(a, arena_ndirty_total(a));
+	decay_purged(&a->decay, arena_ndirty_total(a));
+	mutex_unlock(&a->lock);
+	return pages << LG_PAGE;
+}
+
+ssize_t
+arena_decay_time_get(arena_t *a) {
+	mutex_lock(&a->lock);
+	ssize_t ret = a->decay.time;
+	mutex_unlock(&a->lock);
+	return ret;
+}
+
+bool
+arena_decay_time_set(arena_t *a, ssize_t decay_time) {
+	if (decay_time < -1 || decay_time > DECAY_TIME_MAX) {
+		return true;
 	}
+	mutex_lock(&a->lock);
+	decay_init(&a->decay, decay_time, decay_now_ns());
+	arena_maybe_purge(a);
+	mutex_unlock(&a->lock);
+	return false;
+}
+
+ssize_t
+arena_lg_dirty_mult_get(arena_t *a) {
+	mutex_lock(&a->lock);
+	ssize_t ret = a->lg_dirty_mult;
+	mutex_unlock(&a->lock);
+	return ret;
+}
+
+bool
+arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
+	if (lg_dirty_mult < -1 || lg_dirty_mult >= (ssize_t)(sizeof(size_t) * 8)) {
+		return true;
+	}
+	mutex_lock(&a->lock);
+	a->lg_dirty_mult = lg_dirty_mult;
+	arena_maybe_purge(a);
+	mutex_unlock(&a->lock);
+	return false;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -324,7 +612,48 @@ arena_new(unsigned ind) {
 		return NULL;
 	}
 	chunk_cache_init(&a->chunks);
+	/* Called under arenas_lock, which guards the defaults. */
+	decay_init(&a->decay, arenas_decay_time, decay_now_ns());
+	a->lg_dirty_mult = arenas_lg_dirty_mult;
 	return a;
+}
+
+ssize_t
+arenas_decay_time_get(void) {
+	mutex_lock(&arenas_lock);
+	ssize_t ret = arenas_decay_time;
+	mutex_unlock(&arenas_lock);
+	return ret;
+}
+
+bool
+arenas_decay_time_set(ssize_t decay_time) {
+	if (decay_time < -1 || decay_time > DECAY_TIME_MAX) {
+		return true;
+	}
+	mutex_lock(&arenas_lock);
+	arenas_decay_time = decay_time;
+	mutex_unlock(&arenas_lock);
+	return false;
+}
+
+ssize_t
+arenas_lg_dirty_mult_get(void) {
+	mutex_lock(&arenas_lock);
+	ssize_t ret = arenas_lg_dirty_mult;
+	mutex_unlock(&arenas_lock);
+	return ret;
+}
+
+bool
+arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult) {
+	if (lg_dirty_mult < -1 || lg_dirty_mult >= (ssize_t)(sizeof(size_t) * 8)) {
+		return true;
+	}
+	mutex_lock(&arenas_lock);
+	arenas_lg_dirty_mult = lg_dirty_mult;
+	mutex_unlock(&arenas_lock);
+	return false;
 }
 
 arena_t *
@@ -550,6 +879,7 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		size_t pi = arena_pageind(run->base);
 		mutex_lock(&a->lock);
 		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
+		arena_maybe_purge(a);
 		mutex_unlock(&a->lock);
 		run->next = bin->desc_free;
 		bin->desc_free = run;
@@ -697,6 +1027,7 @@ arena_dalloc_large(void *ptr, szind_t szind) {
 	check_large_ptr(ptr, c, pi);
 	large_stats_dalloc(a, szind, usize);
 	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 }
 
@@ -721,6 +1052,7 @@ arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
 	if (config_stats) {
 		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
 	}
+	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 	return left;
 }
@@ -743,6 +1075,7 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		map_set_run(c, pi, new_pages, MAP_LARGE);
 		map_set_run(c, pi + new_pages, old_pages - new_pages, MAP_LARGE);
 		arena_run_dalloc(a, c, pi + new_pages, old_pages - new_pages, true);
+		arena_maybe_purge(a);
 	} else {
 		size_t next = pi + old_pages;
 		size_t need = new_pages - old_pages;
@@ -770,40 +1103,6 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		memset((char *)ptr + old_usize, 0, new_usize - old_usize);
 	}
 	return true;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Purging. */
-
-size_t
-arena_purge_all(arena_t *a) {
-	size_t purged = 0;
-	mutex_lock(&a->lock);
-	for (unsigned cls = 0; cls < psz_count; cls++) {
-		for (page_misc_t *m = a->avail[cls]; m != NULL; m = m->link.next) {
-			arena_chunk_t *c;
-			size_t pi;
-			misc_of(&c, &pi, m);
-			uint32_t bits = c->map[pi];
-			if ((bits & MAP_DIRTY) == 0) {
-				continue;
-			}
-			size_t npages = map_npages(bits);
-			if (pages_purge((char *)c + (pi << LG_PAGE), npages << LG_PAGE)) {
-				map_set_run(c, pi, npages, MAP_FREE);
-				a->ndirty -= npages;
-			}
-			a->chunks.nmadvise++;
-			a->chunks.purged_bytes += npages << LG_PAGE;
-			purged += npages << LG_PAGE;
-		}
-	}
-	purged += chunk_purge_all(&a->chunks);
-	if (config_stats) {
-		a->stats.npurge++;
-	}
-	mutex_unlock(&a->lock);
-	return purged;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -840,8 +1139,8 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 	out->mapped = a->chunks.mapped_bytes;
 	out->retained = a->chunks.cached_bytes - a->chunks.dirty_bytes;
 	out->npurge = a->stats.npurge;
-	out->nmadvise = a->chunks.nmadvise;
-	out->purged = a->chunks.purged_bytes;
+	out->nmadvise = a->stats.nmadvise;
+	out->purged = a->stats.purged_pages;
 	out->allocated_large = a->stats.allocated_large;
 	out->allocated_huge = a->stats.allocated_huge;
 	memcpy(out->lstats, a->stats.lstats, sizeof(out->lstats));
@@ -888,6 +1187,8 @@ arena_reset(arena_t *a) {
 		c = next;
 	}
 	a->chunks_head = NULL;
+	a->dirty_head = NULL;
+	a->dirty_tail = NULL;
 	a->spare = NULL;
 	memset(a->avail, 0, sizeof(a->avail));
 	memset(a->avail_mask, 0, sizeof(a->avail_mask));

@@ -15,19 +15,14 @@
 #include "alloc/internal/assert.h"
 #include "alloc/internal/base.h"
 #include "alloc/internal/config.h"
+#include "alloc/internal/decay.h"
 #include "alloc/internal/pages.h"
 
-/* Seconds a dirty span may sit in the cache before it is purged: memory
- * reused within that time is never faulted in again, and memory that stays
- * unused is returned to the kernel within about that time (on the next
- * chunk free). */
-#define CHUNK_CACHE_AGE_MAX 10
+bool opt_retain = true;
 
 static uint64_t
 chunk_now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec;
+	return decay_now_ns();
 }
 
 void
@@ -37,8 +32,6 @@ chunk_cache_init(chunk_cache_t *cache) {
 	cache->cached_bytes = 0;
 	cache->dirty_bytes = 0;
 	cache->mapped_bytes = 0;
-	cache->nmadvise = 0;
-	cache->purged_bytes = 0;
 }
 
 extent_t *
@@ -92,31 +85,10 @@ cache_link_after(chunk_cache_t *cache, extent_t *prev, extent_t *e) {
 	}
 }
 
-static void
-cache_purge_extent(chunk_cache_t *cache, extent_t *e) {
-	if (e->zeroed) {
-		return;
-	}
-	if (pages_purge(e->addr, e->size)) {
-		e->zeroed = true;
-		cache->dirty_bytes -= e->size;
-	}
-	cache->nmadvise++;
-	cache->purged_bytes += e->size;
-}
-
-size_t
-chunk_purge_all(chunk_cache_t *cache) {
-	size_t before = cache->purged_bytes;
-	for (extent_t *e = cache->head; e != NULL; e = e->next) {
-		cache_purge_extent(cache, e);
-	}
-	return cache->purged_bytes - before;
-}
-
 /*
- * Inserts a span, merging it with the spans it touches. Merged spans are
- * zero only if every part is.
+ * Inserts a span, merging it with the spans it touches that are in the same
+ * state (dirty or zeroed): keeping the two apart lets purging find the
+ * dirty bytes exactly and lets calloc rely on zeroed spans.
  */
 static void
 cache_insert(chunk_cache_t *cache, extent_t *node) {
@@ -127,7 +99,8 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		prev = next;
 		next = next->next;
 	}
-	if (prev != NULL && (char *)prev->addr + prev->size == addr) {
+	if (prev != NULL && (char *)prev->addr + prev->size == addr &&
+	    prev->zeroed == node->zeroed) {
 		cache_unlink(cache, prev);
 		prev->size += node->size;
 		prev->zeroed = prev->zeroed && node->zeroed;
@@ -138,7 +111,8 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		node = prev;
 		prev = node->prev;
 	}
-	if (next != NULL && (char *)node->addr + node->size == (char *)next->addr) {
+	if (next != NULL && (char *)node->addr + node->size == (char *)next->addr &&
+	    next->zeroed == node->zeroed) {
 		cache_unlink(cache, next);
 		node->size += next->size;
 		node->zeroed = node->zeroed && next->zeroed;
@@ -190,16 +164,25 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 	assert_internal(size != 0 && (size & PAGE_MASK) == 0);
 	assert_internal(is_pow2(alignment) && alignment >= CHUNK);
 
-	/* Best fit: the smallest cached span holding an aligned range; among
-	 * equals the lowest address, which keeps the heap compact. */
+	/* Best fit: the smallest cached span holding an aligned range, dirty
+	 * spans first (their pages are already faulted in, reusing them costs
+	 * nothing); among equals the lowest address, which keeps the heap
+	 * compact. */
 	extent_t *best = NULL;
 	size_t best_size = SIZE_MAX;
+	bool best_dirty = false;
 	for (extent_t *e = cache->head; e != NULL; e = e->next) {
 		char *aligned = (char *)ALIGN_UP((uintptr_t)e->addr, alignment);
 		char *end = (char *)e->addr + e->size;
-		if (aligned < end && (size_t)(end - aligned) >= size && e->size < best_size) {
+		if (aligned >= end || (size_t)(end - aligned) < size) {
+			continue;
+		}
+		bool dirty = !e->zeroed;
+		if (best == NULL || (dirty && !best_dirty) ||
+		    (dirty == best_dirty && e->size < best_size)) {
 			best = e;
 			best_size = e->size;
+			best_dirty = dirty;
 		}
 	}
 	if (best != NULL) {
@@ -235,14 +218,34 @@ chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
 	node->addr = addr;
 	node->size = size;
 	node->zeroed = zeroed;
-	uint64_t now = chunk_now();
-	node->dirty_since = now;
+	node->dirty_since = chunk_now();
 	cache_insert(cache, node);
+}
+
+extent_t *
+chunk_cache_take_dirty(chunk_cache_t *cache) {
+	extent_t *oldest = NULL;
 	for (extent_t *e = cache->head; e != NULL; e = e->next) {
-		if (!e->zeroed && now - e->dirty_since >= CHUNK_CACHE_AGE_MAX) {
-			cache_purge_extent(cache, e);
+		if (!e->zeroed && (oldest == NULL || e->dirty_since < oldest->dirty_since)) {
+			oldest = e;
 		}
 	}
+	if (oldest != NULL) {
+		cache_unlink(cache, oldest);
+	}
+	return oldest;
+}
+
+void
+chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
+	if (!opt_retain) {
+		pages_unmap(e->addr, e->size);
+		cache->mapped_bytes -= e->size;
+		chunk_node_free(cache, e);
+		return;
+	}
+	e->zeroed = zeroed;
+	cache_insert(cache, e);
 }
 
 bool

@@ -129,6 +129,7 @@ huge_dalloc(void *ptr) {
 	huge_stats_add(a, e->usize, false);
 	chunk_dalloc(&a->chunks, e->addr, e->size, false);
 	chunk_node_free(&a->chunks, e);
+	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 }
 
@@ -136,27 +137,30 @@ bool
 huge_ralloc_in_place(extent_t *e, size_t new_usize, bool zero) {
 	arena_t *a = e->arena;
 	char *addr = e->addr;
+	size_t old_size = e->size;
 	if (new_usize == e->usize) {
 		return true;
 	}
+	bool zeroed = true;
 	mutex_lock(&a->lock);
-	if (new_usize < e->size) {
-		chunk_dalloc(&a->chunks, addr + new_usize, e->size - new_usize, false);
-	} else {
-		bool zeroed;
-		if (!chunk_take_range(&a->chunks, addr + e->size, new_usize - e->size, &zeroed)) {
-			mutex_unlock(&a->lock);
-			return false;
-		}
-		if (zero && !zeroed) {
-			memset(addr + e->size, 0, new_usize - e->size);
-		}
+	if (new_usize > old_size &&
+	    !chunk_take_range(&a->chunks, addr + old_size, new_usize - old_size, &zeroed)) {
+		mutex_unlock(&a->lock);
+		return false;
 	}
 	huge_stats_add(a, e->usize, false);
 	huge_stats_add(a, new_usize, true);
 	e->size = new_usize;
 	e->usize = new_usize;
+	if (new_usize < old_size) {
+		chunk_dalloc(&a->chunks, addr + new_usize, old_size - new_usize, false);
+		arena_maybe_purge(a);
+	}
 	mutex_unlock(&a->lock);
+	/* The grown tail is ours alone now; zero it without the lock. */
+	if (zero && new_usize > old_size && !zeroed) {
+		memset(addr + old_size, 0, new_usize - old_size);
+	}
 	return true;
 }
 

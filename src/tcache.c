@@ -243,6 +243,11 @@ tcache_gc_step(tcache_t *t) {
 	if (t->stacks == NULL) {
 		return;
 	}
+	/* A thread served from its cache frees no pages itself; let its
+	 * arena's decay advance on its behalf. */
+	if (t->gc_bin == 0) {
+		arena_decay_tick(t->arena);
+	}
 	szind_t ind = t->gc_bin;
 	t->gc_bin = ind + 1 < tcache_nhbins ? ind + 1 : 0;
 	tcache_bin_t *bin = tcache_bin(t, ind);

@@ -39,6 +39,7 @@
 #include "alloc/internal/bitmap.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/config.h"
+#include "alloc/internal/decay.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/util.h"
@@ -84,6 +85,11 @@ struct arena_chunk_s {
 	/* The arena's list of its chunks (arena->lock). */
 	arena_chunk_t *prev;
 	arena_chunk_t *next;
+	/* Dirty free pages in this chunk; while non-zero the chunk is in the
+	 * arena's dirty list, least recently dirtied first. */
+	size_t ndirty;
+	arena_chunk_t *dirty_prev;
+	arena_chunk_t *dirty_next;
 	uint8_t pclass[CHUNK_NPAGES];
 	uint32_t map[CHUNK_NPAGES];
 	page_misc_t misc[CHUNK_NPAGES];
@@ -162,6 +168,9 @@ typedef struct {
 typedef struct {
 	/* Chunks used for page runs (not counting the chunk cache). */
 	size_t mapped_chunks;
+	/* Purge sweeps, madvise calls, pages purged. */
+	uint64_t nmadvise;
+	uint64_t purged_pages;
 	size_t allocated_large;
 	size_t allocated_huge;
 	uint64_t npurge;
@@ -189,6 +198,15 @@ struct arena_s {
 	size_t ndirty;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
+	/* Chunks with dirty free pages, least recently dirtied first. */
+	arena_chunk_t *dirty_head;
+	arena_chunk_t *dirty_tail;
+	/* Purging policy state (see decay.h). */
+	decay_t decay;
+	ssize_t lg_dirty_mult;
+	/* A purge is in progress (the lock is dropped around madvise): others
+	 * do not start another one. */
+	bool purging;
 	/* Chunks carved into page runs. */
 	arena_chunk_t *chunks_head;
 	chunk_cache_t chunks;
@@ -296,6 +314,47 @@ void arena_stats_read(arena_t *arena, arena_stats_snapshot_t *out);
  * huge spans go back to its chunk cache. Thread caches holding its objects
  * must have been flushed. */
 void arena_reset(arena_t *arena);
+
+/*
+ * Purging settings (arena.<i>.decay_time, arena.<i>.lg_dirty_mult) and
+ * their defaults for arenas created later (arenas.decay_time,
+ * arenas.lg_dirty_mult). Setters return true for a value out of range;
+ * setting an arena's decay time purges at once what the new curve allows
+ * no longer.
+ */
+ssize_t arena_decay_time_get(arena_t *arena);
+bool arena_decay_time_set(arena_t *arena, ssize_t decay_time);
+ssize_t arena_lg_dirty_mult_get(arena_t *arena);
+bool arena_lg_dirty_mult_set(arena_t *arena, ssize_t lg_dirty_mult);
+ssize_t arenas_decay_time_get(void);
+bool arenas_decay_time_set(ssize_t decay_time);
+ssize_t arenas_lg_dirty_mult_get(void);
+bool arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult);
+
+/* Purges what the arena's decay curve (or ratio) says is due now
+ * (arena.<i>.decay). */
+void arena_decay(arena_t *arena);
+
+/* Lets decay advance from paths that do not free pages (thread-cache GC
+ * and flushes), so a program served from its caches still purges. Cheap
+ * when nothing is due. */
+void arena_decay_tick(arena_t *arena);
+
+/* One background round for the arena: purges what is due and returns the
+ * nanoseconds until its decay can purge again (UINT64_MAX: nothing dirty,
+ * or no time-based purging). */
+uint64_t arena_decay_background(arena_t *arena);
+
+/* Called from slow paths of any thread: about every 100 ms lets the decay
+ * of every arena advance. With per-CPU arenas a thread may free memory into
+ * one arena and then run on another CPU; without this sweep the first
+ * arena would keep its dirty pages until some thread used it again. */
+void arena_decay_sweep_if_due(void);
+
+/* With arena->lock held, as the last step of an operation that may have
+ * dirtied pages: purges what the policy says is due. May drop and retake
+ * the lock around madvise. (Also used by huge.c.) */
+void arena_maybe_purge(arena_t *arena);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);

@@ -7,9 +7,9 @@
  * are a whole number of pages long. Freed spans go into the owning arena's
  * chunk cache, ordered by address with neighbours merged, and are reused
  * before the kernel is asked again: mapping and faulting in memory costs far
- * more than reusing it. Cached spans stay mapped; a dirty span that nobody
- * reused for CHUNK_CACHE_AGE_MAX seconds is purged (madvise), so a cache
- * does not hold physical memory for long.
+ * more than reusing it. Dirty cached spans are purged by the arena's decay
+ * (arena.c); purged spans stay mapped (opt.retain, the default) or are
+ * unmapped (retain:false).
  *
  * An extent_t describes one span: a cached free span, or a live huge
  * allocation. Extent nodes come from the base allocator and are recycled on
@@ -60,10 +60,12 @@ typedef struct {
 	size_t dirty_bytes;
 	/* Bytes ever mapped from the kernel by this cache and still mapped. */
 	size_t mapped_bytes;
-	/* Purge statistics: madvise calls and bytes purged. */
-	size_t nmadvise;
-	size_t purged_bytes;
 } chunk_cache_t;
+
+/* opt.retain: keep purged spans mapped (true, the default) rather than
+ * unmapping them; mappings then never get split, and the process does not
+ * run into vm.max_map_count. */
+extern bool opt_retain;
 
 void chunk_cache_init(chunk_cache_t *cache);
 
@@ -88,7 +90,13 @@ void chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed);
  * *zeroed. */
 bool chunk_take_range(chunk_cache_t *cache, void *addr, size_t size, bool *zeroed);
 
-/* Purges every dirty cached span; returns the number of bytes purged. */
-size_t chunk_purge_all(chunk_cache_t *cache);
+/* Unlinks and returns the dirty cached span that became dirty first, or
+ * NULL; the caller purges it (without the lock) and hands it back. */
+extent_t *chunk_cache_take_dirty(chunk_cache_t *cache);
+
+/* Returns a span taken by chunk_cache_take_dirty after purging it
+ * (`zeroed`: the purge left it reading as zeros). With opt.retain off the
+ * span is unmapped instead. */
+void chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed);
 
 #endif

@@ -8,13 +8,15 @@
  * cycles. pthread mutexes never allocate, so they are safe during start-up.
  *
  * Lock order (a thread holding a lock may only take locks further down):
- *   1. init_lock (alloc.c)                 start-up and arena creation
- *   2. tcaches_lock (tcache.c)             the list of thread caches
- *   3. bin locks of an arena (arena.c)     ascending bin index, never two arenas
- *   4. arena->lock (arena.c)               an arena's chunks and page runs
- *   5. chunk cache locks (chunk.c)
- *   6. huge_lock (huge.c)
- *   7. rtree lock (rtree.c)
+ *   1. bg_lock (background_thread.c)       background threads' state; held
+ *                                          while pthread_create allocates
+ *   2. init_lock (alloc.c)                 start-up
+ *   3. tcaches_lock (tcache.c)             the list of thread caches
+ *   4. arenas_lock (arena.c)               arena creation, arena defaults
+ *   5. bin locks of an arena (arena.c)     ascending bin index, never two arenas
+ *   6. arena->lock (arena.c)               an arena's chunks, page runs,
+ *                                          chunk cache and huge list
+ *   7. rtree lock (rtree.c)                radix tree node creation
  *   8. base_lock (base.c)                  metadata memory
  * Fork handlers take every lock in this order and release them in reverse.
  */
@@ -41,6 +43,12 @@ mutex_lock(mutex_t *m) {
 	if (unlikely(pthread_mutex_trylock(&m->lock) != 0)) {
 		pthread_mutex_lock(&m->lock);
 	}
+}
+
+/* Takes m if it is free; returns true when it did. */
+ALWAYS_INLINE bool
+mutex_trylock(mutex_t *m) {
+	return pthread_mutex_trylock(&m->lock) == 0;
 }
 
 ALWAYS_INLINE void

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Run-time options (the opt.* mallctl namespace).
+ * Run-time options (the opt.* mallctl namespace) and their table.
  *
  * Each option is a global with its documented default, set once during
- * start-up (from MALLOC_CONF and its siblings) before any arena exists, and
- * read-only afterwards. Hot paths read them without locks.
+ * start-up (from MALLOC_CONF and its siblings, see conf.h) before any arena
+ * exists, and read-only afterwards. Hot paths read them without locks.
+ *
+ * opt_table lists every option liballoc implements, with its type and
+ * range: the configuration parser validates against it, and the opt.*
+ * mallctl nodes read through it. An option is added here in the same change
+ * that makes it do something.
  */
 #ifndef ALLOC_INTERNAL_OPT_H
 #define ALLOC_INTERNAL_OPT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* How threads are spread over arenas. */
@@ -25,9 +31,48 @@ typedef enum {
 
 /* Abort on any warning (opt.abort). */
 extern bool opt_abort;
+/* Abort on an invalid configuration option (opt.abort_conf). */
+extern bool opt_abort_conf;
 /* Number of arenas; 0 means the default for the percpu mode (opt.narenas). */
 extern unsigned opt_narenas;
 /* opt.percpu_arena. */
 extern percpu_arena_mode_t opt_percpu_arena;
+/* Print statistics at exit (opt.stats_print). */
+extern bool opt_stats_print;
+
+typedef enum {
+	/* bool */
+	OPT_TYPE_BOOL,
+	/* unsigned, range-checked */
+	OPT_TYPE_UNSIGNED,
+	/* ssize_t, range-checked */
+	OPT_TYPE_SSIZE,
+	/* size_t, range-checked */
+	OPT_TYPE_SIZE,
+	/* an enum stored as int; written and read as one of enum_names */
+	OPT_TYPE_ENUM,
+} opt_type_t;
+
+typedef struct {
+	/* MALLOC_CONF key, and the name under opt. in mallctl. */
+	const char *name;
+	opt_type_t type;
+	/* bool *, unsigned *, ssize_t *, size_t * or int * (enum). */
+	void *ptr;
+	/* Inclusive bounds for numeric types. */
+	int64_t min;
+	int64_t max;
+	/* OPT_TYPE_ENUM: the value names, indexed by value, NULL-terminated. */
+	const char *const *enum_names;
+	/* Set only by configure/at build time; MALLOC_CONF may only repeat
+	 * the built value (e.g. lg_chunk). */
+	bool build_time;
+} opt_desc_t;
+
+extern const opt_desc_t opt_table[];
+extern const size_t opt_table_len;
+
+/* The entry for `name`, or NULL. */
+const opt_desc_t *opt_find(const char *name, size_t len);
 
 #endif

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Background purging threads (see background_thread.h).
+ */
+#include "alloc/internal/background_thread.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/decay.h"
+#include "alloc/internal/mutex.h"
+
+bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
+
+/* Longest sleep: a thread whose arenas hold no dirty pages looks again
+ * after this long (nothing wakes it when pages become dirty, which keeps
+ * free() free of signalling). */
+#define BG_SLEEP_MAX_NS ((uint64_t)1000 * 1000 * 1000)
+/* Shortest sleep, so a decay time of 0 cannot make a thread spin. */
+#define BG_SLEEP_MIN_NS ((uint64_t)1000 * 1000)
+
+typedef struct {
+	pthread_t thread;
+	pthread_cond_t cond;
+	/* The thread exists (created and not yet joined). */
+	bool running;
+	/* Asked to exit. */
+	bool stop;
+	uint64_t nruns;
+	uint64_t started_ns;
+} bg_info_t;
+
+/*
+ * Protects everything below. Lock order: first of all allocator locks
+ * (see mutex.h): thread creation holds it while pthread_create allocates.
+ * The background threads never hold it while they take arena locks.
+ */
+static mutex_t bg_lock = MUTEX_INITIALIZER;
+static bool bg_enabled;
+/* Set from prefork to postfork: threads must not start a round. */
+static bool bg_paused;
+static bg_info_t bg_info[BACKGROUND_THREADS_MAX];
+static unsigned bg_nthreads;
+
+static unsigned
+bg_threads_wanted(void) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	unsigned want = (n + BACKGROUND_ARENAS_PER_THREAD - 1) / BACKGROUND_ARENAS_PER_THREAD;
+	if (want == 0) {
+		want = 1;
+	}
+	return want < BACKGROUND_THREADS_MAX ? want : BACKGROUND_THREADS_MAX;
+}
+
+/* One round over thread id's arenas; returns how long to sleep. */
+static uint64_t
+bg_round(unsigned id) {
+	uint64_t sleep_ns = BG_SLEEP_MAX_NS;
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = id; i < n; i += bg_threads_wanted()) {
+		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		if (a == NULL) {
+			continue;
+		}
+		uint64_t next = arena_decay_background(a);
+		if (next < sleep_ns) {
+			sleep_ns = next;
+		}
+	}
+	return sleep_ns < BG_SLEEP_MIN_NS ? BG_SLEEP_MIN_NS : sleep_ns;
+}
+
+static void *
+bg_main(void *arg) {
+	unsigned id = (unsigned)(uintptr_t)arg;
+	bg_info_t *info = &bg_info[id];
+	mutex_lock(&bg_lock);
+	while (!info->stop) {
+		if (bg_paused) {
+			pthread_cond_wait(&info->cond, &bg_lock.lock);
+			continue;
+		}
+		mutex_unlock(&bg_lock);
+		uint64_t sleep_ns = bg_round(id);
+		mutex_lock(&bg_lock);
+		info->nruns++;
+		if (info->stop) {
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t wake = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + sleep_ns;
+		ts.tv_sec = (time_t)(wake / 1000000000u);
+		ts.tv_nsec = (long)(wake % 1000000000u);
+		pthread_cond_timedwait(&info->cond, &bg_lock.lock, &ts);
+	}
+	mutex_unlock(&bg_lock);
+	return NULL;
+}
+
+/* Starts thread id; bg_lock held. Returns true on failure. */
+static bool
+bg_start(unsigned id) {
+	bg_info_t *info = &bg_info[id];
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&info->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	info->stop = false;
+	info->nruns = 0;
+	info->started_ns = decay_now_ns();
+	/* The thread must not take the program's signals. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&info->thread, NULL, bg_main, (void *)(uintptr_t)id);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		pthread_cond_destroy(&info->cond);
+		return true;
+	}
+	info->running = true;
+	bg_nthreads++;
+	return false;
+}
+
+/* Creates missing threads; bg_lock held. */
+static bool
+bg_start_missing(void) {
+	bool failed = false;
+	unsigned want = bg_threads_wanted();
+	for (unsigned id = 0; id < want; id++) {
+		if (!bg_info[id].running && bg_start(id)) {
+			failed = true;
+		}
+	}
+	return failed;
+}
+
+bool
+background_thread_enabled(void) {
+	return __atomic_load_n(&bg_enabled, __ATOMIC_ACQUIRE);
+}
+
+void
+background_thread_mark_enabled(void) {
+	__atomic_store_n(&bg_enabled, true, __ATOMIC_RELEASE);
+}
+
+void
+background_thread_check(void) {
+	if (likely(!__atomic_load_n(&bg_enabled, __ATOMIC_RELAXED))) {
+		return;
+	}
+	if (likely(__atomic_load_n(&bg_nthreads, __ATOMIC_RELAXED) >= bg_threads_wanted())) {
+		return;
+	}
+	/* pthread_create allocates, which comes back here: trylock makes the
+	 * recursive call return at once. */
+	if (!mutex_trylock(&bg_lock)) {
+		return;
+	}
+	if (bg_enabled && !bg_paused) {
+		bg_start_missing();
+	}
+	mutex_unlock(&bg_lock);
+}
+
+bool
+background_thread_set(bool enable) {
+	mutex_lock(&bg_lock);
+	if (enable) {
+		__atomic_store_n(&bg_enabled, true, __ATOMIC_RELEASE);
+		bool failed = bg_start_missing();
+		mutex_unlock(&bg_lock);
+		return failed;
+	}
+	__atomic_store_n(&bg_enabled, false, __ATOMIC_RELEASE);
+	pthread_t joins[BACKGROUND_THREADS_MAX];
+	unsigned njoins = 0;
+	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+		bg_info_t *info = &bg_info[id];
+		if (info->running) {
+			info->stop = true;
+			pthread_cond_signal(&info->cond);
+			joins[njoins++] = info->thread;
+		}
+	}
+	mutex_unlock(&bg_lock);
+	for (unsigned i = 0; i < njoins; i++) {
+		pthread_join(joins[i], NULL);
+	}
+	mutex_lock(&bg_lock);
+	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+		bg_info_t *info = &bg_info[id];
+		if (info->running && info->stop) {
+			pthread_cond_destroy(&info->cond);
+			info->running = false;
+			bg_nthreads--;
+		}
+	}
+	mutex_unlock(&bg_lock);
+	return false;
+}
+
+void
+background_thread_stats_read(background_thread_stats_t *out) {
+	mutex_lock(&bg_lock);
+	out->num_threads = bg_nthreads;
+	out->num_runs = 0;
+	uint64_t now = decay_now_ns();
+	uint64_t lived = 0;
+	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+		if (bg_info[id].running) {
+			out->num_runs += bg_info[id].nruns;
+			lived += now - bg_info[id].started_ns;
+		}
+	}
+	out->run_interval_ns = out->num_runs != 0 ? lived / out->num_runs : 0;
+	mutex_unlock(&bg_lock);
+}
+
+void
+background_thread_prefork(void) {
+	/* Holding bg_lock keeps every background thread out of its rounds:
+	 * one between rounds waits for the lock; one inside a round holds at
+	 * most an arena lock, which the arena prefork waits for. */
+	mutex_prefork(&bg_lock);
+	bg_paused = true;
+}
+
+void
+background_thread_postfork_parent(void) {
+	bg_paused = false;
+	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+		if (bg_info[id].running) {
+			pthread_cond_signal(&bg_info[id].cond);
+		}
+	}
+	mutex_postfork_parent(&bg_lock);
+}
+
+void
+background_thread_postfork_child(void) {
+	/* The threads do not exist in the child; forget them (their
+	 * condition variables may be in any state, so do not destroy them) and
+	 * let the next slow path start new ones if purging is enabled. */
+	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+		bg_info[id].running = false;
+	}
+	bg_nthreads = 0;
+	bg_paused = false;
+	mutex_postfork_child(&bg_lock);
+}
