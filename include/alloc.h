@@ -12,7 +12,8 @@
  *
  * A build configured with --with-prefix=PFX exports every name with PFX in
  * front (PFXmalloc, PFXmallocx, ...); `make install` writes that prefix into
- * the ALLOC_PREFIX line below.
+ * the ALLOC_PREFIX line below and defines ALLOC_PREFIXED_BUILD, which
+ * declares the prefixed standard functions too.
  */
 #ifndef ALLOC_H
 #define ALLOC_H

@@ -18,10 +18,13 @@
 #include "alloc/internal/assert.h"
 #include "alloc/internal/background_thread.h"
 #include "alloc/internal/base.h"
+#include "alloc/internal/conf.h"
+#include "alloc/internal/ctl.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
+#include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
@@ -52,6 +55,8 @@ malloc_init_hard(void) {
 		return malloc_init_failed;
 	}
 	/* Options first: everything below reads them. */
+	conf_boot();
+	pages_boot();
 	arena_boot();
 	tcache_boot();
 	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
@@ -68,6 +73,7 @@ malloc_init_hard(void) {
 		background_thread_mark_enabled();
 	}
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
+	stats_print_atexit_boot();
 	return false;
 }
 
@@ -97,7 +103,9 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		return NULL;
 	}
 	if (arena == NULL) {
-		arena = tsd_arena(tsd);
+		/* An explicit cache fills from the arena it was created for,
+		 * as in jemalloc; the thread's own cache from the thread's. */
+		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
 		if (unlikely(arena == NULL)) {
 			errno = ENOMEM;
 			return NULL;
@@ -328,6 +336,9 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
  */
 ALWAYS_INLINE void *
 malloc_fast(size_t size) {
+	if (!config_tcache) {
+		return alloc_slow(size, 0, false);
+	}
 	size_t off;
 	if (likely(size <= SZ_LOOKUP_MAXCLASS)) {
 		off = tcache_size2off_tab[(size + SZ_TINY_MIN - 1) >> SZ_LG_TINY_MIN];
@@ -350,6 +361,10 @@ malloc_fast(size_t size) {
 
 ALWAYS_INLINE void
 free_fast(void *ptr) {
+	if (!config_tcache) {
+		free_slow(ptr);
+		return;
+	}
 	if (unlikely(((uintptr_t)ptr & CHUNK_MASK) == 0)) {
 		free_slow(ptr);
 		return;
@@ -687,6 +702,7 @@ alloc_prefork(void) {
 	}
 	background_thread_prefork();
 	mutex_prefork(&init_lock);
+	ctl_prefork();
 	tcache_prefork();
 	arena_prefork();
 	huge_prefork();
@@ -702,6 +718,7 @@ alloc_postfork_parent(void) {
 	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_postfork_parent();
+	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
 	background_thread_postfork_parent();
 }
@@ -716,6 +733,7 @@ alloc_postfork_child(void) {
 	arena_postfork_child();
 	tcache_postfork_child();
 	tsd_postfork_child();
+	ctl_postfork_child();
 	mutex_postfork_child(&init_lock);
 	background_thread_postfork_child();
 }

@@ -27,6 +27,21 @@
 #include "alloc/internal/pages.h"
 
 bin_info_t bin_infos[SZ_NSMALL];
+size_t arena_cactive_bytes;
+
+ALWAYS_INLINE void
+cactive_add(size_t pages) {
+	if (config_stats) {
+		__atomic_fetch_add(&arena_cactive_bytes, pages << LG_PAGE, __ATOMIC_RELAXED);
+	}
+}
+
+ALWAYS_INLINE void
+cactive_sub(size_t pages) {
+	if (config_stats) {
+		__atomic_fetch_sub(&arena_cactive_bytes, pages << LG_PAGE, __ATOMIC_RELAXED);
+	}
+}
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_total;
 unsigned narenas_auto;
@@ -291,6 +306,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	map_set_run(c, pi, npages, flags);
 	c->nfree_pages -= npages;
 	a->nactive += npages;
+	cactive_add(npages);
 	if (c == a->spare) {
 		a->spare = NULL;
 	}
@@ -359,6 +375,7 @@ arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool di
 	memset(&c->pclass[pi], PCLASS_NONE, npages);
 	c->nfree_pages += npages;
 	a->nactive -= npages;
+	cactive_sub(npages);
 	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
 }
 
@@ -683,7 +700,9 @@ arena_get(unsigned ind) {
 arena_t *
 arena_extend(void) {
 	mutex_lock(&arenas_lock);
-	unsigned ind = narenas_total;
+	/* Past every automatic slot, even those no thread used yet: an
+	 * extended arena must never be one threads get bound to. */
+	unsigned ind = narenas_total > narenas_auto ? narenas_total : narenas_auto;
 	arena_t *a = NULL;
 	if (ind < ARENAS_MAX) {
 		a = arena_new(ind);
@@ -1092,6 +1111,7 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		}
 		c->nfree_pages -= need;
 		a->nactive += need;
+		cactive_add(need);
 		zeroed = (bits & MAP_DIRTY) == 0;
 		map_set_run(c, pi, new_pages, MAP_LARGE);
 	}
@@ -1193,6 +1213,7 @@ arena_reset(arena_t *a) {
 	memset(a->avail, 0, sizeof(a->avail));
 	memset(a->avail_mask, 0, sizeof(a->avail_mask));
 	a->ndirty = 0;
+	cactive_sub(a->nactive + (a->stats.allocated_huge >> LG_PAGE));
 	a->nactive = 0;
 	a->stats.mapped_chunks = 0;
 	a->stats.allocated_large = 0;

@@ -200,6 +200,7 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 	if (fresh == NULL) {
 		return NULL;
 	}
+	pages_set_thp(fresh, size);
 	cache->mapped_bytes += size;
 	*zeroed = true;
 	return fresh;

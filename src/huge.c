@@ -36,10 +36,12 @@ huge_stats_add(arena_t *a, size_t usize, bool add) {
 		hs->nrequests++;
 		hs->curruns++;
 		a->stats.allocated_huge += usize;
+		__atomic_fetch_add(&arena_cactive_bytes, usize, __ATOMIC_RELAXED);
 	} else {
 		hs->ndalloc++;
 		hs->curruns--;
 		a->stats.allocated_huge -= usize;
+		__atomic_fetch_sub(&arena_cactive_bytes, usize, __ATOMIC_RELAXED);
 	}
 }
 

@@ -1,9 +1,110 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Storage and defaults of the run-time options declared in opt.h.
+ * The run-time options: storage and defaults of the options this module
+ * owns, and opt_table, the one list of every option liballoc implements.
+ *
+ * An option's global lives with the subsystem that reads it (opt_tcache in
+ * tcache.c, opt_decay_time in decay.c, ...) or here when no single
+ * subsystem owns it. The table names each one with its type and its
+ * accepted range: the MALLOC_CONF parser (conf.c) validates and stores
+ * through it, the opt.* mallctl nodes read through it, and doc/options.md
+ * and the manual describe what it lists. Adding an option means adding its
+ * global and one row here, nothing else.
  */
 #include "alloc/internal/opt.h"
 
+#include <string.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/decay.h"
+#include "alloc/internal/pages.h"
+#include "alloc/internal/chunk.h"
+#include "alloc/internal/background_thread.h"
+#include "alloc/internal/tcache.h"
+#include "alloc/internal/util.h"
+
 bool opt_abort = false;
+bool opt_abort_conf = false;
+/* 0 is not a value MALLOC_CONF may give (the table's range is
+ * [1, ARENAS_MAX]); it stands for "not set": tsd_boot() then picks the
+ * default of the percpu_arena mode. */
 unsigned opt_narenas = 0;
 percpu_arena_mode_t opt_percpu_arena = PERCPU_ARENA_PERCPU;
+bool opt_stats_print = false;
+
+/* opt.lg_chunk only reports the configured chunk size: the table entry is
+ * build_time, so nothing ever writes this. */
+static size_t opt_lg_chunk = LG_CHUNK;
+
+/* Enum options are written through an int *. */
+_Static_assert(sizeof(percpu_arena_mode_t) == sizeof(int), "percpu_arena is stored as an int");
+
+/* Value names, indexed by the enum value. */
+static const char *const opt_percpu_arena_names[] = {
+    [PERCPU_ARENA_PERCPU] = "percpu",
+    [PERCPU_ARENA_PHYCPU] = "phycpu",
+    [PERCPU_ARENA_DISABLED] = "disabled",
+    NULL,
+};
+static const char *const opt_thp_names[] = {
+    [THP_DEFAULT] = "default",
+    [THP_ALWAYS] = "always",
+    [THP_NEVER] = "never",
+    NULL,
+};
+static const char *const opt_purge_madvise_names[] = {
+    [PURGE_MADVISE_DONTNEED] = "dontneed",
+    [PURGE_MADVISE_FREE] = "free",
+    NULL,
+};
+static const char *const opt_purge_names[] = {
+    [PURGE_MODE_DECAY] = "decay",
+    [PURGE_MODE_RATIO] = "ratio",
+    NULL,
+};
+
+/* The largest value of an enum option: its names minus the NULL. */
+#define OPT_ENUM_MAX(names) ((int64_t)ARRAY_SIZE(names) - 2)
+
+/*
+ * Every option, in the order doc/options.md describes them. min and max are
+ * inclusive and checked by the parser; doc/options.md explains each range.
+ */
+const opt_desc_t opt_table[] = {
+    /* name, type, storage, min, max, enum names, build_time */
+    {"abort", OPT_TYPE_BOOL, &opt_abort, 0, 1, NULL, false},
+    {"abort_conf", OPT_TYPE_BOOL, &opt_abort_conf, 0, 1, NULL, false},
+    {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, ARENAS_MAX, NULL, false},
+    {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, OPT_ENUM_MAX(opt_percpu_arena_names),
+     opt_percpu_arena_names, false},
+    {"tcache", OPT_TYPE_BOOL, &opt_tcache, 0, 1, NULL, false},
+    /* 2^lg_tcache_max is the largest size cached; anything from a chunk
+     * up is huge and never cached. */
+    {"lg_tcache_max", OPT_TYPE_SIZE, &opt_lg_tcache_max, 0, LG_CHUNK - 1, NULL, false},
+    {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, NULL, false},
+    /* Fixed by configure --with-lg-chunk: only that value is accepted. */
+    {"lg_chunk", OPT_TYPE_SIZE, &opt_lg_chunk, LG_CHUNK, LG_CHUNK, NULL, true},
+    {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, NULL, false},
+    {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, (int64_t)sizeof(size_t) * 8 - 1, NULL,
+     false},
+    {"purge", OPT_TYPE_ENUM, &opt_purge, 0, OPT_ENUM_MAX(opt_purge_names), opt_purge_names, false},
+    {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, OPT_ENUM_MAX(opt_purge_madvise_names),
+     opt_purge_madvise_names, false},
+    {"retain", OPT_TYPE_BOOL, &opt_retain, 0, 1, NULL, false},
+    {"thp", OPT_TYPE_ENUM, &opt_thp, 0, OPT_ENUM_MAX(opt_thp_names), opt_thp_names, false},
+    {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, NULL, false},
+};
+
+const size_t opt_table_len = ARRAY_SIZE(opt_table);
+
+const opt_desc_t *
+opt_find(const char *name, size_t len) {
+	for (size_t i = 0; i < opt_table_len; i++) {
+		const char *n = opt_table[i].name;
+		if (strncmp(n, name, len) == 0 && n[len] == '\0') {
+			return &opt_table[i];
+		}
+	}
+	return NULL;
+}

@@ -5,12 +5,57 @@
 #include "alloc/internal/pages.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "alloc/internal/assert.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/message.h"
+
+int opt_thp = THP_DEFAULT;
+int opt_purge_madvise = PURGE_MADVISE_DONTNEED;
+
+/* The advice applied to fresh mappings (0: none), from opt.thp and the
+ * system setting. */
+static int pages_thp_advice;
+
+void
+pages_boot(void) {
+	if (opt_thp == THP_ALWAYS) {
+		pages_thp_advice = MADV_HUGEPAGE;
+		return;
+	}
+	if (opt_thp == THP_NEVER) {
+		pages_thp_advice = MADV_NOHUGEPAGE;
+		return;
+	}
+	pages_thp_advice = 0;
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return;
+	}
+	char buf[128];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, "[always]") != NULL) {
+			pages_thp_advice = MADV_NOHUGEPAGE;
+		}
+	}
+}
+
+void
+pages_set_thp(void *addr, size_t size) {
+	if (pages_thp_advice != 0) {
+		int saved_errno = errno;
+		madvise(addr, size, pages_thp_advice);
+		errno = saved_errno;
+	}
+}
 
 void *
 pages_map(size_t size) {
@@ -66,7 +111,13 @@ pages_map_aligned(size_t size, size_t alignment) {
 bool
 pages_purge(void *addr, size_t size) {
 	int saved_errno = errno;
-	bool zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
+	bool zeroed;
+	if (opt_purge_madvise == PURGE_MADVISE_FREE && madvise(addr, size, MADV_FREE) == 0) {
+		zeroed = false;
+	} else {
+		/* The default, and the fallback for kernels without MADV_FREE. */
+		zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
+	}
 	errno = saved_errno;
 	return zeroed;
 }

@@ -215,6 +215,12 @@ struct arena_s {
 	arena_stats_t stats;
 };
 
+/* stats.cactive: bytes in active pages of every arena (page runs in use and
+ * huge allocations), kept live with atomic adds on the paths that change
+ * them (all slow paths). A program may read it through the pointer the
+ * mallctl hands out. */
+extern size_t arena_cactive_bytes;
+
 /* Arenas by index; arenas[i] is NULL until first used. */
 #define ARENAS_MAX 4096
 extern arena_t *arenas[ARENAS_MAX];
@@ -229,7 +235,8 @@ void arena_boot(void);
 /* Returns arena ind, creating it if needed; NULL if ind >= ARENAS_MAX or
  * memory is short. */
 arena_t *arena_get(unsigned ind);
-/* Creates a new arena at the next free index (arenas.extend). */
+/* Creates a new arena at the next free index past the automatic ones
+ * (arenas.extend). */
 arena_t *arena_extend(void);
 
 ALWAYS_INLINE arena_chunk_t *

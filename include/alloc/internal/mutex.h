@@ -11,6 +11,7 @@
  *   1. bg_lock (background_thread.c)       background threads' state; held
  *                                          while pthread_create allocates
  *   2. init_lock (alloc.c)                 start-up
+ *      ctl_lock (ctl_stats.c)               the mallctl statistics snapshot
  *   3. tcaches_lock (tcache.c)             the list of thread caches
  *   4. arenas_lock (arena.c)               arena creation, arena defaults
  *   5. bin locks of an arena (arena.c)     ascending bin index, never two arenas

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The mallctl tree: one static tree of named nodes behind mallctl,
+ * mallctlnametomib and mallctlbymib, with the jemalloc 4.x namespace.
+ *
+ * Shape. A node is a leaf (it has a handler) or an interior node, whose
+ * children are either a static array of named nodes ending with an entry
+ * whose name is NULL, or an index (ctl_index_t): a family of elements such
+ * as arena.<i> or arenas.bin.<i>, all shaped like one node. The arrays are
+ * written out per subsystem in src/ctl_*.c and every handler is a named
+ * function, so `grep` finds both the name and the code behind it.
+ *
+ * MIBs. The MIB component of a named child is its position in its parent's
+ * array (stable for the life of the process); that of an indexed element is
+ * the index itself, so "arenas.bin.2.size" resolves to {i, j, 2, k}. An
+ * index whose elements are named at run time (opt.<name>, from opt_table)
+ * maps names to positions with its `find` function.
+ *
+ * Handlers get the full MIB (so arena.<i> handlers read i from mib[1]) and
+ * the caller's buffers, and return 0 or an errno value:
+ *   ENOENT  unknown name, index out of range, not a leaf
+ *   EINVAL  *oldlenp or newlen not the size of the value, or a bad value;
+ *           on a bad *oldlenp as much as fits is still copied
+ *   EPERM   writing a read-only node, reading a write-only one
+ *   EFAULT  an action with side effects failed (manual: "not directly
+ *           related to mallctl read/write processing")
+ *   EAGAIN  memory ran out (allocator start-up, arenas.extend, tcache.create)
+ *
+ * Statistics come from a snapshot that writing `epoch` refreshes (see
+ * ctl_stats.c); nothing else in the tree caches values.
+ *
+ * Locking: ctl_lock protects the snapshot. Lock order: after init_lock,
+ * before tcaches_lock and every arena lock (refresh reads arena stats under
+ * it).
+ */
+#ifndef ALLOC_INTERNAL_CTL_H
+#define ALLOC_INTERNAL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/mutex.h"
+#include "alloc/internal/tsd.h"
+
+/* Deepest name: stats.arenas.<i>.bins.<j>.nmalloc has 6 components. */
+#define CTL_MAX_DEPTH 8
+
+typedef int ctl_handler_t(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen);
+
+typedef struct ctl_node_s ctl_node_t;
+typedef struct ctl_index_s ctl_index_t;
+
+struct ctl_node_s {
+	/* NULL ends a children array. */
+	const char *name;
+	/* Leaf: its handler. */
+	ctl_handler_t *handler;
+	/* Interior with named children: the array, ended by a NULL name. */
+	const ctl_node_t *children;
+	/* Interior with indexed elements. */
+	const ctl_index_t *index;
+};
+
+struct ctl_index_s {
+	/*
+	 * Elements named at run time: sets *pos to the position of the
+	 * element called name[0..len) and returns true, or returns false.
+	 * NULL for numeric indices (the component is the decimal index).
+	 */
+	bool (*find)(const char *name, size_t len, size_t *pos);
+	/* Whether element i exists; mib[0..depth) is the path to the index. */
+	bool (*valid)(const size_t *mib, size_t depth, size_t i);
+	/* What every element looks like. */
+	const ctl_node_t *elem;
+};
+
+/* The top-level subtrees, one per src/ctl_*.c file. */
+extern const ctl_node_t ctl_config_children[];
+extern const ctl_index_t ctl_opt_index;
+extern const ctl_node_t ctl_thread_children[];
+extern const ctl_node_t ctl_tcache_children[];
+extern const ctl_index_t ctl_arena_index;
+extern const ctl_node_t ctl_arenas_children[];
+extern const ctl_node_t ctl_stats_children[];
+/* Leaves of the root (ctl_stats.c). */
+ctl_handler_t ctl_version_handler;
+ctl_handler_t ctl_epoch_handler;
+
+/* The engine behind the exported functions (also used by stats_print.c and
+ * glibc_ext.c, so they work in prefixed builds too). */
+int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+int ctl_nametomib(const char *name, size_t *mib, size_t *miblen);
+int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+              size_t newlen);
+
+/* Makes sure the allocator is initialised and returns the calling thread's
+ * state, set up; NULL when start-up failed. */
+tsd_t *ctl_tsd(void);
+
+/* ---------------------------------------------------------------------- */
+/* Helpers for handlers, with jemalloc's rules. */
+
+/* EPERM when the caller passed a new value. */
+int ctl_readonly(const void *newp, size_t newlen);
+/* EPERM when the caller asked for the old value. */
+int ctl_writeonly(const void *oldp, const size_t *oldlenp);
+/* Copies the value out when oldp and oldlenp are given: EINVAL (after
+ * copying what fits) when *oldlenp is not len. */
+int ctl_read(void *oldp, size_t *oldlenp, const void *value, size_t len);
+/* Copies the new value in when newp is given; EINVAL when newlen is not
+ * len. Returns 0 without touching *value when there is no new value. */
+int ctl_write(const void *newp, size_t newlen, void *value, size_t len);
+/* Read-only leaf: EPERM on a write, else ctl_read. */
+int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t newlen,
+                        const void *value, size_t len);
+
+/* Arenas the tree reports: automatic slots plus extended arenas
+ * (arenas.narenas); index narenas in arena.<i> / stats.arenas.<i> means
+ * all of them. */
+unsigned ctl_narenas(void);
+
+/* ---------------------------------------------------------------------- */
+/* The statistics snapshot (ctl_stats.c). */
+
+/* Per-arena values the snapshot keeps beside arena_stats_read's. */
+typedef struct {
+	bool initialized;
+	ssize_t lg_dirty_mult;
+	ssize_t decay_time;
+	arena_stats_snapshot_t astats;
+} ctl_arena_stats_t;
+
+/* Refreshes the snapshot (what writing `epoch` does). */
+void ctl_refresh(void);
+
+/* Registers the opt.stats_print report at exit (stats_print.c); called
+ * once at the end of start-up, outside every lock. */
+void stats_print_atexit_boot(void);
+
+void ctl_prefork(void);
+void ctl_postfork_parent(void);
+void ctl_postfork_child(void);
+
+#endif

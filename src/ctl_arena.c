@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * mallctl arena.<i>.*: actions on one arena, and its purging settings.
+ *
+ * <i> ranges over [0, arenas.narenas]; i == arenas.narenas means every
+ * arena for purge and decay (jemalloc 4.x). An automatic arena that no
+ * thread used yet does not exist: purge and decay skip it, the settings
+ * answer EFAULT, as jemalloc does for an uninitialised arena.
+ *
+ * reset discards every allocation of an arena made by arenas.extend
+ * (EFAULT for automatic arenas, which threads share, and for the "all"
+ * index). Before resetting, the calling thread's cache is flushed, so its
+ * own cached objects cannot outlive the arena's memory; other threads'
+ * caches and explicit caches that hold objects of the arena must have been
+ * flushed by the program, as the manual requires. destroy, jemalloc 5's
+ * spelling, is the same operation: the arena stays, empty and usable
+ * (liballoc never recycles arena indices).
+ *
+ * dss reads "disabled" (liballoc never uses sbrk); writing "disabled" is
+ * accepted, "primary" or "secondary" is EFAULT (the manual's answer when
+ * the dss setting cannot be applied), anything else EINVAL.
+ *
+ * lg_dirty_mult and decay_time are ssize_t; a value the arena refuses is
+ * EFAULT, as in jemalloc 4.x.
+ *
+ * arena.<i>.chunk_hooks is not provided: the chunk layer cannot call
+ * program-supplied hooks, and a read that returned hooks a write could not
+ * install would mislead; the name answers ENOENT.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/ctl.h"
+#include "alloc/internal/tcache.h"
+#include "alloc/internal/tsd.h"
+
+/* The arena at index i, NULL when it does not exist (yet). */
+static arena_t *
+ctl_arena_at(size_t i) {
+	if (i >= ARENAS_MAX) {
+		return NULL;
+	}
+	return __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+}
+
+static bool
+arena_index_valid(const size_t *mib, size_t depth, size_t i) {
+	(void)mib, (void)depth;
+	return i <= ctl_narenas();
+}
+
+/* Both directions are void for actions. */
+static int
+ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	int err = ctl_readonly(newp, newlen);
+	if (err == 0) {
+		err = ctl_writeonly(oldp, oldlenp);
+	}
+	return err;
+}
+
+static int
+arena_i_purge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)miblen;
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	unsigned n = ctl_narenas();
+	for (unsigned i = 0; i < n; i++) {
+		arena_t *a = ctl_arena_at(i);
+		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+			arena_purge_all(a);
+		}
+	}
+	return 0;
+}
+
+static int
+arena_i_decay_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)miblen;
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	unsigned n = ctl_narenas();
+	for (unsigned i = 0; i < n; i++) {
+		arena_t *a = ctl_arena_at(i);
+		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+			arena_decay(a);
+		}
+	}
+	return 0;
+}
+
+static int
+arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)miblen;
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	arena_t *a = ctl_arena_at(mib[1]);
+	if (mib[1] < narenas_auto || a == NULL) {
+		return EFAULT;
+	}
+	tsd_t *tsd = ctl_tsd();
+	if (tsd->tcache.stacks != NULL) {
+		tcache_flush(&tsd->tcache);
+	}
+	arena_reset(a);
+	return 0;
+}
+
+static int
+arena_i_dss_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                size_t newlen) {
+	(void)mib, (void)miblen;
+	const char *dss = NULL;
+	int err = ctl_write(newp, newlen, &dss, sizeof(dss));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL) {
+		if (dss == NULL) {
+			return EINVAL;
+		}
+		if (strcmp(dss, "primary") == 0 || strcmp(dss, "secondary") == 0) {
+			return EFAULT;
+		}
+		if (strcmp(dss, "disabled") != 0) {
+			return EINVAL;
+		}
+	}
+	const char *value = "disabled";
+	return ctl_read(oldp, oldlenp, &value, sizeof(value));
+}
+
+static int
+arena_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	arena_t *a = ctl_arena_at(mib[1]);
+	if (a == NULL) {
+		return EFAULT;
+	}
+	ssize_t old = arena_lg_dirty_mult_get(a);
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && arena_lg_dirty_mult_set(a, v)) {
+		return EFAULT;
+	}
+	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
+static int
+arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)miblen;
+	arena_t *a = ctl_arena_at(mib[1]);
+	if (a == NULL) {
+		return EFAULT;
+	}
+	ssize_t old = arena_decay_time_get(a);
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && arena_decay_time_set(a, v)) {
+		return EFAULT;
+	}
+	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
+static const ctl_node_t arena_i_children[] = {
+    {.name = "purge", .handler = arena_i_purge_ctl},
+    {.name = "decay", .handler = arena_i_decay_ctl},
+    {.name = "reset", .handler = arena_i_reset_ctl},
+    {.name = "destroy", .handler = arena_i_reset_ctl},
+    {.name = "dss", .handler = arena_i_dss_ctl},
+    {.name = "lg_dirty_mult", .handler = arena_i_lg_dirty_mult_ctl},
+    {.name = "decay_time", .handler = arena_i_decay_time_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t arena_i_node = {.name = "<i>", .children = arena_i_children};
+
+const ctl_index_t ctl_arena_index = {
+    .find = NULL,
+    .valid = arena_index_valid,
+    .elem = &arena_i_node,
+};

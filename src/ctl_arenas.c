@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * mallctl arenas.*: facts shared by all arenas (size classes, page and
+ * quantum, thread-cache limits), the purging defaults for arenas created
+ * later, and arenas.extend (jemalloc 5: arenas.create), which makes a new
+ * arena and returns its index.
+ *
+ * arenas.narenas counts the automatic arena slots (created on first use)
+ * and the extended arenas; arenas.initialized says which of them exist.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/ctl.h"
+#include "alloc/internal/sz.h"
+#include "alloc/internal/tcache.h"
+
+static int
+arenas_narenas_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                   size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned n = ctl_narenas();
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &n, sizeof(n));
+}
+
+static int
+arenas_initialized_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)mib, (void)miblen;
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0 || oldp == NULL || oldlenp == NULL) {
+		return err;
+	}
+	unsigned n = ctl_narenas();
+	size_t nread = n;
+	if (*oldlenp != n * sizeof(bool)) {
+		err = EINVAL;
+		if (*oldlenp / sizeof(bool) < nread) {
+			nread = *oldlenp / sizeof(bool);
+		}
+	}
+	for (size_t i = 0; i < nread; i++) {
+		((bool *)oldp)[i] = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) != NULL;
+	}
+	return err;
+}
+
+static int
+arenas_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+	(void)mib, (void)miblen;
+	ssize_t old = arenas_lg_dirty_mult_get();
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && arenas_lg_dirty_mult_set(v)) {
+		return EFAULT;
+	}
+	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
+static int
+arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                      size_t newlen) {
+	(void)mib, (void)miblen;
+	ssize_t old = arenas_decay_time_get();
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && arenas_decay_time_set(v)) {
+		return EFAULT;
+	}
+	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
+static int
+arenas_quantum_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                   size_t newlen) {
+	(void)mib, (void)miblen;
+	size_t v = QUANTUM;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_page_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                size_t newlen) {
+	(void)mib, (void)miblen;
+	size_t v = PAGE;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_tcache_max_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                      size_t newlen) {
+	(void)mib, (void)miblen;
+	if (!config_tcache) {
+		return ENOENT;
+	}
+	size_t v = tcache_maxclass;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_nbins_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                 size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned v = SZ_NSMALL;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_nhbins_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)mib, (void)miblen;
+	if (!config_tcache) {
+		return ENOENT;
+	}
+	unsigned v = tcache_nhbins;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_nlruns_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned v = SZ_NLARGE;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_nhchunks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                    size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned v = SZ_NHUGE;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_extend_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)mib, (void)miblen;
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	arena_t *a = arena_extend();
+	if (a == NULL) {
+		return EAGAIN;
+	}
+	unsigned ind = a->ind;
+	return ctl_read(oldp, oldlenp, &ind, sizeof(ind));
+}
+
+/* arenas.bin.<i>.* */
+
+static bool
+arenas_bin_valid(const size_t *mib, size_t depth, size_t i) {
+	(void)mib, (void)depth;
+	return i < SZ_NSMALL;
+}
+
+static int
+arenas_bin_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                      size_t newlen) {
+	(void)miblen;
+	size_t v = bin_infos[mib[2]].reg_size;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_bin_i_nregs_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)miblen;
+	uint32_t v = bin_infos[mib[2]].nregs;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_bin_i_run_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	size_t v = bin_infos[mib[2]].run_size;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static const ctl_node_t arenas_bin_i_children[] = {
+    {.name = "size", .handler = arenas_bin_i_size_ctl},
+    {.name = "nregs", .handler = arenas_bin_i_nregs_ctl},
+    {.name = "run_size", .handler = arenas_bin_i_run_size_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t arenas_bin_i_node = {.name = "<i>", .children = arenas_bin_i_children};
+
+static const ctl_index_t arenas_bin_index = {
+    .valid = arenas_bin_valid,
+    .elem = &arenas_bin_i_node,
+};
+
+/* arenas.lrun.<i>.size */
+
+static bool
+arenas_lrun_valid(const size_t *mib, size_t depth, size_t i) {
+	(void)mib, (void)depth;
+	return i < SZ_NLARGE;
+}
+
+static int
+arenas_lrun_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)miblen;
+	size_t v = sz_index2size((szind_t)(SZ_NSMALL + mib[2]));
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static const ctl_node_t arenas_lrun_i_children[] = {
+    {.name = "size", .handler = arenas_lrun_i_size_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t arenas_lrun_i_node = {.name = "<i>", .children = arenas_lrun_i_children};
+
+static const ctl_index_t arenas_lrun_index = {
+    .valid = arenas_lrun_valid,
+    .elem = &arenas_lrun_i_node,
+};
+
+/* arenas.hchunk.<i>.size */
+
+static bool
+arenas_hchunk_valid(const size_t *mib, size_t depth, size_t i) {
+	(void)mib, (void)depth;
+	return i < SZ_NHUGE;
+}
+
+static int
+arenas_hchunk_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+	(void)miblen;
+	size_t v = sz_index2size((szind_t)(SZ_NPAGED + mib[2]));
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static const ctl_node_t arenas_hchunk_i_children[] = {
+    {.name = "size", .handler = arenas_hchunk_i_size_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t arenas_hchunk_i_node = {.name = "<i>",
+                                                .children = arenas_hchunk_i_children};
+
+static const ctl_index_t arenas_hchunk_index = {
+    .valid = arenas_hchunk_valid,
+    .elem = &arenas_hchunk_i_node,
+};
+
+const ctl_node_t ctl_arenas_children[] = {
+    {.name = "narenas", .handler = arenas_narenas_ctl},
+    {.name = "initialized", .handler = arenas_initialized_ctl},
+    {.name = "lg_dirty_mult", .handler = arenas_lg_dirty_mult_ctl},
+    {.name = "decay_time", .handler = arenas_decay_time_ctl},
+    {.name = "quantum", .handler = arenas_quantum_ctl},
+    {.name = "page", .handler = arenas_page_ctl},
+    {.name = "tcache_max", .handler = arenas_tcache_max_ctl},
+    {.name = "nbins", .handler = arenas_nbins_ctl},
+    {.name = "nhbins", .handler = arenas_nhbins_ctl},
+    {.name = "bin", .index = &arenas_bin_index},
+    {.name = "nlruns", .handler = arenas_nlruns_ctl},
+    {.name = "lrun", .index = &arenas_lrun_index},
+    {.name = "nhchunks", .handler = arenas_nhchunks_ctl},
+    {.name = "hchunk", .index = &arenas_hchunk_index},
+    {.name = "extend", .handler = arenas_extend_ctl},
+    {.name = "create", .handler = arenas_extend_ctl},
+    {.name = NULL},
+};

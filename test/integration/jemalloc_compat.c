@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A program written against jemalloc's own header runs on liballoc: this
+ * file includes Debian's <jemalloc/jemalloc.h> (package libjemalloc-dev)
+ * instead of alloc.h, uses its MALLOCX_* macros and prototypes, and is
+ * linked with -lalloc only (never -ljemalloc), so every call lands in
+ * liballoc: mallocx, rallocx, xallocx, sallocx, sdallocx, dallocx, nallocx
+ * and mallctl with jemalloc 4 and 5 names. Skipped (exit 77) when the header
+ * is not installed or the process allocator has no mallctl.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_include)
+#if __has_include(<jemalloc/jemalloc.h>)
+#include <jemalloc/jemalloc.h>
+#define HAVE_JEMALLOC_H 1
+#endif
+#endif
+
+#ifndef HAVE_JEMALLOC_H
+int
+main(void) {
+	printf("<jemalloc/jemalloc.h> is not installed (libjemalloc-dev)\n");
+	return 77;
+}
+#else
+
+static int failures;
+
+#define CHECK(cond)                                                                     \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			failures++;                                                     \
+		}                                                                       \
+	} while (0)
+
+int
+main(void) {
+	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
+		printf("the process allocator has no mallctl\n");
+		return 77;
+	}
+	/* Calls must reach liballoc, not a jemalloc that got linked in. */
+	Dl_info info;
+	CHECK(dladdr((void *)mallocx, &info) != 0 && strstr(info.dli_fname, "liballoc") != NULL);
+	const char *version;
+	size_t sz = sizeof(version);
+	CHECK(mallctl("version", &version, &sz, NULL, 0) == 0);
+
+	/* The flag encodings of jemalloc's header. */
+	void *p = mallocx(100, MALLOCX_ALIGN(64) | MALLOCX_ZERO);
+	CHECK(p != NULL && ((uintptr_t)p & 63) == 0);
+	for (int i = 0; i < 100; i++) {
+		CHECK(((unsigned char *)p)[i] == 0);
+	}
+	CHECK(sallocx(p, 0) == nallocx(100, MALLOCX_ALIGN(64)));
+	memset(p, 0xa5, 100);
+	p = rallocx(p, 5000, MALLOCX_LG_ALIGN(12));
+	CHECK(p != NULL && ((uintptr_t)p & 4095) == 0);
+	CHECK(((unsigned char *)p)[99] == 0xa5);
+	size_t usize = xallocx(p, 5000, 0, 0);
+	CHECK(usize == sallocx(p, 0));
+	CHECK(xallocx(p, 1, 0, 0) >= 1);
+	sdallocx(p, 5000, MALLOCX_LG_ALIGN(12));
+
+	/* Arenas and explicit caches, with jemalloc 5's names. */
+	unsigned arena;
+	sz = sizeof(arena);
+	CHECK(mallctl("arenas.create", &arena, &sz, NULL, 0) == 0);
+	unsigned tc;
+	sz = sizeof(tc);
+	CHECK(mallctl("tcache.create", &tc, &sz, NULL, 0) == 0);
+	void *q = mallocx(64, MALLOCX_ARENA(arena) | MALLOCX_TCACHE(tc));
+	CHECK(q != NULL);
+	dallocx(q, MALLOCX_TCACHE(tc));
+	q = mallocx(3 << 20, MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE);
+	CHECK(q != NULL);
+	uint64_t epoch = 1;
+	sz = sizeof(epoch);
+	CHECK(mallctl("epoch", &epoch, &sz, &epoch, sizeof(epoch)) == 0);
+	char name[64];
+	snprintf(name, sizeof(name), "stats.arenas.%u.huge.allocated", arena);
+	size_t huge;
+	sz = sizeof(huge);
+	CHECK(mallctl(name, &huge, &sz, NULL, 0) == 0 && huge == nallocx(3 << 20, 0));
+	dallocx(q, MALLOCX_TCACHE_NONE);
+	CHECK(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof(tc)) == 0);
+
+	size_t mib[8];
+	size_t miblen = 8;
+	CHECK(mallctlnametomib("stats.allocated", mib, &miblen) == 0 && miblen == 2);
+	size_t allocated;
+	sz = sizeof(allocated);
+	CHECK(mallctlbymib(mib, miblen, &allocated, &sz, NULL, 0) == 0 && allocated > 0);
+	uint64_t *ap;
+	sz = sizeof(ap);
+	CHECK(mallctl("thread.allocatedp", &ap, &sz, NULL, 0) == 0 && *ap > 0);
+	CHECK(mallctl("no.such", NULL, NULL, NULL, 0) == ENOENT);
+	ssize_t ms;
+	sz = sizeof(ms);
+	CHECK(mallctl("opt.dirty_decay_ms", &ms, &sz, NULL, 0) == 0);
+
+	printf("%s: %d failure(s)\n", failures == 0 ? "ok" : "FAIL", failures);
+	return failures == 0 ? 0 : 1;
+}
+#endif
