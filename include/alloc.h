@@ -18,6 +18,7 @@
 #ifndef ALLOC_H
 #define ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -119,6 +120,37 @@ void ALLOC_API(sdallocx)(void *ptr, size_t size, int flags) ALLOC_NOTHROW;
 /* Usable size mallocx(size, flags) would return, without allocating; 0 if
  * the request cannot be satisfied. */
 size_t ALLOC_API(nallocx)(size_t size, int flags) ALLOC_NOTHROW;
+
+/* ------------------------------------------------------------------------
+ * Chunk hooks (arena.<i>.chunk_hooks): jemalloc 4's types. Every hook but
+ * alloc returns false on success; see alloc(3).
+ * --------------------------------------------------------------------- */
+
+#ifndef ALLOC_INTERNAL_CHUNK_H
+typedef void *(chunk_alloc_t)(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
+                              unsigned arena_ind);
+typedef bool(chunk_dalloc_t)(void *chunk, size_t size, bool committed, unsigned arena_ind);
+typedef bool(chunk_commit_t)(void *chunk, size_t size, size_t offset, size_t length,
+                             unsigned arena_ind);
+typedef bool(chunk_decommit_t)(void *chunk, size_t size, size_t offset, size_t length,
+                               unsigned arena_ind);
+typedef bool(chunk_purge_t)(void *chunk, size_t size, size_t offset, size_t length,
+                            unsigned arena_ind);
+typedef bool(chunk_split_t)(void *chunk, size_t size, size_t size_a, size_t size_b, bool committed,
+                            unsigned arena_ind);
+typedef bool(chunk_merge_t)(void *chunk_a, size_t size_a, void *chunk_b, size_t size_b,
+                            bool committed, unsigned arena_ind);
+
+typedef struct {
+	chunk_alloc_t *alloc;
+	chunk_dalloc_t *dalloc;
+	chunk_commit_t *commit;
+	chunk_decommit_t *decommit;
+	chunk_purge_t *purge;
+	chunk_split_t *split;
+	chunk_merge_t *merge;
+} chunk_hooks_t;
+#endif
 
 /* ------------------------------------------------------------------------
  * Introspection and tuning (see alloc(3) for the namespace)

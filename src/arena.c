@@ -448,13 +448,18 @@ arena_purge(arena_t *a, size_t want) {
 		if (n == 0) {
 			break;
 		}
+		chunk_hooks_t hooks = a->chunks.hooks;
 		mutex_unlock(&a->lock);
 		bool zeroed[PURGE_BATCH];
 		for (unsigned i = 0; i < n; i++) {
-			void *addr = items[i].extent != NULL
-			                 ? items[i].extent->addr
-			                 : (char *)items[i].chunk + (items[i].pi << LG_PAGE);
-			zeroed[i] = pages_purge(addr, items[i].npages << LG_PAGE);
+			size_t length = items[i].npages << LG_PAGE;
+			if (items[i].extent != NULL) {
+				zeroed[i] = chunk_purge_range(&hooks, a->ind, items[i].extent->addr,
+				                              length, 0, length);
+			} else {
+				zeroed[i] = chunk_purge_range(&hooks, a->ind, items[i].chunk, CHUNK,
+				                              items[i].pi << LG_PAGE, length);
+			}
 		}
 		mutex_lock(&a->lock);
 		for (unsigned i = 0; i < n; i++) {
@@ -628,11 +633,31 @@ arena_new(unsigned ind) {
 	if (mutex_init(&a->lock)) {
 		return NULL;
 	}
-	chunk_cache_init(&a->chunks);
+	chunk_cache_init(&a->chunks, ind);
 	/* Called under arenas_lock, which guards the defaults. */
 	decay_init(&a->decay, arenas_decay_time, decay_now_ns());
 	a->lg_dirty_mult = arenas_lg_dirty_mult;
 	return a;
+}
+
+void
+arena_chunk_hooks_get(arena_t *a, chunk_hooks_t *out) {
+	mutex_lock(&a->lock);
+	*out = a->chunks.hooks;
+	mutex_unlock(&a->lock);
+}
+
+bool
+arena_chunk_hooks_set(arena_t *a, const chunk_hooks_t *hooks) {
+	if (hooks->alloc == NULL || hooks->dalloc == NULL || hooks->commit == NULL ||
+	    hooks->decommit == NULL || hooks->purge == NULL || hooks->split == NULL ||
+	    hooks->merge == NULL) {
+		return true;
+	}
+	mutex_lock(&a->lock);
+	chunk_hooks_set(&a->chunks, hooks);
+	mutex_unlock(&a->lock);
+	return false;
 }
 
 ssize_t

@@ -10,6 +10,7 @@
 #include "alloc/internal/chunk.h"
 
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "alloc/internal/assert.h"
@@ -25,8 +26,116 @@ chunk_now(void) {
 	return decay_now_ns();
 }
 
+/* ---------------------------------------------------------------------- */
+/* Default hooks. */
+
+static void *
+chunk_alloc_default(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
+                    unsigned arena_ind) {
+	(void)arena_ind;
+	if (chunk != NULL) {
+		/* liballoc never asks for a particular address, and the default
+		 * allocator cannot promise one. */
+		return NULL;
+	}
+	void *ret = pages_map_aligned(size, alignment);
+	if (ret == NULL) {
+		return NULL;
+	}
+	pages_set_thp(ret, size);
+	*zero = true;
+	*commit = true;
+	return ret;
+}
+
+static bool
+chunk_dalloc_default(void *chunk, size_t size, bool committed, unsigned arena_ind) {
+	(void)committed, (void)arena_ind;
+	pages_unmap(chunk, size);
+	return false;
+}
+
+static bool
+chunk_commit_default(void *chunk, size_t size, size_t offset, size_t length, unsigned arena_ind) {
+	/* Anonymous mappings are committed from the start. */
+	(void)chunk, (void)size, (void)offset, (void)length, (void)arena_ind;
+	return false;
+}
+
+static bool
+chunk_decommit_default(void *chunk, size_t size, size_t offset, size_t length, unsigned arena_ind) {
+	/* Not supported: the pages stay committed; purge handles RSS. */
+	(void)chunk, (void)size, (void)offset, (void)length, (void)arena_ind;
+	return true;
+}
+
+static bool
+chunk_purge_default(void *chunk, size_t size, size_t offset, size_t length, unsigned arena_ind) {
+	(void)size, (void)arena_ind;
+	return !pages_purge((char *)chunk + offset, length);
+}
+
+static bool
+chunk_split_default(void *chunk, size_t size, size_t size_a, size_t size_b, bool committed,
+                    unsigned arena_ind) {
+	(void)chunk, (void)size, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+	return false;
+}
+
+static bool
+chunk_merge_default(void *chunk_a, size_t size_a, void *chunk_b, size_t size_b, bool committed,
+                    unsigned arena_ind) {
+	(void)chunk_a, (void)size_a, (void)chunk_b, (void)size_b, (void)committed, (void)arena_ind;
+	return false;
+}
+
+const chunk_hooks_t chunk_hooks_default = {
+    chunk_alloc_default, chunk_dalloc_default, chunk_commit_default, chunk_decommit_default,
+    chunk_purge_default, chunk_split_default,  chunk_merge_default,
+};
+
 void
-chunk_cache_init(chunk_cache_t *cache) {
+chunk_hooks_set(chunk_cache_t *cache, const chunk_hooks_t *hooks) {
+	cache->hooks = *hooks;
+	cache->hooks_are_default = memcmp(hooks, &chunk_hooks_default, sizeof(*hooks)) == 0;
+}
+
+bool
+chunk_purge_range(const chunk_hooks_t *hooks, unsigned arena_ind, void *chunk, size_t size,
+                  size_t offset, size_t length) {
+	return !hooks->purge(chunk, size, offset, length, arena_ind);
+}
+
+bool
+chunk_may_merge(chunk_cache_t *cache, void *a, size_t size_a, void *b, size_t size_b) {
+	return cache->hooks_are_default ||
+	       !cache->hooks.merge(a, size_a, b, size_b, true, cache->arena_ind);
+}
+
+bool
+chunk_may_split(chunk_cache_t *cache, void *a, size_t size, size_t size_a, size_t size_b) {
+	return cache->hooks_are_default ||
+	       !cache->hooks.split(a, size, size_a, size_b, true, cache->arena_ind);
+}
+
+/* Returns a span to whoever provided it; false if the hooks keep it
+ * mapped (the caller must then keep it). */
+static bool
+cache_unmap(chunk_cache_t *cache, void *addr, size_t size) {
+	if (cache->hooks.dalloc(addr, size, true, cache->arena_ind)) {
+		return false;
+	}
+	cache->mapped_bytes -= size;
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The cache. */
+
+void
+chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind) {
+	cache->arena_ind = arena_ind;
+	chunk_hooks_set(cache, &chunk_hooks_default);
 	cache->head = NULL;
 	cache->node_free = NULL;
 	cache->cached_bytes = 0;
@@ -100,7 +209,8 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		next = next->next;
 	}
 	if (prev != NULL && (char *)prev->addr + prev->size == addr &&
-	    prev->zeroed == node->zeroed) {
+	    prev->zeroed == node->zeroed &&
+	    chunk_may_merge(cache, prev->addr, prev->size, node->addr, node->size)) {
 		cache_unlink(cache, prev);
 		prev->size += node->size;
 		prev->zeroed = prev->zeroed && node->zeroed;
@@ -112,7 +222,8 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		prev = node->prev;
 	}
 	if (next != NULL && (char *)node->addr + node->size == (char *)next->addr &&
-	    next->zeroed == node->zeroed) {
+	    next->zeroed == node->zeroed &&
+	    chunk_may_merge(cache, node->addr, node->size, next->addr, next->size)) {
 		cache_unlink(cache, next);
 		node->size += next->size;
 		node->zeroed = node->zeroed && next->zeroed;
@@ -133,6 +244,10 @@ cache_split(chunk_cache_t *cache, extent_t *e, char *addr, size_t size) {
 	size_t trail = e->size - lead - size;
 	extent_t *lead_node = NULL;
 	extent_t *trail_node = NULL;
+	if ((lead != 0 && !chunk_may_split(cache, e->addr, e->size, lead, e->size - lead)) ||
+	    (trail != 0 && !chunk_may_split(cache, addr, size + trail, size, trail))) {
+		return false;
+	}
 	if (lead != 0 && (lead_node = chunk_node_alloc(cache)) == NULL) {
 		return false;
 	}
@@ -196,13 +311,23 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 		cache_insert(cache, best);
 	}
 
-	void *fresh = pages_map_aligned(size, alignment);
+	bool zero = false;
+	bool commit = true;
+	void *fresh = cache->hooks.alloc(NULL, size, alignment, &zero, &commit, cache->arena_ind);
 	if (fresh == NULL) {
 		return NULL;
 	}
-	pages_set_thp(fresh, size);
+	if (((uintptr_t)fresh & (alignment - 1)) != 0) {
+		/* A hook that ignored the alignment: refuse its memory. */
+		cache->hooks.dalloc(fresh, size, commit, cache->arena_ind);
+		return NULL;
+	}
+	if (!commit && cache->hooks.commit(fresh, size, 0, size, cache->arena_ind)) {
+		cache->hooks.dalloc(fresh, size, false, cache->arena_ind);
+		return NULL;
+	}
 	cache->mapped_bytes += size;
-	*zeroed = true;
+	*zeroed = zero;
 	return fresh;
 }
 
@@ -210,10 +335,9 @@ void
 chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
 	extent_t *node = chunk_node_alloc(cache);
 	if (node == NULL) {
-		/* No metadata memory: give the span back to the kernel rather
-		 * than lose track of it. */
-		pages_unmap(addr, size);
-		cache->mapped_bytes -= size;
+		/* No metadata memory: give the span back rather than lose track
+		 * of it (if the hooks keep it, it is lost to this arena). */
+		cache_unmap(cache, addr, size);
 		return;
 	}
 	node->addr = addr;
@@ -239,9 +363,7 @@ chunk_cache_take_dirty(chunk_cache_t *cache) {
 
 void
 chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
-	if (!opt_retain) {
-		pages_unmap(e->addr, e->size);
-		cache->mapped_bytes -= e->size;
+	if (!opt_retain && cache_unmap(cache, e->addr, e->size)) {
 		chunk_node_free(cache, e);
 		return;
 	}

@@ -180,6 +180,33 @@ arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 	return ctl_read(oldp, oldlenp, &old, sizeof(old));
 }
 
+/*
+ * arena.<i>.chunk_hooks (chunk_hooks_t, rw): the hooks through which the
+ * arena maps, unmaps, purges, splits and merges its memory. A write
+ * replaces all seven (each must be non-NULL: EINVAL otherwise); the old
+ * value is returned as usual, so a program can wrap the previous hooks.
+ */
+static int
+arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)miblen;
+	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
+	if (a == NULL) {
+		return EFAULT;
+	}
+	chunk_hooks_t old;
+	arena_chunk_hooks_get(a, &old);
+	chunk_hooks_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && arena_chunk_hooks_set(a, &v)) {
+		return EINVAL;
+	}
+	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
 static const ctl_node_t arena_i_children[] = {
     {.name = "purge", .handler = arena_i_purge_ctl},
     {.name = "decay", .handler = arena_i_decay_ctl},
@@ -188,6 +215,7 @@ static const ctl_node_t arena_i_children[] = {
     {.name = "dss", .handler = arena_i_dss_ctl},
     {.name = "lg_dirty_mult", .handler = arena_i_lg_dirty_mult_ctl},
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},
+    {.name = "chunk_hooks", .handler = arena_i_chunk_hooks_ctl},
     {.name = NULL},
 };
 

@@ -146,7 +146,13 @@ huge_ralloc_in_place(extent_t *e, size_t new_usize, bool zero) {
 	bool zeroed = true;
 	mutex_lock(&a->lock);
 	if (new_usize > old_size &&
-	    !chunk_take_range(&a->chunks, addr + old_size, new_usize - old_size, &zeroed)) {
+	    (!chunk_may_merge(&a->chunks, addr, old_size, addr + old_size, new_usize - old_size) ||
+	     !chunk_take_range(&a->chunks, addr + old_size, new_usize - old_size, &zeroed))) {
+		mutex_unlock(&a->lock);
+		return false;
+	}
+	if (new_usize < old_size &&
+	    !chunk_may_split(&a->chunks, addr, old_size, new_usize, old_size - new_usize)) {
 		mutex_unlock(&a->lock);
 		return false;
 	}

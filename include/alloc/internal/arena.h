@@ -338,6 +338,11 @@ bool arenas_decay_time_set(ssize_t decay_time);
 ssize_t arenas_lg_dirty_mult_get(void);
 bool arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult);
 
+/* arena.<i>.chunk_hooks: reads / replaces the arena's chunk hooks (see
+ * chunk.h). Setting returns true if a member is NULL. */
+void arena_chunk_hooks_get(arena_t *arena, chunk_hooks_t *out);
+bool arena_chunk_hooks_set(arena_t *arena, const chunk_hooks_t *hooks);
+
 /* Purges what the arena's decay curve (or ratio) says is due now
  * (arena.<i>.decay). */
 void arena_decay(arena_t *arena);

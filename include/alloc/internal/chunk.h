@@ -28,6 +28,44 @@
 typedef struct arena_s arena_t;
 typedef struct extent_s extent_t;
 
+/*
+ * Chunk hooks (arena.<i>.chunk_hooks): the functions through which an
+ * arena gets, returns, purges, splits and merges chunk memory. The types
+ * and the layout of chunk_hooks_t are jemalloc 4's, so a program that
+ * installs its own allocator for an arena's memory works unchanged. Every
+ * hook but alloc returns false on success; true means "not done" (dalloc:
+ * keep the memory mapped; purge: the pages were not zeroed; split/merge:
+ * the spans must stay as they are). liballoc never decommits, and commits
+ * memory that alloc returned uncommitted before using it.
+ */
+typedef void *(chunk_alloc_t)(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
+                              unsigned arena_ind);
+typedef bool(chunk_dalloc_t)(void *chunk, size_t size, bool committed, unsigned arena_ind);
+typedef bool(chunk_commit_t)(void *chunk, size_t size, size_t offset, size_t length,
+                             unsigned arena_ind);
+typedef bool(chunk_decommit_t)(void *chunk, size_t size, size_t offset, size_t length,
+                               unsigned arena_ind);
+typedef bool(chunk_purge_t)(void *chunk, size_t size, size_t offset, size_t length,
+                            unsigned arena_ind);
+typedef bool(chunk_split_t)(void *chunk, size_t size, size_t size_a, size_t size_b, bool committed,
+                            unsigned arena_ind);
+typedef bool(chunk_merge_t)(void *chunk_a, size_t size_a, void *chunk_b, size_t size_b,
+                            bool committed, unsigned arena_ind);
+
+typedef struct {
+	chunk_alloc_t *alloc;
+	chunk_dalloc_t *dalloc;
+	chunk_commit_t *commit;
+	chunk_decommit_t *decommit;
+	chunk_purge_t *purge;
+	chunk_split_t *split;
+	chunk_merge_t *merge;
+} chunk_hooks_t;
+
+/* The hooks every arena starts with: mmap, munmap, madvise; splitting and
+ * merging always allowed. */
+extern const chunk_hooks_t chunk_hooks_default;
+
 struct extent_s {
 	/* Start of the span; chunk-aligned for huge allocations and cached
 	 * spans that came from them, page-aligned for split-off tails. */
@@ -60,6 +98,12 @@ typedef struct {
 	size_t dirty_bytes;
 	/* Bytes ever mapped from the kernel by this cache and still mapped. */
 	size_t mapped_bytes;
+	/* The arena's chunk hooks and index (passed to every hook). */
+	chunk_hooks_t hooks;
+	unsigned arena_ind;
+	/* hooks are chunk_hooks_default: no need to ask before splitting or
+	 * merging. */
+	bool hooks_are_default;
 } chunk_cache_t;
 
 /* opt.retain: keep purged spans mapped (true, the default) rather than
@@ -67,7 +111,25 @@ typedef struct {
  * run into vm.max_map_count. */
 extern bool opt_retain;
 
-void chunk_cache_init(chunk_cache_t *cache);
+void chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind);
+
+/* Replaces the hooks (arena.<i>.chunk_hooks write); every member must be
+ * non-NULL. */
+void chunk_hooks_set(chunk_cache_t *cache, const chunk_hooks_t *hooks);
+
+/* Purges [chunk+offset, +length) of the span [chunk, chunk+size) through
+ * the hooks; returns true when the range now reads as zeros. May be called
+ * without the arena lock with a copy of the hooks. */
+bool chunk_purge_range(const chunk_hooks_t *hooks, unsigned arena_ind, void *chunk, size_t size,
+                       size_t offset, size_t length);
+
+/* Asks the hooks whether [a, a+size_a) and the adjacent [b, b+size_b) may
+ * become one span (true) — for growing a huge allocation in place. */
+bool chunk_may_merge(chunk_cache_t *cache, void *a, size_t size_a, void *b, size_t size_b);
+
+/* Asks the hooks whether [a, a+size) may be cut into size_a + size_b
+ * (true) — for shrinking a huge allocation in place. */
+bool chunk_may_split(chunk_cache_t *cache, void *a, size_t size, size_t size_a, size_t size_b);
 
 /* Returns an extent node (from the free list or base), or NULL. */
 extent_t *chunk_node_alloc(chunk_cache_t *cache);

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * arena.<i>.chunk_hooks: a program can read an arena's chunk hooks, wrap
+ * them, or replace them with its own memory source, and liballoc then gets,
+ * purges and returns that arena's memory only through them.
+ *
+ * The "private heap" test hands an extended arena memory from a region the
+ * test mapped itself and checks that small, large and huge allocations of
+ * that arena all lie inside it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+
+#include <alloc.h>
+
+static unsigned
+new_arena(void) {
+	unsigned a;
+	size_t len = sizeof(a);
+	assert_int_equal(mallctl("arenas.extend", &a, &len, NULL, 0), 0);
+	return a;
+}
+
+static int
+hooks_rw(unsigned arena, chunk_hooks_t *old, const chunk_hooks_t *new_hooks) {
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.chunk_hooks", arena);
+	size_t len = sizeof(*old);
+	return mallctl(name, old, old != NULL ? &len : NULL, (void *)new_hooks,
+	               new_hooks != NULL ? sizeof(*new_hooks) : 0);
+}
+
+/* ---- wrapping hooks: count calls, forward to the previous ones ---- */
+
+static chunk_hooks_t prev_hooks;
+static unsigned n_alloc, n_dalloc, n_purge, n_split, n_merge;
+
+static void *
+wrap_alloc(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit, unsigned ind) {
+	n_alloc++;
+	return prev_hooks.alloc(chunk, size, alignment, zero, commit, ind);
+}
+static bool
+wrap_dalloc(void *chunk, size_t size, bool committed, unsigned ind) {
+	n_dalloc++;
+	return prev_hooks.dalloc(chunk, size, committed, ind);
+}
+static bool
+wrap_commit(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	return prev_hooks.commit(chunk, size, off, len, ind);
+}
+static bool
+wrap_decommit(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	return prev_hooks.decommit(chunk, size, off, len, ind);
+}
+static bool
+wrap_purge(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	n_purge++;
+	return prev_hooks.purge(chunk, size, off, len, ind);
+}
+static bool
+wrap_split(void *chunk, size_t size, size_t a, size_t b, bool committed, unsigned ind) {
+	n_split++;
+	return prev_hooks.split(chunk, size, a, b, committed, ind);
+}
+static bool
+wrap_merge(void *a, size_t sa, void *b, size_t sb, bool committed, unsigned ind) {
+	n_merge++;
+	return prev_hooks.merge(a, sa, b, sb, committed, ind);
+}
+
+static void
+test_read_and_wrap(void **state) {
+	(void)state;
+	unsigned a = new_arena();
+	chunk_hooks_t def;
+	assert_int_equal(hooks_rw(a, &def, NULL), 0);
+	assert_non_null(def.alloc);
+	assert_non_null(def.dalloc);
+	assert_non_null(def.purge);
+	assert_non_null(def.split);
+	assert_non_null(def.merge);
+
+	prev_hooks = def;
+	chunk_hooks_t wrap = {wrap_alloc, wrap_dalloc, wrap_commit, wrap_decommit,
+	                      wrap_purge, wrap_split,  wrap_merge};
+	chunk_hooks_t old;
+	assert_int_equal(hooks_rw(a, &old, &wrap), 0);
+	assert_memory_equal(&old, &def, sizeof(old));
+	chunk_hooks_t now;
+	assert_int_equal(hooks_rw(a, &now, NULL), 0);
+	assert_memory_equal(&now, &wrap, sizeof(now));
+
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	n_alloc = 0;
+	void *huge = mallocx(5u << 20, flags);
+	void *large = mallocx(100000, flags);
+	assert_non_null(huge);
+	assert_non_null(large);
+	memset(huge, 1, 5u << 20);
+	assert_true(n_alloc >= 2);
+	/* Freed and purged memory goes through the purge hook. */
+	dallocx(huge, flags);
+	dallocx(large, flags);
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.purge", a);
+	n_purge = 0;
+	assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
+	assert_true(n_purge >= 1);
+	/* A NULL member is refused and the hooks stay. */
+	chunk_hooks_t bad = wrap;
+	bad.purge = NULL;
+	assert_int_equal(hooks_rw(a, NULL, &bad), EINVAL);
+	assert_int_equal(hooks_rw(a, &now, NULL), 0);
+	assert_memory_equal(&now, &wrap, sizeof(now));
+	assert_int_equal(hooks_rw(a, NULL, &def), 0);
+}
+
+/* ---- a private heap: every chunk comes from one caller-mapped region ---- */
+
+#define REGION_SIZE ((size_t)256 << 20)
+static char *region;
+static size_t region_used;
+
+static void *
+region_alloc(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit, unsigned ind) {
+	(void)ind;
+	if (chunk != NULL) {
+		return NULL;
+	}
+	uintptr_t base = (uintptr_t)region + region_used;
+	uintptr_t p = (base + alignment - 1) & ~(uintptr_t)(alignment - 1);
+	if (p + size > (uintptr_t)region + REGION_SIZE) {
+		return NULL;
+	}
+	region_used = p + size - (uintptr_t)region;
+	*zero = true;
+	*commit = true;
+	return (void *)p;
+}
+static bool
+region_dalloc(void *chunk, size_t size, bool committed, unsigned ind) {
+	(void)chunk, (void)size, (void)committed, (void)ind;
+	return true; /* keep it: the region is the program's */
+}
+static bool
+region_commit(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	(void)chunk, (void)size, (void)off, (void)len, (void)ind;
+	return false;
+}
+static bool
+region_decommit(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	(void)chunk, (void)size, (void)off, (void)len, (void)ind;
+	return true;
+}
+static bool
+region_purge(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	(void)size, (void)ind;
+	return madvise((char *)chunk + off, len, MADV_DONTNEED) != 0;
+}
+static bool
+region_split(void *chunk, size_t size, size_t a, size_t b, bool committed, unsigned ind) {
+	(void)chunk, (void)size, (void)a, (void)b, (void)committed, (void)ind;
+	return false;
+}
+static bool
+region_merge(void *a, size_t sa, void *b, size_t sb, bool committed, unsigned ind) {
+	(void)a, (void)sa, (void)b, (void)sb, (void)committed, (void)ind;
+	return false;
+}
+
+static bool
+in_region(const void *p, size_t size) {
+	return (const char *)p >= region && (const char *)p + size <= region + REGION_SIZE;
+}
+
+static void
+test_private_heap(void **state) {
+	(void)state;
+	region =
+	    mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	unsigned a = new_arena();
+	chunk_hooks_t mine = {region_alloc, region_dalloc, region_commit, region_decommit,
+	                      region_purge, region_split,  region_merge};
+	assert_int_equal(hooks_rw(a, NULL, &mine), 0);
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	static const size_t sizes[] = {8, 100, 3000, 20000, 300000, 3u << 20, 9u << 20};
+	void *ps[sizeof(sizes) / sizeof(sizes[0])];
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ps[i] = mallocx(sizes[i], flags);
+		assert_non_null(ps[i]);
+		assert_true(in_region(ps[i], sizes[i]));
+		memset(ps[i], (int)i, sizes[i]);
+	}
+	/* Reuse stays inside the region too. */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		dallocx(ps[i], flags);
+		void *q = mallocx(sizes[i], flags);
+		assert_true(in_region(q, sizes[i]));
+		dallocx(q, flags);
+	}
+	assert_true(region_used > 0);
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_read_and_wrap),
+	    cmocka_unit_test(test_private_heap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
