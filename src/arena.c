@@ -4,7 +4,8 @@
  * served from runs of regions by bins; large classes as single page runs.
  *
  * Page runs. Free runs are maximal (a free run never touches another free
- * run) and sit in arena->avail[c], where c is the largest page-count class
+ * run in the same state) and sit in arena->avail[dirty][c], where c is the
+ * largest page-count class
  * not above the run's length; a request for n pages searches the lists from
  * the smallest class >= n upwards, so any run it finds is long enough.
  * A free run is DIRTY when some of its pages may hold data; clean runs read
@@ -179,12 +180,13 @@ avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t di
 	unsigned cls = psz_floor[npages];
 	page_misc_t *m = &c->misc[pi];
 	m->link.prev = NULL;
-	m->link.next = a->avail[cls];
+	unsigned d = dirty != 0;
+	m->link.next = a->avail[d][cls];
 	if (m->link.next != NULL) {
 		m->link.next->link.prev = m;
 	}
-	a->avail[cls] = m;
-	bitmap_set(a->avail_mask, cls);
+	a->avail[d][cls] = m;
+	bitmap_set(a->avail_mask[d], cls);
 	if (dirty) {
 		a->ndirty += npages;
 		if (c->ndirty != 0) {
@@ -204,9 +206,10 @@ avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 	if (m->link.prev != NULL) {
 		m->link.prev->link.next = m->link.next;
 	} else {
-		a->avail[cls] = m->link.next;
+		unsigned d = (bits & MAP_DIRTY) != 0;
+		a->avail[d][cls] = m->link.next;
 		if (m->link.next == NULL) {
-			bitmap_unset(a->avail_mask, cls);
+			bitmap_unset(a->avail_mask[d], cls);
 		}
 	}
 	if (m->link.next != NULL) {
@@ -223,9 +226,9 @@ avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 
 /* Smallest non-empty class >= cls, or psz_count if none. */
 static unsigned
-avail_first(const arena_t *a, unsigned cls) {
+avail_first(const arena_t *a, unsigned d, unsigned cls) {
 	size_t g = cls / 64;
-	uint64_t word = a->avail_mask[g] & (~(uint64_t)0 << (cls % 64));
+	uint64_t word = a->avail_mask[d][g] & (~(uint64_t)0 << (cls % 64));
 	for (;;) {
 		if (word != 0) {
 			return (unsigned)(g * 64 + ctz_u64(word));
@@ -233,7 +236,7 @@ avail_first(const arena_t *a, unsigned cls) {
 		if (++g >= BITMAP_NGROUPS(PSZ_MAX)) {
 			return psz_count;
 		}
-		word = a->avail_mask[g];
+		word = a->avail_mask[d][g];
 	}
 }
 
@@ -285,17 +288,25 @@ static bool
 arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
                 bool *zeroed) {
 	assert_internal(npages >= 1 && npages <= CHUNK_RUN_MAX_PAGES);
-	unsigned cls = avail_first(a, psz_ceil[npages]);
+	/* Dirty runs first (no page faults, no new RSS), then clean ones,
+	 * then a new chunk. */
+	unsigned d = 1;
+	unsigned cls = avail_first(a, 1, psz_ceil[npages]);
+	if (cls >= psz_count) {
+		d = 0;
+		cls = avail_first(a, 0, psz_ceil[npages]);
+	}
 	if (cls >= psz_count) {
 		if (arena_chunk_new(a) == NULL) {
 			return false;
 		}
-		cls = avail_first(a, psz_ceil[npages]);
+		d = (a->chunks_head->map[CHUNK_HEADER_PAGES] & MAP_DIRTY) != 0;
+		cls = avail_first(a, d, psz_ceil[npages]);
 		assert_internal(cls < psz_count);
 	}
 	arena_chunk_t *c;
 	size_t pi;
-	misc_of(&c, &pi, a->avail[cls]);
+	misc_of(&c, &pi, a->avail[d][cls]);
 	uint32_t bits = c->map[pi];
 	size_t run_pages = map_npages(bits);
 	assert_internal((bits & MAP_FREE) && run_pages >= npages);

@@ -12,7 +12,11 @@
  * hyper-thread siblings share an arena. The CPU is rechecked on every slow
  * path (fills, flushes, large and huge requests) with sched_getcpu, which
  * glibc answers from the rseq area without a system call; the hit path never
- * looks. With percpu_arena=disabled, threads are spread round-robin over
+ * looks. A thread moves to the arena of a new CPU only after
+ * TSD_CPU_MOVES_TO_REBIND consecutive checks found it there: a thread the
+ * scheduler bounces between CPUs would otherwise spread its objects, and
+ * their partly used runs and dirty pages, over every arena. With
+ * percpu_arena=disabled, threads are spread round-robin over
  * opt.narenas arenas (default 4 per CPU) and stay there.
  */
 #include "alloc/internal/tsd.h"
@@ -35,6 +39,8 @@ static uint16_t tsd_cpu_arena[CPU_SETSIZE];
 static unsigned tsd_rr_next;
 
 static void tsd_destructor(void *arg);
+
+#define TSD_CPU_MOVES_TO_REBIND 4
 
 /* Reads a small decimal number from a sysfs file; -1 on any failure. Uses
  * no stdio (start-up must not allocate). */
@@ -166,8 +172,13 @@ tsd_arena(tsd_t *tsd) {
 		cpu = 0;
 	}
 	if (likely(cpu == tsd->arena_cpu && tsd->arena != NULL)) {
+		tsd->cpu_moves = 0;
 		return tsd->arena;
 	}
+	if (tsd->arena != NULL && ++tsd->cpu_moves < TSD_CPU_MOVES_TO_REBIND) {
+		return tsd->arena;
+	}
+	tsd->cpu_moves = 0;
 	unsigned ind =
 	    (unsigned)cpu < CPU_SETSIZE ? tsd_cpu_arena[cpu] : (unsigned)cpu % narenas_auto;
 	arena_t *a = arena_get(ind);

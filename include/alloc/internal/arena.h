@@ -69,7 +69,7 @@ struct page_misc_s {
 	union {
 		/* Pages of a small run: its descriptor. */
 		run_t *run;
-		/* First page of a free run: links in arena->avail[class]. */
+		/* First page of a free run: links in arena->avail[dirty][class]. */
 		struct {
 			page_misc_t *prev;
 			page_misc_t *next;
@@ -190,10 +190,13 @@ struct arena_s {
 	/* A fully free chunk kept back from the cache, so a program that
 	 * repeatedly fills and empties one chunk does not churn. */
 	arena_chunk_t *spare;
-	/* Free page runs, by floor page-count class; bit c of avail_mask is
-	 * set when avail[c] is non-empty. */
-	page_misc_t *avail[PSZ_MAX];
-	bitmap_t avail_mask[BITMAP_NGROUPS(PSZ_MAX)];
+	/* Free page runs, clean ([0]) and dirty ([1]) apart, by floor
+	 * page-count class; bit c of avail_mask[d] is set when avail[d][c] is
+	 * non-empty. Allocation takes dirty runs first: their pages are
+	 * already faulted in, so reusing them costs no page faults and no new
+	 * RSS. */
+	page_misc_t *avail[2][PSZ_MAX];
+	bitmap_t avail_mask[2][BITMAP_NGROUPS(PSZ_MAX)];
 	/* Dirty pages in free runs (spare chunk included). */
 	size_t ndirty;
 	/* Pages in allocated page runs (small runs and large objects). */

@@ -43,6 +43,10 @@ typedef struct {
 	arena_t *arena;
 	/* CPU the arena was chosen for; -1 when not chosen by CPU. */
 	int arena_cpu;
+	/* Consecutive slow-path checks that found the thread on another CPU
+	 * (see tsd_arena: a thread moves to its new CPU's arena only after
+	 * TSD_CPU_MOVES_TO_REBIND of them). */
+	uint8_t cpu_moves;
 	/* The arena was set explicitly (thread.arena): never rebind. */
 	bool arena_pinned;
 	uint8_t state;
