@@ -175,8 +175,9 @@ dirty_list_append(arena_t *a, arena_chunk_t *c) {
 }
 
 static void
-avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t dirty) {
-	map_set_run(c, pi, npages, MAP_FREE | dirty);
+avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
+	uint32_t dirty = state & MAP_DIRTY;
+	map_set_run(c, pi, npages, MAP_FREE | (state & MAP_STATE));
 	unsigned cls = psz_floor[npages];
 	page_misc_t *m = &c->misc[pi];
 	m->link.prev = NULL;
@@ -312,7 +313,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	assert_internal((bits & MAP_FREE) && run_pages >= npages);
 	avail_remove(a, c, pi);
 	if (run_pages > npages) {
-		avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_DIRTY);
+		avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_STATE);
 	}
 	map_set_run(c, pi, npages, flags);
 	c->nfree_pages -= npages;
@@ -323,7 +324,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	}
 	*cp = c;
 	*pip = pi;
-	*zeroed = (bits & MAP_DIRTY) == 0;
+	*zeroed = (bits & MAP_STATE) == 0;
 	return true;
 }
 
@@ -355,25 +356,29 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 	}
 }
 
-/* Puts free pages [pi, pi+npages) in state `dirty` into the free lists,
- * merging with free neighbours in the same state. */
+/* Puts free pages [pi, pi+npages) in `state` (MAP_DIRTY, MAP_UNZEROED or
+ * neither) into the free lists, merging with free neighbours that are
+ * dirty or not alike; a merged run is unzeroed if any part is. */
 static void
-arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t dirty) {
+arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
+	uint32_t dirty = state & MAP_DIRTY;
 	uint32_t left = c->map[pi - 1];
 	if ((left & MAP_FREE) && (left & MAP_DIRTY) == dirty) {
 		size_t ln = map_npages(left);
 		avail_remove(a, c, pi - ln);
 		pi -= ln;
 		npages += ln;
+		state |= left & MAP_UNZEROED;
 	}
 	if (pi + npages < CHUNK_NPAGES) {
 		uint32_t right = c->map[pi + npages];
 		if ((right & MAP_FREE) && (right & MAP_DIRTY) == dirty) {
 			avail_remove(a, c, pi + npages);
 			npages += map_npages(right);
+			state |= right & MAP_UNZEROED;
 		}
 	}
-	avail_insert(a, c, pi, npages, dirty);
+	avail_insert(a, c, pi, npages, state);
 	if (c->nfree_pages == CHUNK_RUN_MAX_PAGES) {
 		arena_chunk_empty(a, c);
 	}
@@ -479,8 +484,10 @@ arena_purge(arena_t *a, size_t want) {
 			} else {
 				arena_chunk_t *c = items[i].chunk;
 				c->nfree_pages += items[i].npages;
+				/* Purged either way; only MADV_FREE-like purges
+				 * leave the contents undefined. */
 				arena_run_insert_free(a, c, items[i].pi, items[i].npages,
-				                      zeroed[i] ? 0 : MAP_DIRTY);
+				                      zeroed[i] ? 0 : MAP_UNZEROED);
 			}
 		}
 		if (config_stats) {
@@ -636,6 +643,7 @@ arena_new(unsigned ind) {
 		return NULL;
 	}
 	a->ind = ind;
+	a->stats.metadata_allocated = sizeof(arena_t);
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
 		if (mutex_init(&a->bins[i].lock)) {
 			return NULL;
@@ -764,6 +772,10 @@ bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
 		run = base_alloc(info->run_desc_size);
 		if (run == NULL) {
 			return NULL;
+		}
+		if (config_stats) {
+			__atomic_fetch_add(&a->stats.metadata_allocated, info->run_desc_size,
+			                   __ATOMIC_RELAXED);
 		}
 	}
 	size_t npages = info->run_size >> LG_PAGE;
@@ -1143,12 +1155,12 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		size_t run_pages = map_npages(bits);
 		avail_remove(a, c, next);
 		if (run_pages > need) {
-			avail_insert(a, c, next + need, run_pages - need, bits & MAP_DIRTY);
+			avail_insert(a, c, next + need, run_pages - need, bits & MAP_STATE);
 		}
 		c->nfree_pages -= need;
 		a->nactive += need;
 		cactive_add(need);
-		zeroed = (bits & MAP_DIRTY) == 0;
+		zeroed = (bits & MAP_STATE) == 0;
 		map_set_run(c, pi, new_pages, MAP_LARGE);
 	}
 	c->pclass[pi] = (uint8_t)(new_szind + 1);
@@ -1197,6 +1209,9 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 	out->npurge = a->stats.npurge;
 	out->nmadvise = a->stats.nmadvise;
 	out->purged = a->stats.purged_pages;
+	out->metadata_mapped = a->stats.mapped_chunks * CHUNK_HEADER_PAGES * PAGE;
+	out->metadata_allocated = __atomic_load_n(&a->stats.metadata_allocated, __ATOMIC_RELAXED) +
+	                          a->chunks.nodes_made * sizeof(extent_t);
 	out->allocated_large = a->stats.allocated_large;
 	out->allocated_huge = a->stats.allocated_huge;
 	memcpy(out->lstats, a->stats.lstats, sizeof(out->lstats));

@@ -141,6 +141,7 @@ chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind) {
 	cache->cached_bytes = 0;
 	cache->dirty_bytes = 0;
 	cache->mapped_bytes = 0;
+	cache->nodes_made = 0;
 }
 
 extent_t *
@@ -150,7 +151,11 @@ chunk_node_alloc(chunk_cache_t *cache) {
 		cache->node_free = node->next;
 		return node;
 	}
-	return base_alloc(sizeof(extent_t));
+	node = base_alloc(sizeof(extent_t));
+	if (node != NULL) {
+		cache->nodes_made++;
+	}
+	return node;
 }
 
 void
@@ -170,7 +175,7 @@ cache_unlink(chunk_cache_t *cache, extent_t *e) {
 		e->next->prev = e->prev;
 	}
 	cache->cached_bytes -= e->size;
-	if (!e->zeroed) {
+	if (e->dirty) {
 		cache->dirty_bytes -= e->size;
 	}
 }
@@ -189,15 +194,15 @@ cache_link_after(chunk_cache_t *cache, extent_t *prev, extent_t *e) {
 		cache->head = e;
 	}
 	cache->cached_bytes += e->size;
-	if (!e->zeroed) {
+	if (e->dirty) {
 		cache->dirty_bytes += e->size;
 	}
 }
 
 /*
  * Inserts a span, merging it with the spans it touches that are in the same
- * state (dirty or zeroed): keeping the two apart lets purging find the
- * dirty bytes exactly and lets calloc rely on zeroed spans.
+ * dirty state: keeping dirty and purged spans apart lets purging find the
+ * dirty bytes exactly. A merged span reads as zeros only if both parts do.
  */
 static void
 cache_insert(chunk_cache_t *cache, extent_t *node) {
@@ -208,8 +213,7 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		prev = next;
 		next = next->next;
 	}
-	if (prev != NULL && (char *)prev->addr + prev->size == addr &&
-	    prev->zeroed == node->zeroed &&
+	if (prev != NULL && (char *)prev->addr + prev->size == addr && prev->dirty == node->dirty &&
 	    chunk_may_merge(cache, prev->addr, prev->size, node->addr, node->size)) {
 		cache_unlink(cache, prev);
 		prev->size += node->size;
@@ -222,7 +226,7 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		prev = node->prev;
 	}
 	if (next != NULL && (char *)node->addr + node->size == (char *)next->addr &&
-	    next->zeroed == node->zeroed &&
+	    next->dirty == node->dirty &&
 	    chunk_may_merge(cache, node->addr, node->size, next->addr, next->size)) {
 		cache_unlink(cache, next);
 		node->size += next->size;
@@ -261,6 +265,7 @@ cache_split(chunk_cache_t *cache, extent_t *e, char *addr, size_t size) {
 		lead_node->addr = e->addr;
 		lead_node->size = lead;
 		lead_node->zeroed = e->zeroed;
+		lead_node->dirty = e->dirty;
 		lead_node->dirty_since = e->dirty_since;
 		cache_insert(cache, lead_node);
 	}
@@ -268,6 +273,7 @@ cache_split(chunk_cache_t *cache, extent_t *e, char *addr, size_t size) {
 		trail_node->addr = addr + size;
 		trail_node->size = trail;
 		trail_node->zeroed = e->zeroed;
+		trail_node->dirty = e->dirty;
 		trail_node->dirty_since = e->dirty_since;
 		cache_insert(cache, trail_node);
 	}
@@ -292,7 +298,7 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 		if (aligned >= end || (size_t)(end - aligned) < size) {
 			continue;
 		}
-		bool dirty = !e->zeroed;
+		bool dirty = e->dirty;
 		if (best == NULL || (dirty && !best_dirty) ||
 		    (dirty == best_dirty && e->size < best_size)) {
 			best = e;
@@ -343,6 +349,7 @@ chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
 	node->addr = addr;
 	node->size = size;
 	node->zeroed = zeroed;
+	node->dirty = !zeroed;
 	node->dirty_since = chunk_now();
 	cache_insert(cache, node);
 }
@@ -351,7 +358,7 @@ extent_t *
 chunk_cache_take_dirty(chunk_cache_t *cache) {
 	extent_t *oldest = NULL;
 	for (extent_t *e = cache->head; e != NULL; e = e->next) {
-		if (!e->zeroed && (oldest == NULL || e->dirty_since < oldest->dirty_since)) {
+		if (e->dirty && (oldest == NULL || e->dirty_since < oldest->dirty_since)) {
 			oldest = e;
 		}
 	}
@@ -368,6 +375,7 @@ chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
 		return;
 	}
 	e->zeroed = zeroed;
+	e->dirty = false;
 	cache_insert(cache, e);
 }
 

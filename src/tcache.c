@@ -87,7 +87,9 @@ tcache_stacks_szind(void) {
 
 bool
 tcache_init(tcache_t *t, arena_t *arena) {
-	if (!config_tcache || !opt_tcache || tcache_total_slots == 0) {
+	/* opt.tcache decides only whether threads get a cache by default
+	 * (tsd_setup); thread.tcache.enabled and tcache.create work anyway. */
+	if (!config_tcache || tcache_total_slots == 0) {
 		return false;
 	}
 	void **stacks = arena_malloc_large(arena, tcache_stacks_szind(), PAGE, false);

@@ -210,7 +210,7 @@ tsd_setup(tsd_t *tsd) {
 	/* A non-NULL value makes pthreads call the destructor at exit. */
 	pthread_setspecific(tsd_key, tsd);
 	arena_t *a = tsd_arena(tsd);
-	if (config_tcache && a != NULL) {
+	if (config_tcache && opt_tcache && a != NULL) {
 		tcache_init(&tsd->tcache, a);
 	}
 	return TSD_STATE_NOMINAL;

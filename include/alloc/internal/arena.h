@@ -50,11 +50,17 @@
 #define PCLASS_NONE 0
 
 /* map[] bits. */
-#define MAP_FREE         0x1u
-#define MAP_DIRTY        0x2u
-#define MAP_LARGE        0x4u
-#define MAP_SMALL        0x8u
-#define MAP_HEADER       0x10u
+#define MAP_FREE   0x1u
+#define MAP_DIRTY  0x2u
+#define MAP_LARGE  0x4u
+#define MAP_SMALL  0x8u
+#define MAP_HEADER 0x10u
+/* Free run whose pages hold no data (purged) but need not read as zeros
+ * (MADV_FREE, or a chunk hook that does not zero): not dirty for purging,
+ * but calloc must still clear it. */
+#define MAP_UNZEROED 0x20u
+/* The state bits a free run carries. */
+#define MAP_STATE        (MAP_DIRTY | MAP_UNZEROED)
 #define MAP_NPAGES_SHIFT 8
 
 /* Page-count classes of the free-run lists: four per doubling, like size
@@ -171,6 +177,10 @@ typedef struct {
 	/* Purge sweeps, madvise calls, pages purged. */
 	uint64_t nmadvise;
 	uint64_t purged_pages;
+	/* Bytes of base (metadata) memory made for this arena: the arena
+	 * itself, run descriptors, extent nodes. Updated atomically (run
+	 * descriptors are made under a bin lock only). */
+	size_t metadata_allocated;
 	size_t allocated_large;
 	size_t allocated_huge;
 	uint64_t npurge;
@@ -296,6 +306,10 @@ typedef struct {
 	size_t mapped;
 	/* Mapped bytes held in the chunk cache already purged. */
 	size_t retained;
+	/* Metadata: chunk-header bytes of the arena's chunks, and base
+	 * memory made for the arena (stats.arenas.<i>.metadata.*). */
+	size_t metadata_mapped;
+	size_t metadata_allocated;
 	uint64_t npurge;
 	uint64_t nmadvise;
 	uint64_t purged;

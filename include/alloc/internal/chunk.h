@@ -78,6 +78,10 @@ struct extent_s {
 	arena_t *arena;
 	/* The span is known to read as zeros (fresh or purged). */
 	bool zeroed;
+	/* Cached spans: holds data (counts as dirty for purging). A purged
+	 * span is not dirty, and reads as zeros unless the purge was
+	 * MADV_FREE-like. */
+	bool dirty;
 	/* Cached dirty spans: when the span (its newest part) was freed, in
 	 * seconds of CLOCK_MONOTONIC_COARSE. */
 	uint64_t dirty_since;
@@ -98,6 +102,8 @@ typedef struct {
 	size_t dirty_bytes;
 	/* Bytes ever mapped from the kernel by this cache and still mapped. */
 	size_t mapped_bytes;
+	/* Extent nodes made from base memory (never freed, recycled). */
+	size_t nodes_made;
 	/* The arena's chunk hooks and index (passed to every hook). */
 	chunk_hooks_t hooks;
 	unsigned arena_ind;
