@@ -14,7 +14,9 @@
  * lists is a node, typed by the table: bool, unsigned, ssize_t, size_t, or
  * const char * for enums (the value's name). jemalloc 5 spellings that are
  * views of 4.x options follow the table entries: opt.dirty_decay_ms is
- * opt.decay_time in milliseconds (-1 stays -1).
+ * opt.decay_time in milliseconds (-1 stays -1). In a build without thread
+ * caches (--disable-tcache) opt.tcache and opt.lg_tcache_max are ENOENT,
+ * like the other thread-cache nodes.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/opt.h"
+#include "alloc/internal/tcache.h"
 
 /* ---------------------------------------------------------------------- */
 /* config.* */
@@ -202,6 +205,11 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 		return opt_dirty_decay_ms_read(oldp, oldlenp, newp, newlen);
 	}
 	const opt_desc_t *d = &opt_table[pos];
+	/* As in jemalloc, the thread-cache options exist only in a build
+	 * with thread caches (MALLOC_CONF still accepts them). */
+	if (!config_tcache && (d->ptr == &opt_tcache || d->ptr == &opt_lg_tcache_max)) {
+		return ENOENT;
+	}
 	switch (d->type) {
 	case OPT_TYPE_BOOL:
 		return ctl_read_only_value(oldp, oldlenp, newp, newlen, d->ptr, sizeof(bool));

@@ -37,6 +37,19 @@ keep(void *p) {
 	return p;
 }
 
+/* config.tcache: without thread caches built in (configure
+ * --disable-tcache) every thread-cache node answers ENOENT, as in jemalloc
+ * built that way, and the tests of cache behaviour skip. */
+static bool have_tcache;
+
+static void
+skip_without_tcache(void) {
+	if (!have_tcache) {
+		print_message("# built without thread caches: skipped\n");
+		skip();
+	}
+}
+
 static size_t
 read_size(const char *name) {
 	size_t v = 0;
@@ -106,7 +119,8 @@ test_errors(void **state) {
 	const char *s = "x";
 	assert_int_equal(mallctl("version", NULL, NULL, &s, sizeof(s)), EPERM);
 	assert_int_equal(mallctl("opt.narenas", NULL, NULL, &v, sizeof(unsigned)), EPERM);
-	assert_int_equal(mallctl("thread.tcache.flush", &v, &sz, NULL, 0), EPERM);
+	assert_int_equal(mallctl("thread.tcache.flush", &v, &sz, NULL, 0),
+	                 have_tcache ? EPERM : ENOENT);
 	assert_int_equal(mallctl("arena.0.purge", NULL, NULL, &v, sizeof(v)), EPERM);
 	/* Actions that fail. */
 	assert_int_equal(mallctl("arena.0.reset", NULL, NULL, NULL, 0), EFAULT);
@@ -120,8 +134,10 @@ test_errors(void **state) {
 	assert_int_equal(mallctl("arena.0.dss", &old, &sz, &dss, sizeof(dss)), 0);
 	assert_string_equal(old, "disabled");
 	unsigned id = 4095;
-	assert_int_equal(mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id)), EFAULT);
-	assert_int_equal(mallctl("tcache.flush", NULL, NULL, NULL, 0), EFAULT);
+	assert_int_equal(mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id)),
+	                 have_tcache ? EFAULT : ENOENT);
+	assert_int_equal(mallctl("tcache.flush", NULL, NULL, NULL, 0),
+	                 have_tcache ? EFAULT : ENOENT);
 }
 
 static void
@@ -145,7 +161,10 @@ test_config_opt(void **state) {
 	assert_int_equal(mallctl("opt.dirty_decay_ms", &ms, &sz, NULL, 0), 0);
 	assert_int_equal(ms, decay < 0 ? -1 : decay * 1000);
 	sz = sizeof(b);
-	assert_int_equal(mallctl("opt.tcache", &b, &sz, NULL, 0), 0);
+	assert_int_equal(mallctl("opt.tcache", &b, &sz, NULL, 0), have_tcache ? 0 : ENOENT);
+	sz = sizeof(size_t);
+	size_t lg;
+	assert_int_equal(mallctl("opt.lg_tcache_max", &lg, &sz, NULL, 0), have_tcache ? 0 : ENOENT);
 }
 
 static void
@@ -186,8 +205,17 @@ test_arenas_facts(void **state) {
 	size_t h0 = read_size("arenas.hchunk.0.size");
 	assert_true(h0 > lmax);
 	assert_int_equal(nallocx(lmax + 1, 0), h0);
-	assert_true(read_unsigned("arenas.nhbins") >= nbins);
-	assert_true(read_size("arenas.tcache_max") >= prev);
+	if (have_tcache) {
+		assert_true(read_unsigned("arenas.nhbins") >= nbins);
+		assert_true(read_size("arenas.tcache_max") >= prev);
+	} else {
+		unsigned u;
+		size_t ulen = sizeof(u);
+		assert_int_equal(mallctl("arenas.nhbins", &u, &ulen, NULL, 0), ENOENT);
+		size_t tmax;
+		size_t tlen = sizeof(tmax);
+		assert_int_equal(mallctl("arenas.tcache_max", &tmax, &tlen, NULL, 0), ENOENT);
+	}
 
 	unsigned n = read_unsigned("arenas.narenas");
 	bool *init = calloc(n, sizeof(bool));
@@ -315,6 +343,11 @@ test_thread_tcache(void **state) {
 	(void)state;
 	bool on;
 	size_t sz = sizeof(on);
+	if (!have_tcache) {
+		assert_int_equal(mallctl("thread.tcache.enabled", &on, &sz, NULL, 0), ENOENT);
+		assert_int_equal(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), ENOENT);
+	}
+	skip_without_tcache();
 	assert_int_equal(mallctl("thread.tcache.enabled", &on, &sz, NULL, 0), 0);
 	assert_true(on);
 	bool off = false;
@@ -351,11 +384,15 @@ test_thread_tcache(void **state) {
 static void
 test_explicit_tcache(void **state) {
 	(void)state;
+	unsigned id;
+	size_t sz = sizeof(id);
+	if (!have_tcache) {
+		assert_int_equal(mallctl("tcache.create", &id, &sz, NULL, 0), ENOENT);
+	}
+	skip_without_tcache();
 	unsigned a = new_arena();
 	unsigned old = read_unsigned("thread.arena");
 	assert_int_equal(mallctl("thread.arena", NULL, NULL, &a, sizeof(a)), 0);
-	unsigned id;
-	size_t sz = sizeof(id);
 	assert_int_equal(mallctl("tcache.create", &id, &sz, NULL, 0), 0);
 	size_t size = read_size("arenas.bin.4.size");
 	char name[96];
@@ -473,6 +510,11 @@ main(void) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
 		printf("the process allocator has no mallctl\n");
 		return 77;
+	}
+	size_t len = sizeof(have_tcache);
+	if (mallctl("config.tcache", &have_tcache, &len, NULL, 0) != 0) {
+		printf("mallctl(\"config.tcache\") failed\n");
+		return 1;
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_errors),

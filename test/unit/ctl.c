@@ -19,6 +19,7 @@
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/sz.h"
+#include "alloc/internal/tcache.h"
 
 static void
 test_full_names(void **state) {
@@ -147,6 +148,11 @@ test_opt_nodes(void **state) {
 		                                             : sizeof(const char *);
 		char buf[16];
 		size_t blen = want;
+		if (!config_tcache && (d->ptr == &opt_tcache || d->ptr == &opt_lg_tcache_max)) {
+			/* Thread-cache options do not exist without caches. */
+			assert_int_equal(ctl_bymib(mib, len, buf, &blen, NULL, 0), ENOENT);
+			continue;
+		}
 		assert_int_equal(ctl_bymib(mib, len, buf, &blen, NULL, 0), 0);
 		assert_memory_equal(buf, d->type == OPT_TYPE_ENUM ? buf : d->ptr, want);
 		/* A wrong length is EINVAL; options are read-only. */
@@ -179,8 +185,17 @@ test_rw_rules(void **state) {
 	assert_int_equal(epoch, before + 1);
 	assert_int_equal(ctl_byname("epoch", NULL, NULL, &epoch, sizeof(uint32_t)), EINVAL);
 	/* Void nodes take neither direction. */
-	assert_int_equal(ctl_byname("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
-	assert_int_equal(ctl_byname("thread.tcache.flush", &epoch, &sz, NULL, 0), EPERM);
+	assert_int_equal(ctl_byname("arena.0.purge", NULL, NULL, NULL, 0), 0);
+	assert_int_equal(ctl_byname("arena.0.purge", &epoch, &sz, NULL, 0), EPERM);
+	assert_int_equal(ctl_byname("arena.0.purge", NULL, NULL, &epoch, sizeof(epoch)), EPERM);
+	if (config_tcache) {
+		assert_int_equal(ctl_byname("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+		assert_int_equal(ctl_byname("thread.tcache.flush", &epoch, &sz, NULL, 0), EPERM);
+	} else {
+		/* Thread-cache nodes do not exist without caches. */
+		assert_int_equal(ctl_byname("thread.tcache.flush", NULL, NULL, NULL, 0), ENOENT);
+		assert_int_equal(ctl_byname("thread.tcache.flush", &epoch, &sz, NULL, 0), ENOENT);
+	}
 	/* The merged arena index is narenas. */
 	unsigned n;
 	sz = sizeof(n);

@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit test of the thread caches (tcache.h, tcache.c) on real caches set up
+ * with tcache_boot/tcache_init against arenas 0 and 1 of the unit-test
+ * objects, driven the way alloc.c drives them (the hit paths are repeated
+ * here as cache_alloc/cache_free, the slow paths are the real ones).
+ *
+ * Checked: capacities and the size->bin offset table from tcache_boot, for
+ * several opt.lg_tcache_max values; the state tcache_init leaves; a miss
+ * fills ncached_max >> lg_fill_div regions in one arena fill (bin stats
+ * nfills/nmalloc/curregs) and hands them out lowest address first; large
+ * classes never fill; a push onto a full bin flushes the older half, each
+ * object to the arena owning it (region bitmaps and curregs); GC flushes
+ * three quarters of an idle bin's low-water mark and fills less next time,
+ * and fills more after a bin ran empty, within the documented bounds;
+ * tcache_flush returns everything; tcache_destroy leaves every bin missing
+ * and the arena as before tcache_init; request counts reach the arena stats
+ * either merged by a flush or through tcache_stats_add, never twice.
+ *
+ * Every test skips in a build configured with --disable-tcache, where
+ * tcache_init leaves caches disabled.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/bitmap.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/pages.h"
+#include "alloc/internal/sz.h"
+#include "alloc/internal/tcache.h"
+
+static arena_t *arena0;
+static arena_t *arena1;
+
+/* ---------------------------------------------------------------------- */
+/* Helpers. */
+
+/* malloc's path through a cache (alloc.c, alloc_impl): pop on a hit, the
+ * slow path when head meets the low-water mark. */
+static void *
+cache_alloc(tcache_t *t, arena_t *a, szind_t ind) {
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	if (bin->head != bin->low_water) {
+		bin->nrequests++;
+		return *bin->head++;
+	}
+	assert_int_not_equal(bin->ncached_max, 0);
+	return tcache_alloc_slow(t, a, ind);
+}
+
+/* free's path through a cache (alloc.c, dalloc_paged). */
+static void
+cache_free(tcache_t *t, void *p, szind_t ind) {
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	if (bin->head != bin->full) {
+		*--bin->head = p;
+		return;
+	}
+	assert_int_not_equal(bin->ncached_max, 0);
+	tcache_dalloc_flush(t, p, ind);
+}
+
+static arena_stats_snapshot_t snap;
+
+static bin_stats_t
+bin_stats(arena_t *a, szind_t ind) {
+	arena_stats_read(a, &snap);
+	return snap.bins[ind];
+}
+
+static large_stats_t
+large_stats(arena_t *a, szind_t ind) {
+	arena_stats_read(a, &snap);
+	return snap.lstats[ind - SZ_NSMALL];
+}
+
+static size_t
+allocated_large(arena_t *a) {
+	arena_stats_read(a, &snap);
+	return snap.allocated_large;
+}
+
+/* Whether the region at p is marked in use in its run's bitmap. */
+static bool
+region_in_use(const void *p, szind_t ind) {
+	arena_chunk_t *c = arena_chunk_of(p);
+	run_t *run = c->misc[arena_pageind(p)].run;
+	size_t idx = (size_t)((const char *)p - run->base) / bin_infos[ind].reg_size;
+	return bitmap_get(run->bitmap, idx);
+}
+
+static tcache_t *
+cache_new(arena_t *a) {
+	tcache_t *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_false(tcache_init(t, a));
+	assert_non_null(t->stacks);
+	return t;
+}
+
+static void
+cache_delete(tcache_t *t) {
+	tcache_destroy(t);
+	free(t);
+}
+
+static void
+skip_without_tcache(void) {
+	if (!config_tcache) {
+		print_message("# built with --disable-tcache: no thread caches to test\n");
+		skip();
+	}
+}
+
+/* The small class of `size`. */
+static szind_t
+small_class(size_t size) {
+	szind_t ind = sz_size2index(size);
+	assert_true(ind < SZ_NSMALL);
+	return ind;
+}
+
+static int
+group_setup(void **state) {
+	(void)state;
+	pages_boot();
+	arena_boot();
+	tcache_boot();
+	if (huge_boot()) {
+		return -1;
+	}
+	arena0 = arena_get(0);
+	arena1 = arena_get(1);
+	return arena0 == NULL || arena1 == NULL ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Boot and init. */
+
+static void
+check_boot(size_t lg_max, size_t want_max) {
+	opt_lg_tcache_max = lg_max;
+	tcache_boot();
+	assert_int_equal(tcache_maxclass, want_max);
+	assert_int_equal(tcache_nhbins, sz_size2index(want_max) + 1);
+	assert_int_equal(sz_index2size(tcache_nhbins - 1), want_max);
+}
+
+static void
+test_boot(void **state) {
+	(void)state;
+	skip_without_tcache();
+	/* Every small class at least, at most every large one. */
+	check_boot(0, SZ_SMALL_MAXCLASS);
+	assert_int_equal(tcache_nhbins, SZ_NSMALL);
+	check_boot(LG_PAGE, SZ_SMALL_MAXCLASS);
+	check_boot(16, 64 << 10);
+	check_boot(LG_CHUNK - 1, (size_t)1 << (LG_CHUNK - 1));
+	/* Past the option's range (only configure could set it): clamped. */
+	check_boot(LG_CHUNK, SZ_LARGE_MAXCLASS);
+	assert_int_equal(tcache_nhbins, SZ_NPAGED);
+	check_boot(sizeof(size_t) * 8 - 1, SZ_LARGE_MAXCLASS);
+	check_boot(15, 32 << 10);
+
+	/* The hit path's size -> bin offset table. */
+	for (size_t s = 1; s <= SZ_LOOKUP_MAXCLASS; s++) {
+		size_t off = tcache_size2off_tab[(s + SZ_TINY_MIN - 1) >> SZ_LG_TINY_MIN];
+		assert_int_equal(off, (sz_size2index(s) + 1) * sizeof(tcache_bin_t));
+	}
+
+	tcache_t *t = cache_new(arena0);
+	assert_ptr_equal(t->arena, arena0);
+	assert_int_equal(t->gc_ticker, TCACHE_GC_INTERVAL);
+	assert_int_equal(t->gc_bin, 0);
+	/* Slot 0 (PCLASS_NONE) always misses. */
+	assert_null(t->bins[0].head);
+	assert_null(t->bins[0].full);
+	assert_int_equal(t->bins[0].ncached_max, 0);
+	void **prev_empty = NULL;
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		tcache_bin_t *bin = tcache_bin(t, i);
+		if (i >= tcache_nhbins) {
+			/* Not cached: both hit tests miss. */
+			assert_int_equal(bin->ncached_max, 0);
+			assert_ptr_equal(bin->head, bin->low_water);
+			assert_ptr_equal(bin->head, bin->full);
+			continue;
+		}
+		unsigned want = 20;
+		if (i < SZ_NSMALL) {
+			want = 2 * bin_infos[i].nregs;
+			want = want < 20 ? 20 : want > 200 ? 200 : want;
+		}
+		assert_int_equal(bin->ncached_max, want);
+		assert_int_equal(bin->empty - bin->full, want);
+		assert_ptr_equal(bin->head, bin->empty);
+		assert_ptr_equal(bin->low_water, bin->empty);
+		assert_int_equal(tcache_bin_ncached(bin), 0);
+		assert_int_equal(bin->usize, sz_index2size(i));
+		assert_int_equal(bin->lg_fill_div, 1);
+		assert_int_equal(bin->nrequests, 0);
+		/* The stacks lie one after the other in one block. */
+		if (prev_empty != NULL) {
+			assert_ptr_equal(bin->full, prev_empty);
+		} else {
+			assert_ptr_equal(bin->full, t->stacks);
+		}
+		prev_empty = bin->empty;
+	}
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Fill. */
+
+static void
+test_fill(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(64);
+	tcache_t *t = cache_new(arena0);
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	unsigned n = bin->ncached_max >> bin->lg_fill_div;
+	assert_true(n >= 1 && n <= bin_infos[ind].nregs);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+
+	/* The miss fills n regions in one go and returns the lowest. */
+	void **objs = calloc(2 * n, sizeof(void *));
+	objs[0] = cache_alloc(t, arena0, ind);
+	assert_non_null(objs[0]);
+	assert_int_equal(tcache_bin_ncached(bin), n - 1);
+	assert_ptr_equal(bin->low_water, bin->empty);
+	if (config_stats) {
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		assert_int_equal(s1.nfills, s0.nfills + 1);
+		assert_int_equal(s1.nmalloc, s0.nmalloc + n);
+		assert_int_equal(s1.curregs, s0.curregs + n);
+	}
+	/* The rest are hits, in ascending address order, each a region of
+	 * this class. */
+	for (unsigned i = 1; i < n; i++) {
+		objs[i] = cache_alloc(t, arena0, ind);
+		assert_true((uintptr_t)objs[i] > (uintptr_t)objs[i - 1]);
+		assert_int_equal(arena_ptr_pclass(objs[i]), ind + 1);
+		assert_true(region_in_use(objs[i], ind));
+	}
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+	if (config_stats) {
+		bin_stats_t s2 = bin_stats(arena0, ind);
+		assert_int_equal(s2.nfills, s0.nfills + 1);
+		assert_int_equal(s2.nmalloc, s0.nmalloc + n);
+	}
+	/* Empty again: the next miss fills again. */
+	objs[n] = cache_alloc(t, arena0, ind);
+	assert_non_null(objs[n]);
+	assert_int_equal(tcache_bin_ncached(bin), n - 1);
+	for (unsigned i = 0; i < n; i++) {
+		assert_ptr_not_equal(objs[n], objs[i]);
+	}
+	if (config_stats) {
+		bin_stats_t s3 = bin_stats(arena0, ind);
+		assert_int_equal(s3.nfills, s0.nfills + 2);
+		assert_int_equal(s3.nmalloc, s0.nmalloc + 2 * n);
+	}
+	assert_int_equal(bin->nrequests, n + 1);
+
+	/* Back into the cache, then all of it to the arena. */
+	for (unsigned i = 0; i <= n; i++) {
+		cache_free(t, objs[i], ind);
+	}
+	tcache_flush(t);
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+	if (config_stats) {
+		bin_stats_t s4 = bin_stats(arena0, ind);
+		assert_int_equal(s4.curregs, s0.curregs);
+		assert_int_equal(s4.ndalloc, s0.ndalloc + 2 * n);
+		assert_int_equal(s4.nrequests, s0.nrequests + n + 1);
+	}
+	free(objs);
+	cache_delete(t);
+}
+
+/* Large classes fill only through frees: a miss takes one object from the
+ * arena, a freed object comes back from the cache. */
+static void
+test_large(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = sz_size2index(20 << 10);
+	assert_true(ind >= SZ_NSMALL && ind < tcache_nhbins);
+	tcache_t *t = cache_new(arena0);
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	unsigned cap = bin->ncached_max;
+	large_stats_t l0 = large_stats(arena0, ind);
+
+	void *p = cache_alloc(t, arena0, ind);
+	assert_non_null(p);
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+	if (config_stats) {
+		large_stats_t l1 = large_stats(arena0, ind);
+		assert_int_equal(l1.nmalloc, l0.nmalloc + 1);
+		assert_int_equal(l1.nrequests, l0.nrequests + 1);
+		assert_int_equal(l1.curruns, l0.curruns + 1);
+	}
+	cache_free(t, p, ind);
+	assert_int_equal(tcache_bin_ncached(bin), 1);
+	assert_ptr_equal(cache_alloc(t, arena0, ind), p);
+	cache_free(t, p, ind);
+
+	/* cap + 1 objects pushed: the push onto the full bin flushes the
+	 * older half. */
+	void **objs = calloc(cap + 1, sizeof(void *));
+	objs[0] = p;
+	for (unsigned i = 1; i <= cap; i++) {
+		objs[i] = arena_malloc_large(arena0, ind, PAGE, false);
+		assert_non_null(objs[i]);
+		cache_free(t, objs[i], ind);
+	}
+	assert_int_equal(tcache_bin_ncached(bin), cap / 2 + 1);
+	if (config_stats) {
+		large_stats_t l2 = large_stats(arena0, ind);
+		assert_int_equal(l2.curruns, l0.curruns + cap / 2 + 1);
+		assert_int_equal(l2.ndalloc, l0.ndalloc + (cap - cap / 2));
+	}
+	tcache_flush(t);
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+	if (config_stats) {
+		large_stats_t l3 = large_stats(arena0, ind);
+		assert_int_equal(l3.curruns, l0.curruns);
+		assert_int_equal(l3.ndalloc, l0.ndalloc + cap + 1);
+		/* The miss and the direct allocations were counted by the
+		 * arena, the one hit by the cache until the flush. */
+		assert_int_equal(l3.nrequests, l0.nrequests + 1 + cap + 1);
+	}
+	free(objs);
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Flush on a full bin. */
+
+static void
+test_full_flush(void **state) {
+	(void)state;
+	skip_without_tcache();
+	/* All cap + 1 objects in one run, which the kept ones keep alive
+	 * (the bitmap of a released run must not be read). */
+	szind_t ind = small_class(8);
+	tcache_t *t = cache_new(arena0);
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	unsigned cap = bin->ncached_max;
+	assert_true(bin_infos[ind].nregs > cap);
+	unsigned nflush = cap - cap / 2;
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	void **objs = calloc(cap + 1, sizeof(void *));
+	for (unsigned i = 0; i <= cap; i++) {
+		objs[i] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[i]);
+	}
+	/* cap pushes fit. */
+	for (unsigned i = 0; i < cap; i++) {
+		cache_free(t, objs[i], ind);
+	}
+	assert_ptr_equal(bin->head, bin->full);
+	if (config_stats) {
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		assert_int_equal(s1.curregs, s0.curregs + cap + 1);
+		assert_int_equal(s1.nflushes, s0.nflushes);
+	}
+	/* One more: the cap - cap/2 oldest go back, the rest stay, the new
+	 * one on top. */
+	cache_free(t, objs[cap], ind);
+	assert_int_equal(tcache_bin_ncached(bin), cap / 2 + 1);
+	for (unsigned i = 0; i <= cap / 2; i++) {
+		assert_ptr_equal(bin->head[i], objs[cap - i]);
+	}
+	for (unsigned i = 0; i <= cap; i++) {
+		assert_int_equal(region_in_use(objs[i], ind), i >= nflush);
+	}
+	if (config_stats) {
+		bin_stats_t s2 = bin_stats(arena0, ind);
+		assert_int_equal(s2.curregs, s0.curregs + cap + 1 - nflush);
+		assert_int_equal(s2.ndalloc, s0.ndalloc + nflush);
+		assert_int_equal(s2.nflushes, s0.nflushes + 1);
+	}
+	/* Popped most recent first. */
+	for (unsigned i = 0; i <= cap / 2; i++) {
+		assert_ptr_equal(cache_alloc(t, arena0, ind), objs[cap - i]);
+	}
+	for (unsigned i = nflush; i <= cap; i++) {
+		cache_free(t, objs[i], ind);
+	}
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+	}
+	free(objs);
+	cache_delete(t);
+}
+
+/* Objects of another arena cached here go back to that arena. */
+static void
+test_flush_owner_arena(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(160);
+	tcache_t *t = cache_new(arena0);
+	bin_stats_t a0 = bin_stats(arena0, ind);
+	bin_stats_t a1 = bin_stats(arena1, ind);
+	enum { N = 16 };
+	void *objs[N];
+	for (int i = 0; i < N; i++) {
+		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
+		assert_non_null(objs[i]);
+		cache_free(t, objs[i], ind);
+	}
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, a0.curregs);
+		assert_int_equal(bin_stats(arena1, ind).curregs, a1.curregs);
+		assert_int_equal(bin_stats(arena0, ind).ndalloc, a0.ndalloc + N / 2);
+		assert_int_equal(bin_stats(arena1, ind).ndalloc, a1.ndalloc + N / 2);
+	}
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Garbage collection. */
+
+/* One GC look at bin ind. */
+static void
+gc_look(tcache_t *t, szind_t ind) {
+	t->gc_bin = ind;
+	t->gc_ticker = 0;
+	tcache_gc_step(t);
+	assert_int_equal(t->gc_ticker, TCACHE_GC_INTERVAL);
+	assert_int_equal(t->gc_bin, ind + 1 < tcache_nhbins ? ind + 1 : 0);
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	/* The look restarts the low-water mark. */
+	assert_ptr_equal(bin->low_water, bin->head);
+}
+
+static void
+test_gc(void **state) {
+	(void)state;
+	skip_without_tcache();
+	/* A class whose capacity is the 200 cap, for round numbers. */
+	szind_t ind = small_class(16);
+	tcache_t *t = cache_new(arena0);
+	tcache_bin_t *bin = tcache_bin(t, ind);
+	unsigned cap = bin->ncached_max;
+	assert_int_equal(cap, 200);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+
+	/* Fill (100), take one: 99 cached; it ran empty at the fill, so the
+	 * first look flushes nothing and leaves lg_fill_div at its floor. */
+	void *held[64];
+	unsigned nheld = 0;
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	unsigned cached = cap / 2 - 1;
+	assert_int_equal(tcache_bin_ncached(bin), cached);
+	gc_look(t, ind);
+	assert_int_equal(tcache_bin_ncached(bin), cached);
+	assert_int_equal(bin->lg_fill_div, 1);
+
+	/* Untouched until the next look: its low-water mark is all 99; three
+	 * quarters (rounded up) go, the most recent quarter stays. */
+	void *before[200];
+	memcpy(before, bin->head, cached * sizeof(void *));
+	gc_look(t, ind);
+	unsigned low = cached;
+	unsigned kept = low / 4;
+	assert_int_equal(tcache_bin_ncached(bin), kept);
+	assert_memory_equal(bin->head, before, kept * sizeof(void *));
+	for (unsigned i = kept; i < cached; i++) {
+		assert_false(region_in_use(before[i], ind));
+	}
+	assert_int_equal(bin->lg_fill_div, 2);
+	if (config_stats) {
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		assert_int_equal(s1.curregs, s0.curregs + cap / 2 - (low - low / 4));
+	}
+
+	/* One taken since: the low-water mark is kept - 1. */
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	cached = kept - 1;
+	low = cached;
+	gc_look(t, ind);
+	assert_int_equal(tcache_bin_ncached(bin), low / 4);
+	assert_int_equal(bin->lg_fill_div, 3);
+
+	/* Emptied and refilled: the fill takes cap >> 3 now, and the next
+	 * look, seeing the bin ran empty, fills more again. */
+	cached = tcache_bin_ncached(bin);
+	for (unsigned i = 0; i < cached; i++) {
+		held[nheld++] = cache_alloc(t, arena0, ind);
+	}
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+	bin_stats_t s2 = bin_stats(arena0, ind);
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	assert_int_equal(tcache_bin_ncached(bin), (cap >> 3) - 1);
+	if (config_stats) {
+		bin_stats_t s3 = bin_stats(arena0, ind);
+		assert_int_equal(s3.nmalloc, s2.nmalloc + (cap >> 3));
+		assert_int_equal(s3.nfills, s2.nfills + 1);
+	}
+	gc_look(t, ind);
+	assert_int_equal(bin->lg_fill_div, 2);
+	assert_int_equal(tcache_bin_ncached(bin), (cap >> 3) - 1);
+
+	/* A bin used below its low-water mark between looks but never
+	 * emptied: only what stayed unused counts. */
+	unsigned c0 = tcache_bin_ncached(bin);
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	cache_free(t, held[--nheld], ind);
+	low = c0 - 2;
+	gc_look(t, ind);
+	assert_int_equal(tcache_bin_ncached(bin), (c0 - 1) - (low - low / 4));
+	assert_int_equal(bin->lg_fill_div, 3);
+
+	/* The ceiling: lg_fill_div grows only while a fill takes one object
+	 * or more. */
+	unsigned top = 0;
+	while ((cap >> (top + 1)) >= 1) {
+		top++;
+	}
+	bin->lg_fill_div = (uint16_t)top;
+	while (tcache_bin_ncached(bin) < 8) {
+		cache_free(t, held[--nheld], ind);
+	}
+	gc_look(t, ind);
+	gc_look(t, ind);
+	assert_int_equal(bin->lg_fill_div, top);
+	/* Even so a fill takes one object. */
+	while (tcache_bin_ncached(bin) > 0) {
+		held[nheld++] = cache_alloc(t, arena0, ind);
+	}
+	held[nheld++] = cache_alloc(t, arena0, ind);
+	assert_int_equal(tcache_bin_ncached(bin), 0);
+
+	while (nheld > 0) {
+		cache_free(t, held[--nheld], ind);
+	}
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+	}
+	cache_delete(t);
+}
+
+/* GC walks the cached classes round robin, each step one bin. */
+static void
+test_gc_rotation(void **state) {
+	(void)state;
+	skip_without_tcache();
+	tcache_t *t = cache_new(arena0);
+	for (unsigned i = 0; i < 2 * tcache_nhbins; i++) {
+		assert_int_equal(t->gc_bin, i % tcache_nhbins);
+		tcache_gc_step(t);
+	}
+	assert_int_equal(t->gc_bin, 0);
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Flush everything, destroy. */
+
+static void
+test_flush_destroy(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t small[] = {small_class(8), small_class(48), small_class(1024),
+	                   small_class(SZ_SMALL_MAXCLASS)};
+	szind_t large = tcache_nhbins - 1;
+	enum { NS = sizeof(small) / sizeof(small[0]) };
+	bin_stats_t s0[NS];
+	for (int k = 0; k < NS; k++) {
+		s0[k] = bin_stats(arena0, small[k]);
+	}
+	large_stats_t l0 = large_stats(arena0, large);
+	size_t la0 = allocated_large(arena0);
+
+	tcache_t *t = cache_new(arena0);
+	/* The stacks are one large allocation of the arena. */
+	if (config_stats) {
+		assert_true(allocated_large(arena0) > la0);
+	}
+	void *keep[NS];
+	for (int k = 0; k < NS; k++) {
+		keep[k] = cache_alloc(t, arena0, small[k]);
+		assert_true(tcache_bin_ncached(tcache_bin(t, small[k])) > 0 ||
+		            tcache_bin(t, small[k])->ncached_max >> 1 == 1);
+	}
+	void *lp = cache_alloc(t, arena0, large);
+	cache_free(t, lp, large);
+
+	tcache_flush(t);
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		assert_int_equal(tcache_bin_ncached(tcache_bin(t, i)), 0);
+	}
+	assert_non_null(t->stacks);
+	if (config_stats) {
+		for (int k = 0; k < NS; k++) {
+			assert_int_equal(bin_stats(arena0, small[k]).curregs, s0[k].curregs + 1);
+		}
+		assert_int_equal(large_stats(arena0, large).curruns, l0.curruns);
+	}
+	/* Still usable after a flush. */
+	for (int k = 0; k < NS; k++) {
+		cache_free(t, keep[k], small[k]);
+		keep[k] = cache_alloc(t, arena0, small[k]);
+		cache_free(t, keep[k], small[k]);
+	}
+
+	tcache_destroy(t);
+	assert_null(t->stacks);
+	for (size_t i = 0; i < TCACHE_NBINS_MAX; i++) {
+		tcache_bin_t *bin = &t->bins[i];
+		assert_ptr_equal(bin->head, bin->low_water);
+		assert_ptr_equal(bin->head, bin->full);
+		assert_int_equal(bin->ncached_max, 0);
+	}
+	if (config_stats) {
+		for (int k = 0; k < NS; k++) {
+			assert_int_equal(bin_stats(arena0, small[k]).curregs, s0[k].curregs);
+		}
+		assert_int_equal(large_stats(arena0, large).curruns, l0.curruns);
+		assert_int_equal(allocated_large(arena0), la0);
+	}
+	/* Destroying a destroyed cache does nothing; set up again, it works. */
+	tcache_destroy(t);
+	assert_false(tcache_init(t, arena0));
+	void *p = cache_alloc(t, arena0, small[0]);
+	assert_non_null(p);
+	cache_free(t, p, small[0]);
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Request counts. */
+
+static uint64_t counts[SZ_NPAGED];
+
+static uint64_t
+unmerged(arena_t *a, szind_t ind) {
+	memset(counts, 0, sizeof(counts));
+	tcache_stats_add(a, counts);
+	return counts[ind];
+}
+
+static void
+test_nrequests(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(256);
+	szind_t lind = sz_size2index(24 << 10);
+	assert_true(lind < tcache_nhbins);
+	tcache_t *t1 = cache_new(arena0);
+	tcache_t *t2 = cache_new(arena0);
+	tcache_t *t3 = cache_new(arena1);
+	uint64_t r0 = bin_stats(arena0, ind).nrequests;
+	uint64_t r1 = bin_stats(arena1, ind).nrequests;
+	assert_int_equal(unmerged(arena0, ind), 0);
+
+	enum { K1 = 10, K2 = 7, K3 = 5 };
+	void *p1[K1], *p2[K2], *p3[K3];
+	for (int i = 0; i < K1; i++) {
+		p1[i] = cache_alloc(t1, arena0, ind);
+	}
+	for (int i = 0; i < K2; i++) {
+		p2[i] = cache_alloc(t2, arena0, ind);
+	}
+	for (int i = 0; i < K3; i++) {
+		p3[i] = cache_alloc(t3, arena1, ind);
+	}
+	/* Fills do not count requests in the arena; the caches hold them. */
+	assert_int_equal(unmerged(arena0, ind), K1 + K2);
+	assert_int_equal(unmerged(arena1, ind), K3);
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		assert_int_equal(counts[i], i == ind ? K3 : 0);
+	}
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nrequests, r0);
+	}
+	/* A flush merges a bin's count into the arena it flushes to. */
+	for (int i = 0; i < K1; i++) {
+		cache_free(t1, p1[i], ind);
+	}
+	tcache_flush(t1);
+	assert_int_equal(tcache_bin(t1, ind)->nrequests, 0);
+	assert_int_equal(unmerged(arena0, ind), K2);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nrequests, r0 + K1);
+	}
+	/* Destroying merges too, and the cache leaves the list. */
+	for (int i = 0; i < K2; i++) {
+		cache_free(t2, p2[i], ind);
+	}
+	cache_delete(t2);
+	assert_int_equal(unmerged(arena0, ind), 0);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nrequests, r0 + K1 + K2);
+	}
+	for (int i = 0; i < K3; i++) {
+		cache_free(t3, p3[i], ind);
+	}
+	cache_delete(t3);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena1, ind).nrequests, r1 + K3);
+	}
+
+	/* Large: a miss is counted by the arena, a hit by the cache; the sum
+	 * is the number of requests. */
+	uint64_t lr0 = large_stats(arena0, lind).nrequests;
+	void *lp = cache_alloc(t1, arena0, lind);
+	cache_free(t1, lp, lind);
+	for (int i = 0; i < 3; i++) {
+		lp = cache_alloc(t1, arena0, lind);
+		cache_free(t1, lp, lind);
+	}
+	assert_int_equal(unmerged(arena0, lind), 3);
+	if (config_stats) {
+		assert_int_equal(large_stats(arena0, lind).nrequests, lr0 + 1);
+	}
+	tcache_flush(t1);
+	assert_int_equal(unmerged(arena0, lind), 0);
+	if (config_stats) {
+		assert_int_equal(large_stats(arena0, lind).nrequests, lr0 + 4);
+	}
+	cache_delete(t1);
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_boot),
+	    cmocka_unit_test(test_fill),
+	    cmocka_unit_test(test_large),
+	    cmocka_unit_test(test_full_flush),
+	    cmocka_unit_test(test_flush_owner_arena),
+	    cmocka_unit_test(test_gc),
+	    cmocka_unit_test(test_gc_rotation),
+	    cmocka_unit_test(test_flush_destroy),
+	    cmocka_unit_test(test_nrequests),
+	};
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
