@@ -18,6 +18,7 @@
 static const ctl_node_t ctl_root_children[] = {
     {.name = "version", .handler = ctl_version_handler},
     {.name = "epoch", .handler = ctl_epoch_handler},
+    {.name = "background_thread", .handler = ctl_background_thread_handler},
     {.name = "config", .children = ctl_config_children},
     {.name = "opt", .index = &ctl_opt_index},
     {.name = "thread", .children = ctl_thread_children},

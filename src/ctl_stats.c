@@ -29,6 +29,8 @@
  *                    bytes (arena.h: arena_cactive_bytes); unlike the
  *                    others it does not wait for an epoch refresh.
  *
+ * stats.background_thread.* are read live (ctl_background_thread.c).
+ *
  * Per arena, lg_dirty_mult, decay_time and dss exist for real arenas only:
  * the merged view answers ENOENT for them.
  */
@@ -847,6 +849,7 @@ const ctl_node_t ctl_stats_children[] = {
     {.name = "resident", .handler = stats_resident_ctl},
     {.name = "mapped", .handler = stats_mapped_ctl},
     {.name = "retained", .handler = stats_retained_ctl},
+    {.name = "background_thread", .children = ctl_stats_background_thread_children},
     {.name = "arenas", .index = &stats_arenas_index},
     {.name = NULL},
 };

@@ -3,7 +3,8 @@
 #
 # bench-smoke: every benchmark workload runs once under liballoc, in tiny
 # mode, through the real runner (scripts/bench), so that neither the
-# workloads, their self-checks nor the report generation can rot.
+# workloads, their self-checks nor the report generation can rot; and so
+# does the RSS-over-time measurement (scripts/bench --decay, 2 s).
 # The workloads are built into a temporary directory (BENCH_BIN), not into
 # the source tree. glibc runs too, so the report has a baseline to divide by.
 #
@@ -24,7 +25,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 # python and sqlite run only when their programs are there (scripts/check installs them)
-only=(pair linked mixed larson prodcons realloc large frag threads)
+only=(pair linked mixed larson prodcons realloc large reuse frag threads)
 if [ -x "${BENCH_PYTHON:-/usr/bin/python3}" ]; then
 	only+=(python)
 else
@@ -80,7 +81,21 @@ grep -q 'liballoc  vs glibc' "$tmp/out.log" || {
 	echo "bench-smoke: the closing note (liballoc vs glibc) is missing"
 	fail=1
 }
+
+# the RSS-over-time measurement (scripts/bench --decay), liballoc only, tiny
+bash "$src/scripts/bench" --decay --tiny --seconds 2 --libs liballoc --no-install --no-build \
+	--timeout 60 --out "$tmp/decay" >"$tmp/decay.log" 2>&1
+rc=$?
+cat "$tmp/decay.log"
+if [ $rc != 0 ]; then
+	echo "bench-smoke: scripts/bench --decay exited with $rc"
+	fail=1
+elif [ "$(grep -c '^| liballoc .* | [0-9.]* | [0-9.]* |' "$tmp/decay/decay.md")" != 3 ]; then
+	echo "bench-smoke: decay.md lacks the three liballoc scenarios"
+	fail=1
+fi
+
 if [ $fail = 0 ]; then
-	echo "bench-smoke: all ${#only[@]} workloads passed under liballoc"
+	echo "bench-smoke: all ${#only[@]} workloads and the decay measurement passed under liballoc"
 fi
 exit $fail

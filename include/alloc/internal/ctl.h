@@ -85,9 +85,13 @@ extern const ctl_node_t ctl_tcache_children[];
 extern const ctl_index_t ctl_arena_index;
 extern const ctl_node_t ctl_arenas_children[];
 extern const ctl_node_t ctl_stats_children[];
+/* stats.background_thread.* (ctl_background_thread.c). */
+extern const ctl_node_t ctl_stats_background_thread_children[];
 /* Leaves of the root (ctl_stats.c). */
 ctl_handler_t ctl_version_handler;
 ctl_handler_t ctl_epoch_handler;
+/* The background_thread leaf (ctl_background_thread.c). */
+ctl_handler_t ctl_background_thread_handler;
 
 /* The engine behind the exported functions (also used by stats_print.c and
  * glibc_ext.c, so they work in prefixed builds too). */
