@@ -336,6 +336,10 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 		a->spare = c;
 		return;
 	}
+	/* Dirty only if some run still holds data: a chunk whose runs were
+	 * all purged must not be purged again (its header pages are the only
+	 * ones touched, and they are tiny). */
+	bool dirty = c->ndirty != 0;
 	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
 		size_t n = map_npages(c->map[pi]);
 		avail_remove(a, c, pi);
@@ -350,7 +354,7 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 		c->next->prev = c->prev;
 	}
 	/* The header was written, so the chunk as a whole is not zero. */
-	chunk_dalloc(&a->chunks, c, CHUNK, false);
+	chunk_dalloc_state(&a->chunks, c, CHUNK, dirty, false);
 	if (config_stats) {
 		a->stats.mapped_chunks--;
 	}

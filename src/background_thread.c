@@ -17,8 +17,20 @@ bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
 
 /* Longest sleep: a thread whose arenas hold no dirty pages looks again
  * after this long (nothing wakes it when pages become dirty, which keeps
- * free() free of signalling). */
+ * free() free of signalling): a twentieth of the decay time, so newly
+ * dirtied pages start down their curve late by at most 5% of it, within
+ * [BG_SLEEP_MIN_NS, 1 s]. */
 #define BG_SLEEP_MAX_NS ((uint64_t)1000 * 1000 * 1000)
+
+static uint64_t
+bg_sleep_cap(void) {
+	ssize_t t = arenas_decay_time_get();
+	if (t <= 0) {
+		return t == 0 ? BG_SLEEP_MAX_NS / 100 : BG_SLEEP_MAX_NS;
+	}
+	uint64_t cap = (uint64_t)t * 1000 * 1000 * 1000 / 20;
+	return cap < BG_SLEEP_MAX_NS ? cap : BG_SLEEP_MAX_NS;
+}
 /* Shortest sleep, so a decay time of 0 cannot make a thread spin. */
 #define BG_SLEEP_MIN_NS ((uint64_t)1000 * 1000)
 
@@ -58,7 +70,7 @@ bg_threads_wanted(void) {
 /* One round over thread id's arenas; returns how long to sleep. */
 static uint64_t
 bg_round(unsigned id) {
-	uint64_t sleep_ns = BG_SLEEP_MAX_NS;
+	uint64_t sleep_ns = bg_sleep_cap();
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = id; i < n; i += bg_threads_wanted()) {
 		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);

@@ -338,7 +338,7 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 }
 
 void
-chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
+chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed) {
 	extent_t *node = chunk_node_alloc(cache);
 	if (node == NULL) {
 		/* No metadata memory: give the span back rather than lose track
@@ -349,9 +349,14 @@ chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
 	node->addr = addr;
 	node->size = size;
 	node->zeroed = zeroed;
-	node->dirty = !zeroed;
+	node->dirty = dirty;
 	node->dirty_since = chunk_now();
 	cache_insert(cache, node);
+}
+
+void
+chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
+	chunk_dalloc_state(cache, addr, size, !zeroed, zeroed);
 }
 
 extent_t *

@@ -98,6 +98,8 @@ ctl_arena_stats_merge(arena_stats_snapshot_t *sum, const arena_stats_snapshot_t 
 	sum->pdirty += s->pdirty;
 	sum->mapped += s->mapped;
 	sum->retained += s->retained;
+	sum->metadata_mapped += s->metadata_mapped;
+	sum->metadata_allocated += s->metadata_allocated;
 	sum->npurge += s->npurge;
 	sum->nmadvise += s->nmadvise;
 	sum->purged += s->purged;
@@ -446,6 +448,32 @@ stats_arenas_i_retained_ctl(const size_t *mib, size_t miblen, void *oldp, size_t
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(retained), 0,
 	                        sizeof(size_t));
 }
+
+/* stats.arenas.<i>.metadata.mapped: bytes of the arena's chunk headers
+ * (page maps), inside its chunks. */
+static int
+stats_arenas_i_metadata_mapped_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                   void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(metadata_mapped), 0,
+	                        sizeof(size_t));
+}
+
+/* stats.arenas.<i>.metadata.allocated: base-allocator bytes made for the
+ * arena (its own struct, run descriptors, extent nodes). */
+static int
+stats_arenas_i_metadata_allocated_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                      void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(metadata_allocated), 0,
+	                        sizeof(size_t));
+}
+
+static const ctl_node_t stats_arenas_i_metadata_children[] = {
+    {.name = "mapped", .handler = stats_arenas_i_metadata_mapped_ctl},
+    {.name = "allocated", .handler = stats_arenas_i_metadata_allocated_ctl},
+    {.name = NULL},
+};
 
 static int
 stats_arenas_i_npurge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
@@ -825,6 +853,7 @@ static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "npurge", .handler = stats_arenas_i_npurge_ctl},
     {.name = "nmadvise", .handler = stats_arenas_i_nmadvise_ctl},
     {.name = "purged", .handler = stats_arenas_i_purged_ctl},
+    {.name = "metadata", .children = stats_arenas_i_metadata_children},
     {.name = "small", .children = stats_arenas_i_small_children},
     {.name = "large", .children = stats_arenas_i_large_children},
     {.name = "huge", .children = stats_arenas_i_huge_children},

@@ -190,6 +190,39 @@ test_huge(void **state) {
 	}
 }
 
+/* Per-arena metadata: a new arena's own struct is counted at once; its
+ * first chunk adds the chunk header to metadata.mapped, and small runs add
+ * run descriptors. */
+static void
+test_arena_metadata(void **state) {
+	(void)state;
+	unsigned a = new_arena();
+	refresh();
+	size_t alloc0 = stat_read("stats.arenas.%u.metadata.allocated", a);
+	assert_true(alloc0 > 0);
+	assert_int_equal(stat_read("stats.arenas.%u.metadata.mapped", a), 0);
+	void *p = mallocx(64, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	assert_non_null(p);
+	refresh();
+	size_t page = stat_read("arenas.page");
+	size_t hdr = stat_read("stats.arenas.%u.metadata.mapped", a);
+	assert_true(hdr > 0 && hdr % page == 0);
+	assert_true(stat_read("stats.arenas.%u.metadata.allocated", a) > alloc0);
+	/* The merged view sums the arenas. */
+	size_t narenas = stat_read("arenas.narenas");
+	size_t sum = 0;
+	for (unsigned i = 0; i < narenas; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "stats.arenas.%u.metadata.mapped", i);
+		size_t v, len = sizeof(v);
+		if (mallctl(name, &v, &len, NULL, 0) == 0) {
+			sum += v;
+		}
+	}
+	assert_int_equal(stat_read("stats.arenas.%u.metadata.mapped", (unsigned)narenas), sum);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
 /* stats.cactive is a live counter: it moves with every allocation of whole
  * pages, without an epoch refresh, and agrees with stats.active after one. */
 static void
@@ -341,9 +374,10 @@ main(void) {
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_small),  cmocka_unit_test(test_large),
-	    cmocka_unit_test(test_huge),   cmocka_unit_test(test_cactive),
-	    cmocka_unit_test(test_totals), cmocka_unit_test(test_glibc_ext),
+	    cmocka_unit_test(test_small),          cmocka_unit_test(test_large),
+	    cmocka_unit_test(test_huge),           cmocka_unit_test(test_cactive),
+	    cmocka_unit_test(test_totals),         cmocka_unit_test(test_glibc_ext),
+	    cmocka_unit_test(test_arena_metadata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

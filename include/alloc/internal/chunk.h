@@ -150,8 +150,13 @@ void chunk_node_free(chunk_cache_t *cache, extent_t *node);
 void *chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed);
 
 /* Gives [addr, addr+size) back to the cache; `zeroed` when it is known to
- * read as zeros. May purge dirty cached memory over the cache's bound. */
+ * read as zeros (it is dirty otherwise). */
 void chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed);
+
+/* The same with the state spelled out: `dirty` (holds data, counts for
+ * purging) and `zeroed` apart, for a span whose pages were purged but are
+ * not known to read as zeros. */
+void chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed);
 
 /* Takes [addr, addr+size) out of the cache if all of it is cached (for
  * growing a huge allocation in place). Returns true on success and sets
