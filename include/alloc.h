@@ -126,7 +126,6 @@ size_t ALLOC_API(nallocx)(size_t size, int flags) ALLOC_NOTHROW;
  * alloc returns false on success; see alloc(3).
  * --------------------------------------------------------------------- */
 
-#ifndef ALLOC_INTERNAL_CHUNK_H
 typedef void *(chunk_alloc_t)(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
                               unsigned arena_ind);
 typedef bool(chunk_dalloc_t)(void *chunk, size_t size, bool committed, unsigned arena_ind);
@@ -150,7 +149,6 @@ typedef struct {
 	chunk_split_t *split;
 	chunk_merge_t *merge;
 } chunk_hooks_t;
-#endif
 
 /* ------------------------------------------------------------------------
  * Introspection and tuning (see alloc(3) for the namespace)

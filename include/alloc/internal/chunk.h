@@ -25,6 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* export.h first: it sets ALLOC_PREFIX, which alloc.h would default. */
+#include "alloc/internal/export.h"
+#include "alloc.h"
+
 typedef struct arena_s arena_t;
 typedef struct extent_s extent_t;
 
@@ -36,31 +40,9 @@ typedef struct extent_s extent_t;
  * hook but alloc returns false on success; true means "not done" (dalloc:
  * keep the memory mapped; purge: the pages were not zeroed; split/merge:
  * the spans must stay as they are). liballoc never decommits, and commits
- * memory that alloc returned uncommitted before using it.
+ * memory that alloc returned uncommitted before using it. The types are
+ * defined once, in the public header.
  */
-typedef void *(chunk_alloc_t)(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
-                              unsigned arena_ind);
-typedef bool(chunk_dalloc_t)(void *chunk, size_t size, bool committed, unsigned arena_ind);
-typedef bool(chunk_commit_t)(void *chunk, size_t size, size_t offset, size_t length,
-                             unsigned arena_ind);
-typedef bool(chunk_decommit_t)(void *chunk, size_t size, size_t offset, size_t length,
-                               unsigned arena_ind);
-typedef bool(chunk_purge_t)(void *chunk, size_t size, size_t offset, size_t length,
-                            unsigned arena_ind);
-typedef bool(chunk_split_t)(void *chunk, size_t size, size_t size_a, size_t size_b, bool committed,
-                            unsigned arena_ind);
-typedef bool(chunk_merge_t)(void *chunk_a, size_t size_a, void *chunk_b, size_t size_b,
-                            bool committed, unsigned arena_ind);
-
-typedef struct {
-	chunk_alloc_t *alloc;
-	chunk_dalloc_t *dalloc;
-	chunk_commit_t *commit;
-	chunk_decommit_t *decommit;
-	chunk_purge_t *purge;
-	chunk_split_t *split;
-	chunk_merge_t *merge;
-} chunk_hooks_t;
 
 /* The hooks every arena starts with: mmap, munmap, madvise; splitting and
  * merging always allowed. */
