@@ -11,58 +11,8 @@
 # without sort/awk).
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-if [ ! -f "$LIBALLOC" ]; then
-	echo "FAIL: LIBALLOC=$LIBALLOC does not exist"
-	exit 1
-fi
-for tool in sort awk; do
-	if ! command -v $tool >/dev/null 2>&1; then
-		echo "SKIP: $tool not found"
-		exit 77
-	fi
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-sort.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-lib_real=$(readlink -f "$LIBALLOC")
-
-# Is liballoc really mapped into a preloaded process?
-if ! LD_PRELOAD=$LIBALLOC cat /proc/self/maps | grep -qF "$lib_real"; then
-	echo "FAIL: LD_PRELOAD=$LIBALLOC does not map $lib_real into the process"
-	exit 1
-fi
-
-# run NAME CMD...: runs CMD plainly and preloaded, compares stdout, stderr and status.
-status=0
-run() {
-	local name=$1
-	shift
-	local d
-	for d in plain preload; do
-		mkdir -p "$work/$d"
-		local pre=
-		[ "$d" = preload ] && pre=$LIBALLOC
-		(cd "$work/$d" && env LD_PRELOAD="$pre" "$@" >"$name.out" 2>"$name.err"
-			echo "exit $?" >"$name.status")
-	done
-	local f
-	for f in out err status; do
-		if ! cmp -s "$work/plain/$name.$f" "$work/preload/$name.$f"; then
-			echo "FAIL: $name: $f differs between the system allocator and liballoc:"
-			diff -u "$work/plain/$name.$f" "$work/preload/$name.$f" | head -40
-			status=1
-		fi
-	done
-	if [ "$(cat "$work/plain/$name.status")" != "exit 0" ]; then
-		echo "FAIL: $name: $(cat "$work/plain/$name.status") even without liballoc"
-		head -20 "$work/plain/$name.err"
-		status=1
-	fi
-}
+. "$(dirname "$0")/lib/compare.sh"
+compare_setup sort sort awk
 export LC_ALL=C
 input=$work/input.txt
 awk 'BEGIN {
