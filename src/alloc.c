@@ -86,6 +86,27 @@ malloc_init(void) {
 	return malloc_init_hard();
 }
 
+/* Flag fields (the bits of jemalloc's MALLOCX_* macros, see alloc.h). */
+#define FLAGS_LG_ALIGN_MASK 0x3f
+#define FLAGS_ZERO          0x40
+#define FLAGS_TCACHE_SHIFT  8
+#define FLAGS_TCACHE_MASK   0xfff
+#define FLAGS_ARENA_SHIFT   20
+
+/* The alignment MALLOCX_LG_ALIGN asks for in `flags` (0: none). */
+ALWAYS_INLINE size_t
+flags_alignment(int flags) {
+	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
+	return lg == 0 ? 0 : (size_t)1 << lg;
+}
+
+/* Usable size of a request for `size` bytes aligned to `alignment` (0 or
+ * 1: no constraint beyond the class's own); 0 when it cannot be served. */
+ALWAYS_INLINE size_t
+usize_for(size_t size, size_t alignment) {
+	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Slow paths. */
 
@@ -97,7 +118,7 @@ malloc_init(void) {
  */
 static void *
 alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	size_t usize = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	size_t usize = usize_for(size, alignment);
 	if (unlikely(usize == 0)) {
 		errno = ENOMEM;
 		return NULL;
@@ -220,7 +241,7 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 	} else if (bin != NULL && bin->ncached_max != 0) {
 		tcache_dalloc_flush(tc, ptr, ind);
 	} else if (ind < SZ_NSMALL) {
-		arena_check_ptr_small(ptr, ind, "free");
+		/* arena_dalloc_small checks the region boundary and its bitmap. */
 		arena_dalloc_small(ptr, ind);
 	} else {
 		arena_dalloc_large(ptr, ind);
@@ -229,13 +250,10 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 
 static void
 dalloc_huge(tsd_t *tsd, void *ptr) {
+	size_t usize = huge_dalloc(ptr);
 	if (config_stats) {
-		extent_t *e = huge_lookup(ptr);
-		if (e != NULL) {
-			tsd->deallocated += e->usize;
-		}
+		tsd->deallocated += usize;
 	}
-	huge_dalloc(ptr);
 }
 
 NOINLINE static void
@@ -303,7 +321,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
             arena_t *arena, const char *func) {
 	size_t old_usize;
 	szind_t old_ind = ind_of(ptr, &old_usize, func);
-	size_t usize = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	size_t usize = usize_for(size, alignment);
 	if (unlikely(usize == 0)) {
 		errno = ENOMEM;
 		return NULL;
@@ -501,13 +519,6 @@ ALLOC_NAME(malloc_usable_size)(const void *ptr) {
 /* ---------------------------------------------------------------------- */
 /* jemalloc's extended API. */
 
-/* Flag fields (the bits of jemalloc's MALLOCX_* macros, see alloc.h). */
-#define FLAGS_LG_ALIGN_MASK 0x3f
-#define FLAGS_ZERO          0x40
-#define FLAGS_TCACHE_SHIFT  8
-#define FLAGS_TCACHE_MASK   0xfff
-#define FLAGS_ARENA_SHIFT   20
-
 typedef struct {
 	size_t alignment;
 	bool zero;
@@ -522,8 +533,7 @@ typedef struct {
  * is bypassed, so the memory really comes from the arena asked for. */
 static bool
 flags_decode(tsd_t *tsd, int flags, flags_t *out) {
-	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
-	out->alignment = lg == 0 ? 0 : (size_t)1 << lg;
+	out->alignment = flags_alignment(flags);
 	out->zero = (flags & FLAGS_ZERO) != 0;
 	unsigned a = (unsigned)flags >> FLAGS_ARENA_SHIFT;
 	out->arena = NULL;
@@ -580,14 +590,13 @@ ALLOC_EXPORT size_t
 ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 	size_t old_usize;
 	szind_t old_ind = ind_of(ptr, &old_usize, "xallocx");
-	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
-	size_t alignment = lg == 0 ? 0 : (size_t)1 << lg;
+	size_t alignment = flags_alignment(flags);
 	if (alignment > 1 && ((uintptr_t)ptr & (alignment - 1)) != 0) {
 		return old_usize;
 	}
 	size_t max = size + extra < size ? SIZE_MAX : size + extra;
-	size_t umin = alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
-	size_t umax = alignment <= 1 ? sz_s2u(max) : sz_sa2u(max, alignment);
+	size_t umin = usize_for(size, alignment);
+	size_t umax = usize_for(max, alignment);
 	if (umin == 0) {
 		return old_usize;
 	}
@@ -644,7 +653,7 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 	if (unlikely(ptr == NULL)) {
 		return;
 	}
-	size_t expect = f.alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, f.alignment);
+	size_t expect = usize_for(size, f.alignment);
 	size_t usize;
 	szind_t ind = ind_of(ptr, &usize, "sdallocx");
 	/* The size costs one compare to check: a mismatch means the
@@ -665,8 +674,7 @@ ALLOC_NAME(nallocx)(size_t size, int flags) {
 	if (unlikely(malloc_init())) {
 		return 0;
 	}
-	unsigned lg = (unsigned)flags & FLAGS_LG_ALIGN_MASK;
-	return lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
+	return usize_for(size, flags_alignment(flags));
 }
 
 #if !ALLOC_PREFIXED

@@ -29,20 +29,6 @@
 
 bin_info_t bin_infos[SZ_NSMALL];
 size_t arena_cactive_bytes;
-
-ALWAYS_INLINE void
-cactive_add(size_t pages) {
-	if (config_stats) {
-		__atomic_fetch_add(&arena_cactive_bytes, pages << LG_PAGE, __ATOMIC_RELAXED);
-	}
-}
-
-ALWAYS_INLINE void
-cactive_sub(size_t pages) {
-	if (config_stats) {
-		__atomic_fetch_sub(&arena_cactive_bytes, pages << LG_PAGE, __ATOMIC_RELAXED);
-	}
-}
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_total;
 unsigned narenas_auto;
@@ -318,7 +304,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	map_set_run(c, pi, npages, flags);
 	c->nfree_pages -= npages;
 	a->nactive += npages;
-	cactive_add(npages);
+	arena_cactive_add(npages << LG_PAGE);
 	if (c == a->spare) {
 		a->spare = NULL;
 	}
@@ -395,7 +381,7 @@ arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool di
 	memset(&c->pclass[pi], PCLASS_NONE, npages);
 	c->nfree_pages += npages;
 	a->nactive -= npages;
-	cactive_sub(npages);
+	arena_cactive_sub(npages << LG_PAGE);
 	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
 }
 
@@ -541,12 +527,11 @@ arena_decay(arena_t *a) {
 
 void
 arena_decay_tick(arena_t *a) {
+	/* Skip the lock when purging is off for this arena. */
 	if (opt_purge == PURGE_MODE_DECAY && a->decay.time < 0) {
 		return;
 	}
-	mutex_lock(&a->lock);
-	arena_maybe_purge(a);
-	mutex_unlock(&a->lock);
+	arena_decay(a);
 }
 
 uint64_t
@@ -597,6 +582,18 @@ arena_purge_all(arena_t *a) {
 	return pages << LG_PAGE;
 }
 
+/* The ranges of arena.<i>.decay_time / arenas.decay_time and of the
+ * lg_dirty_mult nodes (the same as the options'). */
+static bool
+decay_time_valid(ssize_t decay_time) {
+	return decay_time >= -1 && decay_time <= DECAY_TIME_MAX;
+}
+
+static bool
+lg_dirty_mult_valid(ssize_t lg_dirty_mult) {
+	return lg_dirty_mult >= -1 && lg_dirty_mult < (ssize_t)(sizeof(size_t) * 8);
+}
+
 ssize_t
 arena_decay_time_get(arena_t *a) {
 	mutex_lock(&a->lock);
@@ -607,7 +604,7 @@ arena_decay_time_get(arena_t *a) {
 
 bool
 arena_decay_time_set(arena_t *a, ssize_t decay_time) {
-	if (decay_time < -1 || decay_time > DECAY_TIME_MAX) {
+	if (!decay_time_valid(decay_time)) {
 		return true;
 	}
 	mutex_lock(&a->lock);
@@ -627,7 +624,7 @@ arena_lg_dirty_mult_get(arena_t *a) {
 
 bool
 arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
-	if (lg_dirty_mult < -1 || lg_dirty_mult >= (ssize_t)(sizeof(size_t) * 8)) {
+	if (!lg_dirty_mult_valid(lg_dirty_mult)) {
 		return true;
 	}
 	mutex_lock(&a->lock);
@@ -693,7 +690,7 @@ arenas_decay_time_get(void) {
 
 bool
 arenas_decay_time_set(ssize_t decay_time) {
-	if (decay_time < -1 || decay_time > DECAY_TIME_MAX) {
+	if (!decay_time_valid(decay_time)) {
 		return true;
 	}
 	mutex_lock(&arenas_lock);
@@ -712,7 +709,7 @@ arenas_lg_dirty_mult_get(void) {
 
 bool
 arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult) {
-	if (lg_dirty_mult < -1 || lg_dirty_mult >= (ssize_t)(sizeof(size_t) * 8)) {
+	if (!lg_dirty_mult_valid(lg_dirty_mult)) {
 		return true;
 	}
 	mutex_lock(&arenas_lock);
@@ -1004,19 +1001,6 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	return left;
 }
 
-void
-arena_check_ptr_small(const void *ptr, szind_t binind, const char *caller) {
-	arena_chunk_t *c = arena_chunk_of(ptr);
-	run_t *run = c->misc[arena_pageind(ptr)].run;
-	const bin_info_t *info = &bin_infos[binind];
-	size_t diff = (size_t)((const char *)ptr - run->base);
-	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-	if (unlikely(diff >= info->run_size || idx * info->reg_size != diff)) {
-		msg_fatal("%s: invalid pointer %p (not the start of an allocated block)", caller,
-		          ptr);
-	}
-}
-
 /* ---------------------------------------------------------------------- */
 /* Large objects. */
 
@@ -1163,7 +1147,7 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		}
 		c->nfree_pages -= need;
 		a->nactive += need;
-		cactive_add(need);
+		arena_cactive_add(need << LG_PAGE);
 		zeroed = (bits & MAP_STATE) == 0;
 		map_set_run(c, pi, new_pages, MAP_LARGE);
 	}
@@ -1268,7 +1252,7 @@ arena_reset(arena_t *a) {
 	memset(a->avail, 0, sizeof(a->avail));
 	memset(a->avail_mask, 0, sizeof(a->avail_mask));
 	a->ndirty = 0;
-	cactive_sub(a->nactive + (a->stats.allocated_huge >> LG_PAGE));
+	arena_cactive_sub((a->nactive << LG_PAGE) + a->stats.allocated_huge);
 	a->nactive = 0;
 	a->stats.mapped_chunks = 0;
 	a->stats.allocated_large = 0;

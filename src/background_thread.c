@@ -72,7 +72,8 @@ static uint64_t
 bg_round(unsigned id) {
 	uint64_t sleep_ns = bg_sleep_cap();
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
-	for (unsigned i = id; i < n; i += bg_threads_wanted()) {
+	unsigned stride = bg_threads_wanted();
+	for (unsigned i = id; i < n; i += stride) {
 		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
 		if (a == NULL) {
 			continue;

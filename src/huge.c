@@ -36,12 +36,12 @@ huge_stats_add(arena_t *a, size_t usize, bool add) {
 		hs->nrequests++;
 		hs->curruns++;
 		a->stats.allocated_huge += usize;
-		__atomic_fetch_add(&arena_cactive_bytes, usize, __ATOMIC_RELAXED);
+		arena_cactive_add(usize);
 	} else {
 		hs->ndalloc++;
 		hs->curruns--;
 		a->stats.allocated_huge -= usize;
-		__atomic_fetch_sub(&arena_cactive_bytes, usize, __ATOMIC_RELAXED);
+		arena_cactive_sub(usize);
 	}
 }
 
@@ -115,7 +115,7 @@ huge_forget(void *ptr) {
 	rtree_clear(&huge_rtree, (uintptr_t)ptr);
 }
 
-void
+size_t
 huge_dalloc(void *ptr) {
 	extent_t *e = rtree_get(&huge_rtree, (uintptr_t)ptr);
 	if (unlikely(e == NULL)) {
@@ -126,6 +126,7 @@ huge_dalloc(void *ptr) {
 	}
 	rtree_clear(&huge_rtree, (uintptr_t)ptr);
 	arena_t *a = e->arena;
+	size_t usize = e->usize;
 	mutex_lock(&a->lock);
 	huge_list_remove(a, e);
 	huge_stats_add(a, e->usize, false);
@@ -133,6 +134,7 @@ huge_dalloc(void *ptr) {
 	chunk_node_free(&a->chunks, e);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
+	return usize;
 }
 
 bool

@@ -234,6 +234,22 @@ struct arena_s {
  * mallctl hands out. */
 extern size_t arena_cactive_bytes;
 
+/* Moves stats.cactive by `bytes` (whole pages) as they become active or
+ * stop being active. */
+ALWAYS_INLINE void
+arena_cactive_add(size_t bytes) {
+	if (config_stats) {
+		__atomic_fetch_add(&arena_cactive_bytes, bytes, __ATOMIC_RELAXED);
+	}
+}
+
+ALWAYS_INLINE void
+arena_cactive_sub(size_t bytes) {
+	if (config_stats) {
+		__atomic_fetch_sub(&arena_cactive_bytes, bytes, __ATOMIC_RELAXED);
+	}
+}
+
 /* Arenas by index; arenas[i] is NULL until first used. */
 #define ARENAS_MAX 4096
 extern arena_t *arenas[ARENAS_MAX];
@@ -387,10 +403,6 @@ void arena_maybe_purge(arena_t *arena);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);
-
-/* Checks that ptr lies where an object of its page's class can start;
- * aborts with a message naming `caller` if it does not (invalid free). */
-void arena_check_ptr_small(const void *ptr, szind_t binind, const char *caller);
 
 void arena_prefork(void);
 void arena_postfork_parent(void);

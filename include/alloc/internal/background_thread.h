@@ -4,8 +4,8 @@
  * program makes no allocator calls at all, so an idle program's RSS falls
  * on schedule too.
  *
- * One thread serves a group of BACKGROUND_ARENAS_PER_THREAD arenas (arena
- * i belongs to thread i / that many). It sleeps until the earliest moment
+ * There is one thread per BACKGROUND_ARENAS_PER_THREAD arenas; with T
+ * threads, arena i is served by thread i mod T. It sleeps until the earliest moment
  * one of its arenas' decay can purge again (the next decay epoch of an
  * arena holding dirty pages), purges what is due, and sleeps again; with no
  * dirty pages anywhere it sleeps until woken.

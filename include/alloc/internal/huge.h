@@ -28,8 +28,9 @@ extent_t *huge_lookup(const void *ptr);
 /* Removes ptr from the radix tree only (arena_reset frees the span). */
 void huge_forget(void *ptr);
 
-/* Frees a huge allocation; aborts with a message if ptr is not one. */
-void huge_dalloc(void *ptr);
+/* Frees a huge allocation and returns its usable size; aborts with a
+ * message if ptr is not one. */
+size_t huge_dalloc(void *ptr);
 
 /* Resizes a huge allocation in place to the huge class new_usize; returns
  * false (nothing changed) when the following memory is not available. */
