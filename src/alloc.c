@@ -135,12 +135,8 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 	szind_t ind = sz_size2index(usize);
 	void *ret;
 	if (ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL)) {
-		tcache_bin_t *bin = tc != NULL ? tcache_bin(tc, ind) : NULL;
-		if (bin != NULL && bin->head != bin->low_water) {
-			ret = *bin->head++;
-			bin->nrequests++;
-		} else if (bin != NULL && bin->ncached_max != 0) {
-			ret = tcache_alloc_slow(tc, arena, ind);
+		if (tc != NULL && tcache_caches(tc, ind)) {
+			ret = tcache_alloc(tc, arena, ind);
 		} else if (ind < SZ_NSMALL) {
 			ret = arena_malloc_small(arena, ind, false);
 		} else {
@@ -187,11 +183,27 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 		return NULL;
 	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, &tsd->tcache, NULL);
-	if (unlikely(--tsd->tcache.gc_ticker < 0)) {
+	/* Cached classes count GC time per bin (tcache_alloc); the rest
+	 * here. */
+	if (size > tcache_maxclass && unlikely(--tsd->tcache.gc_ticker < 0)) {
 		tcache_gc_step(&tsd->tcache);
 	}
 	arena_decay_sweep_if_due();
 	background_thread_check();
+	return ret;
+}
+
+/* malloc's hit path for `size`, when its bin's tick period ended: the bin
+ * holds an object (so the thread is set up); pop it and let the cache run
+ * its GC step. Cheaper than alloc_slow: no arena choice, no decay clock. */
+NOINLINE static void *
+alloc_tick(size_t size) {
+	tsd_t *tsd = tsd_get();
+	szind_t ind = sz_size2index(size);
+	void *ret = tcache_alloc(&tsd->tcache, tsd->arena, ind);
+	if (config_stats) {
+		tsd->allocated += sz_index2size(ind);
+	}
 	return ret;
 }
 
@@ -211,6 +223,9 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 		}
 		*usize = e->usize;
 		return sz_size2index(e->usize);
+	}
+	if (unlikely(!arena_chunk_registered_checked(ptr))) {
+		report_invalid(func, ptr);
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
 	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
@@ -235,11 +250,13 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 	if (config_stats) {
 		tsd->deallocated += sz_index2size(ind);
 	}
-	tcache_bin_t *bin = tc != NULL ? tcache_bin(tc, ind) : NULL;
-	if (bin != NULL && bin->head != bin->full) {
-		*--bin->head = ptr;
-	} else if (bin != NULL && bin->ncached_max != 0) {
-		tcache_dalloc_flush(tc, ptr, ind);
+	if (tc != NULL && tcache_caches(tc, ind)) {
+		/* The hit path cannot afford the region check; the slow path
+		 * can (uncached frees are checked in arena_dalloc_small). */
+		if (ind < SZ_NSMALL) {
+			arena_check_small(ptr, ind);
+		}
+		tcache_dalloc(tc, ptr, ind);
 	} else if (ind < SZ_NSMALL) {
 		/* arena_dalloc_small checks the region boundary and its bitmap. */
 		arena_dalloc_small(ptr, ind);
@@ -265,6 +282,9 @@ free_slow(void *ptr) {
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
 		dalloc_huge(tsd, ptr);
 		return;
+	}
+	if (unlikely(!arena_chunk_registered_checked(ptr))) {
+		report_invalid("free", ptr);
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
 	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
@@ -357,48 +377,58 @@ malloc_fast(size_t size) {
 	if (!config_tcache) {
 		return alloc_slow(size, 0, false);
 	}
-	size_t off;
+	unsigned pc;
 	if (likely(size <= SZ_LOOKUP_MAXCLASS)) {
-		off = tcache_size2off_tab[(size + SZ_TINY_MIN - 1) >> SZ_LG_TINY_MIN];
+		pc = tcache_size2pc_tab[size];
 	} else if (likely(size <= SZ_LARGE_MAXCLASS)) {
-		off = ((size_t)sz_size2index_compute(size) + 1) * sizeof(tcache_bin_t);
+		pc = tcache_pc(sz_size2index_big(size));
 	} else {
 		return alloc_slow(size, 0, false);
 	}
-	void **head = TSD_FS_BIN_AT(off).head;
-	if (unlikely(head == TSD_FS_BIN_AT(off).low_water || --TSD_FS(tcache.gc_ticker) < 0)) {
+	void **head = TSD_FS(tcache.head[pc]);
+	/* One test for "empty", "new low-water mark" and "not set up". */
+	if (unlikely(head == TSD_FS(tcache.low_water[pc]))) {
 		return alloc_slow(size, 0, false);
 	}
-	TSD_FS_BIN_AT(off).head = head + 1;
+	/* The tick counts the request and times GC (tcache.h). */
+	if (unlikely(tsd_fs_tick(pc))) {
+		return alloc_tick(size);
+	}
+	TSD_FS(tcache.head[pc]) = head + 1;
 	if (config_stats) {
-		TSD_FS_BIN_AT(off).nrequests++;
-		TSD_FS(allocated) += TSD_FS_BIN_AT(off).usize;
+		TSD_FS(allocated) += TSD_FS(tcache.usize[pc]);
 	}
 	return *head;
 }
 
 ALWAYS_INLINE void
 free_fast(void *ptr) {
-	if (!config_tcache) {
+	if (!config_tcache || config_debug) {
+		/* Debug builds check every free in full on the slow path. */
 		free_slow(ptr);
 		return;
 	}
-	if (unlikely(((uintptr_t)ptr & CHUNK_MASK) == 0)) {
+	/* Not an arena chunk (a huge block, or a pointer liballoc never
+	 * returned, maybe unmapped): the slow path sorts it out. */
+	if (unlikely(!arena_chunk_registered(ptr))) {
 		free_slow(ptr);
 		return;
 	}
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
 	 * "no object here", always misses). */
-	unsigned pclass = arena_ptr_pclass(ptr);
-	void **head = TSD_FS(tcache.bins[pclass]).head;
-	if (unlikely(head == TSD_FS(tcache.bins[pclass]).full)) {
+	unsigned pc = arena_ptr_pclass(ptr);
+	void **head = TSD_FS(tcache.head[pc]);
+	/* Full, or ptr is already on top of the stack (a double free, which
+	 * the slow path reports). The slot after every stack is NULL, so
+	 * *head is readable and never matches when the stack is empty. */
+	if (unlikely(head == TSD_FS(tcache.full[pc]) || *head == ptr)) {
 		free_slow(ptr);
 		return;
 	}
 	*--head = ptr;
-	TSD_FS(tcache.bins[pclass]).head = head;
+	TSD_FS(tcache.head[pc]) = head;
 	if (config_stats) {
-		TSD_FS(deallocated) += TSD_FS(tcache.bins[pclass]).usize;
+		TSD_FS(deallocated) += TSD_FS(tcache.usize[pc]);
 	}
 }
 

@@ -235,6 +235,16 @@ misc_of(arena_chunk_t **cp, size_t *pip, page_misc_t *m) {
 	return m;
 }
 
+uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
+
+/* Marks chunk c as an arena chunk (or not) in the registry. Relaxed: a
+ * free racing with the chunk's release is a use-after-free already. */
+static void
+arena_chunk_register(arena_chunk_t *c, bool registered) {
+	__atomic_store_n(&arena_chunk_registry[(uintptr_t)c >> LG_CHUNK], registered,
+	                 __ATOMIC_RELAXED);
+}
+
 static arena_chunk_t *
 arena_chunk_new(arena_t *a) {
 	bool zeroed;
@@ -242,6 +252,13 @@ arena_chunk_new(arena_t *a) {
 	if (c == NULL) {
 		return NULL;
 	}
+	if (unlikely((uintptr_t)c >> LG_VADDR != 0)) {
+		/* Outside the registry's range (only a chunk hook can hand
+		 * out such memory): free() could not find objects there. */
+		chunk_dalloc(&a->chunks, c, CHUNK, false);
+		return NULL;
+	}
+	arena_chunk_register(c, true);
 	c->arena = a;
 	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
 	c->ndirty = 0;
@@ -339,6 +356,7 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 	if (c->next != NULL) {
 		c->next->prev = c->prev;
 	}
+	arena_chunk_register(c, false);
 	/* The header was written, so the chunk as a whole is not zero. */
 	chunk_dalloc_state(&a->chunks, c, CHUNK, dirty, false);
 	if (config_stats) {
@@ -960,6 +978,28 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 }
 
 void
+arena_check_small(const void *ptr, szind_t binind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	run_t *run = c->misc[arena_pageind(ptr)].run;
+	const bin_info_t *info = &bin_infos[binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	if (unlikely(run->binind != binind || diff >= info->run_size ||
+	             idx * info->reg_size != diff)) {
+		report_bad_free(ptr, "invalid pointer");
+	}
+	if (config_debug) {
+		bin_t *bin = &c->arena->bins[binind];
+		mutex_lock(&bin->lock);
+		bool in_use = bitmap_get(run->bitmap, idx);
+		mutex_unlock(&bin->lock);
+		if (unlikely(!in_use)) {
+			report_bad_free(ptr, "double free");
+		}
+	}
+}
+
+void
 arena_dalloc_small(void *ptr, szind_t binind) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
 	run_t *run = c->misc[arena_pageind(ptr)].run;
@@ -1242,6 +1282,7 @@ arena_reset(arena_t *a) {
 			}
 			pi += map_npages(bits);
 		}
+		arena_chunk_register(c, false);
 		chunk_dalloc(&a->chunks, c, CHUNK, false);
 		c = next;
 	}

@@ -10,17 +10,19 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/assert.h"
 #include "alloc/internal/base.h"
+#include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 
 bool opt_tcache = true;
 size_t opt_lg_tcache_max = 15;
 unsigned tcache_nhbins;
 size_t tcache_maxclass;
-uint16_t tcache_size2off_tab[SZ_LOOKUP_NENTRIES];
+uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
 
-_Static_assert(TCACHE_NBINS_MAX * sizeof(tcache_bin_t) <= UINT16_MAX, "bin offsets must fit");
+_Static_assert(TCACHE_NBINS_MAX <= UINT8_MAX + 1, "bin indexes must fit a byte");
 
-/* Capacity per class, and the sum (slots in one cache's stack block). */
+/* Capacity per class, and the slots of one cache's stack block: every
+ * stack plus the NULL slot after it. */
 static uint32_t tcache_cap[SZ_NPAGED];
 static size_t tcache_total_slots;
 
@@ -52,9 +54,8 @@ tcache_boot(void) {
 	}
 	tcache_maxclass = sz_index2size(last);
 	tcache_nhbins = last + 1;
-	for (size_t i = 0; i < SZ_LOOKUP_NENTRIES; i++) {
-		tcache_size2off_tab[i] =
-		    (uint16_t)((sz_size2index_tab[i] + 1) * sizeof(tcache_bin_t));
+	for (size_t size = 0; size <= SZ_LOOKUP_MAXCLASS; size++) {
+		tcache_size2pc_tab[size] = (uint8_t)tcache_pc(sz_size2index(size));
 	}
 	tcache_total_slots = 0;
 	for (szind_t i = 0; i < SZ_NPAGED; i++) {
@@ -71,7 +72,9 @@ tcache_boot(void) {
 			cap = TCACHE_NSLOTS_LARGE;
 		}
 		tcache_cap[i] = cap;
-		tcache_total_slots += cap;
+		if (cap != 0) {
+			tcache_total_slots += cap + 1;
+		}
 	}
 }
 
@@ -85,6 +88,21 @@ tcache_stacks_szind(void) {
 	return sz_size2index(bytes);
 }
 
+/* Leaves bin pc missing on both paths (every pointer NULL, capacity 0). */
+static void
+tcache_bin_disable(tcache_t *t, unsigned pc) {
+	t->head[pc] = NULL;
+	t->low_water[pc] = NULL;
+	t->full[pc] = NULL;
+	t->empty[pc] = NULL;
+	t->ticks[pc] = 0;
+	t->usize[pc] = 0;
+	t->nrequests_base[pc] = 0;
+	t->nrequests_merged[pc] = 0;
+	t->lg_fill_div[pc] = 0;
+	t->ncached_max[pc] = 0;
+}
+
 bool
 tcache_init(tcache_t *t, arena_t *arena) {
 	/* opt.tcache decides only whether threads get a cache by default
@@ -92,30 +110,32 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	if (!config_tcache || tcache_total_slots == 0) {
 		return false;
 	}
-	void **stacks = arena_malloc_large(arena, tcache_stacks_szind(), PAGE, false);
+	/* Zeroed: the NULL slot after every stack. */
+	void **stacks = arena_malloc_large(arena, tcache_stacks_szind(), PAGE, true);
 	if (stacks == NULL) {
 		return true;
 	}
 	t->stacks = stacks;
 	t->arena = arena;
 	size_t off = 0;
-	memset(&t->bins[0], 0, sizeof(t->bins[0]));
+	tcache_bin_disable(t, PCLASS_NONE);
 	for (szind_t i = 0; i < SZ_NPAGED; i++) {
-		tcache_bin_t *bin = tcache_bin(t, i);
+		unsigned pc = tcache_pc(i);
 		if (tcache_cap[i] == 0) {
-			/* Never cached: every field NULL, so both tests miss. */
-			memset(bin, 0, sizeof(*bin));
+			tcache_bin_disable(t, pc);
 			continue;
 		}
-		bin->full = stacks + off;
-		bin->empty = stacks + off + tcache_cap[i];
-		bin->head = bin->empty;
-		bin->low_water = bin->empty;
-		bin->usize = sz_index2size(i);
-		bin->nrequests = 0;
-		bin->lg_fill_div = 1;
-		bin->ncached_max = (uint16_t)tcache_cap[i];
-		off += tcache_cap[i];
+		t->full[pc] = stacks + off;
+		t->empty[pc] = stacks + off + tcache_cap[i];
+		t->head[pc] = t->empty[pc];
+		t->low_water[pc] = t->empty[pc];
+		t->ticks[pc] = TCACHE_GC_INTERVAL;
+		t->usize[pc] = sz_index2size(i);
+		t->nrequests_base[pc] = 0;
+		t->nrequests_merged[pc] = 0;
+		t->lg_fill_div[pc] = 1;
+		t->ncached_max[pc] = (uint16_t)tcache_cap[i];
+		off += tcache_cap[i] + 1;
 	}
 	t->gc_ticker = TCACHE_GC_INTERVAL;
 	t->gc_bin = 0;
@@ -134,16 +154,18 @@ tcache_init(tcache_t *t, arena_t *arena) {
  * arenas, keeping the `rem` most recently freed. */
 static void
 tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	unsigned ncached = tcache_bin_ncached(bin);
+	unsigned pc = tcache_pc(ind);
+	unsigned ncached = tcache_ncached(t, ind);
 	assert_internal(rem <= ncached);
 	unsigned n = ncached - rem;
 	if (n == 0) {
 		return;
 	}
-	void **oldest = bin->empty - n;
+	void **oldest = t->empty[pc] - n;
 	unsigned left = n;
-	uint64_t nrequests = bin->nrequests;
+	uint64_t total = tcache_nrequests(t, ind);
+	uint64_t nrequests = total - t->nrequests_merged[pc];
+	t->nrequests_merged[pc] = total;
 	while (left != 0) {
 		if (ind < SZ_NSMALL) {
 			left = arena_bin_flush(oldest, left, ind, nrequests);
@@ -152,19 +174,18 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 		}
 		nrequests = 0;
 	}
-	bin->nrequests = 0;
 	/* Slide the kept objects to the bottom of the stack. */
-	memmove(bin->empty - rem, bin->head, rem * sizeof(void *));
-	bin->head = bin->empty - rem;
-	if (bin->low_water < bin->head) {
-		bin->low_water = bin->head;
+	memmove(t->empty[pc] - rem, t->head[pc], rem * sizeof(void *));
+	t->head[pc] = t->empty[pc] - rem;
+	if (t->low_water[pc] < t->head[pc]) {
+		t->low_water[pc] = t->head[pc];
 	}
 }
 
 void
 tcache_flush(tcache_t *t) {
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
-		if (tcache_bin(t, i)->ncached_max != 0) {
+		if (tcache_caches(t, i)) {
 			tcache_bin_flush(t, i, 0);
 		}
 	}
@@ -187,56 +208,113 @@ tcache_destroy(tcache_t *t) {
 	}
 	mutex_unlock(&tcaches_lock);
 	void *stacks = t->stacks;
-	memset(t->bins, 0, sizeof(t->bins));
+	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
+		tcache_bin_disable(t, pc);
+	}
 	t->stacks = NULL;
 	arena_dalloc_large(stacks, tcache_stacks_szind());
 }
 
-void *
-tcache_alloc_slow(tcache_t *t, arena_t *arena, szind_t ind) {
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	assert_internal(bin->ncached_max != 0 && bin->head == bin->low_water);
-	if (bin->head != bin->empty) {
-		/* Not empty: a new low-water mark. */
-		bin->low_water++;
-		bin->nrequests++;
-		return *bin->head++;
+/* Counts a request of bin pc. Returns true when the bin's tick period
+ * ended (a GC step is due). A negative tick means the hit path counted
+ * the request already, then missed. */
+static bool
+tcache_count_request(tcache_t *t, unsigned pc) {
+	if (t->ticks[pc] >= 0 && --t->ticks[pc] >= 0) {
+		return false;
 	}
-	if (ind >= SZ_NSMALL) {
-		/* Large classes fill only through frees: a miss takes one
-		 * object, since a batch of large runs is a lot of memory.
-		 * The arena counts the request. */
-		return arena_malloc_large(arena, ind, PAGE, false);
+	t->nrequests_base[pc] += (uint64_t)(TCACHE_GC_INTERVAL - t->ticks[pc]);
+	t->ticks[pc] = TCACHE_GC_INTERVAL;
+	return true;
+}
+
+/* Pops the next object of bin pc, which must hold one. */
+static void *
+tcache_pop(tcache_t *t, unsigned pc) {
+	if (t->head[pc] == t->low_water[pc]) {
+		/* A new low-water mark. */
+		t->low_water[pc]++;
 	}
-	unsigned n = bin->ncached_max >> bin->lg_fill_div;
+	return *t->head[pc]++;
+}
+
+/* Fills empty small bin ind from `arena` and pops; NULL when the arena has
+ * no memory. */
+static void *
+tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
 	if (n == 0) {
 		n = 1;
 	}
 	/* The arena hands regions out in ascending address order; placing
 	 * them so the lowest is popped first keeps consecutive allocations
 	 * adjacent. */
-	void **dst = bin->empty - n;
+	void **dst = t->empty[pc] - n;
 	unsigned got = arena_bin_fill(arena, ind, dst, n);
 	if (got == 0) {
 		return NULL;
 	}
 	if (got < n) {
-		memmove(bin->empty - got, dst, got * sizeof(void *));
+		memmove(t->empty[pc] - got, dst, got * sizeof(void *));
 	}
-	bin->head = bin->empty - got;
-	bin->nrequests++;
-	void *ret = *bin->head++;
+	t->head[pc] = t->empty[pc] - got;
+	void *ret = *t->head[pc]++;
 	/* The bin ran empty: that is its low-water mark until GC looks. */
-	bin->low_water = bin->empty;
+	t->low_water[pc] = t->empty[pc];
 	return ret;
 }
 
+void *
+tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	assert_internal(t->ncached_max[pc] != 0);
+	void *ret;
+	if (t->head[pc] != t->empty[pc]) {
+		ret = tcache_pop(t, pc);
+	} else if (ind >= SZ_NSMALL) {
+		/* Large classes fill only through frees: a miss takes one
+		 * object, since a batch of large runs is a lot of memory.
+		 * The arena counts the request, so the cache does not. (An
+		 * empty bin misses on head == low_water, before the hit
+		 * path's tick, so nothing was counted yet.) */
+		return arena_malloc_large(arena, ind, PAGE, false);
+	} else {
+		ret = tcache_fill(t, arena, ind);
+		if (ret == NULL) {
+			return NULL;
+		}
+	}
+	if (tcache_count_request(t, pc)) {
+		tcache_gc_step(t);
+	}
+	return ret;
+}
+
+COLD NOINLINE static void
+tcache_report_double_free(const void *ptr) {
+	msg_fatal("free(): double free of %p (it is already in the thread cache)", ptr);
+}
+
 void
-tcache_dalloc_flush(tcache_t *t, void *ptr, szind_t ind) {
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	assert_internal(bin->head == bin->full);
-	tcache_bin_flush(t, ind, bin->ncached_max / 2);
-	*--bin->head = ptr;
+tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	assert_internal(t->ncached_max[pc] != 0);
+	if (unlikely(*t->head[pc] == ptr)) {
+		tcache_report_double_free(ptr);
+	}
+	if (config_debug) {
+		/* Debug builds look through the whole stack. */
+		for (void **p = t->head[pc]; p < t->empty[pc]; p++) {
+			if (unlikely(*p == ptr)) {
+				tcache_report_double_free(ptr);
+			}
+		}
+	}
+	if (t->head[pc] == t->full[pc]) {
+		tcache_bin_flush(t, ind, t->ncached_max[pc] / 2);
+	}
+	*--t->head[pc] = ptr;
 }
 
 void
@@ -252,24 +330,24 @@ tcache_gc_step(tcache_t *t) {
 	}
 	szind_t ind = t->gc_bin;
 	t->gc_bin = ind + 1 < tcache_nhbins ? ind + 1 : 0;
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	if (bin->ncached_max == 0) {
+	if (!tcache_caches(t, ind)) {
 		return;
 	}
-	unsigned low = (unsigned)(bin->empty - bin->low_water);
+	unsigned pc = tcache_pc(ind);
+	unsigned low = (unsigned)(t->empty[pc] - t->low_water[pc]);
 	if (low > 0) {
 		/* Objects that stayed unused since the last look: flush three
 		 * quarters of them, and fill less next time. */
-		unsigned ncached = tcache_bin_ncached(bin);
+		unsigned ncached = tcache_ncached(t, ind);
 		tcache_bin_flush(t, ind, ncached - (low - low / 4));
-		if ((bin->ncached_max >> (bin->lg_fill_div + 1)) >= 1) {
-			bin->lg_fill_div++;
+		if ((t->ncached_max[pc] >> (t->lg_fill_div[pc] + 1)) >= 1) {
+			t->lg_fill_div[pc]++;
 		}
-	} else if (bin->lg_fill_div > 1) {
+	} else if (t->lg_fill_div[pc] > 1) {
 		/* Ran empty since the last look: fill more. */
-		bin->lg_fill_div--;
+		t->lg_fill_div[pc]--;
 	}
-	bin->low_water = bin->head;
+	t->low_water[pc] = t->head[pc];
 }
 
 void
@@ -279,12 +357,23 @@ tcache_stats_add(arena_t *arena, uint64_t *nrequests) {
 		if (t->arena != arena) {
 			continue;
 		}
-		/* Racy read of another thread's counter: 64-bit aligned loads
-		 * do not tear, and the owner only adds to it or, under a bin
-		 * lock after merging, zeroes it. */
+		/* Racy reads of another thread's counters: 64-bit aligned
+		 * loads do not tear, and a count read mid-update is off by
+		 * at most the requests in flight; it is never taken below
+		 * what was merged. */
 		for (szind_t i = 0; i < tcache_nhbins; i++) {
-			nrequests[i] +=
-			    __atomic_load_n(&tcache_bin(t, i)->nrequests, __ATOMIC_RELAXED);
+			unsigned pc = tcache_pc(i);
+			if (__atomic_load_n(&t->ncached_max[pc], __ATOMIC_RELAXED) == 0) {
+				continue;
+			}
+			int64_t ticks = __atomic_load_n(&t->ticks[pc], __ATOMIC_RELAXED);
+			uint64_t base = __atomic_load_n(&t->nrequests_base[pc], __ATOMIC_RELAXED);
+			uint64_t merged =
+			    __atomic_load_n(&t->nrequests_merged[pc], __ATOMIC_RELAXED);
+			uint64_t total = base + (uint64_t)(TCACHE_GC_INTERVAL - ticks);
+			if (total > merged) {
+				nrequests[i] += total - merged;
+			}
 		}
 	}
 	mutex_unlock(&tcaches_lock);

@@ -153,6 +153,10 @@ check_size(size_t s) {
 		fail_msg("size %zu: index %u, want %u", s, got, want);
 	}
 	assert_int_equal(sz_size2index_compute(s), want);
+	if (s > SZ_LOOKUP_MAXCLASS && s <= SZ_HUGE_MAXCLASS) {
+		/* malloc's hit-path form, over its whole range. */
+		assert_int_equal(sz_size2index_big(s), want);
+	}
 	if (want == SZ_NSIZES) {
 		assert_int_equal(sz_s2u(s), 0);
 		assert_int_equal(sz_s2u_compute(s), 0);

@@ -44,29 +44,32 @@ static arena_t *arena1;
 /* ---------------------------------------------------------------------- */
 /* Helpers. */
 
-/* malloc's path through a cache (alloc.c, alloc_impl): pop on a hit, the
- * slow path when head meets the low-water mark. */
+/* malloc's path through a cache (alloc.c, malloc_fast): pop on a hit, the
+ * slow path when head meets the low-water mark or the tick runs out. */
 static void *
 cache_alloc(tcache_t *t, arena_t *a, szind_t ind) {
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	if (bin->head != bin->low_water) {
-		bin->nrequests++;
-		return *bin->head++;
+	unsigned pc = tcache_pc(ind);
+	void **head = t->head[pc];
+	if (head != t->low_water[pc] && --t->ticks[pc] >= 0) {
+		t->head[pc] = head + 1;
+		return *head;
 	}
-	assert_int_not_equal(bin->ncached_max, 0);
-	return tcache_alloc_slow(t, a, ind);
+	assert_int_not_equal(t->ncached_max[pc], 0);
+	return tcache_alloc(t, a, ind);
 }
 
-/* free's path through a cache (alloc.c, dalloc_paged). */
+/* free's path through a cache (alloc.c, free_fast). */
 static void
 cache_free(tcache_t *t, void *p, szind_t ind) {
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	if (bin->head != bin->full) {
-		*--bin->head = p;
+	unsigned pc = tcache_pc(ind);
+	void **head = t->head[pc];
+	if (head != t->full[pc] && *head != p) {
+		t->head[pc] = head - 1;
+		head[-1] = p;
 		return;
 	}
-	assert_int_not_equal(bin->ncached_max, 0);
-	tcache_dalloc_flush(t, p, ind);
+	assert_int_not_equal(t->ncached_max[pc], 0);
+	tcache_dalloc(t, p, ind);
 }
 
 static arena_stats_snapshot_t snap;
@@ -171,10 +174,9 @@ test_boot(void **state) {
 	check_boot(sizeof(size_t) * 8 - 1, SZ_LARGE_MAXCLASS);
 	check_boot(15, 32 << 10);
 
-	/* The hit path's size -> bin offset table. */
-	for (size_t s = 1; s <= SZ_LOOKUP_MAXCLASS; s++) {
-		size_t off = tcache_size2off_tab[(s + SZ_TINY_MIN - 1) >> SZ_LG_TINY_MIN];
-		assert_int_equal(off, (sz_size2index(s) + 1) * sizeof(tcache_bin_t));
+	/* The hit path's size -> bin table. */
+	for (size_t s = 0; s <= SZ_LOOKUP_MAXCLASS; s++) {
+		assert_int_equal(tcache_size2pc_tab[s], sz_size2index(s) + 1);
 	}
 
 	tcache_t *t = cache_new(arena0);
@@ -182,17 +184,17 @@ test_boot(void **state) {
 	assert_int_equal(t->gc_ticker, TCACHE_GC_INTERVAL);
 	assert_int_equal(t->gc_bin, 0);
 	/* Slot 0 (PCLASS_NONE) always misses. */
-	assert_null(t->bins[0].head);
-	assert_null(t->bins[0].full);
-	assert_int_equal(t->bins[0].ncached_max, 0);
+	assert_null(t->head[0]);
+	assert_null(t->full[0]);
+	assert_int_equal(t->ncached_max[0], 0);
 	void **prev_empty = NULL;
 	for (szind_t i = 0; i < SZ_NPAGED; i++) {
-		tcache_bin_t *bin = tcache_bin(t, i);
+		unsigned pc = tcache_pc(i);
 		if (i >= tcache_nhbins) {
 			/* Not cached: both hit tests miss. */
-			assert_int_equal(bin->ncached_max, 0);
-			assert_ptr_equal(bin->head, bin->low_water);
-			assert_ptr_equal(bin->head, bin->full);
+			assert_int_equal(t->ncached_max[pc], 0);
+			assert_ptr_equal(t->head[pc], t->low_water[pc]);
+			assert_ptr_equal(t->head[pc], t->full[pc]);
 			continue;
 		}
 		unsigned want = 20;
@@ -200,21 +202,24 @@ test_boot(void **state) {
 			want = 2 * bin_infos[i].nregs;
 			want = want < 20 ? 20 : want > 200 ? 200 : want;
 		}
-		assert_int_equal(bin->ncached_max, want);
-		assert_int_equal(bin->empty - bin->full, want);
-		assert_ptr_equal(bin->head, bin->empty);
-		assert_ptr_equal(bin->low_water, bin->empty);
-		assert_int_equal(tcache_bin_ncached(bin), 0);
-		assert_int_equal(bin->usize, sz_index2size(i));
-		assert_int_equal(bin->lg_fill_div, 1);
-		assert_int_equal(bin->nrequests, 0);
-		/* The stacks lie one after the other in one block. */
+		assert_int_equal(t->ncached_max[pc], want);
+		assert_int_equal(t->empty[pc] - t->full[pc], want);
+		assert_ptr_equal(t->head[pc], t->empty[pc]);
+		assert_ptr_equal(t->low_water[pc], t->empty[pc]);
+		assert_int_equal(tcache_ncached(t, i), 0);
+		assert_int_equal(t->usize[pc], sz_index2size(i));
+		assert_int_equal(t->lg_fill_div[pc], 1);
+		assert_int_equal(tcache_nrequests(t, i), 0);
+		assert_int_equal(t->ticks[pc], TCACHE_GC_INTERVAL);
+		/* The stacks lie one after the other in one block, each
+		 * followed by a NULL slot. */
+		assert_null(*t->empty[pc]);
 		if (prev_empty != NULL) {
-			assert_ptr_equal(bin->full, prev_empty);
+			assert_ptr_equal(t->full[pc], prev_empty + 1);
 		} else {
-			assert_ptr_equal(bin->full, t->stacks);
+			assert_ptr_equal(t->full[pc], t->stacks);
 		}
-		prev_empty = bin->empty;
+		prev_empty = t->empty[pc];
 	}
 	cache_delete(t);
 }
@@ -228,8 +233,8 @@ test_fill(void **state) {
 	skip_without_tcache();
 	szind_t ind = small_class(64);
 	tcache_t *t = cache_new(arena0);
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	unsigned n = bin->ncached_max >> bin->lg_fill_div;
+	unsigned pc = tcache_pc(ind);
+	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
 	assert_true(n >= 1 && n <= bin_infos[ind].nregs);
 	bin_stats_t s0 = bin_stats(arena0, ind);
 
@@ -237,8 +242,8 @@ test_fill(void **state) {
 	void **objs = calloc(2 * n, sizeof(void *));
 	objs[0] = cache_alloc(t, arena0, ind);
 	assert_non_null(objs[0]);
-	assert_int_equal(tcache_bin_ncached(bin), n - 1);
-	assert_ptr_equal(bin->low_water, bin->empty);
+	assert_int_equal(tcache_ncached(t, ind), n - 1);
+	assert_ptr_equal(t->low_water[pc], t->empty[pc]);
 	if (config_stats) {
 		bin_stats_t s1 = bin_stats(arena0, ind);
 		assert_int_equal(s1.nfills, s0.nfills + 1);
@@ -253,7 +258,7 @@ test_fill(void **state) {
 		assert_int_equal(arena_ptr_pclass(objs[i]), ind + 1);
 		assert_true(region_in_use(objs[i], ind));
 	}
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 	if (config_stats) {
 		bin_stats_t s2 = bin_stats(arena0, ind);
 		assert_int_equal(s2.nfills, s0.nfills + 1);
@@ -262,7 +267,7 @@ test_fill(void **state) {
 	/* Empty again: the next miss fills again. */
 	objs[n] = cache_alloc(t, arena0, ind);
 	assert_non_null(objs[n]);
-	assert_int_equal(tcache_bin_ncached(bin), n - 1);
+	assert_int_equal(tcache_ncached(t, ind), n - 1);
 	for (unsigned i = 0; i < n; i++) {
 		assert_ptr_not_equal(objs[n], objs[i]);
 	}
@@ -271,14 +276,14 @@ test_fill(void **state) {
 		assert_int_equal(s3.nfills, s0.nfills + 2);
 		assert_int_equal(s3.nmalloc, s0.nmalloc + 2 * n);
 	}
-	assert_int_equal(bin->nrequests, n + 1);
+	assert_int_equal(tcache_nrequests(t, ind), n + 1);
 
 	/* Back into the cache, then all of it to the arena. */
 	for (unsigned i = 0; i <= n; i++) {
 		cache_free(t, objs[i], ind);
 	}
 	tcache_flush(t);
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 	if (config_stats) {
 		bin_stats_t s4 = bin_stats(arena0, ind);
 		assert_int_equal(s4.curregs, s0.curregs);
@@ -298,13 +303,13 @@ test_large(void **state) {
 	szind_t ind = sz_size2index(20 << 10);
 	assert_true(ind >= SZ_NSMALL && ind < tcache_nhbins);
 	tcache_t *t = cache_new(arena0);
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	unsigned cap = bin->ncached_max;
+	unsigned pc = tcache_pc(ind);
+	unsigned cap = t->ncached_max[pc];
 	large_stats_t l0 = large_stats(arena0, ind);
 
 	void *p = cache_alloc(t, arena0, ind);
 	assert_non_null(p);
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 	if (config_stats) {
 		large_stats_t l1 = large_stats(arena0, ind);
 		assert_int_equal(l1.nmalloc, l0.nmalloc + 1);
@@ -312,7 +317,7 @@ test_large(void **state) {
 		assert_int_equal(l1.curruns, l0.curruns + 1);
 	}
 	cache_free(t, p, ind);
-	assert_int_equal(tcache_bin_ncached(bin), 1);
+	assert_int_equal(tcache_ncached(t, ind), 1);
 	assert_ptr_equal(cache_alloc(t, arena0, ind), p);
 	cache_free(t, p, ind);
 
@@ -325,14 +330,14 @@ test_large(void **state) {
 		assert_non_null(objs[i]);
 		cache_free(t, objs[i], ind);
 	}
-	assert_int_equal(tcache_bin_ncached(bin), cap / 2 + 1);
+	assert_int_equal(tcache_ncached(t, ind), cap / 2 + 1);
 	if (config_stats) {
 		large_stats_t l2 = large_stats(arena0, ind);
 		assert_int_equal(l2.curruns, l0.curruns + cap / 2 + 1);
 		assert_int_equal(l2.ndalloc, l0.ndalloc + (cap - cap / 2));
 	}
 	tcache_flush(t);
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 	if (config_stats) {
 		large_stats_t l3 = large_stats(arena0, ind);
 		assert_int_equal(l3.curruns, l0.curruns);
@@ -356,8 +361,8 @@ test_full_flush(void **state) {
 	 * (the bitmap of a released run must not be read). */
 	szind_t ind = small_class(8);
 	tcache_t *t = cache_new(arena0);
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	unsigned cap = bin->ncached_max;
+	unsigned pc = tcache_pc(ind);
+	unsigned cap = t->ncached_max[pc];
 	assert_true(bin_infos[ind].nregs > cap);
 	unsigned nflush = cap - cap / 2;
 	bin_stats_t s0 = bin_stats(arena0, ind);
@@ -370,7 +375,7 @@ test_full_flush(void **state) {
 	for (unsigned i = 0; i < cap; i++) {
 		cache_free(t, objs[i], ind);
 	}
-	assert_ptr_equal(bin->head, bin->full);
+	assert_ptr_equal(t->head[pc], t->full[pc]);
 	if (config_stats) {
 		bin_stats_t s1 = bin_stats(arena0, ind);
 		assert_int_equal(s1.curregs, s0.curregs + cap + 1);
@@ -379,9 +384,9 @@ test_full_flush(void **state) {
 	/* One more: the cap - cap/2 oldest go back, the rest stay, the new
 	 * one on top. */
 	cache_free(t, objs[cap], ind);
-	assert_int_equal(tcache_bin_ncached(bin), cap / 2 + 1);
+	assert_int_equal(tcache_ncached(t, ind), cap / 2 + 1);
 	for (unsigned i = 0; i <= cap / 2; i++) {
-		assert_ptr_equal(bin->head[i], objs[cap - i]);
+		assert_ptr_equal(t->head[pc][i], objs[cap - i]);
 	}
 	for (unsigned i = 0; i <= cap; i++) {
 		assert_int_equal(region_in_use(objs[i], ind), i >= nflush);
@@ -444,9 +449,9 @@ gc_look(tcache_t *t, szind_t ind) {
 	tcache_gc_step(t);
 	assert_int_equal(t->gc_ticker, TCACHE_GC_INTERVAL);
 	assert_int_equal(t->gc_bin, ind + 1 < tcache_nhbins ? ind + 1 : 0);
-	tcache_bin_t *bin = tcache_bin(t, ind);
+	unsigned pc = tcache_pc(ind);
 	/* The look restarts the low-water mark. */
-	assert_ptr_equal(bin->low_water, bin->head);
+	assert_ptr_equal(t->low_water[pc], t->head[pc]);
 }
 
 static void
@@ -456,8 +461,8 @@ test_gc(void **state) {
 	/* A class whose capacity is the 200 cap, for round numbers. */
 	szind_t ind = small_class(16);
 	tcache_t *t = cache_new(arena0);
-	tcache_bin_t *bin = tcache_bin(t, ind);
-	unsigned cap = bin->ncached_max;
+	unsigned pc = tcache_pc(ind);
+	unsigned cap = t->ncached_max[pc];
 	assert_int_equal(cap, 200);
 	bin_stats_t s0 = bin_stats(arena0, ind);
 
@@ -467,24 +472,24 @@ test_gc(void **state) {
 	unsigned nheld = 0;
 	held[nheld++] = cache_alloc(t, arena0, ind);
 	unsigned cached = cap / 2 - 1;
-	assert_int_equal(tcache_bin_ncached(bin), cached);
+	assert_int_equal(tcache_ncached(t, ind), cached);
 	gc_look(t, ind);
-	assert_int_equal(tcache_bin_ncached(bin), cached);
-	assert_int_equal(bin->lg_fill_div, 1);
+	assert_int_equal(tcache_ncached(t, ind), cached);
+	assert_int_equal(t->lg_fill_div[pc], 1);
 
 	/* Untouched until the next look: its low-water mark is all 99; three
 	 * quarters (rounded up) go, the most recent quarter stays. */
 	void *before[200];
-	memcpy(before, bin->head, cached * sizeof(void *));
+	memcpy(before, t->head[pc], cached * sizeof(void *));
 	gc_look(t, ind);
 	unsigned low = cached;
 	unsigned kept = low / 4;
-	assert_int_equal(tcache_bin_ncached(bin), kept);
-	assert_memory_equal(bin->head, before, kept * sizeof(void *));
+	assert_int_equal(tcache_ncached(t, ind), kept);
+	assert_memory_equal(t->head[pc], before, kept * sizeof(void *));
 	for (unsigned i = kept; i < cached; i++) {
 		assert_false(region_in_use(before[i], ind));
 	}
-	assert_int_equal(bin->lg_fill_div, 2);
+	assert_int_equal(t->lg_fill_div[pc], 2);
 	if (config_stats) {
 		bin_stats_t s1 = bin_stats(arena0, ind);
 		assert_int_equal(s1.curregs, s0.curregs + cap / 2 - (low - low / 4));
@@ -495,38 +500,38 @@ test_gc(void **state) {
 	cached = kept - 1;
 	low = cached;
 	gc_look(t, ind);
-	assert_int_equal(tcache_bin_ncached(bin), low / 4);
-	assert_int_equal(bin->lg_fill_div, 3);
+	assert_int_equal(tcache_ncached(t, ind), low / 4);
+	assert_int_equal(t->lg_fill_div[pc], 3);
 
 	/* Emptied and refilled: the fill takes cap >> 3 now, and the next
 	 * look, seeing the bin ran empty, fills more again. */
-	cached = tcache_bin_ncached(bin);
+	cached = tcache_ncached(t, ind);
 	for (unsigned i = 0; i < cached; i++) {
 		held[nheld++] = cache_alloc(t, arena0, ind);
 	}
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 	bin_stats_t s2 = bin_stats(arena0, ind);
 	held[nheld++] = cache_alloc(t, arena0, ind);
-	assert_int_equal(tcache_bin_ncached(bin), (cap >> 3) - 1);
+	assert_int_equal(tcache_ncached(t, ind), (cap >> 3) - 1);
 	if (config_stats) {
 		bin_stats_t s3 = bin_stats(arena0, ind);
 		assert_int_equal(s3.nmalloc, s2.nmalloc + (cap >> 3));
 		assert_int_equal(s3.nfills, s2.nfills + 1);
 	}
 	gc_look(t, ind);
-	assert_int_equal(bin->lg_fill_div, 2);
-	assert_int_equal(tcache_bin_ncached(bin), (cap >> 3) - 1);
+	assert_int_equal(t->lg_fill_div[pc], 2);
+	assert_int_equal(tcache_ncached(t, ind), (cap >> 3) - 1);
 
 	/* A bin used below its low-water mark between looks but never
 	 * emptied: only what stayed unused counts. */
-	unsigned c0 = tcache_bin_ncached(bin);
+	unsigned c0 = tcache_ncached(t, ind);
 	held[nheld++] = cache_alloc(t, arena0, ind);
 	held[nheld++] = cache_alloc(t, arena0, ind);
 	cache_free(t, held[--nheld], ind);
 	low = c0 - 2;
 	gc_look(t, ind);
-	assert_int_equal(tcache_bin_ncached(bin), (c0 - 1) - (low - low / 4));
-	assert_int_equal(bin->lg_fill_div, 3);
+	assert_int_equal(tcache_ncached(t, ind), (c0 - 1) - (low - low / 4));
+	assert_int_equal(t->lg_fill_div[pc], 3);
 
 	/* The ceiling: lg_fill_div grows only while a fill takes one object
 	 * or more. */
@@ -534,19 +539,19 @@ test_gc(void **state) {
 	while ((cap >> (top + 1)) >= 1) {
 		top++;
 	}
-	bin->lg_fill_div = (uint16_t)top;
-	while (tcache_bin_ncached(bin) < 8) {
+	t->lg_fill_div[pc] = (uint16_t)top;
+	while (tcache_ncached(t, ind) < 8) {
 		cache_free(t, held[--nheld], ind);
 	}
 	gc_look(t, ind);
 	gc_look(t, ind);
-	assert_int_equal(bin->lg_fill_div, top);
+	assert_int_equal(t->lg_fill_div[pc], top);
 	/* Even so a fill takes one object. */
-	while (tcache_bin_ncached(bin) > 0) {
+	while (tcache_ncached(t, ind) > 0) {
 		held[nheld++] = cache_alloc(t, arena0, ind);
 	}
 	held[nheld++] = cache_alloc(t, arena0, ind);
-	assert_int_equal(tcache_bin_ncached(bin), 0);
+	assert_int_equal(tcache_ncached(t, ind), 0);
 
 	while (nheld > 0) {
 		cache_free(t, held[--nheld], ind);
@@ -598,15 +603,15 @@ test_flush_destroy(void **state) {
 	void *keep[NS];
 	for (int k = 0; k < NS; k++) {
 		keep[k] = cache_alloc(t, arena0, small[k]);
-		assert_true(tcache_bin_ncached(tcache_bin(t, small[k])) > 0 ||
-		            tcache_bin(t, small[k])->ncached_max >> 1 == 1);
+		assert_true(tcache_ncached(t, small[k]) > 0 ||
+		            t->ncached_max[tcache_pc(small[k])] >> 1 == 1);
 	}
 	void *lp = cache_alloc(t, arena0, large);
 	cache_free(t, lp, large);
 
 	tcache_flush(t);
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
-		assert_int_equal(tcache_bin_ncached(tcache_bin(t, i)), 0);
+		assert_int_equal(tcache_ncached(t, i), 0);
 	}
 	assert_non_null(t->stacks);
 	if (config_stats) {
@@ -624,11 +629,10 @@ test_flush_destroy(void **state) {
 
 	tcache_destroy(t);
 	assert_null(t->stacks);
-	for (size_t i = 0; i < TCACHE_NBINS_MAX; i++) {
-		tcache_bin_t *bin = &t->bins[i];
-		assert_ptr_equal(bin->head, bin->low_water);
-		assert_ptr_equal(bin->head, bin->full);
-		assert_int_equal(bin->ncached_max, 0);
+	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
+		assert_ptr_equal(t->head[pc], t->low_water[pc]);
+		assert_ptr_equal(t->head[pc], t->full[pc]);
+		assert_int_equal(t->ncached_max[pc], 0);
 	}
 	if (config_stats) {
 		for (int k = 0; k < NS; k++) {
@@ -697,7 +701,8 @@ test_nrequests(void **state) {
 		cache_free(t1, p1[i], ind);
 	}
 	tcache_flush(t1);
-	assert_int_equal(tcache_bin(t1, ind)->nrequests, 0);
+	assert_int_equal(tcache_nrequests(t1, ind), K1);
+	assert_int_equal(t1->nrequests_merged[tcache_pc(ind)], K1);
 	assert_int_equal(unmerged(arena0, ind), K2);
 	if (config_stats) {
 		assert_int_equal(bin_stats(arena0, ind).nrequests, r0 + K1);
@@ -740,6 +745,51 @@ test_nrequests(void **state) {
 	cache_delete(t1);
 }
 
+/* The tick counts every request served through the cache (hit or slow
+ * path) and, when a period of TCACHE_GC_INTERVAL ends, runs one GC step
+ * and starts the next period with the count carried over. */
+static void
+test_ticks(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(48);
+	unsigned pc = tcache_pc(ind);
+	tcache_t *t = cache_new(arena0);
+	enum { N = 3 * TCACHE_GC_INTERVAL + 5 };
+	void **objs = calloc(N, sizeof(void *));
+	unsigned gc_bin = t->gc_bin;
+	unsigned steps = 0;
+	for (unsigned i = 0; i < N; i++) {
+		objs[i] = cache_alloc(t, arena0, ind);
+		assert_non_null(objs[i]);
+		assert_int_equal(tcache_nrequests(t, ind), i + 1);
+		assert_true(t->ticks[pc] >= 0 && t->ticks[pc] <= TCACHE_GC_INTERVAL);
+		if (t->gc_bin != gc_bin) {
+			/* A GC step ran: only when a period ended. */
+			assert_int_equal((i + 1) % (TCACHE_GC_INTERVAL + 1), 0);
+			gc_bin = t->gc_bin;
+			steps++;
+		}
+	}
+	/* A period is TCACHE_GC_INTERVAL + 1 requests: the one that takes the
+	 * tick below zero is the one served by the slow path. */
+	assert_int_equal(steps, N / (TCACHE_GC_INTERVAL + 1));
+	for (unsigned i = 0; i < N; i++) {
+		cache_free(t, objs[i], ind);
+	}
+	/* Every request reaches the arena's stats once. */
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	uint64_t pending = unmerged(arena0, ind);
+	tcache_flush(t);
+	assert_int_equal(unmerged(arena0, ind), 0);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nrequests, s0.nrequests + pending);
+	}
+	assert_int_equal(t->nrequests_merged[pc], N);
+	free(objs);
+	cache_delete(t);
+}
+
 int
 main(void) {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +802,7 @@ main(void) {
 	    cmocka_unit_test(test_gc_rotation),
 	    cmocka_unit_test(test_flush_destroy),
 	    cmocka_unit_test(test_nrequests),
+	    cmocka_unit_test(test_ticks),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }

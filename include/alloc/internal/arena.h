@@ -278,12 +278,46 @@ arena_pageind(const void *ptr) {
 	return ((uintptr_t)ptr & CHUNK_MASK) >> LG_PAGE;
 }
 
+/*
+ * The chunk registry: one byte per chunk-sized slot of the address space
+ * below 2^LG_VADDR, non-zero while the slot is an arena chunk. free()
+ * tests it before reading a chunk header, so a pointer liballoc never
+ * returned, whose chunk may not even be mapped, is reported instead of
+ * faulting. It is a static array: its address is a link-time constant and
+ * it needs no set-up before the first free. Only the pages covering used
+ * chunks are ever touched (one 4 KiB page per 8 GiB of address space).
+ * Huge allocations are not registered: free finds them in the rtree.
+ */
+#define ARENA_REGISTRY_LG_SLOTS (LG_VADDR - LG_CHUNK)
+_Static_assert(ARENA_REGISTRY_LG_SLOTS <= 30, "configure bounds lg-vaddr - lg-chunk");
+extern uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
+
+/* Whether ptr lies in an arena chunk. ptr must be below 2^LG_VADDR (the
+ * registry is not bounds-checked: the hit path cannot afford it, and mmap
+ * never returns addresses beyond the user half of the address space). */
+ALWAYS_INLINE bool
+arena_chunk_registered(const void *ptr) {
+	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] != 0;
+}
+
+/* Like arena_chunk_registered, for any pointer value (slow paths). */
+ALWAYS_INLINE bool
+arena_chunk_registered_checked(const void *ptr) {
+	uintptr_t slot = (uintptr_t)ptr >> LG_CHUNK;
+	return slot < ((uintptr_t)1 << ARENA_REGISTRY_LG_SLOTS) && arena_chunk_registry[slot] != 0;
+}
+
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned
 arena_ptr_pclass(const void *ptr) {
 	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
 }
+
+/* Aborts with a report unless ptr is the start of a region of small class
+ * binind (and, in debug builds, one in use). No lock in release builds:
+ * the run descriptor of a page holding live regions does not change. */
+void arena_check_small(const void *ptr, szind_t binind);
 
 void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
 void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool zero);

@@ -158,6 +158,21 @@ sz_size2index_compute(size_t size) {
 	return SZ_NTINY + (grp << 2) + mod;
 }
 
+/*
+ * sz_size2index_compute for SZ_LOOKUP_MAXCLASS < size <= SZ_HUGE_MAXCLASS,
+ * in the fewest instructions (malloc's hit path for large sizes). Sizes
+ * above 4 quanta are in groups with x = lg_ceil(size) >= LG_QUANTUM + 3, so
+ * with f = lg_floor(size - 1) = x - 1 the rule above reads
+ * SZ_NTINY + 4 (f - LG_QUANTUM - 1) + ((size - 1) >> (f - 2)) & 3.
+ */
+ALWAYS_INLINE szind_t
+sz_size2index_big(size_t size) {
+	size_t m = size - 1;
+	unsigned f = lg_floor(m);
+	return SZ_NTINY + 4 * f - 4 * (LG_QUANTUM + 1) + (unsigned)((m >> (f - 2)) & 3);
+}
+_Static_assert(SZ_LOOKUP_MAXCLASS > ((size_t)4 << LG_QUANTUM), "sz_size2index_big's range");
+
 /* Index of the smallest class >= size; 0 for size 0, SZ_NSIZES if none. */
 ALWAYS_INLINE szind_t
 sz_size2index(size_t size) {

@@ -13,8 +13,9 @@
  * PCLASS_NONE slot, and of every class when caching is off. So "not set up" and
  * "disabled" cost the hit path nothing.
  *
- * Garbage collection: every TCACHE_GC_INTERVAL allocations, one bin is
- * examined; objects that stayed unused since its last examination (its
+ * Garbage collection: every TCACHE_GC_INTERVAL allocations a bin serves
+ * (and every TCACHE_GC_INTERVAL uncached allocations on the slow path), one
+ * bin, the next in turn, is examined; objects that stayed unused since its last examination (its
  * low-water mark) are flushed, three quarters of them, and the bin fills
  * fewer next time. A bin that ran empty fills more. So a thread that stops
  * using a class hands its objects back, and idle threads hoard little.
@@ -30,57 +31,65 @@
 
 typedef struct arena_s arena_t;
 
-/*
- * One size class's stack. The stack lives in [full, empty); the cached
- * objects are [head, empty), *head being the next one handed out; free
- * pushes at --head. low_water is the highest position head has reached
- * since GC last looked, i.e. the fewest objects the bin held since then.
- *
- * Because head never passes low_water without going through the slow path,
- * malloc's one test `head == low_water` catches both an empty stack
- * (head == empty implies head == low_water) and a new low-water mark: the
- * mark costs the hit path nothing. A zeroed bin (all NULL) has
- * head == low_water == full, so it misses on both malloc and free.
- */
-typedef struct {
-	void **head;
-	void **low_water;
-	void **full;
-	void **empty;
-	/* Usable size of the class, for the per-thread byte counters. */
-	size_t usize;
-	/* Objects handed out from this bin since the last merge into the
-	 * arena's stats (stats.arenas.<i>.bins.<j>.nrequests). */
-	uint64_t nrequests;
-	/* A fill takes ncached_max >> lg_fill_div objects. */
-	uint16_t lg_fill_div;
-	uint16_t ncached_max;
-	/* Pads the bin to 64 bytes: the hit path scales the class index by
-	 * a shift, and a bin never straddles two cache lines. */
-	uint8_t pad[12];
-} tcache_bin_t;
-
-_Static_assert(sizeof(tcache_bin_t) == 64, "tcache_bin_t must be 64 bytes");
-
-ALWAYS_INLINE unsigned
-tcache_bin_ncached(const tcache_bin_t *bin) {
-	return (unsigned)(bin->empty - bin->head);
-}
-
 /* Bins are indexed by page-map class (size class + 1, see arena.h), so
  * free indexes them with the byte it reads. Slot 0 (PCLASS_NONE) is never
  * cached: freeing an address where no object starts falls to the slow
  * path. Classes above opt.lg_tcache_max are never cached either. */
 #define TCACHE_NBINS_MAX (SZ_NPAGED + 1)
 
-/* Allocations between two GC steps. */
+/* Cached allocations of one class between two GC steps. */
 #define TCACHE_GC_INTERVAL 256
 
+/*
+ * A cache. Its bins are stored as parallel arrays (structure of arrays),
+ * each indexed by page-map class `pc`, so the hit paths address a field as
+ * %fs:(offset + pc * 8): x86 scales an index by 8 in the address itself,
+ * where a 64-byte bin struct would cost a shift and an add per call.
+ *
+ * Bin pc's stack lives in [full[pc], empty[pc]); the cached objects are
+ * [head[pc], empty[pc]), *head being the next one handed out; free pushes
+ * at --head. low_water[pc] is the highest position head has reached since
+ * GC last looked, i.e. the fewest objects the bin held since then.
+ *
+ * Because head never passes low_water without going through the slow path,
+ * malloc's one test `head == low_water` catches both an empty stack
+ * (head == empty implies head == low_water) and a new low-water mark: the
+ * mark costs the hit path nothing. A zeroed bin (all NULL) has
+ * head == low_water == full, so it misses on both malloc and free.
+ *
+ * Every stack is followed by one slot that stays NULL (*empty == NULL), so
+ * free can compare the pointer with the top of the stack (*head) without
+ * testing for an empty stack first: an immediate double free is caught on
+ * the hit path for two instructions.
+ *
+ * ticks[pc] counts the bin's cached allocations down to the next GC step;
+ * it doubles as the request counter, so the hit path pays one instruction
+ * for both: the requests served from bin pc are
+ * nrequests_base[pc] + TCACHE_GC_INTERVAL - ticks[pc].
+ */
 typedef struct tcache_s tcache_t;
 struct tcache_s {
-	/* bins[ind + 1] caches size class ind; use tcache_bin(). */
-	tcache_bin_t bins[TCACHE_NBINS_MAX];
-	/* Counts down allocations to the next GC step. */
+	/* The fields the hit paths touch. */
+	void **head[TCACHE_NBINS_MAX];
+	void **low_water[TCACHE_NBINS_MAX];
+	void **full[TCACHE_NBINS_MAX];
+	int64_t ticks[TCACHE_NBINS_MAX];
+	/* Usable size of the class, for the per-thread byte counters. */
+	size_t usize[TCACHE_NBINS_MAX];
+
+	/* Slow-path fields. */
+	void **empty[TCACHE_NBINS_MAX];
+	/* Requests counted before the current tick period. */
+	uint64_t nrequests_base[TCACHE_NBINS_MAX];
+	/* Requests already merged into the arena's stats
+	 * (stats.arenas.<i>.bins.<j>.nrequests). */
+	uint64_t nrequests_merged[TCACHE_NBINS_MAX];
+	/* A fill takes ncached_max >> lg_fill_div objects. */
+	uint8_t lg_fill_div[TCACHE_NBINS_MAX];
+	/* Capacity; 0 for a bin that is never used (always misses). */
+	uint16_t ncached_max[TCACHE_NBINS_MAX];
+
+	/* Counts down uncached slow-path allocations to the next GC step. */
 	int32_t gc_ticker;
 	/* Next bin GC examines. */
 	uint32_t gc_bin;
@@ -94,9 +103,29 @@ struct tcache_s {
 	tcache_t *next;
 };
 
-ALWAYS_INLINE tcache_bin_t *
-tcache_bin(tcache_t *t, szind_t ind) {
-	return &t->bins[ind + 1];
+/* The page-map class of size class ind: the index of its bin. */
+ALWAYS_INLINE unsigned
+tcache_pc(szind_t ind) {
+	return ind + 1;
+}
+
+ALWAYS_INLINE unsigned
+tcache_ncached(const tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	return (unsigned)(t->empty[pc] - t->head[pc]);
+}
+
+/* Whether class ind is cached by t (bins of other classes always miss). */
+ALWAYS_INLINE bool
+tcache_caches(const tcache_t *t, szind_t ind) {
+	return t->ncached_max[tcache_pc(ind)] != 0;
+}
+
+/* Requests bin ind has served since the cache was set up. */
+ALWAYS_INLINE uint64_t
+tcache_nrequests(const tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	return t->nrequests_base[pc] + (uint64_t)(TCACHE_GC_INTERVAL - t->ticks[pc]);
 }
 
 /* opt.tcache and opt.lg_tcache_max. */
@@ -107,10 +136,11 @@ extern size_t opt_lg_tcache_max;
 extern unsigned tcache_nhbins;
 extern size_t tcache_maxclass;
 
-/* For sizes up to SZ_LOOKUP_MAXCLASS, indexed like sz_size2index_tab: the
- * byte offset of the size's bin in tcache_t.bins ((class index + 1) times
- * sizeof(tcache_bin_t)). It saves malloc's hit path the scaling shift. */
-extern uint16_t tcache_size2off_tab[SZ_LOOKUP_NENTRIES];
+/* Indexed by the size itself, for sizes up to SZ_LOOKUP_MAXCLASS: the
+ * size's bin (page-map class, class index + 1). Indexing by size rather
+ * than (size + 7) >> 3 as sz_size2index_tab does costs 4 KiB and saves
+ * malloc's hit path two instructions. */
+extern uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
 
 /* Computes capacities from the options; call once at start-up. */
 void tcache_boot(void);
@@ -126,12 +156,15 @@ void tcache_destroy(tcache_t *tcache);
 /* Flushes every bin (thread.tcache.flush). */
 void tcache_flush(tcache_t *tcache);
 
-/* Slow path of a cached class's malloc: lowers the low-water mark and pops,
- * or fills the empty bin from `arena` and pops; NULL when memory is short. */
-void *tcache_alloc_slow(tcache_t *tcache, arena_t *arena, szind_t szind);
+/* Slow path of an allocation of a cached class (tcache_caches() true):
+ * counts the request, pops (lowering the low-water mark) or fills the
+ * empty bin from `arena` and pops, and runs a GC step when one is due.
+ * NULL when memory is short. */
+void *tcache_alloc(tcache_t *tcache, arena_t *arena, szind_t szind);
 
-/* Full path of free: flushes half the bin, then pushes ptr. */
-void tcache_dalloc_flush(tcache_t *tcache, void *ptr, szind_t szind);
+/* Slow path of a free of a cached class: aborts on a pointer already on top
+ * of the stack (a double free), flushes half of a full bin, then pushes. */
+void tcache_dalloc(tcache_t *tcache, void *ptr, szind_t szind);
 
 /* One incremental GC step. */
 void tcache_gc_step(tcache_t *tcache);

@@ -68,7 +68,7 @@ tsd_get(void) {
  * On x86-64 with initial-exec TLS, the thread's copy of tsd_tls sits at a
  * fixed offset from the %fs segment base. Compilers address constant
  * offsets off %fs directly but materialise the thread pointer for indexed
- * accesses (tsd_tls.tcache.bins[ind].head), costing two instructions per
+ * accesses (tsd_tls.tcache.head[pc]), costing two instructions per
  * malloc and per free. Reading the offset once and going through the
  * __seg_fs address space gives `mov %fs:(off,ind),reg` instead. Elsewhere
  * TSD_FS is plain tsd_tls access.
@@ -81,13 +81,29 @@ tsd_tls_offset(void) {
 	return off;
 }
 #define TSD_FS(field) (((__seg_fs tsd_t *)tsd_tls_offset())->field)
-/* The thread-cache bin `off` bytes into tcache.bins. */
-#define TSD_FS_BIN_AT(off) \
-	(*(__seg_fs tcache_bin_t *)(tsd_tls_offset() + offsetof(tsd_t, tcache.bins) + (off)))
+/*
+ * --tsd_tls.tcache.ticks[pc] < 0. Written out because GCC 12 computes the
+ * address of a __seg_fs read-modify-write whose flags it uses into a
+ * register first (an extra lea): here it is `subq $1, %fs:...; js`.
+ */
+ALWAYS_INLINE bool
+tsd_fs_tick(unsigned pc) {
+	bool negative;
+	__asm__ volatile("subq $1, %%fs:%c[off](%[base],%[pc],8)"
+	                 : "=@ccs"(negative)
+	                 : [base] "r"(tsd_tls_offset()), [pc] "r"((uintptr_t)pc),
+	                   [off] "i"(offsetof(tsd_t, tcache.ticks))
+	                 : "memory");
+	return negative;
+}
 #else
-#define TSD_FS(field)      (tsd_tls.field)
-#define TSD_FS_BIN_AT(off) (*(tcache_bin_t *)((char *)tsd_tls.tcache.bins + (off)))
+#define TSD_FS(field) (tsd_tls.field)
+ALWAYS_INLINE bool
+tsd_fs_tick(unsigned pc) {
+	return --tsd_tls.tcache.ticks[pc] < 0;
+}
 #endif
+_Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
 
 /* Creates the thread-exit key; returns true on failure. */
 bool tsd_boot(void);
