@@ -245,15 +245,29 @@ misc_of(arena_chunk_t **cp, size_t *pip, page_misc_t *m) {
 	return m;
 }
 
+static void arena_chunk_discard(arena_t *a, arena_chunk_t *c);
+
+/* Under a->lock: the spare chunk and the cached spans go back to the
+ * kernel (or the hooks). */
+static bool
+arena_release_locked(arena_t *a) {
+	if (a->spare != NULL) {
+		arena_chunk_t *c = a->spare;
+		a->spare = NULL;
+		arena_chunk_discard(a, c);
+	}
+	return chunk_cache_release(&a->chunks) != 0;
+}
+
 bool
 arena_release_cached(arena_t *a) {
-	bool released = chunk_cache_release(&a->chunks) != 0;
+	bool released = arena_release_locked(a);
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *other = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
 		/* Never wait for another arena's lock while holding ours. */
 		if (other != NULL && other != a && mutex_trylock(&other->lock)) {
-			released |= chunk_cache_release(&other->chunks) != 0;
+			released |= arena_release_locked(other);
 			mutex_unlock(&other->lock);
 		}
 	}
@@ -350,6 +364,12 @@ arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
 		a->spare = c;
 		return;
 	}
+	arena_chunk_discard(a, c);
+}
+
+/* Takes an empty chunk out of the arena and gives it to the chunk cache. */
+static void
+arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
 	/* Dirty only if some run still holds data: a chunk whose runs were
 	 * all purged must not be purged again (its header pages are the only
 	 * ones touched, and they are tiny). */

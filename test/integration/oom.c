@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Running out of memory. Each case runs in a child process:
- *   - rlimit: RLIMIT_AS set 64 MiB above the child's VmSize (read from
+ *   - rlimit: RLIMIT_AS set 64 MiB (or 8 chunks) above the child's VmSize (read from
  *     /proc/self/status, so the test follows whatever the library maps
  *     statically); memory is exhausted through each entry point in turn
  *     (malloc small/large/huge, calloc, realloc, reallocarray,
@@ -13,7 +13,7 @@
  *   - thread: a thread whose first allocator call happens while memory is
  *     exhausted (its cache cannot be set up) gets NULL + ENOMEM, and
  *     allocates normally once memory is freed.
- *   - max_bytes: opt.max_bytes:64 MiB caps stats.mapped (two threads racing
+ *   - max_bytes: opt.max_bytes (64 MiB, or 16 chunks) caps stats.mapped (two threads racing
  *     for huge blocks cannot overshoot it); NULL + ENOMEM at the cap,
  *     allocation works again after freeing.
  * Needs liballoc (mallctl, mallocx); skipped otherwise.
@@ -40,11 +40,29 @@
 #include "test_child.h"
 
 #define MiB ((size_t)1 << 20)
-/* Room above the current address-space size. */
-#define HEADROOM (64 * MiB)
+
+/* The chunk size (opt.lg_chunk), which sizes follow: "huge" below is
+ * chunk * 1.5. */
+static size_t chunk;
+/* Room above the current address-space size: 64 MiB, or 8 chunks with
+ * big chunks. */
+static size_t headroom;
+/* The cap of the max_bytes children: 64 MiB, or 16 chunks. */
+static size_t cap;
+
+static void
+sizes_boot(void) {
+	size_t lg = 0;
+	size_t sz = sizeof(lg);
+	mallctl("opt.lg_chunk", &lg, &sz, NULL, 0);
+	chunk = (size_t)1 << lg;
+	headroom = 8 * chunk > 64 * MiB ? 8 * chunk : 64 * MiB;
+	cap = 16 * chunk > 64 * MiB ? 16 * chunk : 64 * MiB;
+}
+
 /* A call that still succeeds after this many bytes means the limit does
  * not work: the child reports it instead of looping. */
-#define GIVE_UP (1024 * MiB)
+#define GIVE_UP (16 * headroom)
 
 /* ---------------------------------------------------------------------- */
 /* Child side: plain checks that print one line and exit 1. */
@@ -219,7 +237,7 @@ static void
 exhaust_and_recover(alloc_fn_t fn, size_t size, const char *what) {
 	size_t before = allocated_now();
 	size_t n = exhaust(fn, size, what);
-	CHECK(n > 0 || size > HEADROOM / 2, "%s(%zu) failed at once", what, size);
+	CHECK(n > 0 || size > headroom / 2, "%s(%zu) failed at once", what, size);
 	check_stats_sane();
 	release_all();
 	void *p = fn(size);
@@ -233,7 +251,7 @@ exhaust_and_recover(alloc_fn_t fn, size_t size, const char *what) {
  * is left for any size. */
 static void
 exhaust_everything(void) {
-	exhaust(via_malloc, 4 * MiB, "malloc");
+	exhaust(via_malloc, 2 * chunk, "malloc");
 	exhaust(via_malloc, 40000, "malloc");
 	exhaust(via_malloc, 4000, "malloc");
 	exhaust(via_malloc, 64, "malloc");
@@ -259,7 +277,7 @@ limit_address_space(void) {
 	free(malloc(1));
 	fprintf(stderr, "%s", "");
 	struct rlimit lim;
-	lim.rlim_cur = lim.rlim_max = vm_size() + HEADROOM;
+	lim.rlim_cur = lim.rlim_max = vm_size() + headroom;
 	CHECK(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit: %s", strerror(errno));
 }
 
@@ -268,15 +286,15 @@ child_rlimit(void) {
 	limit_address_space();
 	exhaust_and_recover(via_malloc, 64, "malloc");
 	exhaust_and_recover(via_malloc, 40000, "malloc");
-	exhaust_and_recover(via_malloc, 3 * MiB, "malloc");
-	exhaust_and_recover(via_malloc, 33 * MiB, "malloc");
+	exhaust_and_recover(via_malloc, chunk + chunk / 2, "malloc");
+	exhaust_and_recover(via_malloc, headroom / 2 + chunk / 2, "malloc");
 	exhaust_and_recover(via_calloc, 5000, "calloc");
-	exhaust_and_recover(via_calloc, 5 * MiB, "calloc");
+	exhaust_and_recover(via_calloc, 2 * chunk + chunk / 2, "calloc");
 	exhaust_and_recover(via_realloc, 200, "realloc");
 	exhaust_and_recover(via_reallocarray, 100000, "reallocarray");
 	exhaust_and_recover(via_posix_memalign, 100000, "posix_memalign");
 	exhaust_and_recover(via_aligned_alloc, 20000, "aligned_alloc");
-	exhaust_and_recover(via_memalign, 3 * MiB, "memalign");
+	exhaust_and_recover(via_memalign, chunk + chunk / 2, "memalign");
 	exhaust_and_recover(via_mallocx, 100000, "mallocx");
 	exhaust_and_recover(via_mallocx_no_tcache, 3000, "mallocx");
 
@@ -284,28 +302,30 @@ child_rlimit(void) {
 	size_t before = allocated_now();
 	char *small = malloc(100);
 	char *large = malloc(50000);
-	char *huge = malloc(3 * MiB);
+	size_t huge_size = chunk + chunk / 2;
+	char *huge = malloc(huge_size);
 	CHECK(small != NULL && large != NULL && huge != NULL, "setup");
 	memset(small, 's', 100);
 	memset(large, 'l', 50000);
-	memset(huge, 'h', 3 * MiB);
+	memset(huge, 'h', huge_size);
 	exhaust_everything();
 	struct {
 		char *p;
 		size_t size;
 		int c;
-	} blocks[] = {{small, 100, 's'}, {large, 50000, 'l'}, {huge, 3 * MiB, 'h'}};
+	} blocks[] = {{small, 100, 's'}, {large, 50000, 'l'}, {huge, huge_size, 'h'}};
 	for (size_t i = 0; i < 3; i++) {
 		char *p = blocks[i].p;
 		size_t size = blocks[i].size;
 		errno = 0;
-		CHECK(realloc(p, 64 * MiB) == NULL && errno == ENOMEM, "realloc grew");
+		CHECK(realloc(p, headroom) == NULL && errno == ENOMEM, "realloc grew");
 		errno = 0;
-		CHECK(reallocarray(p, 8 * MiB, 8) == NULL && errno == ENOMEM, "reallocarray grew");
+		CHECK(reallocarray(p, headroom / 8, 8) == NULL && errno == ENOMEM,
+		      "reallocarray grew");
 		errno = 0;
-		CHECK(rallocx(p, 64 * MiB, 0) == NULL, "rallocx grew");
+		CHECK(rallocx(p, headroom, 0) == NULL, "rallocx grew");
 		size_t usize = malloc_usable_size(p);
-		CHECK(xallocx(p, 64 * MiB, 0, 0) == usize, "xallocx changed the size");
+		CHECK(xallocx(p, headroom, 0, 0) == usize, "xallocx changed the size");
 		CHECK(malloc_usable_size(p) == usize, "usable size changed");
 		for (size_t j = 0; j < size; j += 997) {
 			CHECK(p[j] == blocks[i].c, "block %zu changed at %zu", i, j);
@@ -324,16 +344,16 @@ child_rlimit(void) {
 	CHECK(err == 0 || err == EAGAIN || err == ENOENT, "tcache.create = %d", err);
 	if (err == 0) {
 		errno = 0;
-		CHECK(mallocx(4 * MiB, MALLOCX_TCACHE(tc)) == NULL && errno == ENOMEM,
+		CHECK(mallocx(2 * chunk, MALLOCX_TCACHE(tc)) == NULL && errno == ENOMEM,
 		      "mallocx through an explicit cache");
 		mallctl("tcache.destroy", NULL, NULL, &tc, sizeof(tc));
 	}
 	check_stats_sane();
 
 	release_all();
-	char *p = realloc(small, 8 * MiB);
+	char *p = realloc(small, 2 * chunk);
 	CHECK(p != NULL && p[99] == 's', "realloc after freeing");
-	p = rallocx(p, 16 * MiB, 0);
+	p = rallocx(p, 3 * chunk, 0);
 	CHECK(p != NULL && p[0] == 's', "rallocx after freeing");
 	free(p);
 	free(large);
@@ -355,7 +375,7 @@ late_thread(void *arg) {
 	/* 1: main has exhausted memory; this is the thread's first
 	 * allocator call. */
 	pthread_barrier_wait(&step);
-	size_t sizes[] = {64, 40000, 4 * MiB};
+	size_t sizes[] = {64, 40000, 2 * chunk};
 	for (int i = 0; i < 3; i++) {
 		errno = 0;
 		void *p = malloc(sizes[i]);
@@ -411,8 +431,6 @@ child_thread(void) {
 	printf("ok\n");
 }
 
-#define CAP (64 * MiB)
-
 static size_t
 mapped_now(void) {
 	uint64_t epoch = 1;
@@ -427,7 +445,7 @@ racer(void *arg) {
 	held_t **list = arg;
 	for (;;) {
 		errno = 0;
-		held_t *h = malloc(3 * MiB);
+		held_t *h = malloc(chunk + chunk / 2);
 		if (h == NULL) {
 			return errno == ENOMEM ? NULL : (void *)1;
 		}
@@ -438,17 +456,19 @@ racer(void *arg) {
 
 static void
 child_max_bytes(void) {
-	CHECK(stat_size("opt.max_bytes") == CAP, "opt.max_bytes");
+	CHECK(stat_size("opt.max_bytes") == cap, "opt.max_bytes");
 	exhaust(via_malloc, 64, "malloc");
-	CHECK(mapped_now() <= CAP, "mapped %zu over the cap", mapped_now());
-	CHECK(held_bytes > CAP / 2, "only %zu bytes fitted under the cap", held_bytes);
+	CHECK(mapped_now() <= cap, "mapped %zu over the cap", mapped_now());
+	CHECK(held_bytes > cap / 2, "only %zu bytes fitted under the cap", held_bytes);
 	release_all();
-	exhaust(via_malloc, 3 * MiB, "malloc");
-	CHECK(mapped_now() <= CAP, "mapped %zu over the cap", mapped_now());
+	exhaust(via_malloc, chunk + chunk / 2, "malloc");
+	CHECK(mapped_now() <= cap, "mapped %zu over the cap", mapped_now());
 	errno = 0;
-	CHECK(malloc(CAP + MiB) == NULL && errno == ENOMEM, "a block larger than the cap");
+	CHECK(malloc(cap + chunk) == NULL && errno == ENOMEM, "a block larger than the cap");
 	release_all();
-	void *p = malloc(32 * MiB);
+	/* Half the cap in one piece: the freed spans, cached in pieces,
+	 * are given back to make room. */
+	void *p = malloc(cap / 2);
 	CHECK(p != NULL, "malloc after freeing");
 	free(p);
 
@@ -463,7 +483,7 @@ child_max_bytes(void) {
 			pthread_join(t[i], &ret);
 			CHECK(ret == NULL, "a racing thread's failure was not ENOMEM");
 		}
-		CHECK(mapped_now() <= CAP, "mapped %zu over the cap after a race", mapped_now());
+		CHECK(mapped_now() <= cap, "mapped %zu over the cap after a race", mapped_now());
 		for (int i = 0; i < 2; i++) {
 			while (lists[i] != NULL) {
 				held_t *h = lists[i];
@@ -472,7 +492,7 @@ child_max_bytes(void) {
 			}
 		}
 	}
-	p = malloc(32 * MiB);
+	p = malloc(cap / 2);
 	CHECK(p != NULL, "malloc after the races");
 	free(p);
 	printf("ok\n");
@@ -495,24 +515,30 @@ static void
 test_rlimit(void **state) {
 	(void)state;
 	/* One arena, so that the exhausted one is the one every thread
-	 * uses; decay off, so nothing is given back behind the test's back. */
-	run("narenas:1,decay_time:-1", "rlimit");
+	 * uses; decay off, so nothing is given back behind the test's back;
+	 * no background thread, whose start would show in stats.allocated
+	 * (the C library's TLS vector). */
+	run("narenas:1,decay_time:-1,background_thread:false", "rlimit");
 }
 
 static void
 test_thread(void **state) {
 	(void)state;
-	run("narenas:1,decay_time:-1", "thread");
+	run("narenas:1,decay_time:-1,background_thread:false", "thread");
 }
 
 static void
 test_max_bytes(void **state) {
 	(void)state;
-	run("max_bytes:67108864", "max_bytes");
+	char conf[128];
+	snprintf(conf, sizeof(conf), "max_bytes:%zu", cap);
+	run(conf, "max_bytes");
 	/* The cap counts purged-but-retained memory too: the same holds
 	 * with eager purging and with unmapping. */
-	run("max_bytes:67108864,decay_time:0", "max_bytes");
-	run("max_bytes:67108864,retain:false,decay_time:0", "max_bytes");
+	snprintf(conf, sizeof(conf), "max_bytes:%zu,decay_time:0", cap);
+	run(conf, "max_bytes");
+	snprintf(conf, sizeof(conf), "max_bytes:%zu,retain:false,decay_time:0", cap);
+	run(conf, "max_bytes");
 }
 
 int
@@ -520,6 +546,7 @@ main(int argc, char **argv) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
 		return 77;
 	}
+	sizes_boot();
 	if (argc == 3 && strcmp(argv[1], "child") == 0) {
 		if (strcmp(argv[2], "rlimit") == 0) {
 			child_rlimit();

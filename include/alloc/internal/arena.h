@@ -405,9 +405,9 @@ void arena_maybe_purge(arena_t *arena);
 size_t arena_purge_all(arena_t *arena);
 
 /* With arena->lock held, after a chunk could not be mapped: gives back the
- * spans cached by this arena and, without waiting for their locks, by the
- * others (chunk_cache_release), so the caller can try once more. Returns
- * true if anything was released. */
+ * spare chunk and the spans cached by this arena and, without waiting for
+ * their locks, by the others (chunk_cache_release), so the caller can try
+ * once more. Returns true if anything was released. */
 bool arena_release_cached(arena_t *arena);
 
 /*
