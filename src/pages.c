@@ -82,11 +82,6 @@ pages_uncharge(size_t size) {
 	__atomic_fetch_sub(&pages_mapped, size, __ATOMIC_RELAXED);
 }
 
-size_t
-pages_mapped_bytes(void) {
-	return __atomic_load_n(&pages_mapped, __ATOMIC_RELAXED);
-}
-
 /* mmap and munmap without accounting: pages_map_aligned over-maps for a
  * moment and trims, and only what it keeps is charged. */
 static void *

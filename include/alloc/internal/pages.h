@@ -44,9 +44,6 @@ extern int opt_purge_madvise;
  * hooks' own and is not charged. */
 extern size_t opt_max_bytes;
 
-/* Bytes mapped through pages_map/pages_map_aligned and not unmapped. */
-size_t pages_mapped_bytes(void);
-
 /* Reads the system's THP setting; call once at start-up (no allocation). */
 void pages_boot(void);
 
