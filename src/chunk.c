@@ -406,3 +406,59 @@ chunk_take_range(chunk_cache_t *cache, void *addr, size_t size, bool *zeroed) {
 	}
 	return false;
 }
+
+size_t
+chunk_cache_release(chunk_cache_t *cache) {
+	size_t released = 0;
+	/* Spans the hooks keep go back in only at the end: inserting merges,
+	 * which would change the list being walked. */
+	extent_t *kept = NULL;
+	extent_t *e;
+	while ((e = cache->head) != NULL) {
+		cache_unlink(cache, e);
+		if (cache_unmap(cache, e->addr, e->size)) {
+			released += e->size;
+			chunk_node_free(cache, e);
+		} else {
+			e->next = kept;
+			kept = e;
+		}
+	}
+	while (kept != NULL) {
+		e = kept;
+		kept = e->next;
+		cache_insert(cache, e);
+	}
+	return released;
+}
+
+/* The text of a failed check, with where it is. */
+#define CHUNK_CHECK(cond)                                                   \
+	do {                                                                \
+		if (!(cond)) {                                              \
+			return __FILE__ ":" STRINGIFY(__LINE__) ": " #cond; \
+		}                                                           \
+	} while (0)
+
+const char *
+chunk_cache_validate(const chunk_cache_t *cache) {
+	size_t cached = 0;
+	size_t dirty = 0;
+	const extent_t *prev = NULL;
+	for (const extent_t *e = cache->head; e != NULL; e = e->next) {
+		CHUNK_CHECK(e->prev == prev);
+		CHUNK_CHECK(e->size != 0 && (e->size & PAGE_MASK) == 0);
+		CHUNK_CHECK(((uintptr_t)e->addr & PAGE_MASK) == 0);
+		/* Address order, no overlap. */
+		CHUNK_CHECK(prev == NULL || (char *)prev->addr + prev->size <= (char *)e->addr);
+		cached += e->size;
+		if (e->dirty) {
+			dirty += e->size;
+		}
+		prev = e;
+	}
+	CHUNK_CHECK(cached == cache->cached_bytes);
+	CHUNK_CHECK(dirty == cache->dirty_bytes);
+	CHUNK_CHECK(cached <= cache->mapped_bytes);
+	return NULL;
+}

@@ -71,6 +71,9 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 		return NULL;
 	}
 	void *addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+	if (addr == NULL && arena_release_cached(a)) {
+		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+	}
 	if (addr == NULL) {
 		chunk_node_free(&a->chunks, e);
 		mutex_unlock(&a->lock);

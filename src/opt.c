@@ -92,6 +92,8 @@ const opt_desc_t opt_table[] = {
     {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, OPT_ENUM_MAX(opt_purge_madvise_names),
      opt_purge_madvise_names, false},
     {"retain", OPT_TYPE_BOOL, &opt_retain, 0, 1, NULL, false},
+    /* 0: no cap. */
+    {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, NULL, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, OPT_ENUM_MAX(opt_thp_names), opt_thp_names, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, NULL, false},
 };

@@ -17,6 +17,12 @@
 
 int opt_thp = THP_DEFAULT;
 int opt_purge_madvise = PURGE_MADVISE_DONTNEED;
+size_t opt_max_bytes = 0;
+
+/* Bytes currently mapped through pages_map/pages_map_aligned and not yet
+ * given back with pages_unmap: what opt.max_bytes caps. Updated atomically,
+ * before mmap, so concurrent threads cannot overshoot the cap together. */
+static size_t pages_mapped;
 
 /* The advice applied to fresh mappings (0: none), from opt.thp and the
  * system setting. */
@@ -57,17 +63,37 @@ pages_set_thp(void *addr, size_t size) {
 	}
 }
 
-void *
-pages_map(size_t size) {
-	assert_internal(size != 0 && (size & PAGE_MASK) == 0);
+/* Reserves size bytes of the opt.max_bytes budget; false when that would
+ * exceed the cap. */
+static bool
+pages_charge(size_t size) {
+	size_t cur = __atomic_load_n(&pages_mapped, __ATOMIC_RELAXED);
+	do {
+		if (opt_max_bytes != 0 && (size > opt_max_bytes || cur > opt_max_bytes - size)) {
+			return false;
+		}
+	} while (!__atomic_compare_exchange_n(&pages_mapped, &cur, cur + size, true,
+	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return true;
+}
+
+static void
+pages_uncharge(size_t size) {
+	__atomic_fetch_sub(&pages_mapped, size, __ATOMIC_RELAXED);
+}
+
+/* mmap and munmap without accounting: pages_map_aligned over-maps for a
+ * moment and trims, and only what it keeps is charged. */
+static void *
+pages_mmap(size_t size) {
 	int saved_errno = errno;
 	void *ret = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	errno = saved_errno;
 	return ret == MAP_FAILED ? NULL : ret;
 }
 
-void
-pages_unmap(void *addr, size_t size) {
+static void
+pages_munmap(void *addr, size_t size) {
 	int saved_errno = errno;
 	if (munmap(addr, size) != 0) {
 		msg_warn("munmap(%p, %zu) failed", addr, size);
@@ -76,34 +102,58 @@ pages_unmap(void *addr, size_t size) {
 }
 
 void *
+pages_map(size_t size) {
+	assert_internal(size != 0 && (size & PAGE_MASK) == 0);
+	if (!pages_charge(size)) {
+		return NULL;
+	}
+	void *ret = pages_mmap(size);
+	if (ret == NULL) {
+		pages_uncharge(size);
+	}
+	return ret;
+}
+
+void
+pages_unmap(void *addr, size_t size) {
+	pages_munmap(addr, size);
+	pages_uncharge(size);
+}
+
+void *
 pages_map_aligned(size_t size, size_t alignment) {
 	assert_internal(is_pow2(alignment) && alignment >= PAGE);
+	if (!pages_charge(size)) {
+		return NULL;
+	}
 	/* Optimistic: most mappings land next to the previous one, and the
 	 * kernel hands out addresses top-down, so a size that is a multiple of
 	 * the alignment is often aligned already. */
-	void *ret = pages_map(size);
-	if (ret == NULL || ((uintptr_t)ret & (alignment - 1)) == 0) {
+	void *ret = pages_mmap(size);
+	if (ret == NULL) {
+		pages_uncharge(size);
+		return NULL;
+	}
+	if (((uintptr_t)ret & (alignment - 1)) == 0) {
 		return ret;
 	}
-	pages_unmap(ret, size);
+	pages_munmap(ret, size);
 
 	/* Map enough to contain an aligned range, then trim both ends. */
 	size_t alloc_size = size + alignment - PAGE;
-	if (alloc_size < size) {
-		return NULL;
-	}
-	char *raw = pages_map(alloc_size);
+	char *raw = alloc_size < size ? NULL : pages_mmap(alloc_size);
 	if (raw == NULL) {
+		pages_uncharge(size);
 		return NULL;
 	}
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, alignment);
 	size_t lead = (size_t)(aligned - raw);
 	size_t trail = alloc_size - lead - size;
 	if (lead != 0) {
-		pages_unmap(raw, lead);
+		pages_munmap(raw, lead);
 	}
 	if (trail != 0) {
-		pages_unmap(aligned + size, trail);
+		pages_munmap(aligned + size, trail);
 	}
 	return aligned;
 }

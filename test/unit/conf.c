@@ -216,6 +216,7 @@ static const struct {
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, 1, false},
     {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, 1, false},
     {"retain", OPT_TYPE_BOOL, &opt_retain, 0, 1, false},
+    {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, 2, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, false},
 };
@@ -292,6 +293,7 @@ test_defaults_documented(void **state) {
 	assert_true(opt_decay_time == 10);
 	assert_true(opt_lg_dirty_mult == 3);
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
+	assert_true(opt_max_bytes == 0);
 	/* Every default is in range, except narenas' internal 0 ("choose"). */
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
@@ -414,7 +416,7 @@ test_every_option_invalid(void **state) {
 		default:
 			snprintf(num, sizeof(num), "%lld", (long long)d->min - 1);
 			expect_invalid(d, num);
-			snprintf(num, sizeof(num), "%lld", (long long)d->max + 1);
+			snprintf(num, sizeof(num), "%llu", (unsigned long long)d->max + 1);
 			expect_invalid(d, num);
 			snprintf(num, sizeof(num), "0x%llx", (unsigned long long)d->max + 1);
 			expect_invalid(d, num);

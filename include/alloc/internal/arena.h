@@ -438,6 +438,28 @@ void arena_maybe_purge(arena_t *arena);
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);
 
+/* With arena->lock held, after a chunk could not be mapped: gives back the
+ * spare chunk and the spans cached by this arena and, without waiting for
+ * their locks, by the others (chunk_cache_release), so the caller can try
+ * once more. Returns true if anything was released. */
+bool arena_release_cached(arena_t *arena);
+
+/*
+ * The debug walker: checks, under all of the arena's locks, every chunk's
+ * page map (header pages, run boundaries at both ends, flags, page classes,
+ * maximal free runs), every small run (descriptor, page classes, nfree
+ * against its bitmap, bitmap padding and search hint), the bins (runcur,
+ * nonfull list), the free-run lists and their mask, the dirty counters and
+ * dirty-chunk list, active pages, the spare chunk, the chunk cache, huge
+ * extents, and with config_stats the bin and large counters. Returns NULL
+ * when all hold, else the text of the first check that failed
+ * ("arena.c:LINE: expression"). Skips the page-run checks while a purge of
+ * the arena is in progress (its runs are out of the lists then). Costs a
+ * walk of every page of the arena: debug builds call it every
+ * ARENA_VALIDATE_INTERVAL slow-path operations (arena_debug_validate).
+ */
+const char *arena_validate(arena_t *arena);
+
 void arena_prefork(void);
 void arena_postfork_parent(void);
 void arena_postfork_child(void);

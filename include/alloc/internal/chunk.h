@@ -154,4 +154,16 @@ extent_t *chunk_cache_take_dirty(chunk_cache_t *cache);
  * span is unmapped instead. */
 void chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed);
 
+/* Gives every cached span back to whoever provided it (munmap with the
+ * default hooks), for when a new mapping has failed: under opt.max_bytes or
+ * an address-space limit, retained spans too small or misplaced for the
+ * request would otherwise stand in its way. Returns the bytes released
+ * (spans the hooks refuse to take back stay cached). */
+size_t chunk_cache_release(chunk_cache_t *cache);
+
+/* Checks the cache's invariants (sorted, disjoint, back links, the byte
+ * counters); returns NULL, or the text of the first one that fails. Called
+ * by arena_validate. */
+const char *chunk_cache_validate(const chunk_cache_t *cache);
+
 #endif

@@ -35,6 +35,15 @@ typedef enum {
 } purge_madvise_t;
 extern int opt_purge_madvise;
 
+/* opt.max_bytes: a hard cap on the bytes liballoc maps from the kernel
+ * (arena chunks, huge spans and metadata, including retained spans whose
+ * pages were purged but are still mapped); 0: no cap. pages_map and
+ * pages_map_aligned charge a mapping against it atomically before calling
+ * mmap and fail (NULL) when it would go over; pages_unmap gives the bytes
+ * back. Memory that chunk hooks supply (arena.<i>.chunk_hooks) is the
+ * hooks' own and is not charged. */
+extern size_t opt_max_bytes;
+
 /* Reads the system's THP setting; call once at start-up (no allocation). */
 void pages_boot(void);
 

@@ -20,6 +20,10 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The text of a macro argument after expansion (STRINGIFY(__LINE__)). */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+
 /* Round x up/down to a multiple of the power of two `align`. */
 #define ALIGN_UP(x, align)   (((x) + ((align)-1)) & ~((align)-1))
 #define ALIGN_DOWN(x, align) ((x) & ~((align)-1))
