@@ -21,6 +21,7 @@
 #include "alloc/internal/conf.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/export.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
@@ -56,6 +57,7 @@ malloc_init_hard(void) {
 	}
 	/* Options first: everything below reads them. */
 	conf_boot();
+	fill_boot();
 	pages_boot();
 	arena_boot();
 	tcache_boot();
@@ -101,10 +103,22 @@ flags_alignment(int flags) {
 }
 
 /* Usable size of a request for `size` bytes aligned to `alignment` (0 or
- * 1: no constraint beyond the class's own); 0 when it cannot be served. */
+ * 1: no constraint beyond the class's own); 0 when it cannot be served.
+ * Under opt.redzone small objects lose their guards' bytes (fill.h). */
 ALWAYS_INLINE size_t
 usize_for(size_t size, size_t alignment) {
+	if (config_fill && unlikely(opt_redzone)) {
+		return fill_redzone_usize(size, alignment);
+	}
 	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+}
+
+/* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
+ * instead). */
+COLD NOINLINE static void
+alloc_fail(size_t size) {
+	fill_xmalloc_check(size);
+	errno = ENOMEM;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -118,9 +132,21 @@ usize_for(size_t size, size_t alignment) {
  */
 static void *
 alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	size_t usize = usize_for(size, alignment);
+	size_t usize;
+	/* Where the user's bytes start in the region (opt.redzone). */
+	size_t lead = 0;
+	if (config_fill && unlikely(fill_slow_paths)) {
+		/* No cache, not even an explicit one, may hand out or take
+		 * back an object the fill options have not seen. */
+		tc = NULL;
+		zero = zero || (opt_zero && !fill_junk_alloc);
+		usize = opt_redzone ? fill_redzone_class(size, alignment, &lead)
+		                    : usize_for(size, alignment);
+	} else {
+		usize = usize_for(size, alignment);
+	}
 	if (unlikely(usize == 0)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	if (arena == NULL) {
@@ -128,7 +154,7 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		 * as in jemalloc; the thread's own cache from the thread's. */
 		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
 		if (unlikely(arena == NULL)) {
-			errno = ENOMEM;
+			alloc_fail(size);
 			return NULL;
 		}
 	}
@@ -155,11 +181,14 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		ret = huge_malloc(arena, usize, alignment, zero);
 	}
 	if (unlikely(ret == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	if (config_stats) {
 		tsd->allocated += usize;
+	}
+	if (config_fill && unlikely(fill_slow_paths)) {
+		ret = fill_alloc_finish(ret, usize, lead, zero);
 	}
 	return ret;
 }
@@ -183,7 +212,7 @@ NOINLINE static void *
 alloc_slow(size_t size, size_t alignment, bool zero) {
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, &tsd->tcache, NULL);
@@ -218,6 +247,9 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 	}
 	szind_t ind = pclass - 1;
 	*usize = sz_index2size(ind);
+	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL) {
+		*usize -= fill_redzone_lead(ptr, ind, func) + FILL_REDZONE_SIZE;
+	}
 	return ind;
 }
 
@@ -232,6 +264,10 @@ usize_of(const void *ptr, const char *func) {
  * through cache `tc` (NULL: none). ptr is not huge. */
 static void
 dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	if (config_stats) {
 		tsd->deallocated += sz_index2size(ind);
 	}
@@ -250,6 +286,10 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 
 static void
 dalloc_huge(tsd_t *tsd, void *ptr) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	size_t usize = huge_dalloc(ptr);
 	if (config_stats) {
 		tsd->deallocated += usize;
@@ -283,7 +323,10 @@ free_slow(void *ptr) {
 /*
  * Resizes ptr in place so its usable size lies in [umin, umax] (usable
  * sizes of classes), preferring the largest. Returns the new usable size, or
- * 0 when that cannot be done without moving. Zeroes grown bytes when asked.
+ * 0 when that cannot be done without moving. Zeroes grown bytes when asked;
+ * under opt.junk junk-fills them, and the bytes a shrink gives back
+ * beforehand (a huge shrink that then fails leaves them junk: they are past
+ * the size asked for).
  */
 static size_t
 ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
@@ -295,12 +338,18 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 		size_t usize = targets[i];
 		szind_t ind = sz_size2index(usize);
 		bool ok = false;
+		if (config_fill && unlikely(fill_slow_paths) && !sz_is_small(old_ind)) {
+			fill_ralloc_shrinking(ptr, old_usize, usize);
+		}
 		if (sz_is_large(old_ind) && sz_is_large(ind)) {
 			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
 		} else if (sz_is_huge(old_ind) && sz_is_huge(ind)) {
 			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
 		}
 		if (ok) {
+			if (config_fill && unlikely(fill_slow_paths)) {
+				fill_ralloc_grown(ptr, old_usize, usize, zero);
+			}
 			if (config_stats) {
 				tsd_t *tsd = tsd_get();
 				tsd->allocated += usize;
