@@ -185,7 +185,8 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		return NULL;
 	}
 	if (config_stats) {
-		tsd->allocated += usize;
+		/* The usable size, without redzones. */
+		tsd->allocated += lead == 0 ? usize : usize - lead - FILL_REDZONE_SIZE;
 	}
 	if (config_fill && unlikely(fill_slow_paths)) {
 		ret = fill_alloc_finish(ret, usize, lead, zero);
@@ -372,7 +373,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	szind_t old_ind = ind_of(ptr, &old_usize, func);
 	size_t usize = usize_for(size, alignment);
 	if (unlikely(usize == 0)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	if (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0) {
@@ -468,7 +469,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(calloc)(size_t num, size_t size) {
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
-		errno = ENOMEM;
+		alloc_fail(SIZE_MAX);
 		return NULL;
 	}
 	return alloc_slow(total, 0, true);
@@ -486,7 +487,7 @@ ALLOC_NAME(realloc)(void *ptr, size_t size) {
 	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	return ralloc_impl(tsd, ptr, size, 0, false, &tsd->tcache, NULL, "realloc");
@@ -496,7 +497,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(reallocarray)(void *ptr, size_t num, size_t size) {
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
-		errno = ENOMEM;
+		alloc_fail(SIZE_MAX);
 		return NULL;
 	}
 	return ALLOC_NAME(realloc)(ptr, total);
@@ -551,7 +552,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(pvalloc)(size_t size) {
 	size_t rounded = ALIGN_UP(size, PAGE);
 	if (unlikely(rounded < size)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	return alloc_slow(rounded == 0 ? PAGE : rounded, PAGE, false);

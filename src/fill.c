@@ -68,7 +68,8 @@ size_t
 fill_redzone_class(size_t size, size_t alignment, size_t *lead) {
 	size_t l = alignment > FILL_REDZONE_SIZE ? alignment : FILL_REDZONE_SIZE;
 	if (size <= SZ_SMALL_MAXCLASS) {
-		size_t need = size + l + FILL_REDZONE_SIZE;
+		/* malloc(0) gets a byte, so every object has some. */
+		size_t need = (size == 0 ? 1 : size) + l + FILL_REDZONE_SIZE;
 		size_t csize = alignment <= 1 ? sz_s2u(need) : sz_sa2u(need, alignment);
 		if (csize != 0 && csize <= SZ_SMALL_MAXCLASS) {
 			*lead = l;
@@ -377,7 +378,7 @@ void
 fill_dalloc(tsd_t *tsd, void *ptr) {
 	fill_obj_t o = fill_obj(ptr, "free");
 	if (config_stats) {
-		tsd->deallocated += o.csize;
+		tsd->deallocated += o.usize;
 	}
 	if (opt_quarantine != 0 && tsd->quarantine != NULL && o.usize > 0 &&
 	    o.ptr[0] == FILL_FREE_BYTE &&
