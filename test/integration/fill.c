@@ -49,6 +49,11 @@
 #include "alloc.h"
 #include "test_child.h"
 
+/* The death tests use blocks after free() on purpose. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+
 static bool have_fill;
 
 /* Blocks stored here escape, so the compiler keeps malloc/free pairs. */
