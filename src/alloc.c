@@ -339,12 +339,14 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 		size_t usize = targets[i];
 		szind_t ind = sz_size2index(usize);
 		bool ok = false;
-		if (config_fill && unlikely(fill_slow_paths) && !sz_is_small(old_ind)) {
+		bool large = sz_is_large(old_ind) && sz_is_large(ind);
+		bool huge = sz_is_huge(old_ind) && sz_is_huge(ind);
+		if (config_fill && unlikely(fill_slow_paths) && (large || huge)) {
 			fill_ralloc_shrinking(ptr, old_usize, usize);
 		}
-		if (sz_is_large(old_ind) && sz_is_large(ind)) {
+		if (large) {
 			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
-		} else if (sz_is_huge(old_ind) && sz_is_huge(ind)) {
+		} else if (huge) {
 			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
 		}
 		if (ok) {

@@ -156,17 +156,21 @@ child_junk(void) {
 		free(r);
 		free(c);
 	}
-	/* xallocx growth of a large block in place (a fresh arena region, so
-	 * the pages after it are free). */
-	unsigned char *big = mallocx(opaque(40000), 0);
-	memset(big, 0x44, 40000);
-	size_t got = xallocx(big, 80000, 0, 0);
-	if (got > 40960) {
-		CHILD_CHECK(first_not(big + 40960, got - 40960, 0xa5) == got - 40960,
-		            "xallocx grown bytes");
-	}
-	CHILD_CHECK(first_not(big, 40000, 0x44) == 40000, "xallocx lost contents");
-	dallocx(big, 0);
+	/* xallocx growth of a large block in place, in a fresh arena so the
+	 * pages after it are free. */
+	unsigned a;
+	size_t sz = sizeof(a);
+	CHILD_CHECK(mallctl("arenas.extend", &a, &sz, NULL, 0) == 0, "arenas.extend");
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	unsigned char *big = mallocx(opaque(40000), flags);
+	size_t u = sallocx(big, 0);
+	memset(big, 0x44, u);
+	size_t got = xallocx(big, 80000, 0, flags);
+	CHILD_CHECK(got >= 80000, "xallocx(40000 -> 80000) = %zu", got);
+	CHILD_CHECK(first_not(big + u, got - u, 0xa5) == got - u, "xallocx grown byte %zu",
+	            u + first_not(big + u, got - u, 0xa5));
+	CHILD_CHECK(first_not(big, u, 0x44) == u, "xallocx lost contents");
+	dallocx(big, flags);
 	return 0;
 }
 
