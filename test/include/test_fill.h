@@ -32,11 +32,17 @@ test_fill_redzone(void) {
 	return test_fill_read("opt.redzone", &on, sizeof(on)) && on;
 }
 
+/* opt.quarantine: bytes each thread holds back after free (0: none). */
+static inline size_t
+test_fill_quarantine_bytes(void) {
+	size_t q = 0;
+	return test_fill_read("opt.quarantine", &q, sizeof(q)) ? q : 0;
+}
+
 /* opt.quarantine: frees are delayed. */
 static inline bool
 test_fill_quarantine(void) {
-	size_t q = 0;
-	return test_fill_read("opt.quarantine", &q, sizeof(q)) && q != 0;
+	return test_fill_quarantine_bytes() != 0;
 }
 
 /* Any fill option on: thread caches are off. */
