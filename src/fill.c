@@ -193,17 +193,20 @@ typedef struct {
 	szind_t ind;
 	/* Redzone before ptr (0: none). */
 	size_t lead;
+	/* Arena that owns it. */
+	arena_t *arena;
 } fill_obj_t;
 
 static fill_obj_t
 fill_obj(void *ptr, const char *func) {
-	fill_obj_t o = {ptr, 0, 0, SZ_NPAGED, 0};
+	fill_obj_t o = {ptr, 0, 0, SZ_NPAGED, 0, NULL};
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
 		extent_t *e = huge_lookup(ptr);
 		if (unlikely(e == NULL)) {
 			fill_report_invalid(func, ptr);
 		}
 		o.usize = o.csize = e->usize;
+		o.arena = e->arena;
 		return o;
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
@@ -212,6 +215,7 @@ fill_obj(void *ptr, const char *func) {
 	}
 	o.ind = pclass - 1;
 	o.usize = o.csize = sz_index2size(o.ind);
+	o.arena = arena_chunk_of(ptr)->arena;
 	if (opt_redzone && o.ind < SZ_NSMALL) {
 		o.lead = fill_redzone_lead(ptr, o.ind, func);
 		o.usize = o.csize - o.lead - FILL_REDZONE_SIZE;
@@ -343,7 +347,10 @@ fill_quarantine_holds(const fill_quarantine_t *q, const void *ptr) {
  * hold it (it must then be freed now). */
 static bool
 fill_quarantine_put(tsd_t *tsd, const fill_obj_t *o) {
-	if (o->usize > opt_quarantine || tsd->state != TSD_STATE_NOMINAL) {
+	/* An arena made by arenas.extend may be reset, which frees its
+	 * objects under the quarantine's feet: its objects are not held. */
+	if (o->usize > opt_quarantine || tsd->state != TSD_STATE_NOMINAL ||
+	    o->arena->ind >= narenas_auto) {
 		return false;
 	}
 	fill_quarantine_t *q = tsd->quarantine;
@@ -391,7 +398,8 @@ fill_dalloc(tsd_t *tsd, void *ptr) {
 	if (o.lead != 0) {
 		fill_redzone_check(o.ptr, o.lead, o.usize, o.csize);
 	}
-	bool quarantine = opt_quarantine != 0 && o.usize <= opt_quarantine;
+	bool quarantine =
+	    opt_quarantine != 0 && o.usize <= opt_quarantine && o.arena->ind < narenas_auto;
 	if (quarantine || fill_junk_free) {
 		memset(o.ptr, FILL_FREE_BYTE, o.usize);
 	}

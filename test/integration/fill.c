@@ -23,7 +23,8 @@
  *    block in the quarantine, xmalloc on an impossible size and on calloc
  *    overflow, abort:true on a bad option;
  *  - the quarantine is drained at thread exit (stats.allocated back to the
- *    baseline) and a child forked with a full quarantine works.
+ *    baseline), a child forked with a full quarantine works, and
+ *    arena.<i>.reset of an arenas.extend arena leaves it consistent.
  *
  * liballoc-specific: skipped (exit 77) when the process allocator does not
  * export mallctl, and in a build with built-in options (--with-malloc-conf).
@@ -405,6 +406,40 @@ child_fork(void) {
 	return 0;
 }
 
+/* Objects of an arena made by arenas.extend are not held back: resetting
+ * the arena must not leave the quarantine with freed memory. */
+static int
+child_reset(void) {
+	unsigned a;
+	size_t sz = sizeof(a);
+	CHILD_CHECK(mallctl("arenas.extend", &a, &sz, NULL, 0) == 0, "arenas.extend");
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	for (int i = 0; i < 100; i++) {
+		dallocx(mallocx(opaque(64 + (size_t)i * 300), flags), flags);
+	}
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.reset", a);
+	CHILD_CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "%s", name);
+	/* The arena's memory is handed out again, then everything the
+	 * quarantine holds is pushed out and checked: nothing of the reset
+	 * arena may be among it. */
+	unsigned char *again[100];
+	for (int i = 0; i < 100; i++) {
+		size_t n = 64 + (size_t)i * 300;
+		again[i] = mallocx(opaque(n), flags);
+		memset(again[i], i + 1, n);
+	}
+	for (int i = 0; i < 1000; i++) {
+		free(keep(malloc(opaque(1000))));
+	}
+	for (int i = 0; i < 100; i++) {
+		size_t n = 64 + (size_t)i * 300;
+		CHILD_CHECK(first_not(again[i], n, (unsigned char)(i + 1)) == n, "block %d changed",
+		            i);
+	}
+	return 0;
+}
+
 static int
 child_main(const char *mode) {
 	static const struct {
@@ -422,6 +457,7 @@ child_main(const char *mode) {
 	    {"double_free", child_double_free},
 	    {"drain", child_drain},
 	    {"fork", child_fork},
+	    {"reset", child_reset},
 	};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcmp(mode, simple[i].name) == 0) {
@@ -613,6 +649,7 @@ test_quarantine_threads_fork(void **state) {
 	skip_without_fill();
 	run_ok("quarantine:1048576", "drain");
 	run_ok("junk:true,redzone:true,quarantine:1048576", "fork");
+	run_ok("junk:true,redzone:true,quarantine:65536", "reset");
 }
 
 static void
