@@ -113,6 +113,12 @@ usize_for(size_t size, size_t alignment) {
 	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
 }
 
+/* The class size to allocate for such a request, without fill options. */
+ALWAYS_INLINE size_t
+usize_class(size_t size, size_t alignment) {
+	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+}
+
 /* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
  * instead). */
 COLD NOINLINE static void
@@ -125,36 +131,17 @@ alloc_fail(size_t size) {
 /* Slow paths. */
 
 /*
- * Allocates `size` bytes aligned to `alignment` (0 or 1: no constraint
- * beyond the size class's own), zeroed if asked, through cache `tc` (NULL:
- * none) from `arena` (NULL: the thread's). Sets errno to ENOMEM and returns
- * NULL on failure. The thread must be set up.
+ * Allocates an object of class size `usize` (a class that satisfies
+ * `alignment`), zeroed if asked, through cache `tc` (NULL: none) from
+ * `arena` (NULL: the thread's). NULL on failure.
  */
-static void *
-alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	size_t usize;
-	/* Where the user's bytes start in the region (opt.redzone). */
-	size_t lead = 0;
-	if (config_fill && unlikely(fill_slow_paths)) {
-		/* No cache, not even an explicit one, may hand out or take
-		 * back an object the fill options have not seen. */
-		tc = NULL;
-		zero = zero || (opt_zero && !fill_junk_alloc);
-		usize = opt_redzone ? fill_redzone_class(size, alignment, &lead)
-		                    : usize_for(size, alignment);
-	} else {
-		usize = usize_for(size, alignment);
-	}
-	if (unlikely(usize == 0)) {
-		alloc_fail(size);
-		return NULL;
-	}
+ALWAYS_INLINE void *
+alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
 	if (arena == NULL) {
 		/* An explicit cache fills from the arena it was created for,
 		 * as in jemalloc; the thread's own cache from the thread's. */
 		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
 		if (unlikely(arena == NULL)) {
-			alloc_fail(size);
 			return NULL;
 		}
 	}
@@ -180,6 +167,22 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 	} else {
 		ret = huge_malloc(arena, usize, alignment, zero);
 	}
+	return ret;
+}
+
+/*
+ * alloc_impl under the fill options (fill.h): no cache, not even an
+ * explicit one, may hand out an object the options have not seen; the
+ * object gets its redzones and junk or zero.
+ */
+NOINLINE static void *
+alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena) {
+	zero = zero || (opt_zero && !fill_junk_alloc);
+	/* Where the user's bytes start in the region (opt.redzone). */
+	size_t lead = 0;
+	size_t usize =
+	    opt_redzone ? fill_redzone_class(size, alignment, &lead) : usize_for(size, alignment);
+	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, NULL, arena);
 	if (unlikely(ret == NULL)) {
 		alloc_fail(size);
 		return NULL;
@@ -188,8 +191,28 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		/* The usable size, without redzones. */
 		tsd->allocated += lead == 0 ? usize : usize - lead - FILL_REDZONE_SIZE;
 	}
+	return fill_alloc_finish(ret, usize, lead, zero);
+}
+
+/*
+ * Allocates `size` bytes aligned to `alignment` (0 or 1: no constraint
+ * beyond the size class's own), zeroed if asked, through cache `tc` (NULL:
+ * none) from `arena` (NULL: the thread's). Sets errno to ENOMEM and returns
+ * NULL on failure. The thread must be set up.
+ */
+static void *
+alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
 	if (config_fill && unlikely(fill_slow_paths)) {
-		ret = fill_alloc_finish(ret, usize, lead, zero);
+		return alloc_fill(tsd, size, alignment, zero, arena);
+	}
+	size_t usize = usize_class(size, alignment);
+	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, tc, arena);
+	if (unlikely(ret == NULL)) {
+		alloc_fail(size);
+		return NULL;
+	}
+	if (config_stats) {
+		tsd->allocated += usize;
 	}
 	return ret;
 }
