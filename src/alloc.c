@@ -102,21 +102,21 @@ flags_alignment(int flags) {
 	return lg == 0 ? 0 : (size_t)1 << lg;
 }
 
-/* Usable size of a request for `size` bytes aligned to `alignment` (0 or
- * 1: no constraint beyond the class's own); 0 when it cannot be served.
- * Under opt.redzone small objects lose their guards' bytes (fill.h). */
+/* Class size of a request for `size` bytes aligned to `alignment` (0 or 1:
+ * no constraint beyond the class's own); 0 when it cannot be served. */
+ALWAYS_INLINE size_t
+usize_class(size_t size, size_t alignment) {
+	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+}
+
+/* Usable size of such a request: the class size, except that under
+ * opt.redzone small objects lose their guards' bytes (fill.h). */
 ALWAYS_INLINE size_t
 usize_for(size_t size, size_t alignment) {
 	if (config_fill && unlikely(opt_redzone)) {
 		return fill_redzone_usize(size, alignment);
 	}
-	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
-}
-
-/* The class size to allocate for such a request, without fill options. */
-ALWAYS_INLINE size_t
-usize_class(size_t size, size_t alignment) {
-	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	return usize_class(size, alignment);
 }
 
 /* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
