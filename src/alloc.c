@@ -21,6 +21,7 @@
 #include "alloc/internal/conf.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/export.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
@@ -56,6 +57,7 @@ malloc_init_hard(void) {
 	}
 	/* Options first: everything below reads them. */
 	conf_boot();
+	fill_boot();
 	pages_boot();
 	arena_boot();
 	tcache_boot();
@@ -100,35 +102,46 @@ flags_alignment(int flags) {
 	return lg == 0 ? 0 : (size_t)1 << lg;
 }
 
-/* Usable size of a request for `size` bytes aligned to `alignment` (0 or
- * 1: no constraint beyond the class's own); 0 when it cannot be served. */
+/* Class size of a request for `size` bytes aligned to `alignment` (0 or 1:
+ * no constraint beyond the class's own); 0 when it cannot be served. */
+ALWAYS_INLINE size_t
+usize_class(size_t size, size_t alignment) {
+	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+}
+
+/* Usable size of such a request: the class size, except that under
+ * opt.redzone small objects lose their guards' bytes (fill.h). */
 ALWAYS_INLINE size_t
 usize_for(size_t size, size_t alignment) {
-	return alignment <= 1 ? sz_s2u(size) : sz_sa2u(size, alignment);
+	if (config_fill && unlikely(opt_redzone)) {
+		return fill_redzone_usize(size, alignment);
+	}
+	return usize_class(size, alignment);
+}
+
+/* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
+ * instead). */
+COLD NOINLINE static void
+alloc_fail(size_t size) {
+	fill_xmalloc_check(size);
+	errno = ENOMEM;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Slow paths. */
 
 /*
- * Allocates `size` bytes aligned to `alignment` (0 or 1: no constraint
- * beyond the size class's own), zeroed if asked, through cache `tc` (NULL:
- * none) from `arena` (NULL: the thread's). Sets errno to ENOMEM and returns
- * NULL on failure. The thread must be set up.
+ * Allocates an object of class size `usize` (a class that satisfies
+ * `alignment`), zeroed if asked, through cache `tc` (NULL: none) from
+ * `arena` (NULL: the thread's). NULL on failure.
  */
-static void *
-alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	size_t usize = usize_for(size, alignment);
-	if (unlikely(usize == 0)) {
-		errno = ENOMEM;
-		return NULL;
-	}
+ALWAYS_INLINE void *
+alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
 	if (arena == NULL) {
 		/* An explicit cache fills from the arena it was created for,
 		 * as in jemalloc; the thread's own cache from the thread's. */
 		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
 		if (unlikely(arena == NULL)) {
-			errno = ENOMEM;
 			return NULL;
 		}
 	}
@@ -150,8 +163,48 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 	} else {
 		ret = huge_malloc(arena, usize, alignment, zero);
 	}
+	return ret;
+}
+
+/*
+ * alloc_impl under the fill options (fill.h): no cache, not even an
+ * explicit one, may hand out an object the options have not seen; the
+ * object gets its redzones and junk or zero.
+ */
+NOINLINE static void *
+alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena) {
+	zero = zero || (opt_zero && !fill_junk_alloc);
+	/* Where the user's bytes start in the region (opt.redzone). */
+	size_t lead = 0;
+	size_t usize =
+	    opt_redzone ? fill_redzone_class(size, alignment, &lead) : usize_for(size, alignment);
+	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, NULL, arena);
 	if (unlikely(ret == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
+		return NULL;
+	}
+	if (config_stats) {
+		/* The usable size, without redzones. */
+		tsd->allocated += lead == 0 ? usize : usize - lead - FILL_REDZONE_SIZE;
+	}
+	return fill_alloc_finish(ret, usize, lead, zero);
+}
+
+/*
+ * Allocates `size` bytes aligned to `alignment` (0 or 1: no constraint
+ * beyond the size class's own), zeroed if asked, through cache `tc` (NULL:
+ * none) from `arena` (NULL: the thread's). Sets errno to ENOMEM and returns
+ * NULL on failure. The thread must be set up.
+ */
+static void *
+alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		return alloc_fill(tsd, size, alignment, zero, arena);
+	}
+	size_t usize = usize_class(size, alignment);
+	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, tc, arena);
+	if (unlikely(ret == NULL)) {
+		alloc_fail(size);
 		return NULL;
 	}
 	if (config_stats) {
@@ -179,7 +232,7 @@ NOINLINE static void *
 alloc_slow(size_t size, size_t alignment, bool zero) {
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, &tsd->tcache, NULL);
@@ -233,6 +286,9 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 	}
 	szind_t ind = pclass - 1;
 	*usize = sz_index2size(ind);
+	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL) {
+		*usize -= fill_redzone_lead(ptr, ind, func) + FILL_REDZONE_SIZE;
+	}
 	return ind;
 }
 
@@ -247,6 +303,10 @@ usize_of(const void *ptr, const char *func) {
  * through cache `tc` (NULL: none). ptr is not huge. */
 static void
 dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	if (config_stats) {
 		tsd->deallocated += sz_index2size(ind);
 	}
@@ -267,6 +327,10 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 
 static void
 dalloc_huge(tsd_t *tsd, void *ptr) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	size_t usize = huge_dalloc(ptr);
 	if (config_stats) {
 		tsd->deallocated += usize;
@@ -303,7 +367,10 @@ free_slow(void *ptr) {
 /*
  * Resizes ptr in place so its usable size lies in [umin, umax] (usable
  * sizes of classes), preferring the largest. Returns the new usable size, or
- * 0 when that cannot be done without moving. Zeroes grown bytes when asked.
+ * 0 when that cannot be done without moving. Zeroes grown bytes when asked;
+ * under opt.junk junk-fills them, and the bytes a shrink gives back
+ * beforehand (a huge shrink that then fails leaves them junk: they are past
+ * the size asked for).
  */
 static size_t
 ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
@@ -315,12 +382,20 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 		size_t usize = targets[i];
 		szind_t ind = sz_size2index(usize);
 		bool ok = false;
-		if (sz_is_large(old_ind) && sz_is_large(ind)) {
+		bool large = sz_is_large(old_ind) && sz_is_large(ind);
+		bool huge = sz_is_huge(old_ind) && sz_is_huge(ind);
+		if (config_fill && unlikely(fill_slow_paths) && (large || huge)) {
+			fill_ralloc_shrinking(ptr, old_usize, usize);
+		}
+		if (large) {
 			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
-		} else if (sz_is_huge(old_ind) && sz_is_huge(ind)) {
+		} else if (huge) {
 			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
 		}
 		if (ok) {
+			if (config_fill && unlikely(fill_slow_paths)) {
+				fill_ralloc_grown(ptr, old_usize, usize, zero);
+			}
 			if (config_stats) {
 				tsd_t *tsd = tsd_get();
 				tsd->allocated += usize;
@@ -343,7 +418,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	szind_t old_ind = ind_of(ptr, &old_usize, func);
 	size_t usize = usize_for(size, alignment);
 	if (unlikely(usize == 0)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	if (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0) {
@@ -449,7 +524,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(calloc)(size_t num, size_t size) {
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
-		errno = ENOMEM;
+		alloc_fail(SIZE_MAX);
 		return NULL;
 	}
 	return alloc_slow(total, 0, true);
@@ -467,7 +542,7 @@ ALLOC_NAME(realloc)(void *ptr, size_t size) {
 	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	return ralloc_impl(tsd, ptr, size, 0, false, &tsd->tcache, NULL, "realloc");
@@ -477,7 +552,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(reallocarray)(void *ptr, size_t num, size_t size) {
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(num, size, &total))) {
-		errno = ENOMEM;
+		alloc_fail(SIZE_MAX);
 		return NULL;
 	}
 	return ALLOC_NAME(realloc)(ptr, total);
@@ -532,7 +607,7 @@ ALLOC_EXPORT void *
 ALLOC_NAME(pvalloc)(size_t size) {
 	size_t rounded = ALIGN_UP(size, PAGE);
 	if (unlikely(rounded < size)) {
-		errno = ENOMEM;
+		alloc_fail(size);
 		return NULL;
 	}
 	return alloc_slow(rounded == 0 ? PAGE : rounded, PAGE, false);

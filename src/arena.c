@@ -1065,6 +1065,20 @@ arena_dalloc_small(void *ptr, szind_t binind) {
 	mutex_unlock(&bin->lock);
 }
 
+void *
+arena_small_region_base(const void *ptr, szind_t binind) {
+	const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
+	const bin_info_t *info = &bin_infos[binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	/* The magic is exact at multiples of reg_size; elsewhere it may round
+	 * up by one. */
+	if (idx * info->reg_size > diff) {
+		idx--;
+	}
+	return run->base + idx * info->reg_size;
+}
+
 unsigned
 arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;

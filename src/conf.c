@@ -23,6 +23,7 @@
 
 #include "alloc/internal/config.h"
 #include "alloc/internal/export.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/util.h"
@@ -426,6 +427,12 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 				conf_error(ctx, "invalid value \"%s\" for option %s (expected %s)",
 				           conf_show(vshow, v, vlen), d->name, expected);
 			}
+			return;
+		}
+		if (!config_fill && fill_option_is_fill(d->ptr)) {
+			conf_error(
+			    ctx, "option %s is not compiled in (configure --disable-fill), ignored",
+			    d->name);
 			return;
 		}
 		if (!d->build_time) {

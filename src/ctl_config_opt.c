@@ -5,10 +5,9 @@
  *
  * config.* answers from the config_* constants of config.h. Features
  * liballoc does not have (heap profiling, lazy locking, utrace, Valgrind
- * support, cache-oblivious placement, xmalloc as a build switch) report
- * false; config.munmap is true because chunks are unmapped when opt.retain
- * is off or metadata runs short, config.tls because thread state lives in
- * TLS.
+ * support, cache-oblivious placement) report false; config.xmalloc is
+ * config.fill, which compiles opt.xmalloc in; config.munmap is true because chunks are unmapped
+ * when opt.retain is off or metadata runs short, config.tls because thread state lives in TLS.
  *
  * opt.* is an index over opt_table (opt.h), so every option the table
  * lists is a node, typed by the table: bool, unsigned, ssize_t, size_t, or
@@ -24,6 +23,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/decay.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/tcache.h"
 
@@ -138,7 +138,8 @@ static int
 config_xmalloc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                    size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	/* opt.xmalloc comes with the fill options. */
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_fill);
 }
 
 const ctl_node_t ctl_config_children[] = {
@@ -208,6 +209,10 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 	/* As in jemalloc, the thread-cache options exist only in a build
 	 * with thread caches (MALLOC_CONF still accepts them). */
 	if (!config_tcache && (d->ptr == &opt_tcache || d->ptr == &opt_lg_tcache_max)) {
+		return ENOENT;
+	}
+	/* Likewise the fill options without --enable-fill. */
+	if (!config_fill && fill_option_is_fill(d->ptr)) {
 		return ENOENT;
 	}
 	switch (d->type) {

@@ -8,12 +8,14 @@
  * return pointers to those counters, valid for the life of the thread.
  * thread.arena binds the thread to an arena for good (CPU migration no
  * longer rebinds it). thread.tcache.enabled false flushes and releases the
- * thread's cache and leaves it off; true sets it up again.
+ * thread's cache and leaves it off; true sets it up again, except while the
+ * fill options keep caches off (EPERM, see fill.h).
  */
 #include <errno.h>
 
 #include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
 
@@ -101,6 +103,9 @@ thread_tcache_enabled_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	if (newp != NULL && enable != old) {
 		if (!enable) {
 			tcache_destroy(&tsd->tcache);
+		} else if (config_fill && fill_slow_paths) {
+			/* The fill options need every call on the slow paths. */
+			return EPERM;
 		} else {
 			arena_t *a = tsd_arena(tsd);
 			if (a == NULL || tcache_init(&tsd->tcache, a)) {

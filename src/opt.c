@@ -18,6 +18,7 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
@@ -39,6 +40,7 @@ static size_t opt_lg_chunk = LG_CHUNK;
 
 /* Enum options are written through an int *. */
 _Static_assert(sizeof(percpu_arena_mode_t) == sizeof(int), "percpu_arena is stored as an int");
+_Static_assert(sizeof(fill_junk_t) == sizeof(int), "junk is stored as an int");
 
 /* Value names, indexed by the enum value. */
 static const char *const opt_percpu_arena_names[] = {
@@ -96,6 +98,13 @@ const opt_desc_t opt_table[] = {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, NULL, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, OPT_ENUM_MAX(opt_thp_names), opt_thp_names, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, NULL, false},
+    /* The fill options (fill.h); with configure --disable-fill they are
+     * parsed, warned about and ignored. */
+    {"junk", OPT_TYPE_ENUM, &opt_junk, 0, FILL_JUNK_FREE, opt_junk_names, false},
+    {"zero", OPT_TYPE_BOOL, &opt_zero, 0, 1, NULL, false},
+    {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, NULL, false},
+    {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, SZ_HUGE_MAXCLASS, NULL, false},
+    {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, NULL, false},
 };
 
 const size_t opt_table_len = ARRAY_SIZE(opt_table);

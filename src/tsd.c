@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "alloc/internal/fill.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
 
@@ -210,7 +211,8 @@ tsd_setup(tsd_t *tsd) {
 	/* A non-NULL value makes pthreads call the destructor at exit. */
 	pthread_setspecific(tsd_key, tsd);
 	arena_t *a = tsd_arena(tsd);
-	if (config_tcache && opt_tcache && a != NULL) {
+	/* The fill options act on slow paths only: no cache (fill.h). */
+	if (config_tcache && opt_tcache && !fill_slow_paths && a != NULL) {
 		tcache_init(&tsd->tcache, a);
 	}
 	return TSD_STATE_NOMINAL;
@@ -219,6 +221,7 @@ tsd_setup(tsd_t *tsd) {
 static void
 tsd_destructor(void *arg) {
 	tsd_t *tsd = arg;
+	fill_quarantine_drain(tsd);
 	if (config_tcache) {
 		tcache_destroy(&tsd->tcache);
 	}

@@ -26,6 +26,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_fill.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -65,7 +67,10 @@ allocator_is_liballoc(void) {
 static int
 setup(void **state) {
 	(void)state;
-	jemalloc_style = dlsym(RTLD_DEFAULT, "mallctl") != NULL || allocator_is_liballoc();
+	/* liballoc's redzones (MALLOC_CONF=redzone:true) take bytes off the
+	 * small classes. */
+	jemalloc_style = (dlsym(RTLD_DEFAULT, "mallctl") != NULL || allocator_is_liballoc()) &&
+	                 !test_fill_redzone();
 	nallocx_ptr = (nallocx_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "nallocx");
 	if (!jemalloc_style)
 		print_message("# not a jemalloc-style allocator: size-class checks skipped\n");

@@ -39,6 +39,7 @@
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
 #include "alloc/internal/export.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/tcache.h"
 
@@ -219,6 +220,11 @@ static const struct {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, 2, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, false},
+    {"junk", OPT_TYPE_ENUM, &opt_junk, 0, 3, false},
+    {"zero", OPT_TYPE_BOOL, &opt_zero, 0, 1, false},
+    {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
+    {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, (int64_t)SZ_HUGE_MAXCLASS, false},
+    {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, false},
 };
 
 static void
@@ -260,7 +266,7 @@ test_table(void **state) {
 		}
 	}
 	assert_null(opt_find("", 0));
-	assert_null(opt_find("junk", 4));
+	assert_null(opt_find("prof", 4));
 
 	const opt_desc_t *d = opt("percpu_arena");
 	assert_string_equal(d->enum_names[PERCPU_ARENA_PERCPU], "percpu");
@@ -340,6 +346,10 @@ test_every_option_valid(void **state) {
 	char num[64];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
+		if (!config_fill && fill_option_is_fill(d->ptr)) {
+			/* Warned about and ignored (test_enums). */
+			continue;
+		}
 		switch (d->type) {
 		case OPT_TYPE_BOOL:
 			expect_valid(d, "true", 1);
@@ -524,6 +534,27 @@ test_enums(void **state) {
 	assert_string_equal(cap_buf, PREFIX "invalid value \"Ratio\" for option purge (expected "
 	                                    "one of decay, ratio)\n");
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
+
+	/* opt.junk: jemalloc 4's four values. With --disable-fill every fill
+	 * option parses but warns and is ignored. */
+	if (config_fill) {
+		parse_expect("junk:alloc", 0);
+		assert_int_equal(opt_junk, FILL_JUNK_ALLOC);
+		parse_expect("junk:free", 0);
+		assert_int_equal(opt_junk, FILL_JUNK_FREE);
+		parse_expect("junk:true", 0);
+		assert_int_equal(opt_junk, FILL_JUNK_TRUE);
+		parse_expect("junk:false", 0);
+		assert_int_equal(opt_junk, FILL_JUNK_FALSE);
+		parse_expect("junk:1", 1);
+		assert_string_equal(cap_buf, PREFIX "invalid value \"1\" for option junk (expected "
+		                                    "one of false, true, alloc, free)\n");
+	} else {
+		parse_expect("junk:true", 1);
+		assert_string_equal(cap_buf, PREFIX "option junk is not compiled in (configure "
+		                                    "--disable-fill), ignored\n");
+		assert_int_equal(opt_junk, FILL_JUNK_FALSE);
+	}
 }
 
 static void
@@ -612,7 +643,7 @@ test_unknown_keys(void **state) {
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
 	const char *unknown[] = {"NARENAS:2", "narena:2",         "narenas_:2",  "narenas2:2",
-	                         "junk:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
+	                         "prof:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
 		cap_expect("unknown option \"");

@@ -329,6 +329,9 @@ unsigned arena_bin_fill(arena_t *arena, szind_t binind, void **ptrs, unsigned n)
 /* Frees a small region / a large run. ptr must have been checked to lie in
  * an arena chunk with the given size class. */
 void arena_dalloc_small(void *ptr, szind_t binind);
+/* Start of the region of small class binind that contains ptr (ptr lies in
+ * a run of that class). No lock: a live region's run does not change. */
+void *arena_small_region_base(const void *ptr, szind_t binind);
 void arena_dalloc_large(void *ptr, szind_t szind);
 
 /* Frees those of ptrs[0..n) (all of small class binind) that belong to the

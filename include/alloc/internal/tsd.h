@@ -53,6 +53,9 @@ typedef struct {
 	/* Bytes this thread allocated and freed (thread.allocated/deallocated). */
 	uint64_t allocated;
 	uint64_t deallocated;
+	/* Objects this thread freed, held back under opt.quarantine (fill.h);
+	 * NULL when there are none. */
+	struct fill_quarantine_s *quarantine;
 } tsd_t;
 
 extern __thread tsd_t tsd_tls TSD_TLS_MODEL;
