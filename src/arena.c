@@ -512,6 +512,9 @@ arena_maybe_purge(arena_t *a) {
 		}
 		limit = decay_update(&a->decay, decay_now_ns(), ndirty);
 	}
+	if (unlikely(__atomic_load_n(&a->abandoned, __ATOMIC_RELAXED))) {
+		limit = 0;
+	}
 	if (ndirty > limit) {
 		arena_purge(a, ndirty - limit);
 		decay_purged(&a->decay, arena_ndirty_total(a));
@@ -523,6 +526,12 @@ arena_decay(arena_t *a) {
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
+}
+
+void
+arena_abandon(arena_t *a) {
+	__atomic_store_n(&a->abandoned, true, __ATOMIC_RELAXED);
+	arena_decay(a);
 }
 
 void
@@ -873,6 +882,7 @@ bin_malloc_locked(arena_t *a, bin_t *bin, szind_t binind) {
 void *
 arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 	bin_t *bin = &a->bins[binind];
+	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
 	void *ret = bin_malloc_locked(a, bin, binind);
 	if (config_stats && ret != NULL) {
@@ -892,6 +902,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	bin_t *bin = &a->bins[binind];
 	const bin_info_t *info = &bin_infos[binind];
 	unsigned got = 0;
+	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
 	while (got < n) {
 		run_t *run = bin->runcur;
@@ -1033,6 +1044,7 @@ arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
 	arena_chunk_t *c;
 	size_t pi;
 	bool zeroed;
+	arena_note_alloc(a);
 	mutex_lock(&a->lock);
 	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
 		mutex_unlock(&a->lock);
