@@ -190,6 +190,11 @@ consumer(void *arg) {
 			atomic_store_explicit(&ring_tail, ++tail, memory_order_release);
 		}
 	}
+	/* Stay (with the cache still holding blocks) until the producer has
+	 * read the figures: thread exit flushes the cache. */
+	while (atomic_load(&phase) != 2) {
+		sched_yield();
+	}
 	return NULL;
 }
 
