@@ -513,7 +513,14 @@ arena_maybe_purge(arena_t *a) {
 		limit = decay_update(&a->decay, decay_now_ns(), ndirty);
 	}
 	if (unlikely(__atomic_load_n(&a->abandoned, __ATOMIC_RELAXED))) {
-		limit = 0;
+		/* Nobody allocates here (arena_abandon): keep at most an
+		 * eighth of the active pages dirty, and once over that purge
+		 * down to a sixteenth, so that purges come in batches (of
+		 * runs that had time to merge) instead of one per free. */
+		size_t high = a->nactive >> 3;
+		if (ndirty > high && (a->nactive >> 4) < limit) {
+			limit = a->nactive >> 4;
+		}
 	}
 	if (ndirty > limit) {
 		arena_purge(a, ndirty - limit);

@@ -17,7 +17,7 @@
  * scheduler bounces between CPUs would otherwise spread its objects, and
  * their partly used runs and dirty pages, over every arena. When it does
  * move, the arena it leaves is marked abandoned (arena_abandon): what its
- * objects give back there is purged at once instead of staying resident
+ * objects give back there is purged promptly instead of staying resident
  * beside the working set the thread builds in its new arena. With
  * percpu_arena=disabled, threads are spread round-robin over
  * opt.narenas arenas (default 4 per CPU) and stay there.

@@ -194,8 +194,9 @@ struct arena_s {
 	unsigned nthreads;
 	/* A thread moved away from this arena to its new CPU's arena, and no
 	 * thread has allocated from it since (atomic; see arena_abandon).
-	 * While set, the arena purges every dirty page as soon as it is
-	 * freed: nobody is left to reuse it. */
+	 * While set, the arena keeps at most an eighth of its active pages
+	 * dirty, whatever its decay curve allows: nobody is left to reuse
+	 * them. */
 	bool abandoned;
 
 	bin_t bins[SZ_NSMALL];
@@ -297,7 +298,8 @@ arena_ptr_pclass(const void *ptr) {
  * arena's freed pages would stay resident until decay while the new arena
  * faults in a working set of its own. arena_abandon (called by the thread
  * when it rebinds) marks the arena it leaves so that it purges its dirty
- * pages at once and every page freed into it from then on;
+ * pages down to a sixteenth of its active ones at once, and again each time
+ * the pages freed into it from then on exceed an eighth;
  * arena_note_alloc, on every path that allocates from an arena, clears the
  * mark again as soon as any thread still (or again) allocates there.
  */
