@@ -578,6 +578,16 @@ arena_maybe_purge(arena_t *a) {
 		}
 		limit = decay_update(&a->decay, decay_now_ns(), ndirty);
 	}
+	if (unlikely(__atomic_load_n(&a->abandoned, __ATOMIC_RELAXED))) {
+		/* Nobody allocates here (arena_abandon): keep at most an
+		 * eighth of the active pages dirty, and once over that purge
+		 * down to a sixteenth, so that purges come in batches (of
+		 * runs that had time to merge) instead of one per free. */
+		size_t high = a->nactive >> 3;
+		if (ndirty > high && (a->nactive >> 4) < limit) {
+			limit = a->nactive >> 4;
+		}
+	}
 	if (ndirty > limit) {
 		arena_purge(a, ndirty - limit);
 		decay_purged(&a->decay, arena_ndirty_total(a));
@@ -589,6 +599,12 @@ arena_decay(arena_t *a) {
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
+}
+
+void
+arena_abandon(arena_t *a) {
+	__atomic_store_n(&a->abandoned, true, __ATOMIC_RELAXED);
+	arena_decay(a);
 }
 
 void
@@ -941,6 +957,7 @@ void *
 arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 	arena_debug_validate(a, false);
 	bin_t *bin = &a->bins[binind];
+	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
 	void *ret = bin_malloc_locked(a, bin, binind);
 	if (config_stats && ret != NULL) {
@@ -961,6 +978,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	bin_t *bin = &a->bins[binind];
 	const bin_info_t *info = &bin_infos[binind];
 	unsigned got = 0;
+	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
 	while (got < n) {
 		run_t *run = bin->runcur;
@@ -1140,6 +1158,7 @@ arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
 	arena_chunk_t *c;
 	size_t pi;
 	bool zeroed;
+	arena_note_alloc(a);
 	mutex_lock(&a->lock);
 	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
 		mutex_unlock(&a->lock);

@@ -64,6 +64,7 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 		alignment = CHUNK;
 	}
 	bool zeroed;
+	arena_note_alloc(a);
 	mutex_lock(&a->lock);
 	extent_t *e = chunk_node_alloc(&a->chunks);
 	if (e == NULL) {

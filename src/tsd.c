@@ -15,7 +15,10 @@
  * looks. A thread moves to the arena of a new CPU only after
  * TSD_CPU_MOVES_TO_REBIND consecutive checks found it there: a thread the
  * scheduler bounces between CPUs would otherwise spread its objects, and
- * their partly used runs and dirty pages, over every arena. With
+ * their partly used runs and dirty pages, over every arena. When it does
+ * move, the arena it leaves is marked abandoned (arena_abandon): what its
+ * objects give back there is purged promptly instead of staying resident
+ * beside the working set the thread builds in its new arena. With
  * percpu_arena=disabled, threads are spread round-robin over
  * opt.narenas arenas (default 4 per CPU) and stay there.
  */
@@ -189,7 +192,13 @@ tsd_arena(tsd_t *tsd) {
 			return NULL;
 		}
 	}
+	arena_t *old = tsd->arena;
 	tsd_bind(tsd, a);
+	if (old != NULL && old != a) {
+		/* Moved for good: what comes back to the old arena is not
+		 * reused by this thread any more. */
+		arena_abandon(old);
+	}
 	tsd->arena_cpu = cpu;
 	return a;
 }

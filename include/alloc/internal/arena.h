@@ -192,6 +192,12 @@ struct arena_s {
 	unsigned ind;
 	/* Threads bound to this arena (for stats and arena choice). */
 	unsigned nthreads;
+	/* A thread moved away from this arena to its new CPU's arena, and no
+	 * thread has allocated from it since (atomic; see arena_abandon).
+	 * While set, the arena keeps at most an eighth of its active pages
+	 * dirty, whatever its decay curve allows: nobody is left to reuse
+	 * them. */
+	bool abandoned;
 
 	bin_t bins[SZ_NSMALL];
 
@@ -318,6 +324,27 @@ arena_ptr_pclass(const void *ptr) {
  * binind (and, in debug builds, one in use). No lock in release builds:
  * the run descriptor of a page holding live regions does not change. */
 void arena_check_small(const void *ptr, szind_t binind);
+
+/*
+ * Migration. With per-CPU arenas, a thread that moves to another CPU for
+ * good starts allocating from that CPU's arena, while the objects it
+ * allocated before keep coming back, freed, to the arena it left: that
+ * arena's freed pages would stay resident until decay while the new arena
+ * faults in a working set of its own. arena_abandon (called by the thread
+ * when it rebinds) marks the arena it leaves so that it purges its dirty
+ * pages down to a sixteenth of its active ones at once, and again each time
+ * the pages freed into it from then on exceed an eighth;
+ * arena_note_alloc, on every path that allocates from an arena, clears the
+ * mark again as soon as any thread still (or again) allocates there.
+ */
+void arena_abandon(arena_t *arena);
+
+ALWAYS_INLINE void
+arena_note_alloc(arena_t *arena) {
+	if (unlikely(__atomic_load_n(&arena->abandoned, __ATOMIC_RELAXED))) {
+		__atomic_store_n(&arena->abandoned, false, __ATOMIC_RELAXED);
+	}
+}
 
 void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
 void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool zero);
