@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Unit test of the arena walker, arena_validate() (arena.h), in every build
- * (debug builds also run it by themselves every ARENA_VALIDATE_INTERVAL slow
- * paths; here it is called directly).
+ * Unit test of the arena walker, arena_validate() (arena_validate.h), in
+ * every build (debug builds also run it by themselves every
+ * ARENA_VALIDATE_INTERVAL slow paths; here it is called directly).
  *
  * Checked: a seeded random mix of every arena operation (small and large
  * allocation and free, aligned large runs, in-place large resizes, fills
@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "alloc/internal/arena.h"
+#include "alloc/internal/arena_validate.h"
 #include "alloc/internal/bitmap.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/huge.h"

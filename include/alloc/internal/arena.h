@@ -63,6 +63,13 @@
 #define MAP_STATE        (MAP_DIRTY | MAP_UNZEROED)
 #define MAP_NPAGES_SHIFT 8
 
+/* Length in pages of the run whose first or last page has map[] bits `bits`
+ * (arena.c and the walker, arena_validate.c). */
+ALWAYS_INLINE size_t
+map_npages(uint32_t bits) {
+	return bits >> MAP_NPAGES_SHIFT;
+}
+
 /* Page-count classes of the free-run lists: four per doubling, like size
  * classes, so a best-fit search looks at few lists. */
 #define PSZ_MAX (4 * (LG_CHUNK - LG_PAGE) + 4)
@@ -473,22 +480,6 @@ size_t arena_purge_all(arena_t *arena);
  * their locks, by the others (chunk_cache_release), so the caller can try
  * once more. Returns true if anything was released. */
 bool arena_release_cached(arena_t *arena);
-
-/*
- * The debug walker: checks, under all of the arena's locks, every chunk's
- * page map (header pages, run boundaries at both ends, flags, page classes,
- * maximal free runs), every small run (descriptor, page classes, nfree
- * against its bitmap, bitmap padding and search hint), the bins (runcur,
- * nonfull list), the free-run lists and their mask, the dirty counters and
- * dirty-chunk list, active pages, the spare chunk, the chunk cache, huge
- * extents, and with config_stats the bin and large counters. Returns NULL
- * when all hold, else the text of the first check that failed
- * ("arena.c:LINE: expression"). Skips the page-run checks while a purge of
- * the arena is in progress (its runs are out of the lists then). Costs a
- * walk of every page of the arena: debug builds call it every
- * ARENA_VALIDATE_INTERVAL slow-path operations (arena_debug_validate).
- */
-const char *arena_validate(arena_t *arena);
 
 void arena_prefork(void);
 void arena_postfork_parent(void);
