@@ -98,6 +98,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv) {
 	args[n++] = time_arg;
 	args[n++] = "-timeout=30";
 	args[n++] = "-max_len=4096";
+	/* Long inputs from the start: a few seconds are too short for
+	 * libFuzzer's slow growth of the length limit. */
+	args[n++] = "-len_control=0";
 	args[n++] = "-artifact_prefix=test/fuzz/" FUZZ_TARGET "-";
 	args[n++] = "-print_final_stats=1";
 	args[n++] = fuzz_scratch;
