@@ -131,6 +131,8 @@ static int tcaches[NTCACHE];
 /* Arenas made once by arenas.extend. */
 static unsigned ext_arenas[2];
 static uint64_t *thread_allocated, *thread_deallocated;
+/* config.tcache: a --disable-tcache build has no tcache.* nodes. */
+static bool have_tcache;
 static uint64_t thread_base;
 
 /* FUZZ_TRACE=1 in the environment prints every call, to read a reproducer. */
@@ -607,7 +609,11 @@ op_control(input_t *in) {
 	uint8_t v = in_u8(in);
 	unsigned t = v % NTCACHE;
 	char name[64];
-	switch ((v >> 2) % 6) {
+	unsigned what = (v >> 2) % 6;
+	if (what <= 3 && !have_tcache) {
+		return;
+	}
+	switch (what) {
 	case 0:
 		if (tcaches[t] < 0) {
 			unsigned id;
@@ -654,6 +660,8 @@ setup_once(void) {
 	}
 	done = true;
 	trace_on = getenv("FUZZ_TRACE") != NULL;
+	size_t blen = sizeof(have_tcache);
+	ctl_check(A(mallctl)("config.tcache", &have_tcache, &blen, NULL, 0), "config.tcache");
 	for (unsigned i = 0; i < 2; i++) {
 		size_t len = sizeof(ext_arenas[i]);
 		ctl_check(A(mallctl)("arenas.extend", &ext_arenas[i], &len, NULL, 0),
