@@ -21,7 +21,8 @@
  *
  * Nodes whose read creates something are bounded: a cache made by
  * tcache.create is destroyed at once, and arenas.extend (arenas.create)
- * runs at most 8 times per process.
+ * succeeds at most 8 times per process; when it fails (a wrong *oldlenp) it
+ * must not have made an arena.
  */
 #define FUZZ_TARGET "ctl_name"
 
@@ -62,6 +63,8 @@ static size_t mib_create[3], mib_extend[2][3];
 static size_t len_create, len_extend[2];
 static size_t top_stable[5];
 static unsigned extends_left = 8;
+/* arenas.narenas before a read of arenas.extend. */
+static unsigned narenas_before;
 static unsigned ntop_stable;
 
 static void
@@ -106,21 +109,43 @@ mib_is(const size_t *mib, size_t len, const size_t *want, size_t wlen) {
  * Decides, for a read of mib (the name's resolution, or the MIB given),
  * whether to make it, and handles what it creates. Returns false to skip.
  */
+static unsigned
+narenas(void) {
+	unsigned n;
+	size_t len = sizeof(n);
+	if (A(mallctl)("arenas.narenas", &n, &len, NULL, 0) != 0) {
+		fail("arenas.narenas failed", "arenas.narenas", 0, 0);
+	}
+	return n;
+}
+
+static bool
+is_extend(const size_t *mib, size_t len) {
+	return mib_is(mib, len, mib_extend[0], len_extend[0]) ||
+	       mib_is(mib, len, mib_extend[1], len_extend[1]);
+}
+
 static bool
 may_read(const size_t *mib, size_t len) {
-	for (unsigned i = 0; i < 2; i++) {
-		if (mib_is(mib, len, mib_extend[i], len_extend[i])) {
-			if (extends_left == 0) {
-				return false;
-			}
-			extends_left--;
+	if (is_extend(mib, len)) {
+		if (extends_left == 0) {
+			return false;
 		}
+		narenas_before = narenas();
 	}
 	return true;
 }
 
 static void
 after_read(const size_t *mib, size_t len, int err, const void *oldp, size_t oldlen) {
+	/* A failed create made nothing (the caller could not find it). */
+	if (is_extend(mib, len)) {
+		if (err == 0) {
+			extends_left--;
+		} else if (narenas() != narenas_before) {
+			fail("a failed arenas.extend made an arena", "arenas.extend", err, 0);
+		}
+	}
 	if (err == 0 && oldp != NULL && oldlen == sizeof(unsigned) &&
 	    mib_is(mib, len, mib_create, len_create)) {
 		unsigned id;
