@@ -323,6 +323,33 @@ arena_chunk_new(arena_t *a) {
 }
 
 /*
+ * A free run of at least npages pages in list d (1: dirty, 0: clean), or
+ * NULL: the head of the smallest non-empty class that surely fits, else the
+ * first fit in the class below, whose runs may be long enough. That second
+ * look matters above the largest class a chunk's run can fill: a whole
+ * chunk's run (CHUNK_RUN_MAX_PAGES, 509 pages with 4 KiB pages) sits in
+ * class 448, so a request for 449 to 509 pages (a large class plus the
+ * slack of a big alignment) fits nowhere else.
+ */
+static page_misc_t *
+avail_find(arena_t *a, unsigned d, size_t npages) {
+	unsigned cls = avail_first(a, d, psz_ceil[npages]);
+	if (cls < psz_count) {
+		return a->avail[d][cls];
+	}
+	if (psz_floor[npages] == psz_ceil[npages]) {
+		return NULL;
+	}
+	for (page_misc_t *m = a->avail[d][psz_floor[npages]]; m != NULL; m = m->link.next) {
+		arena_chunk_t *c = arena_chunk_of(m);
+		if (map_npages(c->map[m - c->misc]) >= npages) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/*
  * Takes a free run of at least npages pages, splits off the rest, and marks
  * the run with `flags` (MAP_SMALL or MAP_LARGE). Returns false when the
  * kernel refuses a new chunk. *zeroed tells whether the run reads as zeros.
@@ -333,23 +360,19 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	assert_internal(npages >= 1 && npages <= CHUNK_RUN_MAX_PAGES);
 	/* Dirty runs first (no page faults, no new RSS), then clean ones,
 	 * then a new chunk. */
-	unsigned d = 1;
-	unsigned cls = avail_first(a, 1, psz_ceil[npages]);
-	if (cls >= psz_count) {
-		d = 0;
-		cls = avail_first(a, 0, psz_ceil[npages]);
+	page_misc_t *m = avail_find(a, 1, npages);
+	if (m == NULL) {
+		m = avail_find(a, 0, npages);
 	}
-	if (cls >= psz_count) {
+	if (m == NULL) {
 		if (arena_chunk_new(a) == NULL) {
 			return false;
 		}
-		d = (a->chunks_head->map[CHUNK_HEADER_PAGES] & MAP_DIRTY) != 0;
-		cls = avail_first(a, d, psz_ceil[npages]);
-		assert_internal(cls < psz_count);
+		m = &a->chunks_head->misc[CHUNK_HEADER_PAGES];
 	}
 	arena_chunk_t *c;
 	size_t pi;
-	misc_of(&c, &pi, a->avail[d][cls]);
+	misc_of(&c, &pi, m);
 	uint32_t bits = c->map[pi];
 	size_t run_pages = map_npages(bits);
 	assert_internal((bits & MAP_FREE) && run_pages >= npages);

@@ -225,6 +225,16 @@ ctl_read(void *oldp, size_t *oldlenp, const void *value, size_t len) {
 }
 
 int
+ctl_create_check(const void *oldp, const size_t *oldlenp, const void *newp, size_t newlen,
+                 size_t len) {
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	return oldp != NULL && oldlenp != NULL && *oldlenp != len ? EINVAL : 0;
+}
+
+int
 ctl_write(const void *newp, size_t newlen, void *value, size_t len) {
 	if (newp == NULL) {
 		return 0;

@@ -145,7 +145,7 @@ static int
 arenas_extend_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                   size_t newlen) {
 	(void)mib, (void)miblen;
-	int err = ctl_readonly(newp, newlen);
+	int err = ctl_create_check(oldp, oldlenp, newp, newlen, sizeof(unsigned));
 	if (err != 0) {
 		return err;
 	}

@@ -21,7 +21,7 @@ tcache_create_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	if (!config_tcache) {
 		return ENOENT;
 	}
-	int err = ctl_readonly(newp, newlen);
+	int err = ctl_create_check(oldp, oldlenp, newp, newlen, sizeof(unsigned));
 	if (err != 0) {
 		return err;
 	}

@@ -9,7 +9,8 @@
  * two from sizeof(void *) up to 1 GiB, with sizes below, at and above the
  * alignment (small sizes only for the largest alignments), and the whole
  * requested size is written and read back so overlapping or short blocks
- * show up. valloc must be page-aligned; pvalloc must round the size up to
+ * show up; so are large blocks with alignments whose slack exceeds the largest
+ * run class. valloc must be page-aligned; pvalloc must round the size up to
  * whole pages (liballoc: pvalloc(0) gives one page; glibc gives a page-aligned
  * minimum block, which is all POSIX-ish callers may assume).
  */
@@ -291,6 +292,39 @@ test_big_alignments(void **state) {
 	}
 }
 
+/*
+ * Large blocks (just under a chunk) with alignments of 8 KiB to 1 MiB: the
+ * block plus the slack the alignment needs can exceed the largest run size
+ * class, which once made liballoc dereference a missing free run (found
+ * by test/fuzz/api). Two live at once, so the second needs fresh memory.
+ */
+static void
+test_large_aligned(void **state) {
+	(void)state;
+	static const size_t sizes[] = {1536 * KiB, 1792 * KiB - 1, 1792 * KiB};
+	for (size_t align = 8 * KiB; align <= 1 * MiB; align <<= 1) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			for (int func = 0; func < NFUNCS; func++) {
+				void *p[2];
+				for (int k = 0; k < 2; k++) {
+					p[k] = aligned_call(func, align, sizes[i]);
+					CHECK(p[k] != NULL && is_aligned(p[k], align),
+					      "%s(%zu, %zu) = %p", func_names[func], align,
+					      sizes[i], p[k]);
+					fill(p[k], sizes[i], (unsigned)(align + i + k));
+				}
+				for (int k = 0; k < 2; k++) {
+					CHECK(check(p[k], sizes[i], (unsigned)(align + i + k)) ==
+					          sizes[i],
+					      "%s(%zu, %zu) block overwritten", func_names[func],
+					      align, sizes[i]);
+					free(p[k]);
+				}
+			}
+		}
+	}
+}
+
 static void
 test_valloc(void **state) {
 	(void)state;
@@ -345,10 +379,15 @@ test_pvalloc(void **state) {
 int
 main(void) {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_malloc_alignment),  cmocka_unit_test(test_calloc_alignment),
-	    cmocka_unit_test(test_realloc_alignment), cmocka_unit_test(test_posix_memalign),
-	    cmocka_unit_test(test_aligned_alloc),     cmocka_unit_test(test_memalign),
-	    cmocka_unit_test(test_big_alignments),    cmocka_unit_test(test_valloc),
+	    cmocka_unit_test(test_malloc_alignment),
+	    cmocka_unit_test(test_calloc_alignment),
+	    cmocka_unit_test(test_realloc_alignment),
+	    cmocka_unit_test(test_posix_memalign),
+	    cmocka_unit_test(test_aligned_alloc),
+	    cmocka_unit_test(test_memalign),
+	    cmocka_unit_test(test_big_alignments),
+	    cmocka_unit_test(test_large_aligned),
+	    cmocka_unit_test(test_valloc),
 	    cmocka_unit_test(test_pvalloc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

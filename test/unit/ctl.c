@@ -213,12 +213,46 @@ test_rw_rules(void **state) {
 	assert_int_equal(ctl_byname(name, NULL, NULL, NULL, 0), ENOENT);
 }
 
+/* A read that creates something and cannot return it (wrong *oldlenp) is
+ * EINVAL and creates nothing: the arena or cache would be lost for good,
+ * and 4,096 such reads used to use up every cache id. */
+static void
+test_create_wrong_length(void **state) {
+	(void)state;
+	unsigned n, after, id;
+	size_t sz = sizeof(n);
+	assert_int_equal(ctl_byname("arenas.narenas", &n, &sz, NULL, 0), 0);
+	uint8_t small;
+	sz = sizeof(small);
+	assert_int_equal(ctl_byname("arenas.extend", &small, &sz, NULL, 0), EINVAL);
+	assert_int_equal(ctl_byname("arenas.create", &small, &sz, NULL, 0), EINVAL);
+	sz = sizeof(after);
+	assert_int_equal(ctl_byname("arenas.narenas", &after, &sz, NULL, 0), 0);
+	assert_int_equal(after, n);
+	if (!config_tcache) {
+		return;
+	}
+	sz = sizeof(id);
+	assert_int_equal(ctl_byname("tcache.create", &id, &sz, NULL, 0), 0);
+	assert_int_equal(ctl_byname("tcache.destroy", NULL, NULL, &id, sizeof(id)), 0);
+	/* Ids are recycled lowest first: a cache made by the bad read would
+	 * hold this one. */
+	sz = sizeof(small);
+	assert_int_equal(ctl_byname("tcache.create", &small, &sz, NULL, 0), EINVAL);
+	unsigned again;
+	sz = sizeof(again);
+	assert_int_equal(ctl_byname("tcache.create", &again, &sz, NULL, 0), 0);
+	assert_int_equal(again, id);
+	assert_int_equal(ctl_byname("tcache.destroy", NULL, NULL, &again, sizeof(again)), 0);
+}
+
 int
 main(void) {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_full_names), cmocka_unit_test(test_partial_mib),
-	    cmocka_unit_test(test_bad_names),  cmocka_unit_test(test_bymib_errors),
-	    cmocka_unit_test(test_opt_nodes),  cmocka_unit_test(test_rw_rules),
+	    cmocka_unit_test(test_full_names),          cmocka_unit_test(test_partial_mib),
+	    cmocka_unit_test(test_bad_names),           cmocka_unit_test(test_bymib_errors),
+	    cmocka_unit_test(test_opt_nodes),           cmocka_unit_test(test_rw_rules),
+	    cmocka_unit_test(test_create_wrong_length),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,6 +117,12 @@ int ctl_read(void *oldp, size_t *oldlenp, const void *value, size_t len);
 /* Copies the new value in when newp is given; EINVAL when newlen is not
  * len. Returns 0 without touching *value when there is no new value. */
 int ctl_write(const void *newp, size_t newlen, void *value, size_t len);
+/* For nodes whose read creates something (arenas.extend, tcache.create):
+ * EPERM on a write, EINVAL when *oldlenp cannot take the len-byte result,
+ * checked before anything is created, which the caller could not find
+ * again. */
+int ctl_create_check(const void *oldp, const size_t *oldlenp, const void *newp, size_t newlen,
+                     size_t len);
 /* Read-only leaf: EPERM on a write, else ctl_read. */
 int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t newlen,
                         const void *value, size_t len);
