@@ -73,7 +73,8 @@ tsd_get(void) {
  * __seg_fs address space gives `mov %fs:(off,ind),reg` instead. Elsewhere
  * TSD_FS is plain tsd_tls access.
  */
-#if defined(__x86_64__) && defined(__SEG_FS) && ALLOC_CONFIG_INITIAL_EXEC_TLS
+#if defined(__x86_64__) && defined(__SEG_FS) && ALLOC_CONFIG_INITIAL_EXEC_TLS && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 ALWAYS_INLINE uintptr_t
 tsd_tls_offset(void) {
 	uintptr_t off;
