@@ -379,8 +379,16 @@ test_thread_tcache(void **state) {
 		assert_int_equal(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), ENOENT);
 	}
 	skip_without_tcache();
+	/* A thread starts with its cache as opt.tcache says (false under
+	 * MALLOC_CONF=tcache:false); then the test turns it on first. */
+	bool opt_on;
+	assert_int_equal(mallctl("opt.tcache", &opt_on, &sz, NULL, 0), 0);
 	assert_int_equal(mallctl("thread.tcache.enabled", &on, &sz, NULL, 0), 0);
-	assert_true(on);
+	assert_int_equal(on, opt_on);
+	if (!on) {
+		on = true;
+		assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
+	}
 	bool off = false;
 	bool old;
 	assert_int_equal(mallctl("thread.tcache.enabled", &old, &sz, &off, sizeof(off)), 0);
