@@ -17,7 +17,8 @@
  *   - thread.tcache.flush and thread.tcache.enabled off and on;
  *   - mallctl: epoch refreshes and stats.* reads, arena.<i>.decay and
  *     arena.<i>.purge, arena.<i>.decay_time writes, arenas.extend and
- *     allocations from the new arenas (MALLOCX_ARENA).
+ *     allocations from the new arenas (MALLOCX_ARENA), background purging
+ *     threads started and stopped.
  * Every block carries a pattern checked when it is freed. At the end, with
  * every thread gone and every cache flushed or destroyed, stats.allocated
  * is back to what it was before the threads started (with statistics
@@ -129,7 +130,7 @@ typedef struct {
 
 static void
 worker_ctl(worker_t *w) {
-	uint32_t r = rnd(&w->seed) % 8;
+	uint32_t r = rnd(&w->seed) % 9;
 	char name[64];
 	unsigned narenas = 0;
 	size_t sz = sizeof(narenas);
@@ -182,6 +183,13 @@ worker_ctl(worker_t *w) {
 			    ALLOC_API(mallctl)("thread.tcache.flush", NULL, NULL, NULL, 0) != 0;
 		}
 		break;
+	case 7: {
+		/* Background purging threads started and stopped while the
+		 * others allocate and purge. */
+		bool v = rnd(&w->seed) % 2;
+		w->bad += ALLOC_API(mallctl)("background_thread", NULL, NULL, &v, sizeof(v)) != 0;
+		break;
+	}
 	default:
 		if (have_tcache) {
 			bool off = false, on = true;
@@ -356,6 +364,8 @@ test_threads(void **state) {
 		}
 	}
 	assert_int_equal(bad, 0);
+	bool off = false;
+	assert_int_equal(ALLOC_API(mallctl)("background_thread", NULL, NULL, &off, sizeof(off)), 0);
 
 	if (have_tcache) {
 		assert_int_equal(
