@@ -217,9 +217,12 @@ now_s(void) {
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Sets every existing arena's decay time; returns how many took it. */
+/* Sets every existing arena's decay time, and the default of arenas made
+ * later (a thread moved to another CPU may start using a new arena);
+ * returns how many existing arenas took it. */
 static unsigned
 set_decay_times(ssize_t t) {
+	assert_int_equal(mallctl("arenas.decay_time", NULL, NULL, &t, sizeof(t)), 0);
 	unsigned n = 0;
 	size_t sz = sizeof(n);
 	assert_int_equal(mallctl("arenas.narenas", &n, &sz, NULL, 0), 0);
