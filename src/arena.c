@@ -629,8 +629,11 @@ arena_abandon(arena_t *a) {
 
 void
 arena_decay_tick(arena_t *a) {
-	/* Skip the lock when purging is off for this arena. */
-	if (opt_purge == PURGE_MODE_DECAY && a->decay.time < 0) {
+	/* Skip the lock when purging is off for this arena. The peek races
+	 * with arena.<i>.decay_time writes (decay_init stores it atomically
+	 * too); a stale answer costs one lock round or one skipped tick. */
+	if (opt_purge == PURGE_MODE_DECAY &&
+	    __atomic_load_n(&a->decay.time, __ATOMIC_RELAXED) < 0) {
 		return;
 	}
 	arena_decay(a);

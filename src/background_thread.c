@@ -55,6 +55,8 @@ static bool bg_enabled;
 /* Set from prefork to postfork: threads must not start a round. */
 static bool bg_paused;
 static bg_info_t bg_info[BACKGROUND_THREADS_MAX];
+/* Written under bg_lock, with atomic stores because
+ * background_thread_check reads it without the lock. */
 static unsigned bg_nthreads;
 
 static unsigned
@@ -137,7 +139,7 @@ bg_start(unsigned id) {
 		return true;
 	}
 	info->running = true;
-	bg_nthreads++;
+	__atomic_store_n(&bg_nthreads, bg_nthreads + 1, __ATOMIC_RELAXED);
 	return false;
 }
 
@@ -193,13 +195,18 @@ background_thread_set(bool enable) {
 		return failed;
 	}
 	__atomic_store_n(&bg_enabled, false, __ATOMIC_RELEASE);
+	/* Each thread is stopped and joined by one caller only: a second
+	 * thread writing false at the same time must not join it again (that
+	 * is undefined), so it waits below until the first is done. */
 	pthread_t joins[BACKGROUND_THREADS_MAX];
+	unsigned ids[BACKGROUND_THREADS_MAX];
 	unsigned njoins = 0;
 	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
 		bg_info_t *info = &bg_info[id];
-		if (info->running) {
+		if (info->running && !info->stop) {
 			info->stop = true;
 			pthread_cond_signal(&info->cond);
+			ids[njoins] = id;
 			joins[njoins++] = info->thread;
 		}
 	}
@@ -208,13 +215,25 @@ background_thread_set(bool enable) {
 		pthread_join(joins[i], NULL);
 	}
 	mutex_lock(&bg_lock);
-	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
-		bg_info_t *info = &bg_info[id];
-		if (info->running && info->stop) {
-			pthread_cond_destroy(&info->cond);
-			info->running = false;
-			bg_nthreads--;
+	for (unsigned i = 0; i < njoins; i++) {
+		bg_info_t *info = &bg_info[ids[i]];
+		pthread_cond_destroy(&info->cond);
+		info->running = false;
+		__atomic_store_n(&bg_nthreads, bg_nthreads - 1, __ATOMIC_RELAXED);
+	}
+	/* Threads another caller is stopping: gone when this call returns. */
+	for (;;) {
+		bool others = false;
+		for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
+			others |= bg_info[id].running && bg_info[id].stop;
 		}
+		if (!others) {
+			break;
+		}
+		mutex_unlock(&bg_lock);
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		mutex_lock(&bg_lock);
 	}
 	mutex_unlock(&bg_lock);
 	return false;
@@ -265,7 +284,7 @@ background_thread_postfork_child(void) {
 	for (unsigned id = 0; id < BACKGROUND_THREADS_MAX; id++) {
 		bg_info[id].running = false;
 	}
-	bg_nthreads = 0;
+	__atomic_store_n(&bg_nthreads, 0, __ATOMIC_RELAXED);
 	bg_paused = false;
 	mutex_postfork_child(&bg_lock);
 }

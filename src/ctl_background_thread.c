@@ -20,7 +20,8 @@
  * under ctl_lock, cannot read them; and a thread count that waits for an
  * epoch write would only mislead a program checking that the threads run.
  * In a forked child they read 0 threads until the first allocation slow
- * path re-creates them.
+ * path re-creates them. Like every stats.* node they answer ENOENT in a
+ * --disable-stats build (jemalloc 5 does the same).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "alloc/internal/background_thread.h"
+#include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
 
 int
@@ -50,6 +52,9 @@ static int
 stats_background_thread_num_threads_ctl(const size_t *mib, size_t miblen, void *oldp,
                                         size_t *oldlenp, void *newp, size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	background_thread_stats_t s;
 	background_thread_stats_read(&s);
 	size_t v = s.num_threads;
@@ -60,6 +65,9 @@ static int
 stats_background_thread_num_runs_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
                                      void *newp, size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	background_thread_stats_t s;
 	background_thread_stats_read(&s);
 	uint64_t v = s.num_runs;
@@ -70,6 +78,9 @@ static int
 stats_background_thread_run_interval_ctl(const size_t *mib, size_t miblen, void *oldp,
                                          size_t *oldlenp, void *newp, size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	background_thread_stats_t s;
 	background_thread_stats_read(&s);
 	uint64_t v = s.run_interval_ns;

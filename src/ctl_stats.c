@@ -33,6 +33,13 @@
  *
  * Per arena, lg_dirty_mult, decay_time and dss exist for real arenas only:
  * the merged view answers ENOENT for them.
+ *
+ * A build without statistics (--disable-stats, config_stats false) keeps no
+ * counters, so it has no numbers to report: as in jemalloc, every stats.*
+ * leaf answers ENOENT (stats.arenas.<i> is no valid index, the totals and
+ * stats.cactive refuse), rather than zeros a program could take for real.
+ * epoch still answers. The same holds for stats.background_thread.*
+ * (ctl_background_thread.c) and thread.[de]allocated[p] (ctl_thread.c).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -250,6 +257,9 @@ ctl_epoch_handler(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 /* Reads the field at `offset` of the totals. */
 static int
 stats_total_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen, size_t offset) {
+	if (!config_stats) {
+		return ENOENT;
+	}
 	int err = ctl_readonly(newp, newlen);
 	if (err != 0) {
 		return err;
@@ -265,6 +275,9 @@ static int
 stats_cactive_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                   size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	size_t *p = &arena_cactive_bytes;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &p, sizeof(p));
 }
@@ -317,6 +330,9 @@ stats_retained_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp
 static bool
 stats_arenas_valid(const size_t *mib, size_t depth, size_t i) {
 	(void)mib, (void)depth;
+	if (!config_stats) {
+		return false;
+	}
 	ctl_lock_snapshot();
 	bool ok = i == ctl_snap_narenas ||
 	          (i < ctl_snap_narenas && ctl_snap[i] != NULL && ctl_snap[i]->initialized);

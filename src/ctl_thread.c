@@ -5,7 +5,9 @@
  *
  * thread.allocated / thread.deallocated are the exact byte counts (usable
  * sizes) the thread's allocation calls kept in its state; the *p variants
- * return pointers to those counters, valid for the life of the thread.
+ * return pointers to those counters, valid for the life of the thread. The
+ * counters are statistics: without them (--disable-stats) the four nodes
+ * answer ENOENT, as in jemalloc.
  * thread.arena binds the thread to an arena for good (CPU migration no
  * longer rebinds it). thread.tcache.enabled false flushes and releases the
  * thread's cache and leaves it off; true sets it up again, except while the
@@ -58,6 +60,9 @@ static int
 thread_allocated_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                      size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	uint64_t v = ctl_tsd()->allocated;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
 }
@@ -66,6 +71,9 @@ static int
 thread_allocatedp_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                       size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	uint64_t *p = &ctl_tsd()->allocated;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &p, sizeof(p));
 }
@@ -74,6 +82,9 @@ static int
 thread_deallocated_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                        size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	uint64_t v = ctl_tsd()->deallocated;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
 }
@@ -82,6 +93,9 @@ static int
 thread_deallocatedp_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                         size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
 	uint64_t *p = &ctl_tsd()->deallocated;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &p, sizeof(p));
 }

@@ -53,7 +53,8 @@ decay_init(decay_t *decay, ssize_t time, uint64_t now_ns) {
 	if (!decay_weights_ready) {
 		decay_weights_init();
 	}
-	decay->time = time;
+	/* Atomic: arena_decay_tick reads it without the arena lock. */
+	__atomic_store_n(&decay->time, time, __ATOMIC_RELAXED);
 	decay->interval_ns = time > 0 ? (uint64_t)time * 1000000000u / DECAY_NSTEPS : 0;
 	decay->epoch_ns = now_ns;
 	decay->ndirty_last = 0;

@@ -12,6 +12,7 @@
  * opts characters: J JSON; g omit general information (version, config,
  * opt, arenas.*); m omit merged arena stats; a omit per-arena stats; b, l,
  * h omit the bins, large and huge size-class tables. Others are ignored.
+ * A --disable-stats build prints the general information only.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/message.h"
@@ -600,6 +602,52 @@ sp_write_default(void *cbopaque, const char *s) {
 	msg_write(s);
 }
 
+/* The totals and the arenas (merged and/or one by one). */
+static void
+sp_stats_print(sp_t *sp, bool merged, bool unmerged, const sp_tables_t *tables) {
+	sp_totals_print(sp);
+
+	unsigned narenas = 0;
+	sp_read(&narenas, sizeof(narenas), "arenas.narenas");
+	if (merged || unmerged) {
+		if (sp->json) {
+			js_open(sp, "stats.arenas", '{');
+		}
+		if (merged) {
+			if (sp->json) {
+				js_open(sp, "merged", '{');
+			} else {
+				sp_puts(sp, "Merged arenas stats:\n");
+			}
+			sp_arena(sp, narenas, true, tables);
+			if (sp->json) {
+				js_close(sp, '}');
+			}
+		}
+		for (unsigned i = 0; unmerged && i < narenas; i++) {
+			/* Arenas that do not exist have no stats node. */
+			unsigned nthreads;
+			if (!sp_read(&nthreads, sizeof(nthreads), "stats.arenas.%u.nthreads", i)) {
+				continue;
+			}
+			if (sp->json) {
+				char key[16];
+				msg_format(key, sizeof(key), "%u", i);
+				js_open(sp, key, '{');
+			} else {
+				sp_printf(sp, "arenas[%u]:\n", i);
+			}
+			sp_arena(sp, i, false, tables);
+			if (sp->json) {
+				js_close(sp, '}');
+			}
+		}
+		if (sp->json) {
+			js_close(sp, '}');
+		}
+	}
+}
+
 static void
 stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts) {
 	bool general = true, merged = true, unmerged = true;
@@ -656,46 +704,10 @@ stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *
 	if (general) {
 		sp_general(&sp);
 	}
-	sp_totals_print(&sp);
-
-	unsigned narenas = 0;
-	sp_read(&narenas, sizeof(narenas), "arenas.narenas");
-	if (merged || unmerged) {
-		if (sp.json) {
-			js_open(&sp, "stats.arenas", '{');
-		}
-		if (merged) {
-			if (sp.json) {
-				js_open(&sp, "merged", '{');
-			} else {
-				sp_puts(&sp, "Merged arenas stats:\n");
-			}
-			sp_arena(&sp, narenas, true, &tables);
-			if (sp.json) {
-				js_close(&sp, '}');
-			}
-		}
-		for (unsigned i = 0; unmerged && i < narenas; i++) {
-			/* Arenas that do not exist have no stats node. */
-			unsigned nthreads;
-			if (!sp_read(&nthreads, sizeof(nthreads), "stats.arenas.%u.nthreads", i)) {
-				continue;
-			}
-			if (sp.json) {
-				char key[16];
-				msg_format(key, sizeof(key), "%u", i);
-				js_open(&sp, key, '{');
-			} else {
-				sp_printf(&sp, "arenas[%u]:\n", i);
-			}
-			sp_arena(&sp, i, false, &tables);
-			if (sp.json) {
-				js_close(&sp, '}');
-			}
-		}
-		if (sp.json) {
-			js_close(&sp, '}');
-		}
+	/* A --disable-stats build has no stats.* nodes: the general part is
+	 * all there is to print (jemalloc does the same). */
+	if (config_stats) {
+		sp_stats_print(&sp, merged, unmerged, &tables);
 	}
 	if (sp.json) {
 		js_close(&sp, '}');

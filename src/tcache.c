@@ -379,9 +379,13 @@ tcache_stats_add(arena_t *arena, uint64_t *nrequests) {
 	mutex_unlock(&tcaches_lock);
 }
 
-/* Explicit caches by id, and recycled tcache_t structs; under tcaches_lock. */
+/* Explicit caches by id, and recycled tcache_t structs; under tcaches_lock.
+ * Stores to tcaches[] are atomic: tcaches_get reads it without the lock. A
+ * slot holds TCACHES_RESERVED while tcaches_create sets its cache up
+ * outside the lock, so two creations never take the same id. */
 static tcache_t *tcaches[TCACHES_MAX];
 static tcache_t *tcaches_free_structs;
+#define TCACHES_RESERVED ((tcache_t *)1)
 
 bool
 tcaches_create(arena_t *arena, unsigned *id) {
@@ -392,12 +396,16 @@ tcaches_create(arena_t *arena, unsigned *id) {
 	}
 	tcache_t *t = NULL;
 	if (ind < TCACHES_MAX) {
+		__atomic_store_n(&tcaches[ind], TCACHES_RESERVED, __ATOMIC_RELAXED);
 		t = tcaches_free_structs;
 		if (t != NULL) {
 			tcaches_free_structs = t->next;
 		} else {
 			t = base_alloc(sizeof(tcache_t));
 		}
+	}
+	if (t == NULL && ind < TCACHES_MAX) {
+		__atomic_store_n(&tcaches[ind], NULL, __ATOMIC_RELAXED);
 	}
 	mutex_unlock(&tcaches_lock);
 	if (t == NULL) {
@@ -407,13 +415,14 @@ tcaches_create(arena_t *arena, unsigned *id) {
 	/* tcache_init takes tcaches_lock itself. */
 	if (tcache_init(t, arena) || t->stacks == NULL) {
 		mutex_lock(&tcaches_lock);
+		__atomic_store_n(&tcaches[ind], NULL, __ATOMIC_RELAXED);
 		t->next = tcaches_free_structs;
 		tcaches_free_structs = t;
 		mutex_unlock(&tcaches_lock);
 		return true;
 	}
 	mutex_lock(&tcaches_lock);
-	tcaches[ind] = t;
+	__atomic_store_n(&tcaches[ind], t, __ATOMIC_RELEASE);
 	mutex_unlock(&tcaches_lock);
 	*id = ind;
 	return false;
@@ -424,7 +433,8 @@ tcaches_get(unsigned id) {
 	if (id >= TCACHES_MAX) {
 		return NULL;
 	}
-	return __atomic_load_n(&tcaches[id], __ATOMIC_ACQUIRE);
+	tcache_t *t = __atomic_load_n(&tcaches[id], __ATOMIC_ACQUIRE);
+	return t != TCACHES_RESERVED ? t : NULL;
 }
 
 bool
@@ -444,7 +454,12 @@ tcaches_destroy(unsigned id) {
 	}
 	mutex_lock(&tcaches_lock);
 	tcache_t *t = tcaches[id];
-	tcaches[id] = NULL;
+	if (t == TCACHES_RESERVED) {
+		/* Still being created: not an id anyone was given. */
+		t = NULL;
+	} else {
+		__atomic_store_n(&tcaches[id], NULL, __ATOMIC_RELAXED);
+	}
 	mutex_unlock(&tcaches_lock);
 	if (t == NULL) {
 		return true;

@@ -997,6 +997,15 @@ main(int argc, char **argv) {
 		printf("the process allocator has no mallctl\n");
 		return 77;
 	}
+	/* Every case ends by comparing the purge statistics with the madvise
+	 * calls counted here, and most read stats.* on the way: a build
+	 * without statistics (--disable-stats) has none of them. */
+	bool have_stats = false;
+	size_t len = sizeof(have_stats);
+	if (mallctl("config.stats", &have_stats, &len, NULL, 0) != 0 || !have_stats) {
+		printf("built without statistics: the purge cases check stats.*\n");
+		return 77;
+	}
 	struct CMUnitTest tests[NCASES];
 	for (size_t i = 0; i < NCASES; i++) {
 		tests[i] =

@@ -386,6 +386,13 @@ main(void) {
 		printf("the process allocator has no mallctl\n");
 		return 77;
 	}
+	bool have_stats = false;
+	size_t len = sizeof(have_stats);
+	if (mallctl("config.stats", &have_stats, &len, NULL, 0) != 0 || !have_stats) {
+		/* Every case reads stats.*, which such a build does not have. */
+		printf("built without statistics (configure --disable-stats)\n");
+		return 77;
+	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_small),          cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_huge),           cmocka_unit_test(test_cactive),

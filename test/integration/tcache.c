@@ -540,9 +540,17 @@ test_thread_enabled(void **state) {
 	unsigned a = bind_new_arena(&old);
 	assert_int_not_equal(a, UINT32_MAX);
 	unsigned j = bin_of(96);
-	bool on = false;
+	/* A thread starts with its cache as opt.tcache says (false under
+	 * MALLOC_CONF=tcache:false); the test turns it on first then. */
+	bool opt_on = false;
+	assert_int_equal(ctl_get("opt.tcache", &opt_on, sizeof(opt_on)), 0);
+	bool on = !opt_on;
 	assert_int_equal(ctl_get("thread.tcache.enabled", &on, sizeof(on)), 0);
-	assert_true(on);
+	assert_int_equal(on, opt_on);
+	if (!on) {
+		on = true;
+		assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
+	}
 	void *ps[20];
 	for (int i = 0; i < 20; i++) {
 		ps[i] = keep(malloc(96));
@@ -571,12 +579,12 @@ test_thread_enabled(void **state) {
 	assert_false(was);
 	assert_int_equal(thread_flush(), 0);
 
-	/* Per thread: a new thread has its own cache, on. */
+	/* Per thread: a new thread has its own cache, as opt.tcache says. */
 	pthread_t t;
 	void *ret;
 	assert_int_equal(pthread_create(&t, NULL, thread_read_enabled, NULL), 0);
 	assert_int_equal(pthread_join(t, &ret), 0);
-	assert_ptr_equal(ret, (void *)1);
+	assert_ptr_equal(ret, opt_on ? (void *)1 : NULL);
 	assert_int_equal(ctl_get("thread.tcache.enabled", &on, sizeof(on)), 0);
 	assert_false(on);
 
@@ -615,6 +623,9 @@ test_thread_flush(void **state) {
 	unsigned a = bind_new_arena(&old);
 	assert_int_not_equal(a, UINT32_MAX);
 	unsigned j = bin_of(192);
+	/* Under MALLOC_CONF=tcache:false this thread turns its cache on. */
+	bool on = true;
+	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
 	size_t tmax = read_size("arenas.tcache_max");
 	size_t lsize = 20000 <= tmax ? 20000 : 0;
 	void *ps[10], *ls[2] = {NULL, NULL};

@@ -52,6 +52,19 @@ sys.exit(0 if ok else 1)
 	fi
 }
 
+# A build without statistics (configure --disable-stats) prints the general
+# part only: check that, and nothing more can be checked.
+LD_PRELOAD=$LIBALLOC "$helper" J >"$work/probe.json" 2>/dev/null
+if python3 -c "
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))['jemalloc']['config']['stats'] is False else 1)
+" "$work/probe.json" 2>/dev/null; then
+	echo "built without statistics: only the general part is printed"
+	check J "all(k in j for k in ('version', 'config', 'opt', 'arenas')) \
+		and 'stats' not in j and 'stats.arenas' not in j"
+	exit $status
+fi
+
 check J "all(k in j for k in ('version', 'config', 'opt', 'arenas', 'stats', 'stats.arenas')) \
 	and j['stats']['allocated'] <= j['stats']['active'] <= j['stats']['resident'] <= j['stats']['mapped'] \
 	and 'merged' in j['stats.arenas'] and '0' in j['stats.arenas'] \

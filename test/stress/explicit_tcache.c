@@ -307,6 +307,13 @@ main(void) {
 		printf("explicit_tcache: the process allocator has no mallctl\n");
 		return 77;
 	}
+	bool have_stats = false;
+	size_t have_stats_len = sizeof(have_stats);
+	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+		printf("explicit_tcache: built without statistics (the check is stats.allocated "
+		       "back to the baseline); skipped\n");
+		return 77;
+	}
 	unsigned probe;
 	size_t sz = sizeof(probe);
 	if (mallctl("tcache.create", &probe, &sz, NULL, 0) == ENOENT) {

@@ -287,6 +287,13 @@ main(void) {
 		printf("fork_background: the process allocator has no mallctl; skipped\n");
 		return 77;
 	}
+	bool have_stats = false;
+	size_t have_stats_len = sizeof(have_stats);
+	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+		printf("fork_background: built without statistics (threads are counted with "
+		       "stats.background_thread.*); skipped\n");
+		return 77;
+	}
 	const char *env = getenv("STRESS_SECONDS");
 	if (env != NULL && atof(env) > 0) {
 		budget = atof(env);

@@ -232,6 +232,13 @@ main(void) {
 		printf("tcache_churn: the process allocator has no mallctl\n");
 		return 77;
 	}
+	bool have_stats = false;
+	size_t have_stats_len = sizeof(have_stats);
+	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+		printf("tcache_churn: built without statistics (the check is stats.allocated back "
+		       "to the baseline); skipped\n");
+		return 77;
+	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	size_t unused = 0;

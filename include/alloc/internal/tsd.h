@@ -74,12 +74,19 @@ tsd_get(void) {
  * accesses (tsd_tls.tcache.head[pc]), costing two instructions per
  * malloc and per free. Reading the offset once and going through the
  * __seg_fs address space gives `mov %fs:(off,ind),reg` instead. Elsewhere
- * TSD_FS is plain tsd_tls access; so under GCC's AddressSanitizer (the
- * unit-test and fuzz-replay copies of the sources), which checks the
- * shadow of a __seg_fs access as if its offset were an address and faults.
+ * TSD_FS is plain tsd_tls access, and so in builds with AddressSanitizer or
+ * ThreadSanitizer (the unit-test objects): their instrumentation takes the
+ * %fs-relative offset for an address and crashes on its shadow.
  */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TSD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TSD_SANITIZED 1
+#endif
+#endif
 #if defined(__x86_64__) && defined(__SEG_FS) && ALLOC_CONFIG_INITIAL_EXEC_TLS && \
-    !(defined(__SANITIZE_ADDRESS__) && !defined(__clang__))
+    !defined(TSD_SANITIZED)
 ALWAYS_INLINE uintptr_t
 tsd_tls_offset(void) {
 	uintptr_t off;
