@@ -19,6 +19,7 @@
 #include "alloc/internal/arena.h"
 
 #include <stdatomic.h>
+#include <sched.h>
 #include <string.h>
 
 #include "alloc/internal/arena_validate.h"
@@ -1458,6 +1459,16 @@ arena_prefork(void) {
 			mutex_prefork(&a->bins[b].lock);
 		}
 		mutex_prefork(&a->lock);
+		/* A purge drops the arena lock around its madvise calls, with
+		 * its runs out of every list. Forking then would leave the
+		 * child an arena that believes a purge is under way forever
+		 * (it never purges again) and those runs lost: wait for it.
+		 * The purger needs only this lock to finish. */
+		while (a->purging) {
+			mutex_unlock(&a->lock);
+			sched_yield();
+			mutex_lock(&a->lock);
+		}
 	}
 }
 

@@ -4,6 +4,9 @@
  * them, or replace them with its own memory source, and liballoc then gets,
  * purges and returns that arena's memory only through them.
  *
+ * fork() while another thread is inside the purge hook must wait for that
+ * purge: the child must be able to purge that arena afterwards.
+ *
  * The "private heap" test hands an extended arena memory from a region the
  * test mapped itself and checks that small, large and huge allocations of
  * that arena all lie inside it.
@@ -15,7 +18,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -125,6 +131,114 @@ test_read_and_wrap(void **state) {
 	assert_int_equal(hooks_rw(a, NULL, &def), 0);
 }
 
+/* ---- fork while a purge is inside its hook ---- */
+
+static int slow_purge_armed;
+static int in_slow_purge;
+static unsigned purge_arena;
+
+static bool
+slow_purge(void *chunk, size_t size, size_t off, size_t len, unsigned ind) {
+	if (__atomic_exchange_n(&slow_purge_armed, 0, __ATOMIC_ACQ_REL)) {
+		__atomic_store_n(&in_slow_purge, 1, __ATOMIC_RELEASE);
+		usleep(200 * 1000);
+	}
+	return prev_hooks.purge(chunk, size, off, len, ind);
+}
+
+static void
+arena_ctl(unsigned a, const char *leaf, void *newp, size_t newlen) {
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.%s", a, leaf);
+	assert_int_equal(mallctl(name, NULL, NULL, newp, newlen), 0);
+}
+
+static void *
+purger(void *arg) {
+	(void)arg;
+	arena_ctl(purge_arena, "purge", NULL, 0);
+	return NULL;
+}
+
+/* Dirty pages of arena a; SIZE_MAX when they cannot be read. */
+static size_t
+arena_pdirty(unsigned a) {
+	uint64_t epoch = 1;
+	size_t len = sizeof(epoch);
+	if (mallctl("epoch", &epoch, &len, &epoch, len) != 0) {
+		return SIZE_MAX;
+	}
+	char name[64];
+	snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", a);
+	size_t pdirty;
+	len = sizeof(pdirty);
+	return mallctl(name, &pdirty, &len, NULL, 0) == 0 ? pdirty : SIZE_MAX;
+}
+
+static void
+test_fork_during_purge(void **state) {
+	(void)state;
+	bool stats = false;
+	size_t len = sizeof(stats);
+	if (mallctl("config.stats", &stats, &len, NULL, 0) != 0 || !stats) {
+		skip();
+	}
+	unsigned a = new_arena();
+	purge_arena = a;
+	/* Freed pages stay dirty until arena.<a>.purge. */
+	ssize_t never = -1;
+	arena_ctl(a, "decay_time", &never, sizeof(never));
+	chunk_hooks_t def;
+	assert_int_equal(hooks_rw(a, &def, NULL), 0);
+	prev_hooks = def;
+	chunk_hooks_t slow = def;
+	slow.purge = slow_purge;
+	assert_int_equal(hooks_rw(a, NULL, &slow), 0);
+
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t size = (size_t)1 << 20;
+	void *p = mallocx(size, flags);
+	assert_non_null(p);
+	memset(p, 1, size);
+	dallocx(p, flags);
+	assert_true(arena_pdirty(a) >= size >> 12);
+
+	/* A thread purges; its first purge call sleeps in the hook, with the
+	 * arena's lock dropped and the runs out of the lists. Fork then. */
+	__atomic_store_n(&slow_purge_armed, 1, __ATOMIC_RELEASE);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, purger, NULL), 0);
+	while (!__atomic_load_n(&in_slow_purge, __ATOMIC_ACQUIRE)) {
+		usleep(1000);
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child's arena must still purge, and the pages of the
+		 * interrupted purge must not be lost. */
+		void *q = mallocx(size, flags);
+		if (q == NULL) {
+			_exit(2);
+		}
+		memset(q, 2, size);
+		dallocx(q, flags);
+		char name[64];
+		snprintf(name, sizeof(name), "arena.%u.purge", a);
+		if (mallctl(name, NULL, NULL, NULL, 0) != 0) {
+			_exit(3);
+		}
+		_exit(arena_pdirty(a) == 0 ? 0 : 1);
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(arena_pdirty(a), 0);
+	assert_int_equal(hooks_rw(a, NULL, &def), 0);
+}
+
 /* ---- a private heap: every chunk comes from one caller-mapped region ---- */
 
 #define REGION_SIZE ((size_t)256 << 20)
@@ -217,6 +331,7 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read_and_wrap),
 	    cmocka_unit_test(test_private_heap),
+	    cmocka_unit_test(test_fork_during_purge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
