@@ -313,6 +313,20 @@ describe(const struct outcome *o, char *buf, size_t len) {
 	return buf;
 }
 
+/* Whether text contains one of the '|'-separated alternatives of what. */
+static int
+says(const char *text, const char *what) {
+	char alt[64];
+	while (*what != '\0') {
+		size_t n = strcspn(what, "|");
+		snprintf(alt, sizeof(alt), "%.*s", (int)n, what);
+		if (strstr(text, alt) != NULL)
+			return 1;
+		what += n + (what[n] == '|');
+	}
+	return 0;
+}
+
 /*
  * strict: the heap must not be left corrupted (any allocator), and on
  * liballoc the child must abort with a message. Otherwise only reported.
@@ -338,8 +352,8 @@ expect_abort(const char *name, int (*fn)(void), int strict, const char *what_msg
 		CHECK(l > 0, "%s: aborted without a message on stderr", name);
 		CHECK(strchr(o.err, '\n') == NULL, "%s: the report is more than one line: %s", name,
 		      o.err);
-		CHECK(strstr(o.err, what_msg) != NULL, "%s: the report does not say \"%s\": %s",
-		      name, what_msg, o.err);
+		CHECK(says(o.err, what_msg), "%s: the report does not say \"%s\": %s", name,
+		      what_msg, o.err);
 		char ptr_text[32];
 		snprintf(ptr_text, sizeof(ptr_text), "%p", (void *)*bad_ptr);
 		CHECK(*bad_ptr != 0 && strstr(o.err, ptr_text) != NULL,
@@ -355,7 +369,10 @@ struct invalid_case {
 	const char *what;
 };
 
-static const char DOUBLE[] = "double free";
+/* Without a thread cache (tcache:false) a small double free reaches its
+ * run, whose pages may be gone already: "or already freed". (With
+ * MALLOC_CONF=quarantine:N, the quarantine reports a double free.) */
+static const char DOUBLE[] = "double free|already freed";
 static const char INVALID[] = "invalid pointer";
 
 static struct invalid_case cases[] = {
@@ -364,8 +381,8 @@ static struct invalid_case cases[] = {
     {"double free, small, later", case_double_free_small_later, 0, DOUBLE},
     /* A freed large or huge block leaves no trace to tell a double free
      * from a wild pointer: the report says it is one or the other. */
-    {"double free, large", case_double_free_large, 1, "freed"},
-    {"double free, huge", case_double_free_huge, 1, "freed"},
+    {"double free, large", case_double_free_large, 1, "freed|double free"},
+    {"double free, huge", case_double_free_huge, 1, "freed|double free"},
     {"free(stack)", case_free_stack, 1, INVALID},
     {"free(static data)", case_free_static, 1, INVALID},
     {"free(foreign chunk)", case_free_foreign_chunk, 1, INVALID},
