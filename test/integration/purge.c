@@ -68,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -988,9 +989,29 @@ run_case(void **state) {
 	assert_true(ok);
 }
 
+/*
+ * Keeps the child on the CPU it starts on. The cases measure one arena's
+ * decay; a thread that the scheduler moves to another CPU for good is
+ * rebound to that CPU's arena, and the arena it left purges at once what
+ * comes back to it (arena_abandon, tested by stress/cpu_migrate_rss),
+ * which would make these figures depend on the machine's load.
+ */
+static void
+pin_to_current_cpu(void) {
+	int cpu = sched_getcpu();
+	if (cpu < 0) {
+		return;
+	}
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
+
 int
 main(int argc, char **argv) {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+		pin_to_current_cpu();
 		return child_main(argv[2]);
 	}
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
