@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "test_skip.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -55,14 +56,6 @@ bg_set(bool v) {
  * --disable-stats build answers ENOENT for them (as jemalloc 5 does) and
  * the checks that need them skip. */
 static bool have_stats;
-
-static void
-skip_without_stats(void) {
-	if (!have_stats) {
-		print_message("# built without statistics: skipped\n");
-		skip();
-	}
-}
 
 static size_t
 num_threads(void) {
@@ -111,7 +104,7 @@ test_names_and_errors(void **state) {
 		assert_int_equal(mallctl("stats.background_thread.num_threads", &n, &sz, NULL, 0),
 		                 ENOENT);
 	}
-	skip_without_stats();
+	test_skip_unless(have_stats, "statistics");
 	assert_int_equal(mallctl("stats.background_thread.num_threads", &n, &sz, &n, sizeof(n)),
 	                 EPERM);
 	uint64_t u = 0;
@@ -156,7 +149,7 @@ test_start_stop(void **state) {
 		assert_true(bg_set(false));
 		assert_false(bg_get());
 	}
-	skip_without_stats();
+	test_skip_unless(have_stats, "statistics");
 	assert_int_equal(num_threads(), 0);
 
 	/* true: the threads exist when the call returns. */

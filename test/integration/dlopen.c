@@ -23,6 +23,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -35,14 +37,6 @@
 			fail();                                                                \
 		}                                                                              \
 	} while (0)
-
-static uint64_t
-rng(uint64_t *state) {
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void
 fill(unsigned char *p, size_t n, unsigned seed) {
@@ -77,13 +71,13 @@ ring_churn(struct ring *r, int steps) {
 				return 0;
 			free(r->p[i]);
 		}
-		uint64_t x = rng(&r->rng) % 1000;
+		uint64_t x = test_rng_next(&r->rng) % 1000;
 		size_t n = x < 900 ? 1 + x : x < 998 ? 16 * KiB + x * 100 : 2 * MiB + x;
 		r->p[i] = malloc(n);
 		if (r->p[i] == NULL)
 			return 0;
 		r->n[i] = n;
-		r->seed[i] = (unsigned)rng(&r->rng);
+		r->seed[i] = (unsigned)test_rng_next(&r->rng);
 		fill(r->p[i], n, r->seed[i]);
 	}
 	return 1;

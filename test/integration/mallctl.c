@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "test_fill.h"
+#include "test_skip.h"
 
 /* Blocks stored here escape, so the compiler cannot drop a malloc/free
  * pair whose block is never used. */
@@ -43,47 +44,16 @@ keep(void *p) {
  * built that way, and the tests of cache behaviour skip. */
 static bool have_tcache;
 
-/* The fill options (junk, zero, redzone, quarantine) turn thread caches off
- * (test_fill.h). */
-/* Redzones change the small classes and the quarantine delays frees
- * (test_fill.h): the per-class counts below do not hold then. */
-static void
-skip_if_redzone_or_quarantine(void) {
-	if (test_fill_redzone() || test_fill_quarantine()) {
-		print_message("# redzone or quarantine on (MALLOC_CONF): skipped\n");
-		skip();
-	}
-}
-
-static void
-skip_if_fill(void) {
-	if (test_fill_active()) {
-		print_message("# fill options on (MALLOC_CONF), no thread caches: skipped\n");
-		skip();
-	}
-}
-
 static void
 skip_without_tcache(void) {
-	if (!have_tcache) {
-		print_message("# built without thread caches: skipped\n");
-		skip();
-	}
-	skip_if_fill();
+	test_skip_unless(have_tcache, "thread caches");
+	test_skip_if_fill();
 }
 
 /* config.stats: without statistics (configure --disable-stats) every
  * stats.* and thread.[de]allocated[p] node answers ENOENT, as in jemalloc;
  * the checks that read them skip, the rest of each test still runs. */
 static bool have_stats;
-
-static void
-skip_without_stats(void) {
-	if (!have_stats) {
-		print_message("# built without statistics: skipped\n");
-		skip();
-	}
-}
 
 static size_t
 read_size(const char *name) {
@@ -306,7 +276,7 @@ test_thread_counters(void **state) {
 			assert_int_equal(mallctl(names[i], &v, &vlen, NULL, 0), ENOENT);
 		}
 	}
-	skip_without_stats();
+	test_skip_unless(have_stats, "statistics");
 	assert_int_equal(mallctl("thread.allocatedp", &ap, &sz, NULL, 0), 0);
 	assert_int_equal(mallctl("thread.deallocatedp", &dp, &sz, NULL, 0), 0);
 	uint64_t a0 = *ap, d0 = *dp;
@@ -350,7 +320,7 @@ thread_counters_main(void *arg) {
 static void
 test_thread_counters_per_thread(void **state) {
 	(void)state;
-	skip_without_stats();
+	test_skip_unless(have_stats, "statistics");
 	uint64_t a0 = read_u64("thread.allocated");
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, thread_counters_main, state), 0);
@@ -492,7 +462,7 @@ test_explicit_tcache(void **state) {
 static void
 test_arena_reset(void **state) {
 	(void)state;
-	skip_if_redzone_or_quarantine();
+	test_skip_if_redzone_or_quarantine();
 	unsigned a = new_arena();
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
 	for (int i = 0; i < 100; i++) {
@@ -534,7 +504,7 @@ test_arena_reset(void **state) {
 static void
 test_arena_purge_decay(void **state) {
 	(void)state;
-	skip_if_redzone_or_quarantine();
+	test_skip_if_redzone_or_quarantine();
 	unsigned a = new_arena();
 	char name[96];
 	/* Keep dirty pages until purged by hand. */
@@ -565,7 +535,7 @@ test_arena_purge_decay(void **state) {
 		snprintf(name, sizeof(name), "arena.%u.purge", a);
 		assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
 	}
-	skip_without_stats();
+	test_skip_unless(have_stats, "statistics");
 	refresh();
 	snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", a);
 	size_t dirty = read_size(name);

@@ -28,6 +28,7 @@
 
 #include "alloc.h"
 #include "test_fill.h"
+#include "test_skip.h"
 
 __attribute__((format(printf, 1, 2))) static uint64_t
 stat_read(const char *fmt, ...) {
@@ -69,20 +70,10 @@ new_arena(void) {
 
 #define NOBJ 200
 
-/* Redzones change the small classes and the quarantine delays frees
- * (test_fill.h): the per-class counts below do not hold then. */
-static void
-skip_if_redzone_or_quarantine(void) {
-	if (test_fill_redzone() || test_fill_quarantine()) {
-		print_message("# redzone or quarantine on (MALLOC_CONF): skipped\n");
-		skip();
-	}
-}
-
 static void
 test_small(void **state) {
 	(void)state;
-	skip_if_redzone_or_quarantine();
+	test_skip_if_redzone_or_quarantine();
 	unsigned a = new_arena();
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
 	unsigned nbins = (unsigned)stat_read("arenas.nbins");
@@ -128,7 +119,7 @@ test_small(void **state) {
 static void
 test_large(void **state) {
 	(void)state;
-	skip_if_redzone_or_quarantine();
+	test_skip_if_redzone_or_quarantine();
 	unsigned a = new_arena();
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
 	unsigned nlruns = (unsigned)stat_read("arenas.nlruns");

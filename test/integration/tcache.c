@@ -47,6 +47,7 @@
 #include "alloc.h"
 #include "test_fill.h"
 #include "test_child.h"
+#include "test_skip.h"
 
 /* Blocks stored here escape, so the compiler keeps malloc/free pairs. */
 static void *volatile sink;
@@ -355,23 +356,10 @@ skip_if_built_in_conf(void) {
 	}
 }
 
-/* The fill options (junk, zero, redzone, quarantine) turn thread caches off
- * (test_fill.h). */
-static void
-skip_if_fill(void) {
-	if (test_fill_active()) {
-		print_message("# fill options on (MALLOC_CONF), no thread caches: skipped\n");
-		skip();
-	}
-}
-
 static void
 skip_without_tcache(void) {
-	if (!have_tcache) {
-		print_message("# built without thread caches: skipped\n");
-		skip();
-	}
-	skip_if_fill();
+	test_skip_unless(have_tcache, "thread caches");
+	test_skip_if_fill();
 }
 
 static size_t

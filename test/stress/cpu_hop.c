@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -48,14 +50,6 @@ die(const char *what, const struct block *b) {
 }
 
 static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
 word(uint64_t seed, size_t i) {
 	return seed ^ (i * 0x9e3779b97f4a7c15ull);
 }
@@ -67,18 +61,18 @@ words_of(size_t size) {
 
 static struct block *
 block_new(uint32_t owner, uint64_t *s) {
-	uint64_t r = rng(s) % 1000;
-	size_t n = sizeof(struct block) + (r < 850   ? rng(s) % 256
-	                                   : r < 990 ? rng(s) % (14 * KiB)
-	                                   : r < 999 ? 14 * KiB + rng(s) % (200 * KiB)
-	                                             : 2 * MiB + rng(s) % MiB);
+	uint64_t r = test_rng_next(s) % 1000;
+	size_t n = sizeof(struct block) + (r < 850   ? test_rng_next(s) % 256
+	                                   : r < 990 ? test_rng_next(s) % (14 * KiB)
+	                                   : r < 999 ? 14 * KiB + test_rng_next(s) % (200 * KiB)
+	                                             : 2 * MiB + test_rng_next(s) % MiB);
 	struct block *b = malloc(n);
 	if (b == NULL)
 		die("malloc failed", NULL);
 	b->magic = MAGIC;
 	b->owner = owner;
 	b->size = n;
-	b->seed = rng(s);
+	b->seed = test_rng_next(s);
 	for (size_t i = 0; i < words_of(n); i++)
 		b->data[i] = word(b->seed, i);
 	return b;
@@ -117,32 +111,33 @@ worker(void *arg) {
 	unsigned long ops = 0, hops = 0, remote = 0;
 	struct block *mine[8] = {0};
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		if (rng(&s) % 256 == 0) {
-			hop(rng(&s));
+		if (test_rng_next(&s) % 256 == 0) {
+			hop(test_rng_next(&s));
 			hops++;
 		}
-		uint64_t r = rng(&s) % 100;
+		uint64_t r = test_rng_next(&s) % 100;
 		if (r < 60) {
-			struct block *old =
-			    atomic_exchange(&slots[rng(&s) % NSLOTS], block_new(self, &s));
+			struct block *old = atomic_exchange(&slots[test_rng_next(&s) % NSLOTS],
+			                                    block_new(self, &s));
 			if (old != NULL) {
 				block_check(old);
 				remote += old->owner != self;
 				free(old);
 			}
 		} else if (r < 90) {
-			int i = (int)(rng(&s) % 8);
+			int i = (int)(test_rng_next(&s) % 8);
 			if (mine[i] != NULL) {
 				block_check(mine[i]);
 				free(mine[i]);
 			}
 			mine[i] = block_new(self, &s);
 		} else {
-			int i = (int)(rng(&s) % 8);
+			int i = (int)(test_rng_next(&s) % 8);
 			if (mine[i] == NULL)
 				continue;
 			size_t keep = words_of(mine[i]->size);
-			size_t n = sizeof(struct block) + rng(&s) % (r < 98 ? 4 * KiB : 300 * KiB);
+			size_t n = sizeof(struct block) +
+			           test_rng_next(&s) % (r < 98 ? 4 * KiB : 300 * KiB);
 			struct block *b = realloc(mine[i], n);
 			if (b == NULL)
 				die("realloc failed", mine[i]);
@@ -154,7 +149,7 @@ worker(void *arg) {
 			}
 			b->size = n;
 			b->owner = self;
-			b->seed = rng(&s);
+			b->seed = test_rng_next(&s);
 			for (size_t w = 0; w < words_of(n); w++)
 				b->data[w] = word(b->seed, w);
 			mine[i] = b;

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "test_rng.h"
+#include "test_stats.h"
 
 enum { RING = 1024, PHASE_BLOCKS = 1000000 };
 
@@ -52,17 +54,9 @@ fail(const char *msg) {
 	exit(1);
 }
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static size_t
 draw_size(uint64_t *s) {
-	uint64_t r = rng(s);
+	uint64_t r = test_rng_next(s);
 	if ((r & 63) == 0) {
 		return 4096 + (size_t)((r >> 8) % 12289);
 	}
@@ -93,11 +87,9 @@ read_size(const char *name) {
 /* Pages the allocator holds: active and dirty pages of every arena. */
 static size_t
 held_now(unsigned old_arena, size_t *old_dirty) {
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	mallctl("epoch", &e, &sz, &e, sizeof(e));
+	test_stats_refresh();
 	unsigned n = 0;
-	sz = sizeof(n);
+	size_t sz = sizeof(n);
 	mallctl("arenas.narenas", &n, &sz, NULL, 0);
 	size_t total = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -211,14 +203,12 @@ main(void) {
 		printf("cpu_migrate_rss: the process allocator has no mallctl\n");
 		return 77;
 	}
-	bool stats = false;
-	size_t sz = sizeof(stats);
-	if (mallctl("config.stats", &stats, &sz, NULL, 0) != 0 || !stats) {
+	if (!test_stats_enabled()) {
 		printf("cpu_migrate_rss: built without stats\n");
 		return 77;
 	}
 	ssize_t decay_time = -1, lg_dirty_mult = -1;
-	sz = sizeof(ssize_t);
+	size_t sz = sizeof(ssize_t);
 	mallctl("arenas.decay_time", &decay_time, &sz, NULL, 0);
 	mallctl("arenas.lg_dirty_mult", &lg_dirty_mult, &sz, NULL, 0);
 	if (opt_string_is("opt.purge", "ratio") ? lg_dirty_mult < 0 : decay_time < 0) {

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -45,14 +47,6 @@ die(const char *what, const struct block *b, size_t where) {
 	fprintf(stderr, "cross_thread: FAIL: %s (block %p size %zu owner %u, offset %zu)\n", what,
 	        (const void *)b, b ? b->size : 0, b ? b->owner : 0, where);
 	abort();
-}
-
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static uint64_t
@@ -84,28 +78,28 @@ block_verify(const struct block *b) {
 
 static size_t
 random_size(uint64_t *s) {
-	uint64_t r = rng(s) % 10000;
+	uint64_t r = test_rng_next(s) % 10000;
 	if (r < 8500)
-		return sizeof(struct block) + rng(s) % 512;
+		return sizeof(struct block) + test_rng_next(s) % 512;
 	if (r < 9500)
-		return 512 + rng(s) % (14 * KiB);
+		return 512 + test_rng_next(s) % (14 * KiB);
 	if (r < 9995)
-		return 14 * KiB + rng(s) % (500 * KiB);
-	return 2 * MiB + rng(s) % (4 * MiB);
+		return 14 * KiB + test_rng_next(s) % (500 * KiB);
+	return 2 * MiB + test_rng_next(s) % (4 * MiB);
 }
 
 static struct block *
 block_new(uint32_t owner, uint64_t *s, struct stats *st) {
 	size_t n = random_size(s);
 	struct block *b;
-	uint64_t how = rng(s) % 16;
+	uint64_t how = test_rng_next(s) % 16;
 	if (how == 0) {
 		b = calloc(1, n);
 		if (b != NULL && (b->magic != 0 || b->size != 0))
 			die("calloc block not zero", b, 0);
 	} else if (how == 1) {
 		void *p = NULL;
-		b = posix_memalign(&p, (size_t)64 << (rng(s) % 6), n) == 0 ? p : NULL;
+		b = posix_memalign(&p, (size_t)64 << (test_rng_next(s) % 6), n) == 0 ? p : NULL;
 	} else {
 		b = malloc(n);
 	}
@@ -113,7 +107,7 @@ block_new(uint32_t owner, uint64_t *s, struct stats *st) {
 		die("allocation failed", NULL, n);
 	if (n >= 2 * MiB)
 		st->huge++;
-	block_fill(b, owner, n, rng(s));
+	block_fill(b, owner, n, test_rng_next(s));
 	return b;
 }
 
@@ -132,8 +126,8 @@ worker(void *arg) {
 	if (st == NULL)
 		die("calloc stats", NULL, 0);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		size_t i = (size_t)(rng(&s) % NSLOTS);
-		uint64_t action = rng(&s) % 100;
+		size_t i = (size_t)(test_rng_next(&s) % NSLOTS);
+		uint64_t action = test_rng_next(&s) % 100;
 		if (action < 90) {
 			/* Put a new block in, free whatever was there. */
 			struct block *nb = block_new(self, &s, st);
@@ -158,7 +152,7 @@ worker(void *arg) {
 					if (nb->data[w] != word(nb->seed, w))
 						die("realloc lost contents", nb, w * 8);
 				}
-				block_fill(nb, self, n, rng(&s));
+				block_fill(nb, self, n, test_rng_next(&s));
 				st->reallocs++;
 				nb = atomic_exchange(&slots[i], nb);
 				if (nb != NULL) {

@@ -32,6 +32,8 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "test_rng.h"
+#include "test_stats.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -55,22 +57,14 @@ typedef struct {
 	size_t size;
 } hdr_t;
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static size_t
 pick_size(uint64_t *s) {
-	uint64_t r = rng(s) % 10000;
-	return r < 7000   ? sizeof(hdr_t) + rng(s) % 256
-	       : r < 9000 ? 256 + rng(s) % (8 * KiB)
-	       : r < 9900 ? 8 * KiB + rng(s) % (40 * KiB)
-	       : r < 9995 ? 48 * KiB + rng(s) % (256 * KiB)
-	                  : 2 * MiB + rng(s) % MiB;
+	uint64_t r = test_rng_next(s) % 10000;
+	return r < 7000   ? sizeof(hdr_t) + test_rng_next(s) % 256
+	       : r < 9000 ? 256 + test_rng_next(s) % (8 * KiB)
+	       : r < 9900 ? 8 * KiB + test_rng_next(s) % (40 * KiB)
+	       : r < 9995 ? 48 * KiB + test_rng_next(s) % (256 * KiB)
+	                  : 2 * MiB + test_rng_next(s) % MiB;
 }
 
 static unsigned char
@@ -140,7 +134,7 @@ free_one(worker_t *w, int i, int flags, uint64_t *s) {
 	if (!check(h->p, h->tag, h->size, h->size)) {
 		die("corrupted block before free", h->p, h->size);
 	}
-	if (rng(s) % 2 == 0) {
+	if (test_rng_next(s) % 2 == 0) {
 		sdallocx(h->p, h->size, flags);
 	} else {
 		dallocx(h->p, flags);
@@ -151,12 +145,12 @@ free_one(worker_t *w, int i, int flags, uint64_t *s) {
 static void
 step(worker_t *w, cache_t *c, uint64_t *s, uint64_t seq) {
 	int flags = MALLOCX_TCACHE(c->id);
-	uint64_t r = rng(s) % 100;
+	uint64_t r = test_rng_next(s) % 100;
 	if (w->n > 0 && (w->n == MAXLIVE || r < 40)) {
-		free_one(w, (int)(rng(s) % (uint64_t)w->n), flags, s);
+		free_one(w, (int)(test_rng_next(s) % (uint64_t)w->n), flags, s);
 	} else if (w->n > 0 && r < 50) {
 		/* Resize; the old block goes into this cache. */
-		held_t *h = &w->live[rng(s) % (uint64_t)w->n];
+		held_t *h = &w->live[test_rng_next(s) % (uint64_t)w->n];
 		size_t size = pick_size(s);
 		hdr_t *q = rallocx(h->p, size, flags);
 		if (q == NULL) {
@@ -193,13 +187,14 @@ worker(void *arg) {
 	for (uint64_t k = 1; k <= w->steps; k++) {
 		if (w->n > 0 && k % 101 == 0) {
 			/* Straight to the arena, no cache, no lock. */
-			free_one(w, (int)(rng(&s) % (uint64_t)w->n), MALLOCX_TCACHE_NONE, &s);
+			free_one(w, (int)(test_rng_next(&s) % (uint64_t)w->n), MALLOCX_TCACHE_NONE,
+			         &s);
 			continue;
 		}
-		cache_t *c = &caches[rng(&s) % NCACHES];
+		cache_t *c = &caches[test_rng_next(&s) % NCACHES];
 		pthread_mutex_lock(&c->lock);
 		c->uses++;
-		int nsteps = 1 + (int)(rng(&s) % 4);
+		int nsteps = 1 + (int)(test_rng_next(&s) % 4);
 		for (int i = 0; i < nsteps; i++) {
 			step(w, c, &s, k * 4 + (uint64_t)i);
 		}
@@ -289,16 +284,7 @@ run_phase(uint64_t steps) {
 static size_t
 allocated_now(void) {
 	mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	mallctl("epoch", &e, &sz, &e, sizeof(e));
-	size_t v = 0;
-	sz = sizeof(v);
-	if (mallctl("stats.allocated", &v, &sz, NULL, 0) != 0) {
-		fprintf(stderr, "explicit_tcache: FAIL: stats.allocated unreadable\n");
-		exit(1);
-	}
-	return v;
+	return test_stats_allocated("explicit_tcache");
 }
 
 int
@@ -307,9 +293,7 @@ main(void) {
 		printf("explicit_tcache: the process allocator has no mallctl\n");
 		return 77;
 	}
-	bool have_stats = false;
-	size_t have_stats_len = sizeof(have_stats);
-	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+	if (!test_stats_enabled()) {
 		printf("explicit_tcache: built without statistics (the check is stats.allocated "
 		       "back to the baseline); skipped\n");
 		return 77;

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -66,14 +68,6 @@ static const char *const child_errors[] = {
     [CHILD_GRANDCHILD] = "grandchild failed",
 };
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void
 fill(uint64_t *p, size_t words, uint64_t seed) {
 	for (size_t i = 0; i < words; i++)
@@ -97,7 +91,7 @@ churn(void *arg) {
 	size_t words[32] = {0};
 	uint64_t seeds[32] = {0};
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		int i = (int)(rng(&s) % 32);
+		int i = (int)(test_rng_next(&s) % 32);
 		if (held[i] != NULL) {
 			if (!intact(held[i], words[i], seeds[i])) {
 				fprintf(stderr, "fork: FAIL: churn block damaged in the parent\n");
@@ -105,17 +99,17 @@ churn(void *arg) {
 			}
 			free(held[i]);
 		}
-		uint64_t r = rng(&s) % 1000;
-		size_t n = r < 900   ? 8 + rng(&s) % 1024
-		           : r < 998 ? 16 * KiB + rng(&s) % (200 * KiB)
-		                     : 2 * MiB + rng(&s) % MiB;
+		uint64_t r = test_rng_next(&s) % 1000;
+		size_t n = r < 900   ? 8 + test_rng_next(&s) % 1024
+		           : r < 998 ? 16 * KiB + test_rng_next(&s) % (200 * KiB)
+		                     : 2 * MiB + test_rng_next(&s) % MiB;
 		held[i] = r % 7 == 0 ? calloc(1, n) : malloc(n);
 		if (held[i] == NULL) {
 			fprintf(stderr, "fork: FAIL: malloc in churn thread\n");
 			abort();
 		}
 		words[i] = n / 8;
-		seeds[i] = rng(&s);
+		seeds[i] = test_rng_next(&s);
 		fill(held[i], words[i], seeds[i]);
 		/* Pause now and then so the forking threads get CPU time on small machines. */
 		if (atomic_fetch_add_explicit(&churn_ops, 1, memory_order_relaxed) % 128 == 0) {
@@ -132,7 +126,7 @@ static void *
 child_thread(void *arg) {
 	uint64_t s = (uint64_t)(uintptr_t)arg;
 	for (int k = 0; k < 200; k++) {
-		size_t n = 8 + rng(&s) % 4096;
+		size_t n = 8 + test_rng_next(&s) % 4096;
 		uint64_t *p = malloc(n);
 		if (p == NULL)
 			return (void *)1;

@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "test_rng.h"
+#include "test_stats.h"
 
 const char *malloc_conf = "background_thread:true,decay_time:1";
 
@@ -71,14 +73,6 @@ sleep_ms(long ms) {
 	}
 }
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Writes the last word and one word per page of a block (n >= 16). */
 static void
 stamp(unsigned char *p, size_t n, uint64_t tag) {
@@ -103,10 +97,10 @@ stamp_ok(const unsigned char *p, size_t n, uint64_t tag) {
 
 static size_t
 mixed_size(uint64_t *s) {
-	uint64_t r = rng(s) % 1000;
-	return r < 900   ? 16 + rng(s) % 4000
-	       : r < 995 ? 16 * KiB + rng(s) % (1 * MiB)
-	                 : 2 * MiB + rng(s) % (2 * MiB);
+	uint64_t r = test_rng_next(s) % 1000;
+	return r < 900   ? 16 + test_rng_next(s) % 4000
+	       : r < 995 ? 16 * KiB + test_rng_next(s) % (1 * MiB)
+	                 : 2 * MiB + test_rng_next(s) % (2 * MiB);
 }
 
 static void *
@@ -116,7 +110,7 @@ churn(void *arg) {
 	size_t sizes[RING] = {0};
 	unsigned long ops = 0;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		unsigned k = (unsigned)(rng(&s) % RING);
+		unsigned k = (unsigned)(test_rng_next(&s) % RING);
 		if (ring[k] != NULL) {
 			if (!stamp_ok(ring[k], sizes[k], (uint64_t)(uintptr_t)ring[k] ^ sizes[k])) {
 				fprintf(stderr, "fork_background: FAIL: churn block damaged\n");
@@ -287,9 +281,7 @@ main(void) {
 		printf("fork_background: the process allocator has no mallctl; skipped\n");
 		return 77;
 	}
-	bool have_stats = false;
-	size_t have_stats_len = sizeof(have_stats);
-	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+	if (!test_stats_enabled()) {
 		printf("fork_background: built without statistics (threads are counted with "
 		       "stats.background_thread.*); skipped\n");
 		return 77;

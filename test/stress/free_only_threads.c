@@ -28,6 +28,8 @@
 
 #include "alloc.h"
 #include "test_fill.h"
+#include "test_rng.h"
+#include "test_stats.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -46,23 +48,15 @@ typedef struct {
 
 static batch_t batches[ALIVE];
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static size_t
 pick_size(uint64_t *s, unsigned k) {
 	if (k % 4096 == 4095) {
-		return 3 * MiB + rng(s) % MiB;
+		return 3 * MiB + test_rng_next(s) % MiB;
 	}
-	uint64_t r = rng(s) % 100;
-	return r < 70   ? sizeof(hdr_t) + 2 + rng(s) % 1024
-	       : r < 95 ? 1 * KiB + rng(s) % (31 * KiB)
-	                : 33 * KiB + rng(s) % (200 * KiB);
+	uint64_t r = test_rng_next(s) % 100;
+	return r < 70   ? sizeof(hdr_t) + 2 + test_rng_next(s) % 1024
+	       : r < 95 ? 1 * KiB + test_rng_next(s) % (31 * KiB)
+	                : 33 * KiB + test_rng_next(s) % (200 * KiB);
 }
 
 /* The header, the first byte after it and the last byte carry the tag. */
@@ -110,40 +104,11 @@ fill_batch(batch_t *b, uint64_t *s, unsigned *k) {
 	}
 }
 
-static void
-refresh(void) {
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	mallctl("epoch", &e, &sz, &e, sizeof(e));
-}
-
 static size_t
 allocated_now(void) {
 	/* ENOENT without thread caches: nothing to flush. */
 	mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-	refresh();
-	size_t v = 0;
-	size_t sz = sizeof(v);
-	if (mallctl("stats.allocated", &v, &sz, NULL, 0) != 0) {
-		fprintf(stderr, "free_only_threads: FAIL: stats.allocated unreadable\n");
-		exit(1);
-	}
-	return v;
-}
-
-static unsigned
-bound_threads(void) {
-	unsigned n = 0, nthreads = 0;
-	size_t sz = sizeof(n);
-	mallctl("arenas.narenas", &n, &sz, NULL, 0);
-	char name[64];
-	snprintf(name, sizeof(name), "stats.arenas.%u.nthreads", n);
-	sz = sizeof(nthreads);
-	if (mallctl(name, &nthreads, &sz, NULL, 0) != 0) {
-		fprintf(stderr, "free_only_threads: FAIL: %s unreadable\n", name);
-		exit(1);
-	}
-	return nthreads;
+	return test_stats_allocated("free_only_threads");
 }
 
 /* Runs `n` batches, ALIVE threads at a time. */
@@ -176,9 +141,7 @@ main(void) {
 		printf("free_only_threads: the process allocator has no mallctl\n");
 		return 77;
 	}
-	bool have_stats = false;
-	size_t have_stats_len = sizeof(have_stats);
-	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+	if (!test_stats_enabled()) {
 		printf("free_only_threads: built without statistics (the check is stats.allocated "
 		       "back to the baseline); skipped\n");
 		return 77;
@@ -193,7 +156,7 @@ main(void) {
 	size_t base = allocated_now();
 	bad += run_batches(NBATCHES, &s, &k);
 	size_t end = allocated_now();
-	unsigned nthreads = bound_threads();
+	unsigned nthreads = test_stats_bound_threads("free_only_threads");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	long long diff = (long long)end - (long long)base;

@@ -32,6 +32,8 @@
 
 #include "alloc.h"
 #include "test_fill.h"
+#include "test_rng.h"
+#include "test_stats.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -44,22 +46,14 @@ typedef struct {
 	uint64_t tag;
 } hdr_t;
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static size_t
 pick_size(uint64_t *s) {
-	uint64_t r = rng(s) % 1000;
-	return r < 700   ? sizeof(hdr_t) + 2 + rng(s) % 512
-	       : r < 900 ? 512 + rng(s) % (15 * KiB)
-	       : r < 980 ? 16 * KiB + rng(s) % (16 * KiB)
-	       : r < 999 ? 32 * KiB + rng(s) % (96 * KiB)
-	                 : 2 * MiB + rng(s) % (2 * MiB);
+	uint64_t r = test_rng_next(s) % 1000;
+	return r < 700   ? sizeof(hdr_t) + 2 + test_rng_next(s) % 512
+	       : r < 900 ? 512 + test_rng_next(s) % (15 * KiB)
+	       : r < 980 ? 16 * KiB + test_rng_next(s) % (16 * KiB)
+	       : r < 999 ? 32 * KiB + test_rng_next(s) % (96 * KiB)
+	                 : 2 * MiB + test_rng_next(s) % (2 * MiB);
 }
 
 static void
@@ -105,10 +99,10 @@ worker(void *arg) {
 	uint64_t s = (uint64_t)(uintptr_t)arg;
 	hdr_t *live[MAXLIVE];
 	int n = 0;
-	unsigned kind = (unsigned)(rng(&s) % 16);
+	unsigned kind = (unsigned)(test_rng_next(&s) % 16);
 	for (int c = 0; c < CALLS; c++) {
-		if (n == MAXLIVE || (n > 0 && rng(&s) % 3 == 0)) {
-			int i = (int)(rng(&s) % (uint64_t)n);
+		if (n == MAXLIVE || (n > 0 && test_rng_next(&s) % 3 == 0)) {
+			int i = (int)(test_rng_next(&s) % (uint64_t)n);
 			free_checked(live[i]);
 			live[i] = live[--n];
 			continue;
@@ -159,31 +153,7 @@ rss_bytes(void) {
 static size_t
 allocated_now(void) {
 	ctl_ok(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), "thread.tcache.flush");
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	mallctl("epoch", &e, &sz, &e, sizeof(e));
-	size_t v = 0;
-	sz = sizeof(v);
-	if (mallctl("stats.allocated", &v, &sz, NULL, 0) != 0) {
-		fprintf(stderr, "tcache_churn: FAIL: stats.allocated unreadable\n");
-		exit(1);
-	}
-	return v;
-}
-
-static unsigned
-bound_threads(void) {
-	unsigned n = 0, nthreads = 0;
-	size_t sz = sizeof(n);
-	mallctl("arenas.narenas", &n, &sz, NULL, 0);
-	char name[64];
-	snprintf(name, sizeof(name), "stats.arenas.%u.nthreads", n);
-	sz = sizeof(nthreads);
-	if (mallctl(name, &nthreads, &sz, NULL, 0) != 0) {
-		fprintf(stderr, "tcache_churn: FAIL: %s unreadable\n", name);
-		exit(1);
-	}
-	return nthreads;
+	return test_stats_allocated("tcache_churn");
 }
 
 static void
@@ -232,9 +202,7 @@ main(void) {
 		printf("tcache_churn: the process allocator has no mallctl\n");
 		return 77;
 	}
-	bool have_stats = false;
-	size_t have_stats_len = sizeof(have_stats);
-	if (mallctl("config.stats", &have_stats, &have_stats_len, NULL, 0) != 0 || !have_stats) {
+	if (!test_stats_enabled()) {
 		printf("tcache_churn: built without statistics (the check is stats.allocated back "
 		       "to the baseline); skipped\n");
 		return 77;
@@ -251,7 +219,7 @@ main(void) {
 	size_t rss_base = rss_bytes(), peak = rss_base;
 	run_threads(2 * ALIVE, NTHREADS, rss_base, &peak);
 	size_t end = allocated_now();
-	unsigned nthreads = bound_threads();
+	unsigned nthreads = test_stats_bound_threads("tcache_churn");
 	size_t rss_end = rss_bytes();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -46,14 +48,6 @@ die(const char *what, const struct blk *b) {
 	abort();
 }
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static unsigned char
 pattern(uint64_t seed, size_t i) {
 	return (unsigned char)(seed + i * 11 + (i >> 9));
@@ -61,13 +55,15 @@ pattern(uint64_t seed, size_t i) {
 
 static struct blk *
 blk_new(uint64_t *s) {
-	uint64_t r = rng(s) % 1000;
-	size_t n = r < 940 ? rng(s) % 512 : r < 999 ? rng(s) % (64 * KiB) : 2 * MiB + rng(s) % MiB;
+	uint64_t r = test_rng_next(s) % 1000;
+	size_t n = r < 940   ? test_rng_next(s) % 512
+	           : r < 999 ? test_rng_next(s) % (64 * KiB)
+	                     : 2 * MiB + test_rng_next(s) % MiB;
 	struct blk *b = malloc(sizeof(*b) + n);
 	if (b == NULL)
 		die("malloc failed", NULL);
 	b->size = n;
-	b->seed = rng(s);
+	b->seed = test_rng_next(s);
 	for (size_t i = 0; i < n / 8; i++)
 		b->data[i] = pattern(b->seed, i);
 	return b;
@@ -87,17 +83,17 @@ work(uint64_t seed) {
 	uint64_t s = seed;
 	struct blk *mine[64] = {0};
 	for (int k = 0; k < PER_THREAD; k++) {
-		int i = (int)(rng(&s) % 64);
+		int i = (int)(test_rng_next(&s) % 64);
 		if (mine[i] != NULL)
 			blk_free(mine[i]);
 		mine[i] = blk_new(&s);
 	}
 	/* Leave a few blocks to later threads, take what earlier threads left. */
 	for (int k = 0; k < 8; k++) {
-		int i = (int)(rng(&s) % 64);
+		int i = (int)(test_rng_next(&s) % 64);
 		if (mine[i] == NULL)
 			continue;
-		size_t slot = (size_t)(rng(&s) % POOL);
+		size_t slot = (size_t)(test_rng_next(&s) % POOL);
 		pthread_mutex_lock(&pool_lock);
 		struct blk *old = pool[slot];
 		pool[slot] = mine[i];
@@ -184,7 +180,7 @@ main(void) {
 		if (b == NULL)
 			die("malloc failed", NULL);
 		b->size = n;
-		b->seed = rng(&s);
+		b->seed = test_rng_next(&s);
 		for (size_t i = 0; i < n / 8; i++)
 			b->data[i] = pattern(b->seed, i);
 		pthread_t t;

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_rng.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
@@ -36,14 +38,6 @@ rss_bytes(void) {
 	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static uint64_t
-rng(uint64_t *s) {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void *
 worker(void *arg) {
 	uint64_t s = (uint64_t)(uintptr_t)arg;
@@ -51,10 +45,10 @@ worker(void *arg) {
 	size_t total = 0;
 	int n = 0;
 	while (total < 1 * MiB && n < MAX_BLOCKS) {
-		uint64_t r = rng(&s) % 100;
-		size_t size = r < 80   ? 8 + rng(&s) % 512
-		              : r < 98 ? 1 + rng(&s) % (16 * KiB)
-		                       : 16 * KiB + rng(&s) % (128 * KiB);
+		uint64_t r = test_rng_next(&s) % 100;
+		size_t size = r < 80   ? 8 + test_rng_next(&s) % 512
+		              : r < 98 ? 1 + test_rng_next(&s) % (16 * KiB)
+		                       : 16 * KiB + test_rng_next(&s) % (128 * KiB);
 		blocks[n] = malloc(size);
 		if (blocks[n] == NULL)
 			return (void *)1;
