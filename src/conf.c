@@ -304,28 +304,6 @@ conf_value(const opt_desc_t *d, const char *v, size_t len, int64_t *out) {
 	return *out >= d->min && *out <= d->max;
 }
 
-/* Stores v (valid for d) into the option. */
-static void
-conf_store(const opt_desc_t *d, int64_t v) {
-	switch (d->type) {
-	case OPT_TYPE_BOOL:
-		*(bool *)d->ptr = v != 0;
-		break;
-	case OPT_TYPE_UNSIGNED:
-		*(unsigned *)d->ptr = (unsigned)v;
-		break;
-	case OPT_TYPE_SSIZE:
-		*(ssize_t *)d->ptr = (ssize_t)v;
-		break;
-	case OPT_TYPE_SIZE:
-		*(size_t *)d->ptr = (size_t)v;
-		break;
-	case OPT_TYPE_ENUM:
-		*(int *)d->ptr = (int)v;
-		break;
-	}
-}
-
 static const conf_alias_t *
 conf_alias_find(const char *name, size_t len) {
 	for (size_t i = 0; i < conf_aliases_len; i++) {
@@ -436,7 +414,7 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			return;
 		}
 		if (!d->build_time) {
-			conf_store(d, x);
+			opt_value_set(d, x);
 		}
 		return;
 	}
@@ -455,7 +433,7 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			           conf_show(vshow, v, vlen), a->name, a->note, expected);
 			return;
 		}
-		conf_store(t, x);
+		opt_value_set(t, x);
 		return;
 	}
 

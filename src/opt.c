@@ -119,3 +119,41 @@ opt_find(const char *name, size_t len) {
 	}
 	return NULL;
 }
+
+int64_t
+opt_value_get(const opt_desc_t *d) {
+	switch (d->type) {
+	case OPT_TYPE_BOOL:
+		return *(const bool *)d->ptr;
+	case OPT_TYPE_UNSIGNED:
+		return *(const unsigned *)d->ptr;
+	case OPT_TYPE_SSIZE:
+		return *(const ssize_t *)d->ptr;
+	case OPT_TYPE_SIZE:
+		return (int64_t) * (const size_t *)d->ptr;
+	case OPT_TYPE_ENUM:
+		return *(const int *)d->ptr;
+	}
+	return 0;
+}
+
+void
+opt_value_set(const opt_desc_t *d, int64_t v) {
+	switch (d->type) {
+	case OPT_TYPE_BOOL:
+		*(bool *)d->ptr = v != 0;
+		break;
+	case OPT_TYPE_UNSIGNED:
+		*(unsigned *)d->ptr = (unsigned)v;
+		break;
+	case OPT_TYPE_SSIZE:
+		*(ssize_t *)d->ptr = (ssize_t)v;
+		break;
+	case OPT_TYPE_SIZE:
+		*(size_t *)d->ptr = (size_t)v;
+		break;
+	case OPT_TYPE_ENUM:
+		*(int *)d->ptr = (int)v;
+		break;
+	}
+}

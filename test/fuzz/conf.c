@@ -73,43 +73,6 @@ fail(const char *what, const char *opts) {
 	abort();
 }
 
-static int64_t
-opt_get(const opt_desc_t *d) {
-	switch (d->type) {
-	case OPT_TYPE_BOOL:
-		return *(bool *)d->ptr;
-	case OPT_TYPE_UNSIGNED:
-		return *(unsigned *)d->ptr;
-	case OPT_TYPE_SSIZE:
-		return *(ssize_t *)d->ptr;
-	case OPT_TYPE_SIZE:
-		return (int64_t) * (size_t *)d->ptr;
-	default:
-		return *(int *)d->ptr;
-	}
-}
-
-static void
-opt_put(const opt_desc_t *d, int64_t v) {
-	switch (d->type) {
-	case OPT_TYPE_BOOL:
-		*(bool *)d->ptr = v != 0;
-		break;
-	case OPT_TYPE_UNSIGNED:
-		*(unsigned *)d->ptr = (unsigned)v;
-		break;
-	case OPT_TYPE_SSIZE:
-		*(ssize_t *)d->ptr = (ssize_t)v;
-		break;
-	case OPT_TYPE_SIZE:
-		*(size_t *)d->ptr = (size_t)v;
-		break;
-	default:
-		*(int *)d->ptr = (int)v;
-		break;
-	}
-}
-
 static int64_t defaults[MAX_OPTS];
 
 /* Parses opts and checks the warnings against the count returned. */
@@ -156,7 +119,7 @@ check_options(const char *opts) {
 	char buf[256];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
-		int64_t v = opt_get(d);
+		int64_t v = opt_value_get(d);
 		/* A default may lie outside the range (narenas 0: "as many
 		 * as the percpu mode wants"); it cannot be written back. */
 		bool settable = v >= d->min && v <= d->max;
@@ -166,7 +129,7 @@ check_options(const char *opts) {
 		}
 		for (unsigned form = 0; settable && form < 3; form++) {
 			format_value(d, v, form, buf, sizeof(buf));
-			if (parse(buf, false) != 0 || opt_get(d) != v) {
+			if (parse(buf, false) != 0 || opt_value_get(d) != v) {
 				fail("a value does not round-trip", buf);
 			}
 		}
@@ -241,13 +204,13 @@ check_value(const uint8_t *data, size_t size) {
 	}
 	char buf[128];
 	format_value(d, v, data[1], buf, sizeof(buf));
-	int64_t before = opt_get(d);
+	int64_t before = opt_value_get(d);
 	bool valid = v >= d->min && v <= d->max;
 	unsigned n = parse(buf, false);
-	if (valid && (n != 0 || opt_get(d) != v)) {
+	if (valid && (n != 0 || opt_value_get(d) != v)) {
 		fail("a value in range was not stored", buf);
 	}
-	if (!valid && (n != 1 || opt_get(d) != before)) {
+	if (!valid && (n != 1 || opt_value_get(d) != before)) {
 		fail("a value out of range was not refused with one warning", buf);
 	}
 }
@@ -268,7 +231,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			abort();
 		}
 		for (size_t i = 0; i < opt_table_len; i++) {
-			defaults[i] = opt_get(&opt_table[i]);
+			defaults[i] = opt_value_get(&opt_table[i]);
 		}
 	}
 	char *opts = malloc(size + 1);
@@ -282,7 +245,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	free(opts);
 	check_value(data, size);
 	for (size_t i = 0; i < opt_table_len; i++) {
-		opt_put(&opt_table[i], defaults[i]);
+		opt_value_set(&opt_table[i], defaults[i]);
 	}
 	return 0;
 }

@@ -92,45 +92,6 @@ cap_expect(const char *needle) {
 /* ---------------------------------------------------------------------- */
 /* Option values, read and written through the table. */
 
-static int64_t
-opt_get(const opt_desc_t *d) {
-	switch (d->type) {
-	case OPT_TYPE_BOOL:
-		return *(bool *)d->ptr;
-	case OPT_TYPE_UNSIGNED:
-		return *(unsigned *)d->ptr;
-	case OPT_TYPE_SSIZE:
-		return *(ssize_t *)d->ptr;
-	case OPT_TYPE_SIZE:
-		return (int64_t) * (size_t *)d->ptr;
-	case OPT_TYPE_ENUM:
-		return *(int *)d->ptr;
-	}
-	fail();
-	return 0;
-}
-
-static void
-opt_put(const opt_desc_t *d, int64_t v) {
-	switch (d->type) {
-	case OPT_TYPE_BOOL:
-		*(bool *)d->ptr = v != 0;
-		break;
-	case OPT_TYPE_UNSIGNED:
-		*(unsigned *)d->ptr = (unsigned)v;
-		break;
-	case OPT_TYPE_SSIZE:
-		*(ssize_t *)d->ptr = (ssize_t)v;
-		break;
-	case OPT_TYPE_SIZE:
-		*(size_t *)d->ptr = (size_t)v;
-		break;
-	case OPT_TYPE_ENUM:
-		*(int *)d->ptr = (int)v;
-		break;
-	}
-}
-
 static const opt_desc_t *
 opt(const char *name) {
 	const opt_desc_t *d = opt_find(name, strlen(name));
@@ -148,7 +109,7 @@ static int
 setup(void **state) {
 	(void)state;
 	for (size_t i = 0; i < opt_table_len; i++) {
-		opt_put(&opt_table[i], test_defaults[i]);
+		opt_value_set(&opt_table[i], test_defaults[i]);
 	}
 	cap_reset();
 	ALLOC_NAME(malloc_message) = capture;
@@ -295,7 +256,7 @@ test_defaults_documented(void **state) {
 	assert_true(opt_tcache);
 	assert_int_equal(opt_lg_tcache_max, 15);
 	assert_false(opt_stats_print);
-	assert_true(opt_get(opt("lg_chunk")) == LG_CHUNK);
+	assert_true(opt_value_get(opt("lg_chunk")) == LG_CHUNK);
 	assert_true(opt_decay_time == 10);
 	assert_true(opt_lg_dirty_mult == 3);
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
@@ -303,7 +264,7 @@ test_defaults_documented(void **state) {
 	/* Every default is in range, except narenas' internal 0 ("choose"). */
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
-		int64_t v = opt_get(d);
+		int64_t v = opt_value_get(d);
 		if (strcmp(d->name, "narenas") == 0) {
 			continue;
 		}
@@ -320,8 +281,8 @@ expect_valid(const opt_desc_t *d, const char *text, int64_t v) {
 	char buf[128];
 	setup(NULL);
 	parse_expect(pair(buf, sizeof(buf), d->name, text), 0);
-	if (opt_get(d) != v) {
-		fail_msg("%s: stored %lld, expected %lld", buf, (long long)opt_get(d),
+	if (opt_value_get(d) != v) {
+		fail_msg("%s: stored %lld, expected %lld", buf, (long long)opt_value_get(d),
 		         (long long)v);
 	}
 }
@@ -333,11 +294,11 @@ expect_invalid(const opt_desc_t *d, const char *text) {
 	char buf[256];
 	char quoted[160];
 	setup(NULL);
-	int64_t before = opt_get(d);
+	int64_t before = opt_value_get(d);
 	parse_expect(pair(buf, sizeof(buf), d->name, text), 1);
 	snprintf(quoted, sizeof(quoted), "invalid value \"%s\" for option %s (", text, d->name);
 	cap_expect(quoted);
-	assert_true(opt_get(d) == before);
+	assert_true(opt_value_get(d) == before);
 }
 
 static void
@@ -579,11 +540,11 @@ test_build_time(void **state) {
 		snprintf(buf, sizeof(buf), "lg_chunk:%d", bad[i]);
 		parse_expect(buf, 1);
 		cap_expect(msg);
-		assert_true(opt_get(d) == LG_CHUNK);
+		assert_true(opt_value_get(d) == LG_CHUNK);
 	}
 	parse_expect("lg_chunk:big", 1);
 	cap_expect("invalid value \"big\" for option lg_chunk (fixed at build time");
-	assert_true(opt_get(d) == LG_CHUNK);
+	assert_true(opt_value_get(d) == LG_CHUNK);
 }
 
 static void
@@ -982,7 +943,7 @@ int
 main(void) {
 	assert_true(opt_table_len <= TEST_MAX_OPTS);
 	for (size_t i = 0; i < opt_table_len; i++) {
-		test_defaults[i] = opt_get(&opt_table[i]);
+		test_defaults[i] = opt_value_get(&opt_table[i]);
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_table, setup, teardown),

@@ -75,4 +75,9 @@ extern const size_t opt_table_len;
 /* The entry for `name`, or NULL. */
 const opt_desc_t *opt_find(const char *name, size_t len);
 
+/* Option d's value, in the table's common currency (an enum: its index). */
+int64_t opt_value_get(const opt_desc_t *d);
+/* Stores v into option d; v must be valid for d (conf.c checks ranges). */
+void opt_value_set(const opt_desc_t *d, int64_t v);
+
 #endif
