@@ -25,6 +25,11 @@ tcache_create_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	if (err != 0) {
 		return err;
 	}
+	/* Without a buffer the id would be lost, and with it the cache:
+	 * nothing could use or destroy it. */
+	if (oldp == NULL || oldlenp == NULL) {
+		return EINVAL;
+	}
 	arena_t *a = tsd_arena(ctl_tsd());
 	unsigned id;
 	if (a == NULL || tcaches_create(a, &id)) {

@@ -103,6 +103,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv) {
 	args[n++] = "-len_control=0";
 	args[n++] = "-artifact_prefix=test/fuzz/" FUZZ_TARGET "-";
 	args[n++] = "-print_final_stats=1";
+	/* libFuzzer's default exit status on a crash is 77, which the test
+	 * runner reads as "skipped". */
+	args[n++] = "-error_exitcode=1";
 	args[n++] = fuzz_scratch;
 	args[n++] = (char *)corpus;
 	args[n] = NULL;

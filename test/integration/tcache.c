@@ -424,6 +424,8 @@ test_nodes(void **state) {
 	/* tcache.create: read-only unsigned. */
 	u = 0;
 	assert_int_equal(mallctl("tcache.create", NULL, NULL, &u, sizeof(u)), EPERM);
+	/* Without a buffer the id would be lost: refused, nothing made. */
+	assert_int_equal(mallctl("tcache.create", NULL, NULL, NULL, 0), EINVAL);
 	/* tcache.flush / tcache.destroy: write-only unsigned. */
 	unsigned id;
 	assert_int_equal(ctl_get("tcache.create", &id, sizeof(id)), 0);
