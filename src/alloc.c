@@ -265,6 +265,21 @@ report_invalid(const char *func, const void *ptr) {
 	msg_fatal("%s(): invalid pointer %p (not returned by malloc, or already freed)", func, ptr);
 }
 
+/* Size class of the object at ptr, which is not chunk-aligned: in an arena
+ * chunk (the registry says so) and where an object starts (the page map);
+ * aborts with a report naming func otherwise. */
+static szind_t
+paged_ind_of(const void *ptr, const char *func) {
+	if (unlikely(!arena_chunk_registered_checked(ptr))) {
+		report_invalid(func, ptr);
+	}
+	unsigned pclass = arena_ptr_pclass(ptr);
+	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
+		report_invalid(func, ptr);
+	}
+	return pclass - 1;
+}
+
 /* Size class of a live allocation in the page map (or SZ_NPAGED.. for huge
  * ones), and its usable size; aborts on a pointer that is not one. */
 static szind_t
@@ -277,14 +292,7 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 		*usize = e->usize;
 		return sz_size2index(e->usize);
 	}
-	if (unlikely(!arena_chunk_registered_checked(ptr))) {
-		report_invalid(func, ptr);
-	}
-	unsigned pclass = arena_ptr_pclass(ptr);
-	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
-		report_invalid(func, ptr);
-	}
-	szind_t ind = pclass - 1;
+	szind_t ind = paged_ind_of(ptr, func);
 	*usize = sz_index2size(ind);
 	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL) {
 		*usize -= fill_redzone_lead(ptr, ind, func) + FILL_REDZONE_SIZE;
@@ -347,14 +355,7 @@ free_slow(void *ptr) {
 		dalloc_huge(tsd, ptr);
 		return;
 	}
-	if (unlikely(!arena_chunk_registered_checked(ptr))) {
-		report_invalid("free", ptr);
-	}
-	unsigned pclass = arena_ptr_pclass(ptr);
-	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
-		report_invalid("free", ptr);
-	}
-	szind_t ind = pclass - 1;
+	szind_t ind = paged_ind_of(ptr, "free");
 	if (unlikely(tsd->state == TSD_STATE_UNINIT)) {
 		/* A thread whose first call is free(): set it up, so its
 		 * cache gets flushed at exit like any other. */

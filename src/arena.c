@@ -1032,13 +1032,22 @@ report_bad_free(const void *ptr, const char *what) {
 	          what, ptr);
 }
 
+/* Whether ptr is the start of a region of `run`; if so, *idx is its index
+ * (one multiply by the class's reciprocal, no division). */
+static inline bool
+run_region_index(const run_t *run, const void *ptr, size_t *idx) {
+	const bin_info_t *info = &bin_infos[run->binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	return diff < info->run_size && *idx * info->reg_size == diff;
+}
+
 /* Returns a region to its run, under the bin lock. */
 static void
 bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 	const bin_info_t *info = &bin_infos[run->binind];
-	size_t diff = (size_t)((char *)ptr - run->base);
-	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-	if (unlikely(diff >= info->run_size || idx * info->reg_size != diff)) {
+	size_t idx;
+	if (unlikely(!run_region_index(run, ptr, &idx))) {
 		report_bad_free(ptr, "invalid pointer");
 	}
 	if (unlikely(!bitmap_get(run->bitmap, idx))) {
@@ -1074,11 +1083,8 @@ void
 arena_check_small(const void *ptr, szind_t binind) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
 	run_t *run = c->misc[arena_pageind(ptr)].run;
-	const bin_info_t *info = &bin_infos[binind];
-	size_t diff = (size_t)((const char *)ptr - run->base);
-	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-	if (unlikely(run->binind != binind || diff >= info->run_size ||
-	             idx * info->reg_size != diff)) {
+	size_t idx;
+	if (unlikely(run->binind != binind || !run_region_index(run, ptr, &idx))) {
 		report_bad_free(ptr, "invalid pointer");
 	}
 	if (config_debug) {
