@@ -27,44 +27,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
-
-/* Launder a size through memory so the compiler cannot fold or warn about calls. */
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
-
-static void
-fill(void *p, size_t n, unsigned seed) {
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(seed + i * 7 + (i >> 10));
-}
-
-/* Returns the index of the first byte that differs from fill()'s pattern, or n. */
-static size_t
-check(const void *p, size_t n, unsigned seed) {
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != (unsigned char)(seed + i * 7 + (i >> 10)))
-			return i;
-	}
-	return n;
-}
 
 static int
 is_aligned(const void *p, size_t a) {
@@ -109,16 +76,16 @@ test_malloc_alignment(void **state) {
 	for (int round = 0; round < 4; round++) {
 		for (size_t i = 0; i < NPLAIN; i++) {
 			size_t n = plain_sizes[i];
-			ptrs[i] = malloc(opaque(n));
+			ptrs[i] = malloc(test_opaque(n));
 			CHECK(ptrs[i] != NULL, "malloc(%zu) failed", n);
 			CHECK(is_aligned(ptrs[i], min_align(n)), "malloc(%zu) = %p not %zu-aligned",
 			      n, ptrs[i], min_align(n));
-			fill(ptrs[i], n, (unsigned)i);
+			test_pattern_fill(ptrs[i], n, (unsigned)i);
 		}
 		for (size_t i = 0; i < NPLAIN; i++) {
 			size_t n = plain_sizes[i];
-			CHECK(check(ptrs[i], n, (unsigned)i) == n, "malloc(%zu) block overwritten",
-			      n);
+			CHECK(test_pattern_mismatch(ptrs[i], n, (unsigned)i) == n,
+			      "malloc(%zu) block overwritten", n);
 			free(ptrs[i]);
 		}
 	}
@@ -129,12 +96,12 @@ test_calloc_alignment(void **state) {
 	(void)state;
 	for (size_t i = 0; i < NPLAIN; i++) {
 		size_t n = plain_sizes[i];
-		void *p = calloc(1, opaque(n));
+		void *p = calloc(1, test_opaque(n));
 		CHECK(p != NULL, "calloc(1, %zu) failed", n);
 		CHECK(is_aligned(p, min_align(n)), "calloc(1, %zu) = %p misaligned", n, p);
 		free(p);
 		if (n % 4 == 0 && n > 0) {
-			p = calloc(opaque(n / 4), 4);
+			p = calloc(test_opaque(n / 4), 4);
 			CHECK(p != NULL, "calloc(%zu, 4) failed", n / 4);
 			CHECK(is_aligned(p, min_align(n)), "calloc(%zu, 4) = %p misaligned", n / 4,
 			      p);
@@ -155,23 +122,23 @@ test_realloc_alignment(void **state) {
 			size_t n = plain_sizes[i];
 			if (n == 0)
 				continue;
-			void *q = realloc(p, opaque(n));
+			void *q = realloc(p, test_opaque(n));
 			CHECK(q != NULL, "realloc(%p, %zu) failed", p, n);
 			CHECK(is_aligned(q, min_align(n)), "realloc(.., %zu) = %p misaligned", n,
 			      q);
 			size_t keep = old < n ? old : n;
-			CHECK(check(q, keep, 0x5a) == keep, "realloc(%zu -> %zu) lost contents",
-			      old, n);
-			fill(q, n, 0x5a);
+			CHECK(test_pattern_mismatch(q, keep, 0x5a) == keep,
+			      "realloc(%zu -> %zu) lost contents", old, n);
+			test_pattern_fill(q, n, 0x5a);
 			p = q;
 			old = n;
 		}
 	}
 	free(p);
 
-	p = reallocarray(NULL, opaque(3), 33);
+	p = reallocarray(NULL, test_opaque(3), 33);
 	CHECK(p != NULL && is_aligned(p, 16), "reallocarray(NULL, 3, 33) = %p", p);
-	p = reallocarray(p, opaque(1000), 3);
+	p = reallocarray(p, test_opaque(1000), 3);
 	CHECK(p != NULL && is_aligned(p, 16), "reallocarray(p, 1000, 3) = %p", p);
 	free(p);
 }
@@ -206,7 +173,7 @@ aligned_call(int func, size_t align, size_t size) {
 	void *p = NULL;
 	switch (func) {
 	case USE_POSIX_MEMALIGN: {
-		int err = posix_memalign(&p, opaque(align), opaque(size));
+		int err = posix_memalign(&p, test_opaque(align), test_opaque(size));
 		if (err != 0) {
 			print_error("posix_memalign(%zu, %zu) returned %d\n", align, size, err);
 			return NULL;
@@ -214,9 +181,9 @@ aligned_call(int func, size_t align, size_t size) {
 		return p;
 	}
 	case USE_ALIGNED_ALLOC:
-		return aligned_alloc(opaque(align), opaque(size));
+		return aligned_alloc(test_opaque(align), test_opaque(size));
 	default:
-		return memalign(opaque(align), opaque(size));
+		return memalign(test_opaque(align), test_opaque(size));
 	}
 }
 
@@ -235,10 +202,11 @@ aligned_family(int func) {
 			CHECK(malloc_usable_size(ptrs[i]) >= sizes[i],
 			      "%s(%zu, %zu): usable size %zu too small", func_names[func], align,
 			      sizes[i], malloc_usable_size(ptrs[i]));
-			fill(ptrs[i], sizes[i], (unsigned)(align + i));
+			test_pattern_fill(ptrs[i], sizes[i], (unsigned)(align + i));
 		}
 		for (size_t i = 0; i < n; i++) {
-			CHECK(check(ptrs[i], sizes[i], (unsigned)(align + i)) == sizes[i],
+			CHECK(test_pattern_mismatch(ptrs[i], sizes[i], (unsigned)(align + i)) ==
+			          sizes[i],
 			      "%s(%zu, %zu) block overwritten", func_names[func], align, sizes[i]);
 			free(ptrs[i]);
 		}
@@ -311,10 +279,12 @@ test_large_aligned(void **state) {
 					CHECK(p[k] != NULL && is_aligned(p[k], align),
 					      "%s(%zu, %zu) = %p", func_names[func], align,
 					      sizes[i], p[k]);
-					fill(p[k], sizes[i], (unsigned)(align + i + k));
+					test_pattern_fill(p[k], sizes[i],
+					                  (unsigned)(align + i + k));
 				}
 				for (int k = 0; k < 2; k++) {
-					CHECK(check(p[k], sizes[i], (unsigned)(align + i + k)) ==
+					CHECK(test_pattern_mismatch(p[k], sizes[i],
+					                            (unsigned)(align + i + k)) ==
 					          sizes[i],
 					      "%s(%zu, %zu) block overwritten", func_names[func],
 					      align, sizes[i]);
@@ -332,15 +302,15 @@ test_valloc(void **state) {
 	static const size_t sizes[] = {0, 1, 100, 4095, 4096, 4097, 20000, 2 * MiB + 5, 3 * MiB};
 	void *ptrs[sizeof(sizes) / sizeof(sizes[0])];
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		ptrs[i] = valloc(opaque(sizes[i]));
+		ptrs[i] = valloc(test_opaque(sizes[i]));
 		CHECK(ptrs[i] != NULL, "valloc(%zu) failed", sizes[i]);
 		CHECK(is_aligned(ptrs[i], page), "valloc(%zu) = %p not page-aligned", sizes[i],
 		      ptrs[i]);
-		fill(ptrs[i], sizes[i], (unsigned)i);
+		test_pattern_fill(ptrs[i], sizes[i], (unsigned)i);
 	}
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		CHECK(check(ptrs[i], sizes[i], (unsigned)i) == sizes[i], "valloc(%zu) overwritten",
-		      sizes[i]);
+		CHECK(test_pattern_mismatch(ptrs[i], sizes[i], (unsigned)i) == sizes[i],
+		      "valloc(%zu) overwritten", sizes[i]);
 		free(ptrs[i]);
 	}
 }
@@ -353,18 +323,19 @@ test_pvalloc(void **state) {
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
 		size_t rounded = (n + page - 1) & ~(page - 1);
-		void *p = pvalloc(opaque(n));
+		void *p = pvalloc(test_opaque(n));
 		CHECK(p != NULL, "pvalloc(%zu) failed", n);
 		CHECK(is_aligned(p, page), "pvalloc(%zu) = %p not page-aligned", n, p);
 		CHECK(malloc_usable_size(p) >= rounded, "pvalloc(%zu): usable %zu < %zu", n,
 		      malloc_usable_size(p), rounded);
 		/* The rounded-up size belongs to the caller. */
-		fill(p, rounded, (unsigned)n);
-		CHECK(check(p, rounded, (unsigned)n) == rounded, "pvalloc(%zu) overwritten", n);
+		test_pattern_fill(p, rounded, (unsigned)n);
+		CHECK(test_pattern_mismatch(p, rounded, (unsigned)n) == rounded,
+		      "pvalloc(%zu) overwritten", n);
 		free(p);
 	}
 
-	void *p = pvalloc(opaque(0));
+	void *p = pvalloc(test_opaque(0));
 	CHECK(p != NULL, "pvalloc(0) failed");
 	CHECK(is_aligned(p, page), "pvalloc(0) = %p not page-aligned", p);
 	if (!allocator_is_glibc()) {

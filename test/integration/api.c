@@ -27,18 +27,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
 
 /* glibc's aliases; not declared by any header. Weak so the test links on any libc. */
 extern void *__libc_malloc(size_t) __attribute__((weak));
@@ -49,29 +41,6 @@ extern void *__libc_memalign(size_t, size_t) __attribute__((weak));
 extern void *__libc_valloc(size_t) __attribute__((weak));
 extern void *__libc_pvalloc(size_t) __attribute__((weak));
 extern int __posix_memalign(void **, size_t, size_t) __attribute__((weak));
-
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
-
-static void
-fill(void *p, size_t n, unsigned seed) {
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(seed + i * 7 + (i >> 10));
-}
-
-static int
-intact(const void *p, size_t n, unsigned seed) {
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != (unsigned char)(seed + i * 7 + (i >> 10)))
-			return 0;
-	}
-	return 1;
-}
 
 static int
 all_zero(const void *p, size_t n) {
@@ -123,21 +92,21 @@ test_malloc_free(void **state) {
 	(void)state;
 	void *ptrs[NSIZES];
 	for (size_t i = 0; i < NSIZES; i++) {
-		ptrs[i] = malloc(opaque(sizes[i]));
+		ptrs[i] = malloc(test_opaque(sizes[i]));
 		CHECK(ptrs[i] != NULL, "malloc(%zu) returned NULL", sizes[i]);
-		fill(ptrs[i], sizes[i], (unsigned)i);
+		test_pattern_fill(ptrs[i], sizes[i], (unsigned)i);
 		for (size_t k = 0; k < i; k++)
 			CHECK(ptrs[k] != ptrs[i], "malloc returned %p twice", ptrs[i]);
 	}
 	for (size_t i = 0; i < NSIZES; i++) {
-		CHECK(intact(ptrs[i], sizes[i], (unsigned)i), "malloc(%zu) block changed",
-		      sizes[i]);
+		CHECK(test_pattern_intact(ptrs[i], sizes[i], (unsigned)i),
+		      "malloc(%zu) block changed", sizes[i]);
 		free(ptrs[i]);
 	}
 	/* malloc(0): distinct pointers that can be freed. */
 	void *z[32];
 	for (int i = 0; i < 32; i++) {
-		z[i] = malloc(opaque(0));
+		z[i] = malloc(test_opaque(0));
 		CHECK(z[i] != NULL, "malloc(0) returned NULL (glibc returns a unique pointer)");
 		for (int k = 0; k < i; k++)
 			CHECK(z[k] != z[i], "malloc(0) returned %p twice", z[i]);
@@ -163,14 +132,14 @@ static void
 test_calloc_zeroes(void **state) {
 	(void)state;
 	for (size_t i = 0; i < NSIZES; i++) {
-		unsigned char *p = calloc(opaque(sizes[i]), 1);
+		unsigned char *p = calloc(test_opaque(sizes[i]), 1);
 		CHECK(p != NULL && all_zero(p, sizes[i]), "calloc(%zu, 1)", sizes[i]);
 		free(p);
-		p = calloc(1, opaque(sizes[i]));
+		p = calloc(1, test_opaque(sizes[i]));
 		CHECK(p != NULL && all_zero(p, sizes[i]), "calloc(1, %zu)", sizes[i]);
 		free(p);
 	}
-	unsigned char *p = calloc(opaque(1000), 1000);
+	unsigned char *p = calloc(test_opaque(1000), 1000);
 	CHECK(p != NULL && all_zero(p, 1000000), "calloc(1000, 1000)");
 	free(p);
 }
@@ -178,21 +147,21 @@ test_calloc_zeroes(void **state) {
 static void
 test_realloc_reallocarray(void **state) {
 	(void)state;
-	void *p = realloc(NULL, opaque(10));
+	void *p = realloc(NULL, test_opaque(10));
 	CHECK(p != NULL, "realloc(NULL, 10)");
-	fill(p, 10, 1);
+	test_pattern_fill(p, 10, 1);
 	size_t old = 10;
 	for (size_t i = 0; i < NSIZES; i++) {
 		if (sizes[i] == 0)
 			continue;
-		p = realloc(p, opaque(sizes[i]));
+		p = realloc(p, test_opaque(sizes[i]));
 		size_t keep = old < sizes[i] ? old : sizes[i];
-		CHECK(p != NULL && intact(p, keep, 1), "realloc(.., %zu)", sizes[i]);
-		fill(p, sizes[i], 1);
+		CHECK(p != NULL && test_pattern_intact(p, keep, 1), "realloc(.., %zu)", sizes[i]);
+		test_pattern_fill(p, sizes[i], 1);
 		old = sizes[i];
 	}
-	p = reallocarray(p, opaque(10), 100);
-	CHECK(p != NULL && intact(p, 1000, 1), "reallocarray(p, 10, 100)");
+	p = reallocarray(p, test_opaque(10), 100);
+	CHECK(p != NULL && test_pattern_intact(p, 1000, 1), "reallocarray(p, 10, 100)");
 	free(p);
 }
 
@@ -203,28 +172,28 @@ test_aligned_functions(void **state) {
 	for (size_t i = 0; i < NSIZES; i++) {
 		size_t n = sizes[i];
 		void *p = NULL;
-		CHECK(posix_memalign(&p, 64, opaque(n)) == 0 && ((uintptr_t)p & 63) == 0,
+		CHECK(posix_memalign(&p, 64, test_opaque(n)) == 0 && ((uintptr_t)p & 63) == 0,
 		      "posix_memalign(64, %zu) = %p", n, p);
-		fill(p, n, 2);
+		test_pattern_fill(p, n, 2);
 		free(p);
-		p = aligned_alloc(128, opaque(n));
+		p = aligned_alloc(128, test_opaque(n));
 		CHECK(p != NULL && ((uintptr_t)p & 127) == 0, "aligned_alloc(128, %zu)", n);
-		fill(p, n, 2);
+		test_pattern_fill(p, n, 2);
 		free(p);
-		p = memalign(256, opaque(n));
+		p = memalign(256, test_opaque(n));
 		CHECK(p != NULL && ((uintptr_t)p & 255) == 0, "memalign(256, %zu)", n);
-		fill(p, n, 2);
+		test_pattern_fill(p, n, 2);
 		free(p);
-		p = valloc(opaque(n));
+		p = valloc(test_opaque(n));
 		CHECK(p != NULL && ((uintptr_t)p & (page - 1)) == 0, "valloc(%zu)", n);
-		fill(p, n, 2);
+		test_pattern_fill(p, n, 2);
 		free(p);
-		p = pvalloc(opaque(n));
+		p = pvalloc(test_opaque(n));
 		CHECK(p != NULL && ((uintptr_t)p & (page - 1)) == 0, "pvalloc(%zu)", n);
 		size_t rounded = (n + page - 1) & ~(page - 1);
 		CHECK(malloc_usable_size(p) >= rounded, "pvalloc(%zu) usable %zu", n,
 		      malloc_usable_size(p));
-		fill(p, rounded, 2);
+		test_pattern_fill(p, rounded, 2);
 		free(p);
 	}
 }
@@ -234,7 +203,7 @@ test_usable_size(void **state) {
 	(void)state;
 	CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) != 0");
 	for (size_t i = 0; i < NSIZES; i++) {
-		void *p = malloc(opaque(sizes[i]));
+		void *p = malloc(test_opaque(sizes[i]));
 		CHECK(p != NULL, "malloc");
 		size_t u = malloc_usable_size(p);
 		CHECK(u >= sizes[i], "malloc_usable_size %zu < %zu", u, sizes[i]);
@@ -258,12 +227,13 @@ test_mixed_families(void **state) {
 		blocks[5] = valloc(n);
 		for (int k = 0; k < 6; k++) {
 			CHECK(blocks[k] != NULL, "allocation %d of %zu failed", k, n);
-			fill(blocks[k], n, (unsigned)k);
+			test_pattern_fill(blocks[k], n, (unsigned)k);
 			void *q = realloc(blocks[k], n * 3 + 5);
-			CHECK(q != NULL && intact(q, n, (unsigned)k), "realloc of family %d", k);
+			CHECK(q != NULL && test_pattern_intact(q, n, (unsigned)k),
+			      "realloc of family %d", k);
 			q = realloc(q, n / 2 + 1);
-			CHECK(q != NULL && intact(q, n / 2 + 1, (unsigned)k), "shrink of family %d",
-			      k);
+			CHECK(q != NULL && test_pattern_intact(q, n / 2 + 1, (unsigned)k),
+			      "shrink of family %d", k);
 			blocks[k] = q;
 		}
 		for (int k = 0; k < 6; k++)
@@ -320,75 +290,77 @@ test_libc_aliases_behave(void **state) {
 	for (size_t i = 0; i < NSIZES; i++) {
 		size_t n = sizes[i];
 		/* __libc_malloc'ed block freed by free, and the other way round. */
-		void *a = __libc_malloc(opaque(n));
-		void *b = malloc(opaque(n));
+		void *a = __libc_malloc(test_opaque(n));
+		void *b = malloc(test_opaque(n));
 		CHECK(a != NULL && b != NULL, "__libc_malloc(%zu) / malloc", n);
 		CHECK(malloc_usable_size(a) >= n, "usable size of __libc_malloc(%zu)", n);
 		if (!allocator_is_glibc() || n < 128 * KiB)
 			CHECK(malloc_usable_size(a) == malloc_usable_size(b),
 			      "__libc_malloc(%zu) usable %zu, malloc usable %zu", n,
 			      malloc_usable_size(a), malloc_usable_size(b));
-		fill(a, n, 5);
-		fill(b, n, 6);
-		a = __libc_realloc(a, opaque(n * 2 + 1));
-		CHECK(a != NULL && intact(a, n, 5), "__libc_realloc(.., %zu)", n * 2 + 1);
-		b = realloc(b, opaque(n * 2 + 1));
-		CHECK(b != NULL && intact(b, n, 6), "realloc");
+		test_pattern_fill(a, n, 5);
+		test_pattern_fill(b, n, 6);
+		a = __libc_realloc(a, test_opaque(n * 2 + 1));
+		CHECK(a != NULL && test_pattern_intact(a, n, 5), "__libc_realloc(.., %zu)",
+		      n * 2 + 1);
+		b = realloc(b, test_opaque(n * 2 + 1));
+		CHECK(b != NULL && test_pattern_intact(b, n, 6), "realloc");
 		free(a);
 		__libc_free(b);
 
 		/* __libc_calloc zeroes even a dirtied, reused block. */
-		void *d = malloc(opaque(n));
+		void *d = malloc(test_opaque(n));
 		CHECK(d != NULL, "malloc");
 		memset(d, 0xff, n);
 		__libc_free(d);
-		unsigned char *c = __libc_calloc(opaque(n), 1);
+		unsigned char *c = __libc_calloc(test_opaque(n), 1);
 		CHECK(c != NULL && all_zero(c, n), "__libc_calloc(%zu, 1)", n);
 		free(c);
 
-		void *m = __libc_memalign(4096, opaque(n));
+		void *m = __libc_memalign(4096, test_opaque(n));
 		CHECK(m != NULL && ((uintptr_t)m & 4095) == 0, "__libc_memalign(4096, %zu)", n);
-		fill(m, n, 7);
-		m = realloc(m, opaque(n + 100));
-		CHECK(m != NULL && intact(m, n, 7), "realloc of __libc_memalign block");
+		test_pattern_fill(m, n, 7);
+		m = realloc(m, test_opaque(n + 100));
+		CHECK(m != NULL && test_pattern_intact(m, n, 7),
+		      "realloc of __libc_memalign block");
 		__libc_free(m);
 
 		if (__libc_valloc != NULL) {
-			void *v = __libc_valloc(opaque(n));
+			void *v = __libc_valloc(test_opaque(n));
 			CHECK(v != NULL && ((uintptr_t)v & (page - 1)) == 0, "__libc_valloc(%zu)",
 			      n);
-			fill(v, n, 8);
+			test_pattern_fill(v, n, 8);
 			free(v);
 		}
 		if (__libc_pvalloc != NULL) {
-			void *v = __libc_pvalloc(opaque(n));
+			void *v = __libc_pvalloc(test_opaque(n));
 			size_t rounded = (n + page - 1) & ~(page - 1);
 			CHECK(v != NULL && ((uintptr_t)v & (page - 1)) == 0 &&
 			          malloc_usable_size(v) >= rounded,
 			      "__libc_pvalloc(%zu)", n);
-			fill(v, rounded, 8);
+			test_pattern_fill(v, rounded, 8);
 			__libc_free(v);
 		}
 		if (__posix_memalign != NULL) {
 			void *pm = NULL;
-			CHECK(__posix_memalign(&pm, 512, opaque(n)) == 0 &&
+			CHECK(__posix_memalign(&pm, 512, test_opaque(n)) == 0 &&
 			          ((uintptr_t)pm & 511) == 0,
 			      "__posix_memalign(512, %zu)", n);
-			fill(pm, n, 9);
+			test_pattern_fill(pm, n, 9);
 			__libc_free(pm);
 		}
 	}
 
 	/* Error reporting is shared too. */
 	errno = 0;
-	CHECK(__libc_malloc(opaque(SIZE_MAX)) == NULL && errno == ENOMEM,
+	CHECK(__libc_malloc(test_opaque(SIZE_MAX)) == NULL && errno == ENOMEM,
 	      "__libc_malloc(SIZE_MAX): errno %d", errno);
 	errno = 0;
-	CHECK(__libc_calloc(opaque(SIZE_MAX / 2), 3) == NULL && errno == ENOMEM,
+	CHECK(__libc_calloc(test_opaque(SIZE_MAX / 2), 3) == NULL && errno == ENOMEM,
 	      "__libc_calloc overflow: errno %d", errno);
 	void *p = __libc_malloc(16);
 	errno = 0;
-	CHECK(__libc_realloc(p, opaque(SIZE_MAX)) == NULL && errno == ENOMEM,
+	CHECK(__libc_realloc(p, test_opaque(SIZE_MAX)) == NULL && errno == ENOMEM,
 	      "__libc_realloc(p, SIZE_MAX): errno %d", errno);
 	__libc_free(p);
 	if (__posix_memalign != NULL) {

@@ -22,26 +22,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #include "test_rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
-
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
 
 /* Index of the first non-zero byte of p[0..n), or n. */
 static size_t
@@ -67,7 +53,7 @@ first_nonzero(const void *p, size_t n) {
 
 static void
 calloc_checked(void **out, size_t nmemb, size_t size) {
-	void *p = calloc(opaque(nmemb), opaque(size));
+	void *p = calloc(test_opaque(nmemb), test_opaque(size));
 	CHECK(p != NULL, "calloc(%zu, %zu) failed", nmemb, size);
 	size_t n = nmemb * size;
 	size_t bad = first_nonzero(p, n);
@@ -79,7 +65,7 @@ calloc_checked(void **out, size_t nmemb, size_t size) {
 static void
 dirty_free_calloc(size_t size, int rounds) {
 	for (int r = 0; r < rounds; r++) {
-		void *p = malloc(opaque(size));
+		void *p = malloc(test_opaque(size));
 		CHECK(p != NULL, "malloc(%zu)", size);
 		memset(p, 0xff, malloc_usable_size(p));
 		free(p);
@@ -136,7 +122,7 @@ test_many_at_once(void **state) {
 		int count = n > 16 * KiB ? 200 : N;
 		for (int round = 0; round < 3; round++) {
 			for (int i = 0; i < count; i++) {
-				ptrs[i] = malloc(opaque(n));
+				ptrs[i] = malloc(test_opaque(n));
 				CHECK(ptrs[i] != NULL, "malloc(%zu)", n);
 				memset(ptrs[i], 0xff, n);
 			}
@@ -158,10 +144,10 @@ test_after_shrink(void **state) {
 	(void)state;
 	for (int r = 0; r < 8; r++) {
 		size_t big = (size_t)(8 + r) * MiB;
-		void *p = malloc(opaque(big));
+		void *p = malloc(test_opaque(big));
 		CHECK(p != NULL, "malloc(%zu)", big);
 		memset(p, 0xff, big);
-		p = realloc(p, opaque(2 * MiB + 4096));
+		p = realloc(p, test_opaque(2 * MiB + 4096));
 		CHECK(p != NULL, "realloc shrink");
 		void *q;
 		calloc_checked(&q, 1, 5 * MiB);
@@ -172,7 +158,7 @@ test_after_shrink(void **state) {
 		free(s);
 		/* Regrow a shrunk block with realloc and check calloc'ed neighbours again. */
 		calloc_checked(&p, 1, 3 * MiB);
-		p = realloc(p, opaque(2 * MiB + 1));
+		p = realloc(p, test_opaque(2 * MiB + 1));
 		CHECK(p != NULL, "realloc shrink 2");
 		memset(p, 0xff, 2 * MiB + 1);
 		free(p);
@@ -186,7 +172,7 @@ static void
 test_split_reuse(void **state) {
 	(void)state;
 	for (int r = 0; r < 10; r++) {
-		void *p = malloc(opaque(1 * MiB + 300 * KiB));
+		void *p = malloc(test_opaque(1 * MiB + 300 * KiB));
 		CHECK(p != NULL, "malloc");
 		memset(p, 0xff, malloc_usable_size(p));
 		free(p);

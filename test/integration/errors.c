@@ -32,47 +32,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
-
-/* Launder values through memory: no constant folding, no -Walloc-size-larger-than. */
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
 
 static void *
 opaque_ptr(void *p) {
 	void *volatile v = p;
 	return v;
-}
-
-static void
-fill(void *p, size_t n, unsigned seed) {
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(seed + i * 7 + (i >> 10));
-}
-
-static int
-intact(const void *p, size_t n, unsigned seed) {
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != (unsigned char)(seed + i * 7 + (i >> 10)))
-			return 0;
-	}
-	return 1;
 }
 
 #define PD_MAX ((size_t)PTRDIFF_MAX)
@@ -106,23 +74,23 @@ test_malloc_too_big(void **state) {
 	(void)state;
 	for (size_t i = 0; i < NIMPOSSIBLE; i++) {
 		size_t n = impossible[i];
-		EXPECT_ENOMEM(malloc(opaque(n)), "malloc", n);
-		EXPECT_ENOMEM(calloc(1, opaque(n)), "calloc(1, n)", n);
-		EXPECT_ENOMEM(calloc(opaque(n), 1), "calloc(n, 1)", n);
-		EXPECT_ENOMEM(realloc(NULL, opaque(n)), "realloc(NULL, n)", n);
-		EXPECT_ENOMEM(reallocarray(NULL, 1, opaque(n)), "reallocarray(NULL, 1, n)", n);
-		EXPECT_ENOMEM(valloc(opaque(n)), "valloc", n);
-		EXPECT_ENOMEM(pvalloc(opaque(n)), "pvalloc", n);
-		EXPECT_ENOMEM(memalign(64, opaque(n)), "memalign(64, n)", n);
-		EXPECT_ENOMEM(memalign(2 * MiB, opaque(n)), "memalign(2 MiB, n)", n);
-		EXPECT_ENOMEM(aligned_alloc(64, opaque(n)), "aligned_alloc(64, n)", n);
-		EXPECT_ENOMEM(aligned_alloc(4096, opaque(n)), "aligned_alloc(4096, n)", n);
+		EXPECT_ENOMEM(malloc(test_opaque(n)), "malloc", n);
+		EXPECT_ENOMEM(calloc(1, test_opaque(n)), "calloc(1, n)", n);
+		EXPECT_ENOMEM(calloc(test_opaque(n), 1), "calloc(n, 1)", n);
+		EXPECT_ENOMEM(realloc(NULL, test_opaque(n)), "realloc(NULL, n)", n);
+		EXPECT_ENOMEM(reallocarray(NULL, 1, test_opaque(n)), "reallocarray(NULL, 1, n)", n);
+		EXPECT_ENOMEM(valloc(test_opaque(n)), "valloc", n);
+		EXPECT_ENOMEM(pvalloc(test_opaque(n)), "pvalloc", n);
+		EXPECT_ENOMEM(memalign(64, test_opaque(n)), "memalign(64, n)", n);
+		EXPECT_ENOMEM(memalign(2 * MiB, test_opaque(n)), "memalign(2 MiB, n)", n);
+		EXPECT_ENOMEM(aligned_alloc(64, test_opaque(n)), "aligned_alloc(64, n)", n);
+		EXPECT_ENOMEM(aligned_alloc(4096, test_opaque(n)), "aligned_alloc(4096, n)", n);
 
 		static const size_t aligns[] = {8, 16, 4096, 2 * MiB, 64 * MiB};
 		for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
 			void *sentinel = (void *)(uintptr_t)0x1234;
 			void *p = sentinel;
-			int err = posix_memalign(&p, opaque(aligns[a]), opaque(n));
+			int err = posix_memalign(&p, test_opaque(aligns[a]), test_opaque(n));
 			CHECK(err == ENOMEM, "posix_memalign(%zu, %#zx) = %d, want ENOMEM",
 			      aligns[a], n, err);
 			CHECK(p == sentinel, "posix_memalign changed *memptr on failure (%p)", p);
@@ -148,22 +116,22 @@ test_calloc_overflow(void **state) {
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		size_t a = pairs[i][0], b = pairs[i][1];
 		errno = 0;
-		void *p = calloc(opaque(a), opaque(b));
+		void *p = calloc(test_opaque(a), test_opaque(b));
 		int e = errno;
 		CHECK(p == NULL, "calloc(%#zx, %#zx) returned %p", a, b, p);
 		CHECK(e == ENOMEM, "calloc(%#zx, %#zx): errno %d, want ENOMEM", a, b, e);
 
 		errno = 0;
-		p = reallocarray(NULL, opaque(a), opaque(b));
+		p = reallocarray(NULL, test_opaque(a), test_opaque(b));
 		e = errno;
 		CHECK(p == NULL, "reallocarray(NULL, %#zx, %#zx) returned %p", a, b, p);
 		CHECK(e == ENOMEM, "reallocarray(NULL, %#zx, %#zx): errno %d", a, b, e);
 	}
 	/* Zero-element requests are fine, whatever the other factor. */
-	void *p = calloc(0, opaque(SIZE_MAX));
+	void *p = calloc(0, test_opaque(SIZE_MAX));
 	CHECK(p != NULL, "calloc(0, SIZE_MAX) failed");
 	free(p);
-	p = calloc(opaque(SIZE_MAX), 0);
+	p = calloc(test_opaque(SIZE_MAX), 0);
 	CHECK(p != NULL, "calloc(SIZE_MAX, 0) failed");
 	free(p);
 }
@@ -175,35 +143,39 @@ test_failed_resize_keeps_block(void **state) {
 	static const size_t sizes[] = {1, 40, 3000, 20000, 300 * KiB, 3 * MiB};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
-		void *p = malloc(opaque(n));
+		void *p = malloc(test_opaque(n));
 		CHECK(p != NULL, "malloc(%zu)", n);
-		fill(p, n, (unsigned)i);
+		test_pattern_fill(p, n, (unsigned)i);
 
 		for (size_t k = 0; k < NIMPOSSIBLE; k++) {
 			errno = 0;
-			void *q = realloc(opaque_ptr(p), opaque(impossible[k]));
+			void *q = realloc(opaque_ptr(p), test_opaque(impossible[k]));
 			int e = errno;
 			CHECK(q == NULL, "realloc(%zu-byte block, %#zx) returned %p", n,
 			      impossible[k], q);
 			CHECK(e == ENOMEM, "realloc(%zu-byte block, %#zx): errno %d, want ENOMEM",
 			      n, impossible[k], e);
-			CHECK(intact(p, n, (unsigned)i), "failed realloc changed the old block");
+			CHECK(test_pattern_intact(p, n, (unsigned)i),
+			      "failed realloc changed the old block");
 		}
 
 		errno = 0;
-		void *q = reallocarray(opaque_ptr(p), opaque(SIZE_MAX / 2), 3);
+		void *q = reallocarray(opaque_ptr(p), test_opaque(SIZE_MAX / 2), 3);
 		int e = errno;
 		CHECK(q == NULL && e == ENOMEM, "reallocarray overflow: %p errno %d", q, e);
-		CHECK(intact(p, n, (unsigned)i), "failed reallocarray changed the old block");
+		CHECK(test_pattern_intact(p, n, (unsigned)i),
+		      "failed reallocarray changed the old block");
 		errno = 0;
-		q = reallocarray(opaque_ptr(p), opaque((size_t)1 << 32), (size_t)1 << 32);
+		q = reallocarray(opaque_ptr(p), test_opaque((size_t)1 << 32), (size_t)1 << 32);
 		e = errno;
 		CHECK(q == NULL && e == ENOMEM, "reallocarray 2^32*2^32: %p errno %d", q, e);
-		CHECK(intact(p, n, (unsigned)i), "failed reallocarray changed the old block");
+		CHECK(test_pattern_intact(p, n, (unsigned)i),
+		      "failed reallocarray changed the old block");
 
 		/* Still a valid, resizable block. */
-		q = realloc(p, opaque(n * 2 + 1));
-		CHECK(q != NULL && intact(q, n, (unsigned)i), "block unusable after failures");
+		q = realloc(p, test_opaque(n * 2 + 1));
+		CHECK(q != NULL && test_pattern_intact(q, n, (unsigned)i),
+		      "block unusable after failures");
 		free(q);
 	}
 }
@@ -220,7 +192,7 @@ test_posix_memalign_einval(void **state) {
 		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 			void *sentinel = (void *)(uintptr_t)0x5678;
 			void *p = sentinel;
-			int err = posix_memalign(&p, opaque(bad[i]), opaque(sizes[k]));
+			int err = posix_memalign(&p, test_opaque(bad[i]), test_opaque(sizes[k]));
 			CHECK(err == EINVAL, "posix_memalign(%zu, %zu) = %d, want EINVAL", bad[i],
 			      sizes[k], err);
 			CHECK(p == sentinel, "posix_memalign(%zu, ..) changed *memptr", bad[i]);
@@ -238,7 +210,7 @@ test_absurd_alignments(void **state) {
 		int pow2 = (a & (a - 1)) == 0;
 		for (size_t n = 1; n <= 4096; n *= 64) {
 			void *p = (void *)(uintptr_t)0x9abc;
-			int err = posix_memalign(&p, opaque(a), opaque(n));
+			int err = posix_memalign(&p, test_opaque(a), test_opaque(n));
 			if (pow2)
 				CHECK(err == ENOMEM || err == EINVAL,
 				      "posix_memalign(%#zx, %zu) = %d", a, n, err);
@@ -247,13 +219,13 @@ test_absurd_alignments(void **state) {
 			CHECK(p == (void *)(uintptr_t)0x9abc, "*memptr changed");
 
 			errno = 0;
-			p = memalign(opaque(a), opaque(n));
+			p = memalign(test_opaque(a), test_opaque(n));
 			int e = errno;
 			CHECK(p == NULL && (e == ENOMEM || e == EINVAL),
 			      "memalign(%#zx, %zu) = %p errno %d", a, n, p, e);
 
 			errno = 0;
-			p = aligned_alloc(opaque(a), opaque(n));
+			p = aligned_alloc(test_opaque(a), test_opaque(n));
 			e = errno;
 			CHECK(p == NULL && (e == ENOMEM || e == EINVAL),
 			      "aligned_alloc(%#zx, %zu) = %p errno %d", a, n, p, e);
@@ -275,7 +247,7 @@ test_aligned_alloc_non_power_of_two(void **state) {
 	static const size_t bad[] = {0, 3, 12, 24, 48, 100, 4095, 4097, 24576};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		void *p = aligned_alloc(opaque(bad[i]), opaque(64));
+		void *p = aligned_alloc(test_opaque(bad[i]), test_opaque(64));
 		int e = errno;
 		if (p == NULL) {
 			CHECK(e == EINVAL,
@@ -301,7 +273,7 @@ test_memalign_rounds_up(void **state) {
 		size_t want = next_pow2(odd[i]);
 		for (size_t n = 1; n <= 8192; n *= 32) {
 			errno = 0;
-			void *p = memalign(opaque(odd[i]), opaque(n));
+			void *p = memalign(test_opaque(odd[i]), test_opaque(n));
 			CHECK(p != NULL,
 			      "memalign(%zu, %zu) failed (errno %d); glibc rounds the "
 			      "alignment up to %zu",
@@ -313,7 +285,7 @@ test_memalign_rounds_up(void **state) {
 		}
 	}
 	for (size_t a = 0; a <= 2; a++) {
-		void *p = memalign(opaque(a), opaque(100));
+		void *p = memalign(test_opaque(a), test_opaque(100));
 		CHECK(p != NULL, "memalign(%zu, 100) failed; glibc treats it as malloc", a);
 		CHECK(((uintptr_t)p & 15) == 0, "memalign(%zu, 100) = %p", a, p);
 		memset(p, 3, 100);
@@ -330,7 +302,7 @@ test_free_null_and_errno(void **state) {
 	static const size_t sizes[] = {8, 5000, 100 * KiB, 3 * MiB, 40 * MiB};
 	for (int round = 0; round < 20; round++) {
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			void *p = malloc(opaque(sizes[i]));
+			void *p = malloc(test_opaque(sizes[i]));
 			CHECK(p != NULL, "malloc(%zu)", sizes[i]);
 			memset(p, 1, sizes[i]);
 			errno = 4242;

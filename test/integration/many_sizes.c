@@ -19,20 +19,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #include "test_rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
 
 enum { NOBJ = 100000 };
 

@@ -23,43 +23,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #include "test_rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
-
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
-
-static void
-fill(void *p, size_t n, unsigned seed) {
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(seed + i * 7 + (i >> 10));
-}
-
-static size_t
-check(const void *p, size_t n, unsigned seed) {
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] != (unsigned char)(seed + i * 7 + (i >> 10)))
-			return i;
-	}
-	return n;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -71,15 +40,15 @@ rng(void) {
 /* Reallocates *pp from old to n bytes, checks the kept prefix and refills. */
 static void
 step(void **pp, size_t old, size_t n, unsigned *seed) {
-	void *q = realloc(*pp, opaque(n));
+	void *q = realloc(*pp, test_opaque(n));
 	CHECK(q != NULL, "realloc(%zu -> %zu) failed", old, n);
 	CHECK(malloc_usable_size(q) >= n, "realloc(%zu -> %zu): usable %zu", old, n,
 	      malloc_usable_size(q));
 	size_t keep = old < n ? old : n;
-	size_t bad = check(q, keep, *seed);
+	size_t bad = test_pattern_mismatch(q, keep, *seed);
 	CHECK(bad == keep, "realloc(%zu -> %zu) lost byte %zu of the kept %zu", old, n, bad, keep);
 	*seed += 1;
-	fill(q, n, *seed);
+	test_pattern_fill(q, n, *seed);
 	*pp = q;
 }
 
@@ -108,9 +77,9 @@ static void
 test_ladder_up_and_down(void **state) {
 	(void)state;
 	unsigned seed = 1;
-	void *p = malloc(opaque(ladder[0]));
+	void *p = malloc(test_opaque(ladder[0]));
 	CHECK(p != NULL, "malloc failed");
-	fill(p, ladder[0], seed);
+	test_pattern_fill(p, ladder[0], seed);
 	size_t old = ladder[0];
 	for (size_t i = 1; i < NLADDER; i++) {
 		step(&p, old, ladder[i], &seed);
@@ -133,9 +102,9 @@ test_jumps(void **state) {
 			size_t a = ladder[i], b = ladder[j];
 			if (a > 8 * MiB || b > 8 * MiB)
 				continue;
-			void *p = malloc(opaque(a));
+			void *p = malloc(test_opaque(a));
 			CHECK(p != NULL, "malloc(%zu)", a);
-			fill(p, a, seed);
+			test_pattern_fill(p, a, seed);
 			step(&p, a, b, &seed);
 			step(&p, b, a, &seed);
 			free(p);
@@ -151,9 +120,9 @@ test_small_steps(void **state) {
 	static const size_t bases[] = {64, 4096, 14336, 65536, 2 * MiB, 6 * MiB};
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
 		size_t n = bases[i];
-		void *p = malloc(opaque(n));
+		void *p = malloc(test_opaque(n));
 		CHECK(p != NULL, "malloc(%zu)", n);
-		fill(p, n, seed);
+		test_pattern_fill(p, n, seed);
 		size_t delta = n / 16 > 0 ? n / 16 : 1;
 		for (int k = 0; k < 24; k++) {
 			step(&p, n, n + delta, &seed);
@@ -175,14 +144,16 @@ test_same_size(void **state) {
 	static const size_t sizes[] = {1, 100, 5000, 20000, 3 * MiB};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
-		void *p = malloc(opaque(n));
+		void *p = malloc(test_opaque(n));
 		CHECK(p != NULL, "malloc(%zu)", n);
-		fill(p, n, 3);
-		void *q = realloc(p, opaque(n));
-		CHECK(q != NULL && check(q, n, 3) == n, "realloc(p, same size %zu)", n);
+		test_pattern_fill(p, n, 3);
+		void *q = realloc(p, test_opaque(n));
+		CHECK(q != NULL && test_pattern_mismatch(q, n, 3) == n, "realloc(p, same size %zu)",
+		      n);
 		size_t u = malloc_usable_size(q);
-		void *r = realloc(q, opaque(u));
-		CHECK(r != NULL && check(r, n, 3) == n, "realloc(p, usable size %zu)", u);
+		void *r = realloc(q, test_opaque(u));
+		CHECK(r != NULL && test_pattern_mismatch(r, n, 3) == n,
+		      "realloc(p, usable size %zu)", u);
 		free(r);
 	}
 }
@@ -198,10 +169,10 @@ test_random_walk(void **state) {
 	rng_state = 12345;
 	for (int i = 0; i < NBLOCKS; i++) {
 		sizes[i] = 1 + rng() % 256;
-		ptrs[i] = malloc(opaque(sizes[i]));
+		ptrs[i] = malloc(test_opaque(sizes[i]));
 		CHECK(ptrs[i] != NULL, "malloc");
 		seeds[i] = (unsigned)i * 1000;
-		fill(ptrs[i], sizes[i], seeds[i]);
+		test_pattern_fill(ptrs[i], sizes[i], seeds[i]);
 	}
 	for (int s = 0; s < STEPS; s++) {
 		int i = (int)(rng() % NBLOCKS);
@@ -219,7 +190,8 @@ test_random_walk(void **state) {
 		sizes[i] = n;
 	}
 	for (int i = 0; i < NBLOCKS; i++) {
-		CHECK(check(ptrs[i], sizes[i], seeds[i]) == sizes[i], "block %d corrupted", i);
+		CHECK(test_pattern_mismatch(ptrs[i], sizes[i], seeds[i]) == sizes[i],
+		      "block %d corrupted", i);
 		free(ptrs[i]);
 	}
 }
@@ -230,12 +202,12 @@ test_realloc_null(void **state) {
 	static const size_t sizes[] = {0, 1, 100, 20000, 3 * MiB};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
-		void *p = realloc(NULL, opaque(n));
+		void *p = realloc(NULL, test_opaque(n));
 		CHECK(p != NULL, "realloc(NULL, %zu) returned NULL", n);
 		CHECK(malloc_usable_size(p) >= n, "realloc(NULL, %zu): usable %zu", n,
 		      malloc_usable_size(p));
 		memset(p, 0x77, n);
-		void *q = reallocarray(NULL, opaque(n), 1);
+		void *q = reallocarray(NULL, test_opaque(n), 1);
 		CHECK(q != NULL && q != p, "reallocarray(NULL, %zu, 1) = %p", n, q);
 		free(q);
 		free(p);
@@ -248,11 +220,11 @@ test_realloc_zero(void **state) {
 	static const size_t sizes[] = {1, 100, 20000, 3 * MiB};
 	for (int round = 0; round < 100; round++) {
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			void *p = malloc(opaque(sizes[i]));
+			void *p = malloc(test_opaque(sizes[i]));
 			CHECK(p != NULL, "malloc(%zu)", sizes[i]);
 			memset(p, 0x33, sizes[i]);
 			/* glibc: frees p, returns NULL. Either way p is gone now. */
-			void *q = realloc(p, opaque(0));
+			void *q = realloc(p, test_opaque(0));
 			if (q != NULL) {
 				memset(q, 0, malloc_usable_size(q));
 				free(q);

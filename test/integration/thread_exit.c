@@ -30,18 +30,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
 
 /* A block: its size and a seed, then size bytes of pattern. */
 struct blk {

@@ -26,26 +26,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_check.h"
+
 #include "test_fill.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_error("%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                              \
-			print_error("\n");                                                     \
-			fail();                                                                \
-		}                                                                              \
-	} while (0)
-
-static size_t
-opaque(size_t x) {
-	volatile size_t v = x;
-	return v;
-}
 
 typedef size_t (*nallocx_fn)(size_t, int);
 
@@ -100,7 +86,7 @@ size_class(size_t n) {
 /* Checks one size: usable >= n, all usable bytes writable, class rules if jemalloc-style. */
 static void
 check_size(size_t n, size_t page) {
-	unsigned char *p = malloc(opaque(n));
+	unsigned char *p = malloc(test_opaque(n));
 	CHECK(p != NULL, "malloc(%zu) failed", n);
 	size_t usable = malloc_usable_size(p);
 	CHECK(usable >= n, "malloc(%zu): usable size %zu is smaller", n, usable);
@@ -172,7 +158,7 @@ test_no_overlap(void **state) {
 	static size_t usable[N];
 	for (int i = 0; i < N; i++) {
 		size_t n = (size_t)(i % 64) * 24 + (size_t)(i / 64) * 3000 + 1;
-		ptrs[i] = malloc(opaque(n));
+		ptrs[i] = malloc(test_opaque(n));
 		CHECK(ptrs[i] != NULL, "malloc(%zu) failed", n);
 		usable[i] = malloc_usable_size(ptrs[i]);
 		CHECK(usable[i] >= n, "usable %zu < %zu", usable[i], n);
@@ -197,7 +183,7 @@ test_stable_classes(void **state) {
 		void *ptrs[64];
 		size_t first = 0;
 		for (int k = 0; k < 64; k++) {
-			ptrs[k] = malloc(opaque(sizes[i]));
+			ptrs[k] = malloc(test_opaque(sizes[i]));
 			CHECK(ptrs[k] != NULL, "malloc(%zu) failed", sizes[i]);
 			size_t u = malloc_usable_size(ptrs[k]);
 			if (k == 0)
@@ -220,24 +206,24 @@ test_other_functions(void **state) {
 	static const size_t sizes[] = {1, 17, 1000, 16385, 2 * MiB + 1};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
-		void *p = calloc(1, opaque(n));
+		void *p = calloc(1, test_opaque(n));
 		CHECK(p && malloc_usable_size(p) >= n, "calloc(1, %zu)", n);
-		p = realloc(p, opaque(n * 2));
+		p = realloc(p, test_opaque(n * 2));
 		CHECK(p && malloc_usable_size(p) >= n * 2, "realloc(.., %zu)", n * 2);
 		free(p);
-		p = memalign(64, opaque(n));
+		p = memalign(64, test_opaque(n));
 		CHECK(p && malloc_usable_size(p) >= n, "memalign(64, %zu)", n);
 		free(p);
-		p = aligned_alloc(4096, opaque(n));
+		p = aligned_alloc(4096, test_opaque(n));
 		CHECK(p && malloc_usable_size(p) >= n, "aligned_alloc(4096, %zu)", n);
 		free(p);
-		CHECK(posix_memalign(&p, 256, opaque(n)) == 0 && malloc_usable_size(p) >= n,
+		CHECK(posix_memalign(&p, 256, test_opaque(n)) == 0 && malloc_usable_size(p) >= n,
 		      "posix_memalign(256, %zu)", n);
 		free(p);
-		p = valloc(opaque(n));
+		p = valloc(test_opaque(n));
 		CHECK(p && malloc_usable_size(p) >= n, "valloc(%zu)", n);
 		free(p);
-		p = reallocarray(NULL, opaque(n), 3);
+		p = reallocarray(NULL, test_opaque(n), 3);
 		CHECK(p && malloc_usable_size(p) >= 3 * n, "reallocarray(NULL, %zu, 3)", n);
 		free(p);
 	}
