@@ -95,12 +95,12 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	t->low_water[pc] = NULL;
 	t->full[pc] = NULL;
 	t->empty[pc] = NULL;
-	t->ticks[pc] = 0;
+	TCACHE_COUNTER_SET(t->ticks[pc], 0);
 	t->usize[pc] = 0;
-	t->nrequests_base[pc] = 0;
-	t->nrequests_merged[pc] = 0;
+	TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
+	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
-	t->ncached_max[pc] = 0;
+	TCACHE_COUNTER_SET(t->ncached_max[pc], 0);
 }
 
 bool
@@ -129,12 +129,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		t->empty[pc] = stacks + off + tcache_cap[i];
 		t->head[pc] = t->empty[pc];
 		t->low_water[pc] = t->empty[pc];
-		t->ticks[pc] = TCACHE_GC_INTERVAL;
+		TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
 		t->usize[pc] = sz_index2size(i);
-		t->nrequests_base[pc] = 0;
-		t->nrequests_merged[pc] = 0;
+		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
+		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = 1;
-		t->ncached_max[pc] = (uint16_t)tcache_cap[i];
+		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)tcache_cap[i]);
 		off += tcache_cap[i] + 1;
 	}
 	t->gc_ticker = TCACHE_GC_INTERVAL;
@@ -165,7 +165,7 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	unsigned left = n;
 	uint64_t total = tcache_nrequests(t, ind);
 	uint64_t nrequests = total - t->nrequests_merged[pc];
-	t->nrequests_merged[pc] = total;
+	TCACHE_COUNTER_SET(t->nrequests_merged[pc], total);
 	while (left != 0) {
 		if (ind < SZ_NSMALL) {
 			left = arena_bin_flush(oldest, left, ind, nrequests);
@@ -220,11 +220,14 @@ tcache_destroy(tcache_t *t) {
  * the request already, then missed. */
 static bool
 tcache_count_request(tcache_t *t, unsigned pc) {
-	if (t->ticks[pc] >= 0 && --t->ticks[pc] >= 0) {
+	int64_t ticks = t->ticks[pc];
+	if (ticks >= 0 && --ticks >= 0) {
+		TCACHE_COUNTER_SET(t->ticks[pc], ticks);
 		return false;
 	}
-	t->nrequests_base[pc] += (uint64_t)(TCACHE_GC_INTERVAL - t->ticks[pc]);
-	t->ticks[pc] = TCACHE_GC_INTERVAL;
+	TCACHE_COUNTER_SET(t->nrequests_base[pc],
+	                   t->nrequests_base[pc] + (uint64_t)(TCACHE_GC_INTERVAL - ticks));
+	TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
 	return true;
 }
 
@@ -357,10 +360,10 @@ tcache_stats_add(arena_t *arena, uint64_t *nrequests) {
 		if (t->arena != arena) {
 			continue;
 		}
-		/* Racy reads of another thread's counters: 64-bit aligned
-		 * loads do not tear, and a count read mid-update is off by
-		 * at most the requests in flight; it is never taken below
-		 * what was merged. */
+		/* Another thread's counters, read while it runs: see
+		 * TCACHE_COUNTER_SET. A count read mid-update is off by at
+		 * most the requests in flight; it is never taken below what
+		 * was merged. */
 		for (szind_t i = 0; i < tcache_nhbins; i++) {
 			unsigned pc = tcache_pc(i);
 			if (__atomic_load_n(&t->ncached_max[pc], __ATOMIC_RELAXED) == 0) {

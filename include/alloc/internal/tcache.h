@@ -68,6 +68,18 @@ typedef struct arena_s arena_t;
  * nrequests_base[pc] + TCACHE_GC_INTERVAL - ticks[pc].
  */
 typedef struct tcache_s tcache_t;
+
+/*
+ * Stores to a counter that mallctl epoch reads from another thread
+ * (tcache_stats_add): ticks, nrequests_base, nrequests_merged and
+ * ncached_max. Only the owner writes them, so a relaxed store is enough,
+ * and on x86-64 and AArch64 it is the same single mov/str as a plain store:
+ * the hit path pays nothing, the readers' relaxed loads never tear, and
+ * the program has no data race (ThreadSanitizer runs without suppressions).
+ */
+#define TCACHE_COUNTER_SET(lvalue, value) \
+	__atomic_store_n(&(lvalue), (value), __ATOMIC_RELAXED)
+
 struct tcache_s {
 	/* The fields the hit paths touch. */
 	void **head[TCACHE_NBINS_MAX];

@@ -113,7 +113,11 @@ tsd_fs_tick(unsigned pc) {
 #define TSD_FS(field) (tsd_tls.field)
 ALWAYS_INLINE bool
 tsd_fs_tick(unsigned pc) {
-	return --tsd_tls.tcache.ticks[pc] < 0;
+	/* A relaxed load and store (TCACHE_COUNTER_SET), not a locked
+	 * read-modify-write: only this thread writes the tick. */
+	int64_t ticks = tsd_tls.tcache.ticks[pc] - 1;
+	TCACHE_COUNTER_SET(tsd_tls.tcache.ticks[pc], ticks);
+	return ticks < 0;
 }
 #endif
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
