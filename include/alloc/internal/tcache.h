@@ -77,8 +77,7 @@ typedef struct tcache_s tcache_t;
  * the hit path pays nothing, the readers' relaxed loads never tear, and
  * the program has no data race (ThreadSanitizer runs without suppressions).
  */
-#define TCACHE_COUNTER_SET(lvalue, value) \
-	__atomic_store_n(&(lvalue), (value), __ATOMIC_RELAXED)
+#define TCACHE_COUNTER_SET(lvalue, value) __atomic_store_n(&(lvalue), (value), __ATOMIC_RELAXED)
 
 struct tcache_s {
 	/* The fields the hit paths touch. */
