@@ -76,6 +76,7 @@ malloc_init_hard(void) {
 	}
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	stats_print_atexit_boot();
+	fill_atexit_boot();
 	return false;
 }
 

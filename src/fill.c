@@ -13,6 +13,7 @@
 #include "alloc/internal/fill.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc/internal/arena.h"
@@ -313,15 +314,11 @@ fill_quarantine_grow(tsd_t *tsd) {
 	return true;
 }
 
-/* Takes the oldest object out, checks that nothing wrote to it since its
- * free, and frees it. */
-static void
-fill_quarantine_evict(fill_quarantine_t *q) {
-	fill_qent_t e = q->ents[q->first];
-	q->first = (q->first + 1) & (q->cap - 1);
-	q->count--;
-	q->bytes -= e.usize;
-	fill_obj_t o = fill_obj(e.ptr, "free");
+/* Checks that nothing wrote to the quarantined object at ptr, nor to its
+ * redzones, since its free; returns the object. */
+static fill_obj_t
+fill_quarantined_check(void *ptr) {
+	fill_obj_t o = fill_obj(ptr, "free");
 	size_t i = fill_mismatch(o.ptr, o.usize, FILL_FREE_BYTE);
 	if (i != o.usize) {
 		fill_report_uaf(o.ptr, o.usize, i, o.ptr[i]);
@@ -329,6 +326,17 @@ fill_quarantine_evict(fill_quarantine_t *q) {
 	if (o.lead != 0) {
 		fill_redzone_check(o.ptr, o.lead, o.usize, o.csize);
 	}
+	return o;
+}
+
+/* Takes the oldest object out, checks it and frees it. */
+static void
+fill_quarantine_evict(fill_quarantine_t *q) {
+	fill_qent_t e = q->ents[q->first];
+	q->first = (q->first + 1) & (q->cap - 1);
+	q->count--;
+	q->bytes -= e.usize;
+	fill_obj_t o = fill_quarantined_check(e.ptr);
 	fill_release(&o);
 }
 
@@ -407,6 +415,31 @@ fill_dalloc(tsd_t *tsd, void *ptr) {
 		return;
 	}
 	fill_release(&o);
+}
+
+/*
+ * exit() runs no thread-exit destructor for the thread that calls it, so
+ * this handler checks that thread's quarantine instead: a write after free
+ * made late in the program is reported too. It only checks, and the objects
+ * stay quarantined: frees made after it (later atexit handlers, library
+ * destructors) keep their double-free check.
+ */
+static void
+fill_quarantine_atexit(void) {
+	const fill_quarantine_t *q = tsd_get()->quarantine;
+	if (q == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < q->count; i++) {
+		fill_quarantined_check(q->ents[(q->first + i) & (q->cap - 1)].ptr);
+	}
+}
+
+void
+fill_atexit_boot(void) {
+	if (config_fill && opt_quarantine != 0) {
+		atexit(fill_quarantine_atexit);
+	}
 }
 
 void

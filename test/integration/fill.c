@@ -306,6 +306,18 @@ child_uaf(void) {
 	return 0;
 }
 
+/* A write after free just before exit(): only the exit-time check of
+ * the main thread's quarantine can see it. */
+static int
+child_uaf_exit(void) {
+	unsigned char *p = malloc(opaque(64));
+	printf("%p\n", (void *)p);
+	fflush(stdout);
+	free(p);
+	opaque_ptr(p)[63] = 0x04;
+	return 0;
+}
+
 static void *
 uaf_thread(void *arg) {
 	unsigned char *p = malloc(opaque(300));
@@ -453,6 +465,7 @@ child_main(const char *mode) {
 	    {"redzone", child_redzone},
 	    {"no_tcache", child_no_tcache},
 	    {"uaf", child_uaf},
+	    {"uaf_exit", child_uaf_exit},
 	    {"uaf_thread_exit", child_uaf_thread_exit},
 	    {"double_free", child_double_free},
 	    {"drain", child_drain},
@@ -631,6 +644,10 @@ test_use_after_free(void **state) {
 	run_dies("junk:true,redzone:true,quarantine:4096", "uaf",
 	         "<liballoc>: use after free: object %p of size 64 was written after free(): "
 	         "byte at offset 5 is 0x01 (expected 0x5a)\n");
+	/* Held when the program exits: the atexit check finds it. */
+	run_dies("junk:true,quarantine:4096", "uaf_exit",
+	         "<liballoc>: use after free: object %p of size 64 was written after free(): "
+	         "byte at offset 63 is 0x04 (expected 0x5a)\n");
 	/* Held at thread exit: the drain finds it. The address is not
 	 * printed; only the message's shape is checked. */
 	test_child_t c;

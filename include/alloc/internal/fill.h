@@ -102,6 +102,11 @@ void fill_ralloc_shrinking(void *ptr, size_t old_usize, size_t new_usize);
  * quarantines or frees. ptr is a live object (or reported). */
 void fill_dalloc(tsd_t *tsd, void *ptr);
 
+/* After start-up, outside its lock (atexit may allocate): with
+ * opt.quarantine, registers the exit-time check of the quarantine of the
+ * thread that calls exit(). */
+void fill_atexit_boot(void);
+
 /* Empties the thread's quarantine, checking every object, and frees its
  * array (thread exit). */
 void fill_quarantine_drain(tsd_t *tsd);
