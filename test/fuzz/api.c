@@ -131,6 +131,9 @@ static int tcaches[NTCACHE];
 /* Arenas made once by arenas.extend. */
 static unsigned ext_arenas[2];
 static uint64_t *thread_allocated, *thread_deallocated;
+/* config.stats: without it (configure --disable-stats) the stats.* and
+ * thread.allocated* nodes answer ENOENT and only that is checked. */
+static bool have_stats;
 /* config.tcache: a --disable-tcache build has no tcache.* nodes. */
 static bool have_tcache;
 static uint64_t thread_base;
@@ -581,6 +584,15 @@ ctl_size(const char *name) {
 
 static void
 op_stats(void) {
+	if (!have_stats) {
+		/* --disable-stats: the counters are not there at all. */
+		size_t v;
+		size_t len = sizeof(v);
+		if (A(mallctl)("stats.allocated", &v, &len, NULL, 0) != ENOENT) {
+			die("stats.allocated answers without config.stats", NULL, 0);
+		}
+		return;
+	}
 	if (*thread_allocated - *thread_deallocated - thread_base != live_usize) {
 		fprintf(stderr, "thread.allocated - thread.deallocated moved by %llu, live %zu\n",
 		        (unsigned long long)(*thread_allocated - *thread_deallocated - thread_base),
@@ -666,6 +678,13 @@ setup_once(void) {
 		size_t len = sizeof(ext_arenas[i]);
 		ctl_check(A(mallctl)("arenas.extend", &ext_arenas[i], &len, NULL, 0),
 		          "arenas.extend");
+	}
+	blen = sizeof(have_stats);
+	ctl_check(A(mallctl)("config.stats", &have_stats, &blen, NULL, 0), "config.stats");
+	if (!have_stats) {
+		static uint64_t none;
+		thread_allocated = thread_deallocated = &none;
+		return;
 	}
 	size_t len = sizeof(thread_allocated);
 	ctl_check(A(mallctl)("thread.allocatedp", &thread_allocated, &len, NULL, 0),
