@@ -291,14 +291,21 @@ child_overflow(int where) {
 	return 0;
 }
 
-static int
-child_uaf(void) {
+/* Allocates 64 bytes, prints the address, frees them and writes `byte`
+ * at offset `off` of the freed object. */
+static void
+write_after_free(size_t off, unsigned char byte) {
 	unsigned char *p = malloc(opaque(64));
 	printf("%p\n", (void *)p);
 	fflush(stdout);
 	free(p);
-	opaque_ptr(p)[5] = 0x01;
-	/* 4 KiB of quarantine: later frees push p out. */
+	opaque_ptr(p)[off] = byte;
+}
+
+static int
+child_uaf(void) {
+	write_after_free(5, 0x01);
+	/* 4 KiB of quarantine: later frees push the object out. */
 	for (int i = 0; i < 1000; i++) {
 		free(keep(malloc(opaque(64))));
 	}
@@ -310,11 +317,7 @@ child_uaf(void) {
  * the main thread's quarantine can see it. */
 static int
 child_uaf_exit(void) {
-	unsigned char *p = malloc(opaque(64));
-	printf("%p\n", (void *)p);
-	fflush(stdout);
-	free(p);
-	opaque_ptr(p)[63] = 0x04;
+	write_after_free(63, 0x04);
 	return 0;
 }
 
