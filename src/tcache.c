@@ -101,6 +101,7 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
 	TCACHE_COUNTER_SET(t->ncached_max[pc], 0);
+	t->full_nrequests[pc] = UINT64_MAX;
 }
 
 bool
@@ -135,6 +136,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = 1;
 		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)tcache_cap[i]);
+		t->full_nrequests[pc] = UINT64_MAX;
 		off += tcache_cap[i] + 1;
 	}
 	t->gc_ticker = TCACHE_GC_INTERVAL;
@@ -254,6 +256,9 @@ tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	 * them so the lowest is popped first keeps consecutive allocations
 	 * adjacent. */
 	void **dst = t->empty[pc] - n;
+	/* The thread allocates in this class again: the whole stack is the
+	 * bin's (tcache_dalloc). */
+	t->full[pc] = t->empty[pc] - t->ncached_max[pc];
 	unsigned got = arena_bin_fill(arena, ind, dst, n);
 	if (got == 0) {
 		return NULL;
@@ -294,6 +299,36 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 	return ret;
 }
 
+/*
+ * A free found bin ind at its limit (head == full). A bin that served
+ * allocations since its last time here keeps the newer half of a whole
+ * stack, as jemalloc's do. A bin that only took frees since then (the
+ * consumer of a producer/consumer pair: every object it caches is one the
+ * producer cannot reuse, so it only holds memory) gives back everything
+ * and halves its limit, down to an eighth of the stack; the first fill
+ * gives the whole stack back (tcache_fill). The free hit path still tests
+ * head == full only: the limit costs it nothing.
+ */
+static void
+tcache_full(tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	unsigned max = t->ncached_max[pc];
+	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
+	uint64_t nrequests = tcache_nrequests(t, ind);
+	if (nrequests != t->full_nrequests[pc]) {
+		t->full_nrequests[pc] = nrequests;
+		t->full[pc] = t->empty[pc] - max;
+		if (limit == max) {
+			tcache_bin_flush(t, ind, max / 2);
+		}
+		return;
+	}
+	tcache_bin_flush(t, ind, 0);
+	unsigned floor = max / 8 != 0 ? max / 8 : 1;
+	limit = limit / 2 > floor ? limit / 2 : floor;
+	t->full[pc] = t->empty[pc] - limit;
+}
+
 COLD NOINLINE static void
 tcache_report_double_free(const void *ptr) {
 	msg_fatal("free(): double free of %p (it is already in the thread cache)", ptr);
@@ -315,7 +350,7 @@ tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
 		}
 	}
 	if (t->head[pc] == t->full[pc]) {
-		tcache_bin_flush(t, ind, t->ncached_max[pc] / 2);
+		tcache_full(t, ind);
 	}
 	*--t->head[pc] = ptr;
 }

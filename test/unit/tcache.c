@@ -294,6 +294,75 @@ test_fill(void **state) {
 	cache_delete(t);
 }
 
+/*
+ * A bin that only takes frees (a consumer thread) gives everything back
+ * each time it reaches its limit and halves the limit, down to an eighth
+ * of the stack, so it does not hold a whole stack of objects its producer
+ * cannot reuse. The first full bin is treated as any other (it keeps
+ * half); the next fill gives the whole stack back.
+ */
+static void
+test_free_only(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(64);
+	tcache_t *t = cache_new(arena0);
+	unsigned pc = tcache_pc(ind);
+	unsigned cap = t->ncached_max[pc];
+	assert_true(cap >= 16);
+	unsigned n = 4 * cap;
+	void **objs = calloc(n, sizeof(void *));
+	assert_non_null(objs);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[i]);
+	}
+	/* The expected limit and object count after each free. */
+	unsigned limit = cap;
+	unsigned cached = 0;
+	bool first = true;
+	for (unsigned i = 0; i < n; i++) {
+		if (cached == limit) {
+			if (first) {
+				cached = cap / 2;
+				first = false;
+			} else {
+				cached = 0;
+				limit = limit / 2 > cap / 8 ? limit / 2 : cap / 8;
+			}
+		}
+		cache_free(t, objs[i], ind);
+		cached++;
+		assert_int_equal(tcache_ncached(t, ind), cached);
+		assert_int_equal(t->empty[pc] - t->full[pc], limit);
+		/* The newest object is on top. */
+		assert_ptr_equal(*t->head[pc], objs[i]);
+	}
+	assert_int_equal(limit, cap / 8);
+	if (config_stats) {
+		/* Everything not cached went back to the arena. */
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + cached);
+	}
+	/* Allocating empties the bin; the fill that follows restores the
+	 * whole stack. */
+	while (tcache_ncached(t, ind) != 0) {
+		assert_non_null(cache_alloc(t, arena0, ind));
+	}
+	void *p = cache_alloc(t, arena0, ind);
+	assert_non_null(p);
+	assert_int_equal(t->empty[pc] - t->full[pc], cap);
+	/* A bin that allocated since its last full flush keeps half again. */
+	for (unsigned i = tcache_ncached(t, ind); i < cap; i++) {
+		cache_free(t, arena_malloc_small(arena0, ind, false), ind);
+	}
+	cache_free(t, p, ind);
+	assert_int_equal(tcache_ncached(t, ind), cap / 2 + 1);
+	tcache_flush(t);
+	free(objs);
+	cache_delete(t);
+}
+
 /* Large classes fill only through frees: a miss takes one object from the
  * arena, a freed object comes back from the cache. */
 static void
@@ -797,6 +866,7 @@ main(void) {
 	    cmocka_unit_test(test_fill),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
+	    cmocka_unit_test(test_free_only),
 	    cmocka_unit_test(test_flush_owner_arena),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_rotation),

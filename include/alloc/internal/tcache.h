@@ -46,10 +46,13 @@ typedef struct arena_s arena_t;
  * %fs:(offset + pc * 8): x86 scales an index by 8 in the address itself,
  * where a 64-byte bin struct would cost a shift and an add per call.
  *
- * Bin pc's stack lives in [full[pc], empty[pc]); the cached objects are
- * [head[pc], empty[pc]), *head being the next one handed out; free pushes
- * at --head. low_water[pc] is the highest position head has reached since
- * GC last looked, i.e. the fewest objects the bin held since then.
+ * Bin pc's stack lives in [empty[pc] - ncached_max[pc], empty[pc]); the
+ * cached objects are [head[pc], empty[pc]), *head being the next one
+ * handed out; free pushes at --head until head reaches full[pc], the
+ * bin's current limit. That is the whole stack, except in a bin that only
+ * frees (see tcache_full in tcache.c), where it is lower. low_water[pc] is
+ * the highest position head has reached since GC last looked, i.e. the
+ * fewest objects the bin held since then.
  *
  * Because head never passes low_water without going through the slow path,
  * malloc's one test `head == low_water` catches both an empty stack
@@ -99,6 +102,10 @@ struct tcache_s {
 	uint8_t lg_fill_div[TCACHE_NBINS_MAX];
 	/* Capacity; 0 for a bin that is never used (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
+	/* The bin's request count at its last flush on a full stack
+	 * (UINT64_MAX before the first): unchanged at the next one means
+	 * the thread only freed objects of this class in between. */
+	uint64_t full_nrequests[TCACHE_NBINS_MAX];
 
 	/* Counts down uncached slow-path allocations to the next GC step. */
 	int32_t gc_ticker;
