@@ -558,6 +558,77 @@ test_arena_purge_decay(void **state) {
 	assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
 }
 
+/*
+ * A read-write call whose old-value buffer has the wrong size fails with
+ * EINVAL (copying the part of the old value that fits) and changes
+ * nothing: the value written is not applied. (Found by the ctl_write fuzz
+ * target: the write used to be applied before the read failed.)
+ */
+static void
+test_failed_write_changes_nothing(void **state) {
+	(void)state;
+	uint32_t short_buf;
+	size_t sz;
+	/* ssize_t settings. */
+	static const char *const settings[] = {"arenas.decay_time", "arenas.lg_dirty_mult",
+	                                       "arena.0.decay_time", "arena.0.lg_dirty_mult"};
+	for (unsigned i = 0; i < 4; i++) {
+		ssize_t before, after, v = 7;
+		sz = sizeof(before);
+		assert_int_equal(mallctl(settings[i], &before, &sz, NULL, 0), 0);
+		if (before == 7) {
+			v = 8;
+		}
+		sz = sizeof(short_buf);
+		assert_int_equal(mallctl(settings[i], &short_buf, &sz, &v, sizeof(v)), EINVAL);
+		sz = sizeof(after);
+		assert_int_equal(mallctl(settings[i], &after, &sz, NULL, 0), 0);
+		if (after != before) {
+			fail_msg("%s: a failed write changed %zd to %zd", settings[i], before,
+			         after);
+		}
+	}
+	/* thread.arena: the thread stays where it was. */
+	unsigned home = read_unsigned("thread.arena");
+	unsigned a = new_arena();
+	uint16_t tiny;
+	sz = sizeof(tiny);
+	assert_int_equal(mallctl("thread.arena", &tiny, &sz, &a, sizeof(a)), EINVAL);
+	assert_int_equal(read_unsigned("thread.arena"), home);
+	/* thread.tcache.enabled. */
+	if (have_tcache && !test_fill_active()) {
+		bool on, off = false;
+		uint64_t big;
+		sz = sizeof(big);
+		assert_int_equal(mallctl("thread.tcache.enabled", &big, &sz, &off, sizeof(off)),
+		                 EINVAL);
+		sz = sizeof(on);
+		assert_int_equal(mallctl("thread.tcache.enabled", &on, &sz, NULL, 0), 0);
+		assert_true(on);
+	}
+	/* background_thread. */
+	bool bg, on = true;
+	uint64_t big;
+	sz = sizeof(bg);
+	assert_int_equal(mallctl("background_thread", &bg, &sz, NULL, 0), 0);
+	if (!bg) {
+		sz = sizeof(big);
+		assert_int_equal(mallctl("background_thread", &big, &sz, &on, sizeof(on)), EINVAL);
+		sz = sizeof(bg);
+		assert_int_equal(mallctl("background_thread", &bg, &sz, NULL, 0), 0);
+		assert_false(bg);
+	}
+	/* epoch: no refresh. */
+	uint64_t e0, e1 = 1;
+	sz = sizeof(e0);
+	assert_int_equal(mallctl("epoch", &e0, &sz, NULL, 0), 0);
+	sz = sizeof(short_buf);
+	assert_int_equal(mallctl("epoch", &short_buf, &sz, &e1, sizeof(e1)), EINVAL);
+	sz = sizeof(e1);
+	assert_int_equal(mallctl("epoch", &e1, &sz, NULL, 0), 0);
+	assert_int_equal(e1, e0);
+}
+
 int
 main(void) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
@@ -582,6 +653,7 @@ main(void) {
 	    cmocka_unit_test(test_explicit_tcache),
 	    cmocka_unit_test(test_arena_reset),
 	    cmocka_unit_test(test_arena_purge_decay),
+	    cmocka_unit_test(test_failed_write_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
