@@ -629,6 +629,64 @@ test_failed_write_changes_nothing(void **state) {
 	assert_int_equal(e1, e0);
 }
 
+/*
+ * A cache made while the thread uses an arena from arenas.extend keeps
+ * working after arena.<i>.reset of that arena: the reset must not discard
+ * the cache's own memory, which blocks allocated from the arena afterwards
+ * would then share. (Found by the ctl_write fuzz target.)
+ */
+static void
+test_cache_survives_arena_reset(void **state) {
+	(void)state;
+	skip_without_tcache();
+	unsigned home = read_unsigned("thread.arena");
+	unsigned a = new_arena();
+	assert_int_equal(mallctl("thread.arena", NULL, NULL, &a, sizeof(a)), 0);
+	unsigned id;
+	size_t sz = sizeof(id);
+	assert_int_equal(mallctl("tcache.create", &id, &sz, NULL, 0), 0);
+	/* The thread's own cache, set up again while bound to a. */
+	bool off = false, on = true;
+	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &off, sizeof(off)), 0);
+	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.reset", a);
+	assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
+	enum { NBIG = 8, BIG = 32768, NSMALL = 200 };
+	unsigned char *big[NBIG];
+	for (int i = 0; i < NBIG; i++) {
+		big[i] = mallocx(BIG, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+		assert_non_null(big[i]);
+		memset(big[i], 0xee, BIG);
+	}
+	void *p[NSMALL];
+	for (int i = 0; i < NSMALL; i++) {
+		p[i] = keep(mallocx(64, MALLOCX_TCACHE(id)));
+		assert_non_null(p[i]);
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		dallocx(p[i], MALLOCX_TCACHE(id));
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		p[i] = keep(malloc(64 + (size_t)(i % 4) * 16));
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		free(p[i]);
+	}
+	for (int i = 0; i < NBIG; i++) {
+		for (size_t k = 0; k < BIG; k++) {
+			if (big[i][k] != 0xee) {
+				fail_msg("block %d byte %zu changed: a cache used memory the reset "
+				         "gave away",
+				         i, k);
+			}
+		}
+		dallocx(big[i], MALLOCX_TCACHE_NONE);
+	}
+	assert_int_equal(mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id)), 0);
+	assert_int_equal(mallctl("thread.arena", NULL, NULL, &home, sizeof(home)), 0);
+}
+
 int
 main(void) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
@@ -654,6 +712,7 @@ main(void) {
 	    cmocka_unit_test(test_arena_reset),
 	    cmocka_unit_test(test_arena_purge_decay),
 	    cmocka_unit_test(test_failed_write_changes_nothing),
+	    cmocka_unit_test(test_cache_survives_arena_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
