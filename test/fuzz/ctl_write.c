@@ -418,6 +418,7 @@ owner_of(const void *p) {
 	}
 	extent_t *e = huge_lookup(p);
 	if (e == NULL) {
+		fprintf(stderr, "block %p\n", p);
 		fail("a live block belongs to no arena", 0, 0);
 	}
 	return e->arena->ind;
@@ -769,11 +770,21 @@ value_error(const node_t *n, const target_t *t, const uint8_t *val) {
 	}
 }
 
+/* Marks the live blocks of arena ind (before a reset: afterwards their
+ * memory is no longer the arena's, so the owner cannot be looked up). */
 static void
-drop_arena_blocks(unsigned ind) {
+mark_arena_blocks(unsigned ind, bool *mark) {
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
-		if (slots[i].p != NULL && owner_of(slots[i].p) == ind) {
-			TRACE("slot %u reset away\n", i);
+		mark[i] = slots[i].p != NULL && owner_of(slots[i].p) == ind;
+	}
+}
+
+/* After a reset: the marked blocks are gone. */
+static void
+drop_blocks(const bool *mark) {
+	for (unsigned i = 0; i < MAX_SLOTS; i++) {
+		if (mark[i]) {
+			TRACE("slot %u (%p) reset away\n", i, slots[i].p);
 			live_bytes -= slots[i].usize;
 			slots[i].p = NULL;
 		}
@@ -894,8 +905,12 @@ op_call(void) {
 	unsigned narenas_before = narenas();
 
 	/* Reset needs every explicit cache flushed first (the manual). */
+	bool mark[MAX_SLOTS] = {false};
 	if (n->sem == S_RESET) {
 		flush_all_caches();
+		if (t.index < UINT32_MAX) {
+			mark_arena_blocks((unsigned)t.index, mark);
+		}
 	}
 
 	/* The old-value buffer: exact size, guard bytes after the value in a
@@ -1137,7 +1152,7 @@ op_call(void) {
 		break;
 	case S_RESET:
 		if (err == 0) {
-			drop_arena_blocks((unsigned)t.index);
+			drop_blocks(mark);
 		}
 		break;
 	default:
