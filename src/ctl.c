@@ -210,6 +210,8 @@ ctl_writeonly(const void *oldp, const size_t *oldlenp) {
 	return oldp != NULL || oldlenp != NULL ? EPERM : 0;
 }
 
+/* Read-write handlers call this before they apply a write, and return its
+ * error: a call that fails on its old-value buffer changes nothing. */
 int
 ctl_read(void *oldp, size_t *oldlenp, const void *value, size_t len) {
 	if (oldp == NULL || oldlenp == NULL) {

@@ -154,10 +154,14 @@ arena_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && arena_lg_dirty_mult_set(a, v)) {
 		return EFAULT;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static int
@@ -174,10 +178,14 @@ arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && arena_decay_time_set(a, v)) {
 		return EFAULT;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 /*
@@ -201,10 +209,14 @@ arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && arena_chunk_hooks_set(a, &v)) {
 		return EINVAL;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static const ctl_node_t arena_i_children[] = {

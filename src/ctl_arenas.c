@@ -57,10 +57,14 @@ arenas_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *o
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && arenas_lg_dirty_mult_set(v)) {
 		return EFAULT;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static int
@@ -73,10 +77,14 @@ arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldl
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && arenas_decay_time_set(v)) {
 		return EFAULT;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static int

@@ -42,10 +42,14 @@ ctl_background_thread_handler(const size_t *mib, size_t miblen, void *oldp, size
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && v != old && background_thread_set(v)) {
 		return EFAULT;
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static int

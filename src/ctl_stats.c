@@ -242,8 +242,10 @@ ctl_epoch_handler(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	if (err != 0) {
 		return err;
 	}
+	/* A call that fails on its old-value buffer refreshes nothing. */
+	bool read_bad = oldp != NULL && oldlenp != NULL && *oldlenp != sizeof(v);
 	mutex_lock(&ctl_lock);
-	if (newp != NULL || !ctl_snap_ready) {
+	if ((newp != NULL && !read_bad) || !ctl_snap_ready) {
 		ctl_refresh_locked();
 	}
 	v = ctl_epoch;

@@ -36,6 +36,12 @@ thread_arena_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
 	if (err != 0) {
 		return err;
 	}
+	/* The old value first: a call that fails on its buffer changes
+	 * nothing. */
+	err = ctl_read(oldp, oldlenp, &oldind, sizeof(oldind));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL) {
 		if (newind >= ctl_narenas()) {
 			return EFAULT;
@@ -53,7 +59,7 @@ thread_arena_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
 			tsd->tcache.arena = a;
 		}
 	}
-	return ctl_read(oldp, oldlenp, &oldind, sizeof(oldind));
+	return 0;
 }
 
 static int
@@ -114,6 +120,10 @@ thread_tcache_enabled_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	if (err != 0) {
 		return err;
 	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
 	if (newp != NULL && enable != old) {
 		if (!enable) {
 			tcache_destroy(&tsd->tcache);
@@ -127,7 +137,7 @@ thread_tcache_enabled_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 			}
 		}
 	}
-	return ctl_read(oldp, oldlenp, &old, sizeof(old));
+	return 0;
 }
 
 static int

@@ -111,8 +111,15 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	if (!config_tcache || tcache_total_slots == 0) {
 		return false;
 	}
-	/* Zeroed: the NULL slot after every stack. */
-	void **stacks = arena_malloc_large(arena, tcache_stacks_szind(), PAGE, true);
+	/* The stacks come from an automatic arena: arena.<i>.reset discards
+	 * all the memory of an arena made by arenas.extend, and must not take
+	 * the stacks of a cache that outlives it (a cache keeps working after
+	 * its arena is reset). Zeroed: the NULL slot after every stack. */
+	arena_t *home = arena->ind < narenas_auto ? arena : arena_get(0);
+	if (home == NULL) {
+		return true;
+	}
+	void **stacks = arena_malloc_large(home, tcache_stacks_szind(), PAGE, true);
 	if (stacks == NULL) {
 		return true;
 	}

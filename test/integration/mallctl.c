@@ -558,6 +558,135 @@ test_arena_purge_decay(void **state) {
 	assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
 }
 
+/*
+ * A read-write call whose old-value buffer has the wrong size fails with
+ * EINVAL (copying the part of the old value that fits) and changes
+ * nothing: the value written is not applied. (Found by the ctl_write fuzz
+ * target: the write used to be applied before the read failed.)
+ */
+static void
+test_failed_write_changes_nothing(void **state) {
+	(void)state;
+	uint32_t short_buf;
+	size_t sz;
+	/* ssize_t settings. */
+	static const char *const settings[] = {"arenas.decay_time", "arenas.lg_dirty_mult",
+	                                       "arena.0.decay_time", "arena.0.lg_dirty_mult"};
+	for (unsigned i = 0; i < 4; i++) {
+		ssize_t before, after, v = 7;
+		sz = sizeof(before);
+		assert_int_equal(mallctl(settings[i], &before, &sz, NULL, 0), 0);
+		if (before == 7) {
+			v = 8;
+		}
+		sz = sizeof(short_buf);
+		assert_int_equal(mallctl(settings[i], &short_buf, &sz, &v, sizeof(v)), EINVAL);
+		sz = sizeof(after);
+		assert_int_equal(mallctl(settings[i], &after, &sz, NULL, 0), 0);
+		if (after != before) {
+			fail_msg("%s: a failed write changed %zd to %zd", settings[i], before,
+			         after);
+		}
+	}
+	/* thread.arena: the thread stays where it was. */
+	unsigned home = read_unsigned("thread.arena");
+	unsigned a = new_arena();
+	uint16_t tiny;
+	sz = sizeof(tiny);
+	assert_int_equal(mallctl("thread.arena", &tiny, &sz, &a, sizeof(a)), EINVAL);
+	assert_int_equal(read_unsigned("thread.arena"), home);
+	/* thread.tcache.enabled. */
+	if (have_tcache && !test_fill_active()) {
+		bool on, off = false;
+		uint64_t big;
+		sz = sizeof(big);
+		assert_int_equal(mallctl("thread.tcache.enabled", &big, &sz, &off, sizeof(off)),
+		                 EINVAL);
+		sz = sizeof(on);
+		assert_int_equal(mallctl("thread.tcache.enabled", &on, &sz, NULL, 0), 0);
+		assert_true(on);
+	}
+	/* background_thread. */
+	bool bg, on = true;
+	uint64_t big;
+	sz = sizeof(bg);
+	assert_int_equal(mallctl("background_thread", &bg, &sz, NULL, 0), 0);
+	if (!bg) {
+		sz = sizeof(big);
+		assert_int_equal(mallctl("background_thread", &big, &sz, &on, sizeof(on)), EINVAL);
+		sz = sizeof(bg);
+		assert_int_equal(mallctl("background_thread", &bg, &sz, NULL, 0), 0);
+		assert_false(bg);
+	}
+	/* epoch: no refresh. */
+	uint64_t e0, e1 = 1;
+	sz = sizeof(e0);
+	assert_int_equal(mallctl("epoch", &e0, &sz, NULL, 0), 0);
+	sz = sizeof(short_buf);
+	assert_int_equal(mallctl("epoch", &short_buf, &sz, &e1, sizeof(e1)), EINVAL);
+	sz = sizeof(e1);
+	assert_int_equal(mallctl("epoch", &e1, &sz, NULL, 0), 0);
+	assert_int_equal(e1, e0);
+}
+
+/*
+ * A cache made while the thread uses an arena from arenas.extend keeps
+ * working after arena.<i>.reset of that arena: the reset must not discard
+ * the cache's own memory, which blocks allocated from the arena afterwards
+ * would then share. (Found by the ctl_write fuzz target.)
+ */
+static void
+test_cache_survives_arena_reset(void **state) {
+	(void)state;
+	skip_without_tcache();
+	unsigned home = read_unsigned("thread.arena");
+	unsigned a = new_arena();
+	assert_int_equal(mallctl("thread.arena", NULL, NULL, &a, sizeof(a)), 0);
+	unsigned id;
+	size_t sz = sizeof(id);
+	assert_int_equal(mallctl("tcache.create", &id, &sz, NULL, 0), 0);
+	/* The thread's own cache, set up again while bound to a. */
+	bool off = false, on = true;
+	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &off, sizeof(off)), 0);
+	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.reset", a);
+	assert_int_equal(mallctl(name, NULL, NULL, NULL, 0), 0);
+	enum { NBIG = 8, BIG = 32768, NSMALL = 200 };
+	unsigned char *big[NBIG];
+	for (int i = 0; i < NBIG; i++) {
+		big[i] = mallocx(BIG, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+		assert_non_null(big[i]);
+		memset(big[i], 0xee, BIG);
+	}
+	void *p[NSMALL];
+	for (int i = 0; i < NSMALL; i++) {
+		p[i] = keep(mallocx(64, MALLOCX_TCACHE(id)));
+		assert_non_null(p[i]);
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		dallocx(p[i], MALLOCX_TCACHE(id));
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		p[i] = keep(malloc(64 + (size_t)(i % 4) * 16));
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		free(p[i]);
+	}
+	for (int i = 0; i < NBIG; i++) {
+		for (size_t k = 0; k < BIG; k++) {
+			if (big[i][k] != 0xee) {
+				fail_msg("block %d byte %zu changed: a cache used memory the reset "
+				         "gave away",
+				         i, k);
+			}
+		}
+		dallocx(big[i], MALLOCX_TCACHE_NONE);
+	}
+	assert_int_equal(mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id)), 0);
+	assert_int_equal(mallctl("thread.arena", NULL, NULL, &home, sizeof(home)), 0);
+}
+
 int
 main(void) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
@@ -582,6 +711,8 @@ main(void) {
 	    cmocka_unit_test(test_explicit_tcache),
 	    cmocka_unit_test(test_arena_reset),
 	    cmocka_unit_test(test_arena_purge_decay),
+	    cmocka_unit_test(test_failed_write_changes_nothing),
+	    cmocka_unit_test(test_cache_survives_arena_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
