@@ -333,13 +333,14 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 	}
 }
 
+/* `purge`: the old block of a copying reallocation (huge_dalloc). */
 static void
-dalloc_huge(tsd_t *tsd, void *ptr) {
+dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
 	if (config_fill && unlikely(fill_slow_paths)) {
 		fill_dalloc(tsd, ptr);
 		return;
 	}
-	size_t usize = huge_dalloc(ptr);
+	size_t usize = huge_dalloc(ptr, purge);
 	if (config_stats) {
 		tsd->deallocated += usize;
 	}
@@ -352,7 +353,7 @@ free_slow(void *ptr) {
 	}
 	tsd_t *tsd = tsd_get();
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	szind_t ind = paged_ind_of(ptr, "free");
@@ -427,15 +428,37 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 			return ptr;
 		}
 	}
+	if (sz_is_huge(old_ind) && usize > old_usize) {
+		/* Move the pages rather than the bytes (huge_ralloc_remap). */
+		extent_t *e = huge_lookup(ptr);
+		if (arena == NULL || arena == e->arena) {
+			void *ret = huge_ralloc_remap(e, usize, alignment);
+			if (ret != NULL) {
+				if (config_fill && unlikely(fill_slow_paths)) {
+					fill_ralloc_grown(ret, old_usize, usize, zero);
+				}
+				if (config_stats) {
+					tsd->allocated += usize;
+					tsd->deallocated += old_usize;
+				}
+				return ret;
+			}
+		}
+	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
 		return NULL;
 	}
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, true);
 	} else {
-		dalloc_paged(tsd, ptr, old_ind, tc);
+		/* A large old block goes straight back to its arena, not to
+		 * the thread cache: there it would pin its pages, which the
+		 * arena can merge with their neighbours and which the next
+		 * growing block may want to grow into in place (see
+		 * doc/design.md, "Huge reallocation"). */
+		dalloc_paged(tsd, ptr, old_ind, old_ind < SZ_NSMALL ? tc : NULL);
 	}
 	return ret;
 }
@@ -735,7 +758,7 @@ ALLOC_NAME(dallocx)(void *ptr, int flags) {
 		msg_fatal("dallocx(): flags %#x name no live thread cache or arena", flags);
 	}
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	size_t usize;
@@ -769,7 +792,7 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 		report_size_mismatch(ptr, size, usize);
 	}
 	if (sz_is_huge(ind)) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	dalloc_paged(tsd, ptr, ind, f.tc);
