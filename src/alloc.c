@@ -409,6 +409,11 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 	return 0;
 }
 
+/* A large block that a reallocation copies away from, from this size up,
+ * is purged at once rather than left dirty (doc/design.md, "Huge
+ * reallocation"); below it the madvise would cost more than it saves. */
+#define RALLOC_PURGE_MIN ((size_t)64 << 10)
+
 /*
  * The moving resize shared by realloc and rallocx: in place when the
  * classes allow, else allocate, copy, free. ptr is live and non-NULL.
@@ -445,6 +450,14 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 			}
 		}
 	}
+	/* The new block comes from the arena and the old one goes back
+	 * there, not through the thread's own cache: a growing or shrinking
+	 * block walks through classes the program is leaving, which the
+	 * cache would hoard, pinning their runs (doc/design.md, "Huge
+	 * reallocation"). An explicit cache (MALLOCX_TCACHE) is still used. */
+	if (tc == &tsd->tcache) {
+		tc = NULL;
+	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
 		return NULL;
@@ -452,13 +465,13 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
 		dalloc_huge(tsd, ptr, true);
+	} else if (old_usize >= RALLOC_PURGE_MIN && !(config_fill && unlikely(fill_slow_paths))) {
+		if (config_stats) {
+			tsd->deallocated += old_usize;
+		}
+		arena_dalloc_large_purged(ptr, old_ind);
 	} else {
-		/* A large old block goes straight back to its arena, not to
-		 * the thread cache: there it would pin its pages, which the
-		 * arena can merge with their neighbours and which the next
-		 * growing block may want to grow into in place (see
-		 * doc/design.md, "Huge reallocation"). */
-		dalloc_paged(tsd, ptr, old_ind, old_ind < SZ_NSMALL ? tc : NULL);
+		dalloc_paged(tsd, ptr, old_ind, tc);
 	}
 	return ret;
 }
