@@ -334,13 +334,14 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 	}
 }
 
+/* `purge`: the old block of a copying reallocation (huge_dalloc). */
 static void
-dalloc_huge(tsd_t *tsd, void *ptr) {
+dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
 	if (config_fill && unlikely(fill_slow_paths)) {
 		fill_dalloc(tsd, ptr);
 		return;
 	}
-	size_t usize = huge_dalloc(ptr);
+	size_t usize = huge_dalloc(ptr, purge);
 	if (config_stats) {
 		tsd->deallocated += usize;
 	}
@@ -353,7 +354,7 @@ free_slow(void *ptr) {
 	}
 	tsd_t *tsd = tsd_get();
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	szind_t ind = paged_ind_of(ptr, "free");
@@ -409,6 +410,11 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 	return 0;
 }
 
+/* A large block that a reallocation copies away from, from this size up,
+ * is purged at once rather than left dirty (doc/design.md, "Huge
+ * reallocation"); below it the madvise would cost more than it saves. */
+#define RALLOC_PURGE_MIN ((size_t)64 << 10)
+
 /*
  * The moving resize shared by realloc and rallocx: in place when the
  * classes allow, else allocate, copy, free. ptr is live and non-NULL.
@@ -428,13 +434,43 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 			return ptr;
 		}
 	}
+	if (sz_is_huge(old_ind) && usize > old_usize) {
+		/* Move the pages rather than the bytes (huge_ralloc_remap). */
+		extent_t *e = huge_lookup(ptr);
+		if (arena == NULL || arena == e->arena) {
+			void *ret = huge_ralloc_remap(e, usize, alignment);
+			if (ret != NULL) {
+				if (config_fill && unlikely(fill_slow_paths)) {
+					fill_ralloc_grown(ret, old_usize, usize, zero);
+				}
+				if (config_stats) {
+					tsd->allocated += usize;
+					tsd->deallocated += old_usize;
+				}
+				return ret;
+			}
+		}
+	}
+	/* The new block comes from the arena and the old one goes back
+	 * there, not through the thread's own cache: a growing or shrinking
+	 * block walks through classes the program is leaving, which the
+	 * cache would hoard, pinning their runs (doc/design.md, "Huge
+	 * reallocation"). An explicit cache (MALLOCX_TCACHE) is still used. */
+	if (tc == &tsd->tcache) {
+		tc = NULL;
+	}
 	void *ret = alloc_impl(tsd, size, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
 		return NULL;
 	}
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, true);
+	} else if (old_usize >= RALLOC_PURGE_MIN && !(config_fill && unlikely(fill_slow_paths))) {
+		if (config_stats) {
+			tsd->deallocated += old_usize;
+		}
+		arena_dalloc_large_purged(ptr, old_ind);
 	} else {
 		dalloc_paged(tsd, ptr, old_ind, tc);
 	}
@@ -736,7 +772,7 @@ ALLOC_NAME(dallocx)(void *ptr, int flags) {
 		msg_fatal("dallocx(): flags %#x name no live thread cache or arena", flags);
 	}
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	size_t usize;
@@ -770,7 +806,7 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 		report_size_mismatch(ptr, size, usize);
 	}
 	if (sz_is_huge(ind)) {
-		dalloc_huge(tsd, ptr);
+		dalloc_huge(tsd, ptr, false);
 		return;
 	}
 	dalloc_paged(tsd, ptr, ind, f.tc);

@@ -1242,6 +1242,42 @@ arena_dalloc_large(void *ptr, szind_t szind) {
 	mutex_unlock(&a->lock);
 }
 
+void
+arena_dalloc_large_purged(void *ptr, szind_t szind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	size_t usize = sz_index2size(szind);
+	mutex_lock(&a->lock);
+	check_large_ptr(ptr, c, pi);
+	bool purge = opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
+	chunk_hooks_t hooks = a->chunks.hooks;
+	if (!purge) {
+		large_stats_dalloc(a, szind, usize);
+		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+		arena_maybe_purge(a);
+		mutex_unlock(&a->lock);
+		return;
+	}
+	mutex_unlock(&a->lock);
+	/* The run is still allocated: nobody else touches its pages. */
+	bool zeroed =
+	    chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, pi << LG_PAGE, usize);
+	mutex_lock(&a->lock);
+	large_stats_dalloc(a, szind, usize);
+	memset(&c->pclass[pi], PCLASS_NONE, usize >> LG_PAGE);
+	c->nfree_pages += usize >> LG_PAGE;
+	a->nactive -= usize >> LG_PAGE;
+	arena_cactive_sub(usize);
+	arena_run_insert_free(a, c, pi, usize >> LG_PAGE, zeroed ? 0 : MAP_UNZEROED);
+	if (config_stats) {
+		a->stats.npurge++;
+		a->stats.nmadvise++;
+		a->stats.purged_pages += usize >> LG_PAGE;
+	}
+	mutex_unlock(&a->lock);
+}
+
 unsigned
 arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;

@@ -228,7 +228,7 @@ fill_obj(void *ptr, const char *func) {
 static void
 fill_release(const fill_obj_t *o) {
 	if (o->ind == SZ_NPAGED) {
-		huge_dalloc(o->ptr);
+		huge_dalloc(o->ptr, false);
 	} else if (o->ind < SZ_NSMALL) {
 		arena_dalloc_small(o->ptr - o->lead, o->ind);
 	} else {

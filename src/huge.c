@@ -9,6 +9,7 @@
 #include "alloc/internal/assert.h"
 #include "alloc/internal/base.h"
 #include "alloc/internal/message.h"
+#include "alloc/internal/pages.h"
 #include "alloc/internal/rtree.h"
 
 /* Start address of each live huge allocation -> its extent. */
@@ -55,6 +56,49 @@ huge_list_remove(arena_t *a, extent_t *e) {
 	if (e->next != NULL) {
 		e->next->prev = e->prev;
 	}
+}
+
+/* Under a->lock: e's allocation now has the usable size new_usize. */
+static void
+huge_resize_locked(arena_t *a, extent_t *e, size_t new_usize) {
+	huge_stats_add(a, e->usize, false);
+	huge_stats_add(a, new_usize, true);
+	e->size = new_usize;
+	e->usize = new_usize;
+}
+
+/*
+ * Gives back [addr, addr+size), which a reallocation no longer needs, to
+ * a's cache, using `node` (an extent the caller owns) for it. When the arena
+ * purges at all (decay_time >= 0, or lg_dirty_mult >= 0 under purge:ratio)
+ * the pages are purged at once rather than left dirty for decay: the
+ * program said it is done with them, and a growing or shrinking block would
+ * otherwise keep its old copies resident (see doc/design.md, "Huge
+ * reallocation"). Takes a->lock.
+ */
+static void
+huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
+	mutex_lock(&a->lock);
+	bool purge = opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
+	if (!purge) {
+		chunk_node_free(&a->chunks, node);
+		chunk_dalloc(&a->chunks, addr, size, false);
+		mutex_unlock(&a->lock);
+		return;
+	}
+	chunk_hooks_t hooks = a->chunks.hooks;
+	mutex_unlock(&a->lock);
+	bool zeroed = chunk_purge_range(&hooks, a->chunks.arena_ind, addr, size, 0, size);
+	mutex_lock(&a->lock);
+	node->addr = addr;
+	node->size = size;
+	chunk_cache_put_purged(&a->chunks, node, zeroed);
+	if (config_stats) {
+		a->stats.npurge++;
+		a->stats.nmadvise++;
+		a->stats.purged_pages += size >> LG_PAGE;
+	}
+	mutex_unlock(&a->lock);
 }
 
 void *
@@ -120,7 +164,7 @@ huge_forget(void *ptr) {
 }
 
 size_t
-huge_dalloc(void *ptr) {
+huge_dalloc(void *ptr, bool purge) {
 	extent_t *e = rtree_get(&huge_rtree, (uintptr_t)ptr);
 	if (unlikely(e == NULL)) {
 		msg_fatal(
@@ -134,6 +178,12 @@ huge_dalloc(void *ptr) {
 	mutex_lock(&a->lock);
 	huge_list_remove(a, e);
 	huge_stats_add(a, e->usize, false);
+	if (purge) {
+		mutex_unlock(&a->lock);
+		/* The extent becomes the cache's node for the span. */
+		huge_release(a, e, e->addr, e->size);
+		return usize;
+	}
 	chunk_dalloc(&a->chunks, e->addr, e->size, false);
 	chunk_node_free(&a->chunks, e);
 	arena_maybe_purge(a);
@@ -162,20 +212,102 @@ huge_ralloc_in_place(extent_t *e, size_t new_usize, bool zero) {
 		mutex_unlock(&a->lock);
 		return false;
 	}
-	huge_stats_add(a, e->usize, false);
-	huge_stats_add(a, new_usize, true);
-	e->size = new_usize;
-	e->usize = new_usize;
-	if (new_usize < old_size) {
+	huge_resize_locked(a, e, new_usize);
+	extent_t *tail = NULL;
+	if (new_usize < old_size && (tail = chunk_node_alloc(&a->chunks)) == NULL) {
+		/* No node to spare: the tail goes back dirty (chunk_dalloc
+		 * copes without one). */
 		chunk_dalloc(&a->chunks, addr + new_usize, old_size - new_usize, false);
 		arena_maybe_purge(a);
 	}
 	mutex_unlock(&a->lock);
+	if (tail != NULL) {
+		huge_release(a, tail, addr + new_usize, old_size - new_usize);
+	}
 	/* The grown tail is ours alone now; zero it without the lock. */
 	if (zero && new_usize > old_size && !zeroed) {
 		memset(addr + old_size, 0, new_usize - old_size);
 	}
 	return true;
+}
+
+void *
+huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
+	arena_t *a = e->arena;
+	char *old = e->addr;
+	size_t old_size = e->size;
+	assert_internal(new_usize > old_size && (new_usize & PAGE_MASK) == 0);
+	if (alignment < CHUNK) {
+		alignment = CHUNK;
+	}
+	/* pages_grow() is also the test that the old span is one mapping,
+	 * which pages_move() needs; an old span at the wrong alignment could
+	 * not grow where it is anyway: copy it. */
+	if (((uintptr_t)old & (alignment - 1)) != 0) {
+		return NULL;
+	}
+	mutex_lock(&a->lock);
+	bool ours = a->chunks.hooks_are_default;
+	mutex_unlock(&a->lock);
+	if (!ours) {
+		return NULL;
+	}
+	switch (pages_grow(old, old_size, new_usize)) {
+	case PAGES_GREW:
+		mutex_lock(&a->lock);
+		a->chunks.mapped_bytes += new_usize - old_size;
+		huge_resize_locked(a, e, new_usize);
+		mutex_unlock(&a->lock);
+		return old;
+	case PAGES_MOVABLE:
+		break;
+	case PAGES_UNMOVABLE:
+	default:
+		return NULL;
+	}
+
+	/* A chunk-aligned destination: cached address space when some fits
+	 * (its pages are dropped by the move), else a fresh mapping. Both
+	 * are charged to opt.max_bytes, as a copying move would be. */
+	bool zeroed;
+	mutex_lock(&a->lock);
+	char *dest = NULL;
+	if (a->chunks.hooks_are_default) {
+		dest = chunk_alloc(&a->chunks, new_usize, alignment, &zeroed);
+		if (dest == NULL && arena_release_cached(a)) {
+			dest = chunk_alloc(&a->chunks, new_usize, alignment, &zeroed);
+		}
+	}
+	mutex_unlock(&a->lock);
+	if (dest == NULL) {
+		return NULL;
+	}
+	if (rtree_set(&huge_rtree, (uintptr_t)dest, e)) {
+		mutex_lock(&a->lock);
+		chunk_dalloc(&a->chunks, dest, new_usize, zeroed);
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	pages_move_t moved = pages_move(old, old_size, dest, new_usize);
+	if (moved != PAGES_MOVED) {
+		rtree_clear(&huge_rtree, (uintptr_t)dest);
+		mutex_lock(&a->lock);
+		if (moved == PAGES_DEST_ZEROED) {
+			chunk_dalloc(&a->chunks, dest, new_usize, true);
+		} else {
+			a->chunks.mapped_bytes -= new_usize;
+		}
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	mutex_lock(&a->lock);
+	/* The old range is unmapped now (a hole nobody caches). */
+	a->chunks.mapped_bytes -= old_size;
+	e->addr = dest;
+	huge_resize_locked(a, e, new_usize);
+	mutex_unlock(&a->lock);
+	rtree_clear(&huge_rtree, (uintptr_t)old);
+	return dest;
 }
 
 void

@@ -15,6 +15,12 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/message.h"
 
+/* Linux 4.17; older kernels take the address as a hint (pages_move checks
+ * what it gets). */
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 int opt_thp = THP_DEFAULT;
 int opt_purge_madvise = PURGE_MADVISE_DONTNEED;
 size_t opt_max_bytes = 0;
@@ -170,4 +176,64 @@ pages_purge(void *addr, size_t size) {
 	}
 	errno = saved_errno;
 	return zeroed;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Moving pages (mremap). */
+
+pages_grow_t
+pages_grow(void *addr, size_t old_size, size_t new_size) {
+	assert_internal(new_size > old_size && (new_size & PAGE_MASK) == 0);
+	if (!pages_charge(new_size - old_size)) {
+		return PAGES_UNMOVABLE;
+	}
+	int saved_errno = errno;
+	/* No MREMAP_MAYMOVE: the kernel either extends the mapping over free
+	 * address space after it, or fails. It checks that the old range is
+	 * one mapping (EFAULT) before it looks for room (ENOMEM). */
+	void *ret = mremap(addr, old_size, new_size, 0);
+	int err = errno;
+	errno = saved_errno;
+	if (ret == addr) {
+		return PAGES_GREW;
+	}
+	pages_uncharge(new_size - old_size);
+	if (ret != MAP_FAILED) {
+		/* Cannot happen without MREMAP_MAYMOVE; never keep a mapping
+		 * somewhere else. */
+		pages_munmap(ret, new_size);
+		return PAGES_UNMOVABLE;
+	}
+	return err == ENOMEM ? PAGES_MOVABLE : PAGES_UNMOVABLE;
+}
+
+pages_move_t
+pages_move(void *addr, size_t old_size, void *dest, size_t new_size) {
+	assert_internal(new_size > old_size && (new_size & PAGE_MASK) == 0);
+	int saved_errno = errno;
+	void *ret = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	if (ret == dest) {
+		errno = saved_errno;
+		/* [addr, addr+old_size) is unmapped now; dest was charged when
+		 * it was mapped. */
+		pages_uncharge(old_size);
+		return PAGES_MOVED;
+	}
+	/* The kernel unmaps dest before its last checks, so dest may now be a
+	 * hole, or still the mapping it was. Mapping it again, only if all of
+	 * it is free, tells which; when some of it is taken (ours still, or a
+	 * mapping another thread made in the hole) the range is given up. */
+	void *again = mmap(dest, new_size, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	errno = saved_errno;
+	if (again == dest) {
+		pages_set_thp(dest, new_size);
+		return PAGES_DEST_ZEROED;
+	}
+	if (again != MAP_FAILED) {
+		/* A kernel without MAP_FIXED_NOREPLACE took it as a hint. */
+		pages_munmap(again, new_size);
+	}
+	pages_uncharge(new_size);
+	return PAGES_DEST_LOST;
 }

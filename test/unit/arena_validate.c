@@ -94,7 +94,7 @@ release(live_t *l) {
 	} else if (l->ind < SZ_NPAGED) {
 		arena_dalloc_large(l->p, l->ind);
 	} else {
-		huge_dalloc(l->p);
+		huge_dalloc(l->p, false);
 	}
 	l->p = NULL;
 }
@@ -256,7 +256,7 @@ test_detects_damage(void **state) {
 
 	arena_dalloc_small(small, 2);
 	arena_dalloc_large(large, SZ_NSMALL + 3);
-	huge_dalloc(huge);
+	huge_dalloc(huge, false);
 	assert_valid();
 }
 

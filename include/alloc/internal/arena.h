@@ -367,6 +367,10 @@ void arena_dalloc_small(void *ptr, szind_t binind);
  * a run of that class). No lock: a live region's run does not change. */
 void *arena_small_region_base(const void *ptr, szind_t binind);
 void arena_dalloc_large(void *ptr, szind_t szind);
+/* The same for the old block of a copying reallocation: its pages are
+ * purged at once (when the arena purges at all) rather than left dirty for
+ * decay (see doc/design.md, "Huge reallocation"). */
+void arena_dalloc_large_purged(void *ptr, szind_t szind);
 
 /* Frees those of ptrs[0..n) (all of small class binind) that belong to the
  * arena owning ptrs[0], under one bin lock, and moves the others to the

@@ -29,12 +29,23 @@ extent_t *huge_lookup(const void *ptr);
 void huge_forget(void *ptr);
 
 /* Frees a huge allocation and returns its usable size; aborts with a
- * message if ptr is not one. */
-size_t huge_dalloc(void *ptr);
+ * message if ptr is not one. `purge`: purge its pages at once (when the
+ * arena purges at all) instead of leaving them dirty for decay, for the old
+ * block of a copying reallocation. */
+size_t huge_dalloc(void *ptr, bool purge);
 
 /* Resizes a huge allocation in place to the huge class new_usize; returns
- * false (nothing changed) when the following memory is not available. */
+ * false (nothing changed) when the following memory is not available. A
+ * shrink gives the tail back purged (see huge_dalloc). */
 bool huge_ralloc_in_place(extent_t *extent, size_t new_usize, bool zero);
+
+/* Grows a huge allocation to the huge class new_usize (> its size) without
+ * copying: extends its mapping where it is, or moves its pages with mremap
+ * to a new span aligned to `alignment` (a power of two; CHUNK implied).
+ * Only for memory of the default chunk hooks. Returns the (possibly new)
+ * address, with the grown bytes zeroed; NULL when it cannot (the
+ * allocation is then unchanged: copy it). */
+void *huge_ralloc_remap(extent_t *extent, size_t new_usize, size_t alignment);
 
 void huge_prefork(void);
 void huge_postfork_parent(void);

@@ -65,4 +65,45 @@ void pages_unmap(void *addr, size_t size);
  * are undefined (MADV_FREE) or the purge failed. */
 bool pages_purge(void *addr, size_t size);
 
+/*
+ * Growing a mapping without copying it, for huge reallocations (huge.c).
+ * Only for memory liballoc mapped itself (the default chunk hooks): the
+ * kernel's page tables are moved, so the bytes keep their physical pages
+ * and the grown part is new zeroed memory.
+ */
+typedef enum {
+	/* [addr, addr+new_size) is mapped now, the new part zeroed and
+	 * charged to opt.max_bytes. */
+	PAGES_GREW,
+	/* Not grown: the range is one mapping (pages_move can move it) but
+	 * the address space after it is taken. */
+	PAGES_MOVABLE,
+	/* Not grown: the range is not one mapping (the program changed the
+	 * protection or locking of part of it, or it was made of mappings
+	 * that the kernel did not merge), or the charge failed. Copy it. */
+	PAGES_UNMOVABLE,
+} pages_grow_t;
+
+/* Tries to extend the mapping of [addr, addr+old_size) to new_size bytes
+ * (> old_size) where it is. */
+pages_grow_t pages_grow(void *addr, size_t old_size, size_t new_size);
+
+typedef enum {
+	/* The pages of [addr, addr+old_size) now sit at [dest, ...), the
+	 * rest of new_size is zeroed; the old range is unmapped and no longer
+	 * charged. */
+	PAGES_MOVED,
+	/* Failed; the old range is intact and dest is mapped (zeroed). */
+	PAGES_DEST_ZEROED,
+	/* Failed; the old range is intact, but dest could not be told apart
+	 * from another mapping made in its place: it is no longer liballoc's
+	 * (and no longer charged). */
+	PAGES_DEST_LOST,
+} pages_move_t;
+
+/* Moves the mapping [addr, addr+old_size) (one mapping: pages_grow said
+ * PAGES_MOVABLE) onto [dest, dest+new_size), a mapped range of ours that
+ * does not overlap it, growing it to new_size (> old_size). */
+pages_move_t pages_move(void *addr, size_t old_size, void *dest, size_t new_size);
+
 #endif

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Reallocating huge blocks (liballoc): growing a block by realloc moves
+ * its pages (mremap) instead of copying them, so the old copies do not stay
+ * resident, and shrinking gives the tail back at once.
+ *
+ * What a program relies on: contents kept across growing and shrinking
+ * huge reallocations, rallocx with MALLOCX_ZERO zeroes the grown bytes
+ * (also over reused dirty memory), MALLOCX_ALIGN is kept, and growing a
+ * block step by step to N MiB keeps stats.resident and stats.mapped near N
+ * (copying kept every old copy: about 3N for 1.5x steps). An arena with
+ * its own chunk hooks gets its memory only through them: its blocks are
+ * copied, and the old copy is purged through the purge hook. Under
+ * opt.max_bytes no reallocation maps past the cap, and one that would
+ * leaves the block intact.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <alloc.h>
+
+#include "test_check.h"
+#include "test_child.h"
+#include "test_fill.h"
+
+#define MiB ((size_t)1 << 20)
+
+static size_t
+ctl_size(const char *name) {
+	uint64_t epoch = 1;
+	assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
+	size_t v = 0;
+	size_t len = sizeof(v);
+	assert_int_equal(mallctl(name, &v, &len, NULL, 0), 0);
+	return v;
+}
+
+static bool
+have_stats(void) {
+	bool stats = false;
+	size_t len = sizeof(stats);
+	return mallctl("config.stats", &stats, &len, NULL, 0) == 0 && stats;
+}
+
+/* Under valgrind /proc/self/exe is valgrind's launcher, which will not run
+ * as a child; valgrind preloads its vgpreload_*.so objects. */
+static bool
+under_valgrind(void) {
+	const char *preload = getenv("LD_PRELOAD");
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+/* Contents survive growing 2 -> 48 MiB in uneven steps and shrinking by
+ * halves back to 1 KiB; every usable byte is written each time. */
+static void
+test_contents(void **state) {
+	(void)state;
+	unsigned seed = 7;
+	size_t n = 2 * MiB;
+	char *p = malloc(test_opaque(n));
+	assert_non_null(p);
+	test_pattern_fill(p, n, seed);
+	while (n < 48 * MiB) {
+		size_t next = n + n / 2 + 4096 * (n % 7) + 13;
+		char *q = realloc(p, test_opaque(next));
+		CHECK(q != NULL, "realloc %zu -> %zu failed", n, next);
+		CHECK(malloc_usable_size(q) >= next, "usable %zu < %zu", malloc_usable_size(q),
+		      next);
+		size_t bad = test_pattern_mismatch(q, n, seed);
+		CHECK(bad == n, "grow %zu -> %zu lost byte %zu", n, next, bad);
+		seed++;
+		n = next;
+		test_pattern_fill(q, n, seed);
+		p = q;
+	}
+	while (n > 1024) {
+		size_t next = n / 2;
+		char *q = realloc(p, test_opaque(next));
+		CHECK(q != NULL, "realloc %zu -> %zu failed", n, next);
+		size_t bad = test_pattern_mismatch(q, next, seed);
+		CHECK(bad == next, "shrink %zu -> %zu lost byte %zu", n, next, bad);
+		n = next;
+		p = q;
+	}
+	free(p);
+}
+
+/* rallocx(MALLOCX_ZERO) zeroes the grown bytes, also when the cache holds
+ * dirty memory it may reuse; the prefix is kept. */
+static void
+test_zero_tail(void **state) {
+	(void)state;
+	/* Dirty memory for the cache. */
+	for (int i = 0; i < 4; i++) {
+		void *d[3];
+		for (int j = 0; j < 3; j++) {
+			d[j] = malloc(test_opaque((size_t)(4 + 4 * j) * MiB));
+			assert_non_null(d[j]);
+			memset(d[j], 0xee, (size_t)(4 + 4 * j) * MiB);
+		}
+		for (int j = 0; j < 3; j++) {
+			free(d[j]);
+		}
+	}
+	size_t n = 2 * MiB;
+	char *p = mallocx(n, MALLOCX_ZERO);
+	assert_non_null(p);
+	test_pattern_fill(p, n, 3);
+	for (size_t next = 3 * MiB; next <= 24 * MiB; next += next / 2) {
+		char *q = rallocx(p, next, MALLOCX_ZERO);
+		CHECK(q != NULL, "rallocx %zu -> %zu failed", n, next);
+		CHECK(test_pattern_intact(q, n, 3), "rallocx %zu -> %zu lost the prefix", n, next);
+		size_t usize = sallocx(q, 0);
+		for (size_t i = n; i < usize; i += 512) {
+			CHECK(q[i] == 0, "byte %zu of %zu not zero after growing from %zu", i,
+			      usize, n);
+		}
+		CHECK(q[usize - 1] == 0, "last byte not zero");
+		/* Every usable byte is the program's: dirty them all, so only
+		 * the kept prefix may carry data into the next step. */
+		n = usize;
+		p = q;
+		test_pattern_fill(p, n, 3);
+	}
+	free(p);
+}
+
+/* MALLOCX_ALIGN: a growing huge block stays aligned as asked. */
+static void
+test_alignment(void **state) {
+	(void)state;
+	for (unsigned lg = 21; lg <= 24; lg++) {
+		size_t align = (size_t)1 << lg;
+		size_t n = 3 * MiB;
+		char *p = mallocx(n, MALLOCX_LG_ALIGN(lg));
+		assert_non_null(p);
+		CHECK(((uintptr_t)p & (align - 1)) == 0, "%p not aligned to %zu", (void *)p, align);
+		test_pattern_fill(p, n, lg);
+		for (size_t next = 5 * MiB; next <= 40 * MiB; next *= 2) {
+			char *q = rallocx(p, next, MALLOCX_LG_ALIGN(lg));
+			CHECK(q != NULL, "rallocx %zu -> %zu failed", n, next);
+			CHECK(((uintptr_t)q & (align - 1)) == 0, "%p not aligned to %zu", (void *)q,
+			      align);
+			CHECK(test_pattern_intact(q, n, lg), "lost contents %zu -> %zu", n, next);
+			test_pattern_fill(q, next, lg);
+			n = next;
+			p = q;
+		}
+		dallocx(p, 0);
+	}
+}
+
+/*
+ * Growing by 1.5x from 1 KiB to N MiB (writing every byte, as a vector
+ * does): stats.resident and stats.mapped stay within N + 8 MiB of where
+ * they started (copying made them about 3N). Shrinking back by halves to
+ * 2 MiB then gives the tails back at once: resident falls to within
+ * 16 MiB of the start.
+ */
+static void
+test_growth_bounded(void **state) {
+	(void)state;
+	if (!have_stats()) {
+		print_message("# built without statistics: skipped\n");
+		skip();
+	}
+	const size_t N = 48 * MiB;
+	/* The quarantine holds freed blocks up to its size. */
+	size_t slack = 8 * MiB + (test_fill_quarantine() ? 2 * MiB : 0);
+	size_t base_res = ctl_size("stats.resident");
+	size_t base_map = ctl_size("stats.mapped");
+	size_t max_res = base_res;
+	size_t max_map = base_map;
+	size_t cap = 1024;
+	char *p = malloc(cap);
+	assert_non_null(p);
+	memset(p, 1, cap);
+	while (cap < N) {
+		size_t next = cap + cap / 2;
+		if (next > N) {
+			next = N;
+		}
+		char *q = realloc(p, next);
+		CHECK(q != NULL, "realloc %zu -> %zu failed", cap, next);
+		CHECK(q[0] == 1 && q[cap - 1] == 1, "contents lost at %zu", cap);
+		memset(q + cap, 1, next - cap);
+		cap = next;
+		p = q;
+		size_t r = ctl_size("stats.resident");
+		size_t m = ctl_size("stats.mapped");
+		max_res = r > max_res ? r : max_res;
+		max_map = m > max_map ? m : max_map;
+	}
+	CHECK(max_res <= base_res + N + slack,
+	      "stats.resident grew by %zu MiB for a %zu MiB block (bound %zu MiB)",
+	      (max_res - base_res) / MiB, N / MiB, (N + slack) / MiB);
+	CHECK(max_map <= base_map + N + slack,
+	      "stats.mapped grew by %zu MiB for a %zu MiB block (bound %zu MiB)",
+	      (max_map - base_map) / MiB, N / MiB, (N + slack) / MiB);
+	while (cap > 2 * MiB) {
+		cap /= 2;
+		p = realloc(p, cap);
+		assert_non_null(p);
+		CHECK(p[0] == 1 && p[cap - 1] == 1, "contents lost shrinking to %zu", cap);
+	}
+	size_t res = ctl_size("stats.resident");
+	CHECK(res <= base_res + 2 * MiB + slack,
+	      "stats.resident still %zu MiB above the start after shrinking to 2 MiB",
+	      (res - base_res) / MiB);
+	free(p);
+}
+
+/* ---- an arena whose chunk hooks wrap the defaults ---- */
+
+static chunk_hooks_t dflt;
+static unsigned n_alloc, n_purge;
+
+static void *
+wrap_alloc(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit, unsigned ind) {
+	n_alloc++;
+	return dflt.alloc(chunk, size, alignment, zero, commit, ind);
+}
+
+static bool
+wrap_purge(void *chunk, size_t size, size_t offset, size_t length, unsigned ind) {
+	n_purge++;
+	return dflt.purge(chunk, size, offset, length, ind);
+}
+
+/* Blocks of an arena with hooks are copied: contents and stats right,
+ * new memory through the alloc hook, the old copies purged through the
+ * purge hook. */
+static void
+test_hooks_copy(void **state) {
+	(void)state;
+	unsigned a;
+	size_t len = sizeof(a);
+	assert_int_equal(mallctl("arenas.extend", &a, &len, NULL, 0), 0);
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.chunk_hooks", a);
+	len = sizeof(dflt);
+	assert_int_equal(mallctl(name, &dflt, &len, NULL, 0), 0);
+	chunk_hooks_t mine = dflt;
+	mine.alloc = wrap_alloc;
+	mine.purge = wrap_purge;
+	assert_int_equal(mallctl(name, NULL, NULL, &mine, sizeof(mine)), 0);
+
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t n = 2 * MiB;
+	char *p = mallocx(n, flags);
+	assert_non_null(p);
+	test_pattern_fill(p, n, 11);
+	unsigned allocs = n_alloc;
+	unsigned purges = n_purge;
+	for (size_t next = 3 * MiB; next <= 32 * MiB; next += next / 2) {
+		char *q = rallocx(p, next, flags);
+		CHECK(q != NULL, "rallocx %zu -> %zu failed", n, next);
+		CHECK(test_pattern_intact(q, n, 11), "lost contents %zu -> %zu", n, next);
+		test_pattern_fill(q, next, 11);
+		n = next;
+		p = q;
+	}
+	CHECK(n_alloc > allocs, "no memory came through the alloc hook");
+	CHECK(n_purge > purges, "old copies were not purged through the hook");
+	if (have_stats()) {
+		snprintf(name, sizeof(name), "stats.arenas.%u.huge.allocated", a);
+		size_t huge = ctl_size(name);
+		CHECK(huge == sallocx(p, 0), "huge.allocated %zu, block %zu", huge, sallocx(p, 0));
+	}
+	dallocx(p, flags);
+	snprintf(name, sizeof(name), "arena.%u.chunk_hooks", a);
+	assert_int_equal(mallctl(name, NULL, NULL, &dflt, sizeof(dflt)), 0);
+}
+
+/* ---- opt.max_bytes (in a child) ---- */
+
+#define CAP (64 * MiB)
+
+static int
+child_max_bytes(void) {
+	size_t n = 2 * MiB;
+	char *p = malloc(n);
+	if (p == NULL) {
+		return 2;
+	}
+	test_pattern_fill(p, n, 5);
+	size_t reached = n;
+	for (size_t next = 3 * MiB; next <= 256 * MiB; next += next / 2) {
+		char *q = realloc(p, next);
+		if (ctl_size("stats.mapped") > CAP) {
+			return 3;
+		}
+		if (q == NULL) {
+			if (errno != ENOMEM || !test_pattern_intact(p, n, 5)) {
+				return 4;
+			}
+			break;
+		}
+		if (!test_pattern_intact(q, n, 5)) {
+			return 5;
+		}
+		p = q;
+		n = next;
+		test_pattern_fill(p, n, 5);
+		reached = n;
+	}
+	free(p);
+	/* Growing in place or by moving pages needs the new span and the old
+	 * one at once at most: at least a third of the cap. */
+	if (reached < 20 * MiB || reached > CAP) {
+		return 6;
+	}
+	return 0;
+}
+
+static void
+test_max_bytes(void **state) {
+	(void)state;
+	if (!have_stats() || under_valgrind()) {
+		print_message("# needs statistics and a child process: skipped\n");
+		skip();
+	}
+	test_child_t c;
+	assert_true(test_child_run("max_bytes:67108864", "max_bytes", &c));
+	CHECK(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+	      "child status %#x (exit %d), stderr: %s", c.status, WEXITSTATUS(c.status), c.err);
+}
+
+int
+main(int argc, char **argv) {
+	if (argc == 3 && strcmp(argv[1], "child") == 0) {
+		return strcmp(argv[2], "max_bytes") == 0 ? child_max_bytes() : 1;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_growth_bounded), cmocka_unit_test(test_contents),
+	    cmocka_unit_test(test_zero_tail),      cmocka_unit_test(test_alignment),
+	    cmocka_unit_test(test_hooks_copy),     cmocka_unit_test(test_max_bytes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
