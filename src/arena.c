@@ -1228,17 +1228,24 @@ check_large_ptr(const void *ptr, arena_chunk_t *c, size_t pi) {
 	}
 }
 
+/* Under a->lock: frees the large run of class szind at page pi of c,
+ * leaving its pages dirty. */
+static void
+arena_dalloc_large_locked(arena_t *a, arena_chunk_t *c, size_t pi, szind_t szind) {
+	size_t usize = sz_index2size(szind);
+	large_stats_dalloc(a, szind, usize);
+	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	arena_maybe_purge(a);
+}
+
 void
 arena_dalloc_large(void *ptr, szind_t szind) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
 	size_t pi = arena_pageind(ptr);
 	arena_t *a = c->arena;
-	size_t usize = sz_index2size(szind);
 	mutex_lock(&a->lock);
 	check_large_ptr(ptr, c, pi);
-	large_stats_dalloc(a, szind, usize);
-	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
-	arena_maybe_purge(a);
+	arena_dalloc_large_locked(a, c, pi, szind);
 	mutex_unlock(&a->lock);
 }
 
@@ -1250,15 +1257,12 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 	size_t usize = sz_index2size(szind);
 	mutex_lock(&a->lock);
 	check_large_ptr(ptr, c, pi);
-	bool purge = opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
-	chunk_hooks_t hooks = a->chunks.hooks;
-	if (!purge) {
-		large_stats_dalloc(a, szind, usize);
-		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
-		arena_maybe_purge(a);
+	if (!arena_purges(a)) {
+		arena_dalloc_large_locked(a, c, pi, szind);
 		mutex_unlock(&a->lock);
 		return;
 	}
+	chunk_hooks_t hooks = a->chunks.hooks;
 	mutex_unlock(&a->lock);
 	/* The run is still allocated: nobody else touches its pages. */
 	bool zeroed =

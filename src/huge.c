@@ -79,8 +79,7 @@ huge_resize_locked(arena_t *a, extent_t *e, size_t new_usize) {
 static void
 huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 	mutex_lock(&a->lock);
-	bool purge = opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
-	if (!purge) {
+	if (!arena_purges(a)) {
 		chunk_node_free(&a->chunks, node);
 		chunk_dalloc(&a->chunks, addr, size, false);
 		mutex_unlock(&a->lock);

@@ -320,6 +320,13 @@ arena_chunk_registered_checked(const void *ptr) {
 	return slot < ((uintptr_t)1 << ARENA_REGISTRY_LG_SLOTS) && arena_chunk_registry[slot] != 0;
 }
 
+/* Under a->lock: whether arena a purges at all (decay_time >= 0, or
+ * lg_dirty_mult >= 0 under purge:ratio). */
+ALWAYS_INLINE bool
+arena_purges(const arena_t *a) {
+	return opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
+}
+
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned
