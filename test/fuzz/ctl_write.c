@@ -511,6 +511,14 @@ setup_once(void) {
 /* ---------------------------------------------------------------------- */
 /* One call. */
 
+/* Whether the node named `name` is a statistic: stats.* and
+ * thread.allocated, allocatedp, deallocated, deallocatedp. */
+static bool
+stats_node(const char *name) {
+	return strncmp(name, "stats.", 6) == 0 || strncmp(name, "thread.allocated", 16) == 0 ||
+	       strncmp(name, "thread.deallocated", 18) == 0;
+}
+
 /* Buffer shapes. */
 enum { NEW_NONE, NEW_NULL_LEN, NEW_EXACT, NEW_SHORT, NEW_LONG, NEW_NSHAPES };
 enum { OLD_NONE, OLD_LEN_ONLY, OLD_BUF_ONLY, OLD_EXACT, OLD_SHORT, OLD_LONG, OLD_NSHAPES };
@@ -890,7 +898,13 @@ op_call(void) {
 	if ((n->index == IX_OPT || n->index == IX_STATS_ARENA) && exists) {
 		exists = resolved;
 	}
-	if (resolved != exists) {
+	/* Without config.stats the statistics answer ENOENT, by name and by
+	 * MIB, whether or not their names resolve (doc/alloc.3). */
+	bool stats_gone = !config_stats && stats_node(name);
+	if (stats_gone) {
+		exists = false;
+	}
+	if (resolved != exists && !stats_gone) {
 		fail("mallctlnametomib disagrees with the node's existence", resolved, exists);
 	}
 	if (by_mib && !resolved) {
