@@ -138,15 +138,6 @@ static bool have_stats;
 static bool have_tcache;
 static uint64_t thread_base;
 
-/* FUZZ_TRACE=1 in the environment prints every call, to read a reproducer. */
-static bool trace_on;
-#define TRACE(...)                                    \
-	do {                                          \
-		if (trace_on) {                       \
-			fprintf(stderr, __VA_ARGS__); \
-		}                                     \
-	} while (0)
-
 static void
 die(const char *what, const block_t *b, size_t off) {
 	fprintf(stderr, "api fuzz: %s (block %p, req %zu, align %zu, offset %zu)\n", what,
@@ -316,7 +307,8 @@ free_slot(unsigned s, uint8_t how, input_t *in) {
 	size_t req = b->req;
 	int aflags = align_flags(b);
 	block_forget(s);
-	TRACE("slot %u: free %p (req %zu, usize %zu) by method %u\n", s, p, req, usize, how % 4);
+	FUZZ_TRACE_PRINT("slot %u: free %p (req %zu, usize %zu) by method %u\n", s, p, req, usize,
+	                 how % 4);
 	switch (how % 4) {
 	case 0:
 		A(free)(p);
@@ -445,7 +437,8 @@ op_alloc(unsigned op, unsigned s, input_t *in) {
 		break;
 	}
 	}
-	TRACE("slot %u: alloc op %u, size %zu, align %zu -> %p\n", s, op, size, align, p);
+	FUZZ_TRACE_PRINT("slot %u: alloc op %u, size %zu, align %zu -> %p\n", s, op, size, align,
+	                 p);
 	if (p == NULL) {
 		die("allocation failed", NULL, size);
 	}
@@ -502,11 +495,13 @@ op_realloc(unsigned op, unsigned s, input_t *in) {
 			flags |= MALLOCX_ZERO;
 			zero = true;
 		}
-		TRACE("slot %u: rallocx(%p, %zu, %#x)\n", s, (void *)b->p, size, (unsigned)flags);
+		FUZZ_TRACE_PRINT("slot %u: rallocx(%p, %zu, %#x)\n", s, (void *)b->p, size,
+		                 (unsigned)flags);
 		p = A(rallocx)(b->p, size, flags);
 	}
-	TRACE("slot %u: resize op %u of %p (req %zu), size %zu, align %zu, zero %d -> %p\n", s, op,
-	      (void *)b->p, old_req, size, align, zero, p);
+	FUZZ_TRACE_PRINT(
+	    "slot %u: resize op %u of %p (req %zu), size %zu, align %zu, zero %d -> %p\n", s, op,
+	    (void *)b->p, old_req, size, align, zero, p);
 	if (p == NULL) {
 		die("resize failed", b, size);
 	}
@@ -543,8 +538,8 @@ op_xallocx(unsigned s, input_t *in) {
 	int flags = in_u8(in) & 1 ? MALLOCX_ZERO : 0;
 	flags |= align_flags(b);
 	size_t usize = A(xallocx)(b->p, size == 0 ? 1 : size, extra, flags);
-	TRACE("slot %u: xallocx(%p (req %zu), %zu, %zu, %#x) -> %zu\n", s, (void *)b->p, b->req,
-	      size == 0 ? 1 : size, extra, (unsigned)flags, usize);
+	FUZZ_TRACE_PRINT("slot %u: xallocx(%p (req %zu), %zu, %zu, %#x) -> %zu\n", s, (void *)b->p,
+	                 b->req, size == 0 ? 1 : size, extra, (unsigned)flags, usize);
 	if (A(sallocx)(b->p, 0) != usize) {
 		die("xallocx result != sallocx", b, usize);
 	}
@@ -671,7 +666,6 @@ setup_once(void) {
 		return;
 	}
 	done = true;
-	trace_on = getenv("FUZZ_TRACE") != NULL;
 	size_t blen = sizeof(have_tcache);
 	ctl_check(A(mallctl)("config.tcache", &have_tcache, &blen, NULL, 0), "config.tcache");
 	for (unsigned i = 0; i < 2; i++) {

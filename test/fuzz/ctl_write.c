@@ -127,15 +127,6 @@ take64(void) {
 
 static const char *cur_name = "";
 
-/* FUZZ_TRACE=1: print every operation (reproducing an input). */
-static int trace = -1;
-#define TRACE(...)                                    \
-	do {                                          \
-		if (trace) {                          \
-			fprintf(stderr, __VA_ARGS__); \
-		}                                     \
-	} while (0)
-
 static void
 fail(const char *what, long a, long b) {
 	fprintf(stderr, "ctl_write fuzz: %s (node \"%s\", %ld, %ld)\n", what, cur_name, a, b);
@@ -453,8 +444,8 @@ check_stats(void) {
 	size_t want = base_allocated + live_bytes + ntcaches * tcache_bytes;
 	bool on = thread_tcache_on();
 	want = want + (on ? tcache_bytes : 0) - (tcache_on_at_start ? tcache_bytes : 0);
-	TRACE("stats.allocated %zu, model %zu + %zu + %u caches\n", got, base_allocated, live_bytes,
-	      ntcaches + on);
+	FUZZ_TRACE_PRINT("stats.allocated %zu, model %zu + %zu + %u caches\n", got, base_allocated,
+	                 live_bytes, ntcaches + on);
 	if (got != want) {
 		cur_name = "stats.allocated";
 		fail("stats.allocated is not the live bytes and caches (got, want)", (long)got,
@@ -792,7 +783,7 @@ static void
 drop_blocks(const bool *mark) {
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
 		if (mark[i]) {
-			TRACE("slot %u (%p) reset away\n", i, slots[i].p);
+			FUZZ_TRACE_PRINT("slot %u (%p) reset away\n", i, slots[i].p);
 			live_bytes -= slots[i].usize;
 			slots[i].p = NULL;
 		}
@@ -942,8 +933,8 @@ op_call(void) {
 	int err = by_mib ? A(mallctlbymib)(mib, miblen, old, oldlenp, newp, written_len)
 	                 : A(mallctl)(name, old, oldlenp, newp, written_len);
 
-	TRACE("call %s%s new %d/%zu old %d/%zu -> %d\n", name, by_mib ? " (mib)" : "", new_shape,
-	      written_len, old_shape, oldlen, err);
+	FUZZ_TRACE_PRINT("call %s%s new %d/%zu old %d/%zu -> %d\n", name, by_mib ? " (mib)" : "",
+	                 new_shape, written_len, old_shape, oldlen, err);
 
 	/* The errors this call must get, from what it got wrong (any one of
 	 * them: the manual gives no order), and whether EAGAIN (out of memory)
@@ -1265,7 +1256,7 @@ op_alloc(void) {
 	if (p == NULL) {
 		fail("mallocx failed", flags, (long)size);
 	}
-	TRACE("alloc slot %u size %zu flags %#x -> %p\n", s, size, flags, p);
+	FUZZ_TRACE_PRINT("alloc slot %u size %zu flags %#x -> %p\n", s, size, flags, p);
 	slots[s].p = p;
 	slots[s].usize = A(sallocx)(p, 0);
 	if (slots[s].usize < size) {
@@ -1290,7 +1281,7 @@ op_free(void) {
 	} else if (how % 3 == 2) {
 		flags = MALLOCX_TCACHE_NONE;
 	}
-	TRACE("free slot %u flags %#x\n", s, flags);
+	FUZZ_TRACE_PRINT("free slot %u flags %#x\n", s, flags);
 	A(dallocx)(slots[s].p, flags);
 	live_bytes -= slots[s].usize;
 	slots[s].p = NULL;
@@ -1351,9 +1342,6 @@ restore(void) {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	setup_once();
-	if (trace < 0) {
-		trace = getenv("FUZZ_TRACE") != NULL && atoi(getenv("FUZZ_TRACE")) != 0;
-	}
 	in_data = data;
 	in_size = size;
 	if (config_stats) {

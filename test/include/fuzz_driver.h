@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,24 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* FUZZ_TRACE set to a non-zero number in the environment: a target's
+ * FUZZ_TRACE_PRINT calls print every operation, to read a reproducer. */
+static inline bool
+fuzz_trace_on(void) {
+	static int on = -1;
+	if (on < 0) {
+		const char *v = getenv("FUZZ_TRACE");
+		on = v != NULL && atoi(v) != 0;
+	}
+	return on != 0;
+}
+#define FUZZ_TRACE_PRINT(...)                         \
+	do {                                          \
+		if (fuzz_trace_on()) {                \
+			fprintf(stderr, __VA_ARGS__); \
+		}                                     \
+	} while (0)
 
 /* The committed corpus of this target, from $ALLOC_SRCDIR (set by the test
  * runner) or the current directory. */

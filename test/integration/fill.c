@@ -49,6 +49,7 @@
 
 #include "alloc.h"
 #include "test_child.h"
+#include "test_stats.h"
 
 /* The death tests use blocks after free() on purpose. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
@@ -372,29 +373,16 @@ drain_thread(void *arg) {
 	return NULL;
 }
 
-static size_t
-stats_allocated(void) {
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	mallctl("epoch", &e, &sz, &e, sizeof(e));
-	size_t a = 0;
-	sz = sizeof(a);
-	mallctl("stats.allocated", &a, &sz, NULL, 0);
-	return a;
-}
-
 /* A thread's quarantine holds ~350 KB when it exits; all of it must be
  * freed then. */
 static int
 child_drain(void) {
-	bool stats = false;
-	size_t sz = sizeof(stats);
-	mallctl("config.stats", &stats, &sz, NULL, 0);
-	size_t before = stats_allocated();
+	bool stats = test_stats_enabled();
+	size_t before = stats ? test_stats_allocated("fill") : 0;
 	pthread_t t;
 	pthread_create(&t, NULL, drain_thread, NULL);
 	pthread_join(t, NULL);
-	size_t after = stats_allocated();
+	size_t after = stats ? test_stats_allocated("fill") : 0;
 	/* A 1 MiB quarantine would otherwise keep ~600 KB. */
 	CHILD_CHECK(!stats || after <= before + 64 * 1024,
 	            "allocated %zu before the thread, %zu after", before, after);
