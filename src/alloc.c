@@ -367,6 +367,21 @@ free_slow(void *ptr) {
 	arena_decay_sweep_if_due();
 }
 
+/* A block went from usable size old_usize to usize without a copy (in
+ * place, or its pages moved): junk or zero the grown bytes as the fill
+ * options ask, and count the change in the thread's byte counters. */
+static void
+ralloc_resized(void *ptr, size_t old_usize, size_t usize, bool zero) {
+	if (config_fill && unlikely(fill_slow_paths)) {
+		fill_ralloc_grown(ptr, old_usize, usize, zero);
+	}
+	if (config_stats) {
+		tsd_t *tsd = tsd_get();
+		tsd->allocated += usize;
+		tsd->deallocated += old_usize;
+	}
+}
+
 /*
  * Resizes ptr in place so its usable size lies in [umin, umax] (usable
  * sizes of classes), preferring the largest. Returns the new usable size, or
@@ -396,14 +411,7 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
 		}
 		if (ok) {
-			if (config_fill && unlikely(fill_slow_paths)) {
-				fill_ralloc_grown(ptr, old_usize, usize, zero);
-			}
-			if (config_stats) {
-				tsd_t *tsd = tsd_get();
-				tsd->allocated += usize;
-				tsd->deallocated += old_usize;
-			}
+			ralloc_resized(ptr, old_usize, usize, zero);
 			return usize;
 		}
 	}
@@ -440,13 +448,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 		if (arena == NULL || arena == e->arena) {
 			void *ret = huge_ralloc_remap(e, usize, alignment);
 			if (ret != NULL) {
-				if (config_fill && unlikely(fill_slow_paths)) {
-					fill_ralloc_grown(ret, old_usize, usize, zero);
-				}
-				if (config_stats) {
-					tsd->allocated += usize;
-					tsd->deallocated += old_usize;
-				}
+				ralloc_resized(ret, old_usize, usize, zero);
 				return ret;
 			}
 		}

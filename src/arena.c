@@ -1274,11 +1274,7 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 	a->nactive -= usize >> LG_PAGE;
 	arena_cactive_sub(usize);
 	arena_run_insert_free(a, c, pi, usize >> LG_PAGE, zeroed ? 0 : MAP_UNZEROED);
-	if (config_stats) {
-		a->stats.npurge++;
-		a->stats.nmadvise++;
-		a->stats.purged_pages += usize >> LG_PAGE;
-	}
+	arena_count_purge(a, usize >> LG_PAGE);
 	mutex_unlock(&a->lock);
 }
 

@@ -16,14 +16,6 @@
 #include "alloc/internal/sz.h"
 #include "alloc/internal/util.h"
 
-/* Returns the text of a failed check, with where it is. */
-#define ARENA_CHECK(cond)                                                   \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			return __FILE__ ":" STRINGIFY(__LINE__) ": " #cond; \
-		}                                                           \
-	} while (0)
-
 /* Totals the page walk gathers, compared with the arena's counters. */
 typedef struct {
 	size_t nactive;
@@ -43,35 +35,35 @@ static const char *
 arena_validate_small_run(const arena_t *a, const arena_chunk_t *c, size_t pi, size_t npages,
                          arena_walk_t *w) {
 	unsigned pclass = c->pclass[pi];
-	ARENA_CHECK(pclass != PCLASS_NONE && pclass - 1 < SZ_NSMALL);
+	VALIDATE_CHECK(pclass != PCLASS_NONE && pclass - 1 < SZ_NSMALL);
 	szind_t binind = pclass - 1;
 	const bin_info_t *info = &bin_infos[binind];
 	const run_t *run = c->misc[pi].run;
-	ARENA_CHECK(run != NULL);
-	ARENA_CHECK(run->binind == binind);
-	ARENA_CHECK(run->base == (const char *)c + (pi << LG_PAGE));
-	ARENA_CHECK(npages == info->run_size >> LG_PAGE);
+	VALIDATE_CHECK(run != NULL);
+	VALIDATE_CHECK(run->binind == binind);
+	VALIDATE_CHECK(run->base == (const char *)c + (pi << LG_PAGE));
+	VALIDATE_CHECK(npages == info->run_size >> LG_PAGE);
 	for (size_t i = 0; i < npages; i++) {
-		ARENA_CHECK(c->pclass[pi + i] == pclass);
-		ARENA_CHECK(c->misc[pi + i].run == run);
+		VALIDATE_CHECK(c->pclass[pi + i] == pclass);
+		VALIDATE_CHECK(c->misc[pi + i].run == run);
 	}
 	/* nfree matches the bitmap; padding bits stay set; every group
 	 * below the hint is full. */
 	size_t used = 0;
 	for (size_t g = 0; g < info->bitmap_ngroups; g++) {
 		used += (size_t)__builtin_popcountll(run->bitmap[g]);
-		ARENA_CHECK(g >= run->hint || run->bitmap[g] == BITMAP_GROUP_FULL);
+		VALIDATE_CHECK(g >= run->hint || run->bitmap[g] == BITMAP_GROUP_FULL);
 	}
 	size_t padding = info->bitmap_ngroups * BITMAP_GROUP_NBITS - info->nregs;
-	ARENA_CHECK(used >= padding);
+	VALIDATE_CHECK(used >= padding);
 	used -= padding;
 	for (size_t i = info->nregs; i < info->bitmap_ngroups * BITMAP_GROUP_NBITS; i++) {
-		ARENA_CHECK(bitmap_get(run->bitmap, i));
+		VALIDATE_CHECK(bitmap_get(run->bitmap, i));
 	}
-	ARENA_CHECK(run->hint <= info->bitmap_ngroups);
-	ARENA_CHECK(used + run->nfree == info->nregs);
+	VALIDATE_CHECK(run->hint <= info->bitmap_ngroups);
+	VALIDATE_CHECK(used + run->nfree == info->nregs);
 	/* An empty run is given back at once. */
-	ARENA_CHECK(run->nfree < info->nregs);
+	VALIDATE_CHECK(run->nfree < info->nregs);
 	const bin_t *bin = &a->bins[binind];
 	if (run->nfree != 0 && run != bin->runcur) {
 		w->nonfull_runs[binind]++;
@@ -84,11 +76,11 @@ arena_validate_small_run(const arena_t *a, const arena_chunk_t *c, size_t pi, si
 /* One chunk's page map, run by run. */
 static const char *
 arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) {
-	ARENA_CHECK(c->arena == a);
-	ARENA_CHECK(arena_chunk_registered(c));
+	VALIDATE_CHECK(c->arena == a);
+	VALIDATE_CHECK(arena_chunk_registered(c));
 	for (size_t pi = 0; pi < CHUNK_HEADER_PAGES; pi++) {
-		ARENA_CHECK(c->map[pi] == MAP_HEADER);
-		ARENA_CHECK(c->pclass[pi] == PCLASS_NONE);
+		VALIDATE_CHECK(c->map[pi] == MAP_HEADER);
+		VALIDATE_CHECK(c->pclass[pi] == PCLASS_NONE);
 	}
 	size_t nfree = 0;
 	size_t ndirty = 0;
@@ -96,17 +88,17 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
 		uint32_t bits = c->map[pi];
 		size_t npages = map_npages(bits);
-		ARENA_CHECK(npages >= 1 && npages <= CHUNK_NPAGES - pi);
-		ARENA_CHECK(c->map[pi + npages - 1] == bits);
+		VALIDATE_CHECK(npages >= 1 && npages <= CHUNK_NPAGES - pi);
+		VALIDATE_CHECK(c->map[pi + npages - 1] == bits);
 		uint32_t kind = bits & (MAP_FREE | MAP_LARGE | MAP_SMALL | MAP_HEADER);
-		ARENA_CHECK(kind == MAP_FREE || kind == MAP_LARGE || kind == MAP_SMALL);
+		VALIDATE_CHECK(kind == MAP_FREE || kind == MAP_LARGE || kind == MAP_SMALL);
 		if (kind == MAP_FREE) {
 			/* Maximal: no free neighbour in the same dirty state
 			 * (the left one; the right one is checked from there). */
-			ARENA_CHECK(!((prev_bits & MAP_FREE) &&
-			              (prev_bits & MAP_DIRTY) == (bits & MAP_DIRTY)));
+			VALIDATE_CHECK(!((prev_bits & MAP_FREE) &&
+			                 (prev_bits & MAP_DIRTY) == (bits & MAP_DIRTY)));
 			for (size_t i = 0; i < npages; i++) {
-				ARENA_CHECK(c->pclass[pi + i] == PCLASS_NONE);
+				VALIDATE_CHECK(c->pclass[pi + i] == PCLASS_NONE);
 			}
 			nfree += npages;
 			if (bits & MAP_DIRTY) {
@@ -114,16 +106,16 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 			}
 			w->nfree_runs++;
 		} else {
-			ARENA_CHECK((bits & MAP_STATE) == 0);
+			VALIDATE_CHECK((bits & MAP_STATE) == 0);
 			w->nactive += npages;
 		}
 		if (kind == MAP_LARGE) {
 			unsigned pclass = c->pclass[pi];
-			ARENA_CHECK(pclass - 1 >= SZ_NSMALL && pclass - 1 < SZ_NPAGED);
+			VALIDATE_CHECK(pclass - 1 >= SZ_NSMALL && pclass - 1 < SZ_NPAGED);
 			size_t usize = sz_index2size(pclass - 1);
-			ARENA_CHECK(npages == usize >> LG_PAGE);
+			VALIDATE_CHECK(npages == usize >> LG_PAGE);
 			for (size_t i = 1; i < npages; i++) {
-				ARENA_CHECK(c->pclass[pi + i] == PCLASS_NONE);
+				VALIDATE_CHECK(c->pclass[pi + i] == PCLASS_NONE);
 			}
 			w->large_runs[pclass - 1 - SZ_NSMALL]++;
 			w->allocated_large += usize;
@@ -137,8 +129,8 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 		prev_bits = bits;
 		pi += npages;
 	}
-	ARENA_CHECK(nfree == c->nfree_pages);
-	ARENA_CHECK(ndirty == c->ndirty);
+	VALIDATE_CHECK(nfree == c->nfree_pages);
+	VALIDATE_CHECK(ndirty == c->ndirty);
 	w->ndirty += ndirty;
 	if (ndirty != 0) {
 		w->ndirty_chunks++;
@@ -154,35 +146,35 @@ arena_validate_lists(const arena_t *a, const arena_walk_t *w) {
 		for (unsigned cls = 0; cls < PSZ_MAX; cls++) {
 			const page_misc_t *prev = NULL;
 			for (const page_misc_t *m = a->avail[d][cls]; m != NULL; m = m->link.next) {
-				ARENA_CHECK(cls < psz_count);
-				ARENA_CHECK(m->link.prev == prev);
+				VALIDATE_CHECK(cls < psz_count);
+				VALIDATE_CHECK(m->link.prev == prev);
 				const arena_chunk_t *c = arena_chunk_of(m);
 				size_t pi = (size_t)(m - c->misc);
-				ARENA_CHECK(c->arena == a);
-				ARENA_CHECK(pi >= CHUNK_HEADER_PAGES && pi < CHUNK_NPAGES);
+				VALIDATE_CHECK(c->arena == a);
+				VALIDATE_CHECK(pi >= CHUNK_HEADER_PAGES && pi < CHUNK_NPAGES);
 				uint32_t bits = c->map[pi];
-				ARENA_CHECK(bits & MAP_FREE);
-				ARENA_CHECK(((bits & MAP_DIRTY) != 0) == (d != 0));
-				ARENA_CHECK(psz_floor[map_npages(bits)] == cls);
+				VALIDATE_CHECK(bits & MAP_FREE);
+				VALIDATE_CHECK(((bits & MAP_DIRTY) != 0) == (d != 0));
+				VALIDATE_CHECK(psz_floor[map_npages(bits)] == cls);
 				nruns++;
 				prev = m;
 			}
-			ARENA_CHECK(bitmap_get(a->avail_mask[d], cls) ==
-			            (a->avail[d][cls] != NULL));
+			VALIDATE_CHECK(bitmap_get(a->avail_mask[d], cls) ==
+			               (a->avail[d][cls] != NULL));
 		}
 	}
-	ARENA_CHECK(nruns == w->nfree_runs);
+	VALIDATE_CHECK(nruns == w->nfree_runs);
 
 	size_t nchunks = 0;
 	const arena_chunk_t *prev = NULL;
 	for (const arena_chunk_t *c = a->dirty_head; c != NULL; c = c->dirty_next) {
-		ARENA_CHECK(c->dirty_prev == prev);
-		ARENA_CHECK(c->ndirty != 0);
+		VALIDATE_CHECK(c->dirty_prev == prev);
+		VALIDATE_CHECK(c->ndirty != 0);
 		nchunks++;
 		prev = c;
 	}
-	ARENA_CHECK(a->dirty_tail == prev);
-	ARENA_CHECK(nchunks == w->ndirty_chunks);
+	VALIDATE_CHECK(a->dirty_tail == prev);
+	VALIDATE_CHECK(nchunks == w->ndirty_chunks);
 	return NULL;
 }
 
@@ -193,32 +185,32 @@ arena_validate_bins(const arena_t *a, const arena_walk_t *w) {
 		const bin_t *bin = &a->bins[i];
 		const bin_info_t *info = &bin_infos[i];
 		if (bin->runcur != NULL) {
-			ARENA_CHECK(bin->runcur->binind == i);
-			ARENA_CHECK(bin->runcur->nfree < info->nregs);
+			VALIDATE_CHECK(bin->runcur->binind == i);
+			VALIDATE_CHECK(bin->runcur->nfree < info->nregs);
 		}
 		size_t n = 0;
 		const run_t *prev = NULL;
 		for (const run_t *run = bin->nonfull; run != NULL; run = run->next) {
-			ARENA_CHECK(run->prev == prev);
-			ARENA_CHECK(run->binind == i);
-			ARENA_CHECK(run != bin->runcur);
-			ARENA_CHECK(run->nfree > 0 && run->nfree < info->nregs);
+			VALIDATE_CHECK(run->prev == prev);
+			VALIDATE_CHECK(run->binind == i);
+			VALIDATE_CHECK(run != bin->runcur);
+			VALIDATE_CHECK(run->nfree > 0 && run->nfree < info->nregs);
 			const arena_chunk_t *c = arena_chunk_of(run->base);
-			ARENA_CHECK(c->arena == a);
-			ARENA_CHECK(c->misc[arena_pageind(run->base)].run == run);
+			VALIDATE_CHECK(c->arena == a);
+			VALIDATE_CHECK(c->misc[arena_pageind(run->base)].run == run);
 			n++;
 			prev = run;
 		}
-		ARENA_CHECK(n == w->nonfull_runs[i]);
+		VALIDATE_CHECK(n == w->nonfull_runs[i]);
 		if (config_stats) {
-			ARENA_CHECK(bin->stats.curruns == w->small_runs[i]);
-			ARENA_CHECK(bin->stats.curregs == w->small_regs[i]);
+			VALIDATE_CHECK(bin->stats.curruns == w->small_runs[i]);
+			VALIDATE_CHECK(bin->stats.curregs == w->small_regs[i]);
 		}
 	}
 	if (config_stats) {
-		ARENA_CHECK(a->stats.allocated_large == w->allocated_large);
+		VALIDATE_CHECK(a->stats.allocated_large == w->allocated_large);
 		for (szind_t i = 0; i < SZ_NLARGE; i++) {
-			ARENA_CHECK(a->stats.lstats[i].curruns == w->large_runs[i]);
+			VALIDATE_CHECK(a->stats.lstats[i].curruns == w->large_runs[i]);
 		}
 	}
 	return NULL;
@@ -234,15 +226,15 @@ arena_validate_locked(const arena_t *a) {
 	size_t huge = 0;
 	const extent_t *prev = NULL;
 	for (const extent_t *e = a->huge_list; e != NULL; e = e->next) {
-		ARENA_CHECK(e->prev == prev);
-		ARENA_CHECK(e->arena == a);
-		ARENA_CHECK(((uintptr_t)e->addr & CHUNK_MASK) == 0);
-		ARENA_CHECK(e->usize >= CHUNK && e->usize <= e->size);
+		VALIDATE_CHECK(e->prev == prev);
+		VALIDATE_CHECK(e->arena == a);
+		VALIDATE_CHECK(((uintptr_t)e->addr & CHUNK_MASK) == 0);
+		VALIDATE_CHECK(e->usize >= CHUNK && e->usize <= e->size);
 		huge += e->usize;
 		prev = e;
 	}
 	if (config_stats) {
-		ARENA_CHECK(huge == a->stats.allocated_huge);
+		VALIDATE_CHECK(huge == a->stats.allocated_huge);
 	}
 	if (a->purging) {
 		/* Runs being purged are out of every list and marked
@@ -257,13 +249,13 @@ arena_validate_locked(const arena_t *a) {
 	size_t nchunks = 0;
 	const arena_chunk_t *cprev = NULL;
 	for (const arena_chunk_t *c = a->chunks_head; c != NULL; c = c->next) {
-		ARENA_CHECK(c->prev == cprev);
+		VALIDATE_CHECK(c->prev == cprev);
 		if (c == a->spare) {
 			spare_found = true;
-			ARENA_CHECK(c->nfree_pages == CHUNK_RUN_MAX_PAGES);
+			VALIDATE_CHECK(c->nfree_pages == CHUNK_RUN_MAX_PAGES);
 		} else {
 			/* Empty chunks other than the spare go to the cache. */
-			ARENA_CHECK(c->nfree_pages < CHUNK_RUN_MAX_PAGES);
+			VALIDATE_CHECK(c->nfree_pages < CHUNK_RUN_MAX_PAGES);
 		}
 		why = arena_validate_chunk(a, c, w);
 		if (why != NULL) {
@@ -272,11 +264,11 @@ arena_validate_locked(const arena_t *a) {
 		nchunks++;
 		cprev = c;
 	}
-	ARENA_CHECK(spare_found);
-	ARENA_CHECK(w->nactive == a->nactive);
-	ARENA_CHECK(w->ndirty == a->ndirty);
+	VALIDATE_CHECK(spare_found);
+	VALIDATE_CHECK(w->nactive == a->nactive);
+	VALIDATE_CHECK(w->ndirty == a->ndirty);
 	if (config_stats) {
-		ARENA_CHECK(nchunks == a->stats.mapped_chunks);
+		VALIDATE_CHECK(nchunks == a->stats.mapped_chunks);
 	}
 	why = arena_validate_lists(a, w);
 	if (why != NULL) {

@@ -18,6 +18,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/pages.h"
+#include "alloc/internal/util.h"
 
 bool opt_retain = true;
 
@@ -432,33 +433,25 @@ chunk_cache_release(chunk_cache_t *cache) {
 	return released;
 }
 
-/* The text of a failed check, with where it is. */
-#define CHUNK_CHECK(cond)                                                   \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			return __FILE__ ":" STRINGIFY(__LINE__) ": " #cond; \
-		}                                                           \
-	} while (0)
-
 const char *
 chunk_cache_validate(const chunk_cache_t *cache) {
 	size_t cached = 0;
 	size_t dirty = 0;
 	const extent_t *prev = NULL;
 	for (const extent_t *e = cache->head; e != NULL; e = e->next) {
-		CHUNK_CHECK(e->prev == prev);
-		CHUNK_CHECK(e->size != 0 && (e->size & PAGE_MASK) == 0);
-		CHUNK_CHECK(((uintptr_t)e->addr & PAGE_MASK) == 0);
+		VALIDATE_CHECK(e->prev == prev);
+		VALIDATE_CHECK(e->size != 0 && (e->size & PAGE_MASK) == 0);
+		VALIDATE_CHECK(((uintptr_t)e->addr & PAGE_MASK) == 0);
 		/* Address order, no overlap. */
-		CHUNK_CHECK(prev == NULL || (char *)prev->addr + prev->size <= (char *)e->addr);
+		VALIDATE_CHECK(prev == NULL || (char *)prev->addr + prev->size <= (char *)e->addr);
 		cached += e->size;
 		if (e->dirty) {
 			dirty += e->size;
 		}
 		prev = e;
 	}
-	CHUNK_CHECK(cached == cache->cached_bytes);
-	CHUNK_CHECK(dirty == cache->dirty_bytes);
-	CHUNK_CHECK(cached <= cache->mapped_bytes);
+	VALIDATE_CHECK(cached == cache->cached_bytes);
+	VALIDATE_CHECK(dirty == cache->dirty_bytes);
+	VALIDATE_CHECK(cached <= cache->mapped_bytes);
 	return NULL;
 }

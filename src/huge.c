@@ -92,11 +92,7 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 	node->addr = addr;
 	node->size = size;
 	chunk_cache_put_purged(&a->chunks, node, zeroed);
-	if (config_stats) {
-		a->stats.npurge++;
-		a->stats.nmadvise++;
-		a->stats.purged_pages += size >> LG_PAGE;
-	}
+	arena_count_purge(a, size >> LG_PAGE);
 	mutex_unlock(&a->lock);
 }
 

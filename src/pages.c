@@ -129,20 +129,14 @@ pages_unmap(void *addr, size_t size) {
 void *
 pages_map_aligned(size_t size, size_t alignment) {
 	assert_internal(is_pow2(alignment) && alignment >= PAGE);
-	if (!pages_charge(size)) {
-		return NULL;
-	}
 	/* Optimistic: most mappings land next to the previous one, and the
 	 * kernel hands out addresses top-down, so a size that is a multiple of
 	 * the alignment is often aligned already. */
-	void *ret = pages_mmap(size);
-	if (ret == NULL) {
-		pages_uncharge(size);
-		return NULL;
-	}
-	if (((uintptr_t)ret & (alignment - 1)) == 0) {
+	void *ret = pages_map(size);
+	if (ret == NULL || ((uintptr_t)ret & (alignment - 1)) == 0) {
 		return ret;
 	}
+	/* Unmapped, but still charged: the aligned mapping takes its place. */
 	pages_munmap(ret, size);
 
 	/* Map enough to contain an aligned range, then trim both ends. */

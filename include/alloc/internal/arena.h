@@ -327,6 +327,17 @@ arena_purges(const arena_t *a) {
 	return opt_purge == PURGE_MODE_RATIO ? a->lg_dirty_mult >= 0 : a->decay.time >= 0;
 }
 
+/* Under a->lock: counts one purge of npages pages by one madvise (or
+ * purge hook call) made outside the decay sweep. */
+ALWAYS_INLINE void
+arena_count_purge(arena_t *a, size_t npages) {
+	if (config_stats) {
+		a->stats.npurge++;
+		a->stats.nmadvise++;
+		a->stats.purged_pages += npages;
+	}
+}
+
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned

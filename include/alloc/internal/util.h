@@ -24,6 +24,16 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x)  STRINGIFY_(x)
 
+/* For validators that return the text of their first failed check (NULL
+ * when all hold): returns "file:line: cond" from the calling function
+ * unless cond holds. */
+#define VALIDATE_CHECK(cond)                                                \
+	do {                                                                \
+		if (!(cond)) {                                              \
+			return __FILE__ ":" STRINGIFY(__LINE__) ": " #cond; \
+		}                                                           \
+	} while (0)
+
 /* Round x up/down to a multiple of the power of two `align`. */
 #define ALIGN_UP(x, align)   (((x) + ((align)-1)) & ~((align)-1))
 #define ALIGN_DOWN(x, align) ((x) & ~((align)-1))
