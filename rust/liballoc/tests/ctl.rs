@@ -7,8 +7,17 @@ use liballoc::LibAlloc;
 #[global_allocator]
 static GLOBAL: LibAlloc = LibAlloc;
 
+/// The tests change and read process-wide state (stats totals, arenas,
+/// thread caches): one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn version_and_config_describe_this_build() {
+    let _serial = serial();
     let v = ctl::version::read().unwrap();
     assert!(v.chars().next().map_or(false, |c| c.is_ascii_digit()), "version {:?}", v);
     assert_eq!(ctl::config::stats::read().unwrap(), cfg!(feature = "stats"));
@@ -57,6 +66,7 @@ fn version_and_config_describe_this_build() {
 
 #[test]
 fn build_variables_reach_configure() {
+    let _serial = serial();
     let conf = ctl::config::malloc_conf::read().unwrap();
     assert_eq!(conf, option_env!("LIBALLOC_SYS_WITH_MALLOC_CONF").unwrap_or(""));
     let page = ctl::arenas::page::read().unwrap();
@@ -78,6 +88,7 @@ fn build_variables_reach_configure() {
 
 #[test]
 fn typed_round_trips() {
+    let _serial = serial();
     // background_thread: on, off, back to what it was.
     match ctl::background_thread::read() {
         Ok(was) => {
@@ -128,6 +139,7 @@ fn typed_round_trips() {
 #[cfg(feature = "stats")]
 #[test]
 fn stats_follow_the_epoch_and_mibs_are_reused() {
+    let _serial = serial();
     let epoch = ctl::epoch::mib().unwrap();
     let allocated = ctl::stats::allocated::mib().unwrap();
     let e0 = epoch.advance().unwrap();
@@ -138,7 +150,8 @@ fn stats_follow_the_epoch_and_mibs_are_reused() {
     let e1 = epoch.advance().unwrap();
     assert!(e1 > e0);
     let after = allocated.read().unwrap();
-    assert!(after >= before + (16 << 20), "{} -> {}", before, after);
+    // Other test threads exiting meanwhile give back their caches: slack.
+    assert!(after + (1 << 20) >= before + (16 << 20), "{} -> {}", before, after);
     drop(big);
     // The same MIBs, many times (no name lookup).
     for _ in 0..1000 {
@@ -146,7 +159,9 @@ fn stats_follow_the_epoch_and_mibs_are_reused() {
         allocated.read().unwrap();
     }
     epoch.advance().unwrap();
-    assert!(allocated.read().unwrap() < after);
+    // Down by the 16 MiB (the test harness's own threads allocate a little).
+    let now = allocated.read().unwrap();
+    assert!(now + (8 << 20) < after, "{} -> {} -> {}", before, after, now);
     let active = ctl::stats::active::read().unwrap();
     let resident = ctl::stats::resident::read().unwrap();
     let mapped = ctl::stats::mapped::read().unwrap();
@@ -173,12 +188,14 @@ fn stats_follow_the_epoch_and_mibs_are_reused() {
 #[cfg(not(feature = "stats"))]
 #[test]
 fn stats_nodes_are_absent_without_the_feature() {
+    let _serial = serial();
     assert_eq!(ctl::stats::allocated::read().unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(ctl::thread::allocatedp::read().unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 #[test]
 fn each_error_kind() {
+    let _serial = serial();
     // ENOENT: unknown names, by name and by MIB, and an index out of range.
     let e = ctl::read::<u64>("no.such.node").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
@@ -217,6 +234,7 @@ fn each_error_kind() {
 
 #[test]
 fn stats_print_renders_every_section() {
+    let _serial = serial();
     let text = liballoc::stats_print("");
     assert!(text.contains(&ctl::version::read().unwrap()));
     let json = liballoc::stats_print("J");
