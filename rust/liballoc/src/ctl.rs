@@ -10,7 +10,7 @@
 //!   `mib()` and, where the node is writable, `write()` and `update()`.
 //! - **MIBs** ([`Mib`], [`MibStr`]): the name resolved once into numbers, for
 //!   hot loops; `set_index` reaches siblings such as `arena.<i>.*`.
-//! - **Raw by name**: [`read`], [`write`], [`update`], [`read_str`],
+//! - **Raw by name**: [`read()`], [`write()`], [`update()`], [`read_str`],
 //!   [`call`], and the unsafe [`raw`] for any type.
 //!
 //! Statistics (`stats.*`) are a snapshot refreshed by writing `epoch`
