@@ -76,8 +76,8 @@ timeline_path_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 }
 
 static int
-timeline_interval_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
-                         void *newp, size_t newlen) {
+timeline_interval_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
 	(void)mib, (void)miblen;
 	if (!config_stats) {
 		return ENOENT;

@@ -110,8 +110,8 @@ tl_format_locked(bool final) {
 	tl_put(&o, "{\"time\":%llu.%03u,\"pid\":%d,\"program\":", (unsigned long long)ts.tv_sec,
 	       (unsigned)(ts.tv_nsec / 1000000), (int)getpid());
 	tl_put_string(&o, tl_program);
-	tl_put(&o, ",\"epoch\":%llu,\"final\":%s,\"interval_ms\":%llu", (unsigned long long)s->epoch,
-	       final ? "true" : "false",
+	tl_put(&o, ",\"epoch\":%llu,\"final\":%s,\"interval_ms\":%llu",
+	       (unsigned long long)s->epoch, final ? "true" : "false",
 	       (unsigned long long)(__atomic_load_n(&tl_interval_ns, __ATOMIC_RELAXED) / 1000000));
 	tl_put(&o,
 	       ",\"allocated\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"retained\":%zu,"
@@ -172,8 +172,8 @@ COLD static void
 tl_warn_once(const char *what, const char *path, int err) {
 	if (!tl_warned) {
 		tl_warned = true;
-		msg_warn("stats_timeline: cannot %s \"%s\" (errno %d); the timeline stops", what, path,
-		         err);
+		msg_warn("stats_timeline: cannot %s \"%s\" (errno %d); the timeline stops", what,
+		         path, err);
 	}
 }
 

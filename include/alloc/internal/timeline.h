@@ -53,7 +53,7 @@
 #include "alloc/internal/util.h"
 
 /* The longest opt.stats_interval_ms: a day. */
-#define TIMELINE_INTERVAL_MS_MAX ((int64_t)24 * 3600 * 1000)
+#define TIMELINE_INTERVAL_MS_MAX     ((int64_t)24 * 3600 * 1000)
 #define TIMELINE_INTERVAL_MS_DEFAULT 1000
 
 /* opt.stats_timeline: the path pattern ("" = off). */
