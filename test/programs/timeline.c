@@ -14,6 +14,8 @@
  *                      and per arena threads/active/dirty
  *   fork SECONDS       busy for SECONDS, forks a child that is busy for
  *                      SECONDS and exits through exit(); waits for it
+ *   ramp SECONDS       allocates 1 MiB blocks, 64 in all, spread over
+ *                      SECONDS, frees half of them, waits a little, exits
  *   threads            prints the number of threads of the process after
  *                      some allocations (/proc/self/task)
  *   ctl DIR            drives timeline.* (start, flush, interval, path,
@@ -314,6 +316,19 @@ main(int argc, char **argv) {
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 		}
 		free(p);
+		return 0;
+	}
+	if (strcmp(mode, "ramp") == 0) {
+		static char *blocks[64];
+		for (int i = 0; i < 64; i++) {
+			blocks[i] = malloc((size_t)1 << 20);
+			memset(blocks[i], 1, (size_t)1 << 20);
+			busy(arg / 64);
+		}
+		for (int i = 0; i < 64; i += 2) {
+			free(blocks[i]);
+		}
+		busy(0.3);
 		return 0;
 	}
 	if (strcmp(mode, "agree") == 0) {
