@@ -68,7 +68,8 @@ collect(struct gen *g) {
 			continue;
 		obj_free(o);
 		if (++small % 1000 == 0) {
-			while (next_buf < g->n && (!g->objs[next_buf].p || g->objs[next_buf].n <= 256))
+			while (next_buf < g->n &&
+			       (!g->objs[next_buf].p || g->objs[next_buf].n <= 256))
 				next_buf++;
 			if (next_buf < g->n)
 				obj_free(&g->objs[next_buf]);
@@ -84,7 +85,8 @@ int
 main(int argc, char **argv) {
 	struct bench_opts o;
 
-	bench_parse(&o, argc, argv, NAME, "rounds of 8/32 MiB, 64 KiB-1 MiB and small blocks freed by a collector", 1);
+	bench_parse(&o, argc, argv, NAME,
+	            "rounds of 8/32 MiB, 64 KiB-1 MiB and small blocks freed by a collector", 1);
 	uint64_t rounds = bench_scaled(&o, 20, 2);
 	/* below quick size, fewer objects per round as well */
 	double f = o.scale * 5 < 1 ? o.scale * 5 : 1;
@@ -118,8 +120,8 @@ main(int argc, char **argv) {
 				obj_new(cur, 8 * MiB, &rng);
 		}
 		if (cur->n != per)
-			bench_fail(NAME, "round %llu made %zu objects, not %zu", (unsigned long long)r,
-			           cur->n, per);
+			bench_fail(NAME, "round %llu made %zu objects, not %zu",
+			           (unsigned long long)r, cur->n, per);
 	}
 	collect(&gens[0]);
 	collect(&gens[1]);

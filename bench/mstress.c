@@ -18,8 +18,8 @@
 
 static const char *NAME = "mstress";
 
-#define BURST 2000
-#define KEEP  100
+#define BURST  2000
+#define KEEP   100
 #define MAXTHR 256
 
 struct slot {

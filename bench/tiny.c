@@ -37,7 +37,7 @@ main(int argc, char **argv) {
 			}
 		}
 		n[i] = (size_t)(rng_next(&rng) % 8 == 0 ? rng_range(&rng, 64, 512)
-		                                         : rng_range(&rng, 8, 64));
+		                                        : rng_range(&rng, 8, 64));
 		p[i] = malloc(n[i]);
 		if (!p[i])
 			bench_fail(NAME, "malloc(%zu) returned NULL", n[i]);

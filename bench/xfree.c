@@ -21,10 +21,10 @@
 
 static const char *NAME = "xfree";
 
-#define WORKSET  256
-#define BATCH    32
-#define MAXSIZE  32768
-#define MAXTHR   64
+#define WORKSET 256
+#define BATCH   32
+#define MAXSIZE 32768
+#define MAXTHR  64
 
 struct batch {
 	struct bench_msg msg;
@@ -42,8 +42,8 @@ struct worker {
 
 static struct worker *ws;
 static int nthreads;
-static _Atomic long inflight;    /* batches posted and not yet freed */
-static _Atomic int producing;    /* threads still allocating */
+static _Atomic long inflight; /* batches posted and not yet freed */
+static _Atomic int producing; /* threads still allocating */
 static long inflight_max;
 
 /* Log-uniform in [16, MAXSIZE]. */
@@ -85,7 +85,8 @@ drain(struct worker *w) {
 		struct batch *b = (struct batch *)m;
 		m = m->next;
 		if (b->n != BATCH)
-			bench_fail(NAME, "batch %p holds %u blocks, not %d", (void *)b, b->n, BATCH);
+			bench_fail(NAME, "batch %p holds %u blocks, not %d", (void *)b, b->n,
+			           BATCH);
 		for (unsigned i = 0; i < b->n; i++)
 			blk_free(b->blocks[i]);
 		w->frees += b->n;
@@ -171,7 +172,8 @@ int
 main(int argc, char **argv) {
 	struct bench_opts o;
 
-	bench_parse(&o, argc, argv, NAME, "threads free random-sized blocks other threads allocated", 4);
+	bench_parse(&o, argc, argv, NAME,
+	            "threads free random-sized blocks other threads allocated", 4);
 	if (o.threads < 2 || o.threads > MAXTHR)
 		bench_fail(NAME, "--threads must be 2..%d", MAXTHR);
 	nthreads = o.threads;
