@@ -252,6 +252,9 @@ struct arena_s {
 	size_t ndirty;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
+	/* Pages of live huge allocations (huge.c), kept with or without
+	 * statistics: arena_grow_bound weighs dirty pages against them. */
+	size_t nactive_huge;
 	/* Chunks with dirty free pages, least recently dirtied first. */
 	arena_chunk_t *dirty_head;
 	arena_chunk_t *dirty_tail;
@@ -542,6 +545,21 @@ void arena_decay_sweep_if_due(void);
  * dirtied pages: purges what the policy says is due. May drop and retake
  * the lock around madvise. (Also used by huge.c.) */
 void arena_maybe_purge(arena_t *arena);
+
+/*
+ * The bound on freed memory held resident. With arena->lock held, before
+ * the arena makes `npages` pages resident that are not dirty (a clean run,
+ * a new chunk, a huge span that no dirty cached span could serve): if it
+ * holds more dirty pages than ARENA_DIRTY_BOUND allows, it purges as many
+ * of its oldest dirty pages as it is about to fault in (no more than the
+ * excess). Freed memory no request fits then cannot make the program's
+ * resident set grow: the program's peak RSS stays within the bound of its
+ * peak live memory, while freed memory that requests do fit is reused
+ * without any purge (decay still purges it later). Only in arenas that
+ * purge at all (arena_purges). May drop and retake the lock around
+ * madvise, so the caller must look for memory again afterwards.
+ */
+void arena_grow_bound(arena_t *arena, size_t npages);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);
