@@ -28,6 +28,7 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 #include "alloc/internal/tsd.h"
 
 /* ---------------------------------------------------------------------- */
@@ -91,6 +92,7 @@ malloc_init_hard(void) {
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	stats_print_atexit_boot();
 	fill_atexit_boot();
+	timeline_boot();
 	return false;
 }
 
@@ -379,6 +381,7 @@ free_slow(void *ptr) {
 	}
 	dalloc_paged(tsd, ptr, ind, &tsd->tcache);
 	arena_decay_sweep_if_due();
+	timeline_tick();
 }
 
 /* A block went from usable size old_usize to usize without a copy (in
@@ -870,6 +873,7 @@ alloc_prefork(void) {
 		return;
 	}
 	background_thread_prefork();
+	timeline_prefork();
 	mutex_prefork(&init_lock);
 	ctl_prefork();
 	tcache_prefork();
@@ -889,6 +893,7 @@ alloc_postfork_parent(void) {
 	tcache_postfork_parent();
 	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
+	timeline_postfork_parent();
 	background_thread_postfork_parent();
 }
 
@@ -904,5 +909,6 @@ alloc_postfork_child(void) {
 	tsd_postfork_child();
 	ctl_postfork_child();
 	mutex_postfork_child(&init_lock);
+	timeline_postfork_child();
 	background_thread_postfork_child();
 }

@@ -12,6 +12,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/timeline.h"
 
 bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
 
@@ -100,6 +101,13 @@ bg_main(void *arg) {
 		}
 		mutex_unlock(&bg_lock);
 		uint64_t sleep_ns = bg_round(id);
+		if (id == 0) {
+			/* The first thread writes the stats timeline, and
+			 * wakes up for its next line. */
+			uint64_t tl_ns = timeline_background();
+			sleep_ns = tl_ns < sleep_ns ? tl_ns : sleep_ns;
+			sleep_ns = sleep_ns < BG_SLEEP_MIN_NS ? BG_SLEEP_MIN_NS : sleep_ns;
+		}
 		mutex_lock(&bg_lock);
 		info->nruns++;
 		if (info->stop) {
@@ -159,6 +167,12 @@ bg_start_missing(void) {
 bool
 background_thread_enabled(void) {
 	return __atomic_load_n(&bg_enabled, __ATOMIC_ACQUIRE);
+}
+
+bool
+background_thread_running(void) {
+	return __atomic_load_n(&bg_enabled, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&bg_nthreads, __ATOMIC_RELAXED) != 0;
 }
 
 void
