@@ -4,9 +4,9 @@
 // OUT_DIR, and links lib/liballoc.a statically. std only: no registry is
 // reachable from the build machines.
 //
-// Where the C sources are: c-src/ inside the crate when it was packaged
-// (scripts/rust-package copies them in, with a generated configure), else
-// the repository two directories up. configure is generated into OUT_DIR
+// Where the C sources are: the repository two directories up when this is
+// its rust/liballoc-sys, else c-src/ inside the crate (a packaged crate:
+// scripts/rust-package copies them in, with a generated configure). configure is generated into OUT_DIR
 // with autoconf (so the source tree is never written to), or taken from the
 // sources when autoconf is missing and they carry one.
 //
@@ -95,15 +95,21 @@ fn malloc_conf_var() -> Option<String> {
     Some(s)
 }
 
-/// The C sources: packaged copy first, then the repository.
+/// The C sources: the repository when this crate is the one in it
+/// (rust/liballoc-sys), so a leftover c-src/ copy is never built from
+/// there; otherwise the copy packaged into the crate.
 fn source_dir(manifest: &Path) -> PathBuf {
+    let repo = manifest.join("..").join("..");
+    let in_repo = match (repo.join("rust").join("liballoc-sys").canonicalize(), manifest.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if in_repo && repo.join("configure.ac").is_file() && repo.join("src").is_dir() {
+        return repo.canonicalize().unwrap_or(repo);
+    }
     let packaged = manifest.join("c-src");
     if packaged.join("configure.ac").is_file() {
         return packaged;
-    }
-    let repo = manifest.join("..").join("..");
-    if repo.join("configure.ac").is_file() && repo.join("src").is_dir() {
-        return repo.canonicalize().unwrap_or(repo);
     }
     fail(&format!(
         "no C sources: neither {} nor {} holds configure.ac (run scripts/rust-package before \
