@@ -286,12 +286,12 @@ fn main() {
 
     let configure = generate_configure(&src, &out);
     let build = out.join("build");
-    if let Err(e) = fs::create_dir_all(&build) {
-        fail(&format!("cannot create {}: {}", build.display(), e));
-    }
-    // configure again only when its arguments or configure itself changed.
+    // configure again only when its arguments or configure itself changed;
+    // then in an empty directory (objects and dependency files of another
+    // configuration or source directory must not survive).
     let args_file = build.join("cargo-config.args");
-    let args_text = args.join("\n");
+    // The source directory is part of the configuration (Makefile's srcdir).
+    let args_text = format!("{}\n--srcdir={}", args.join("\n"), src.display());
     let configured = build.join("Makefile").is_file()
         && fs::read_to_string(&args_file).map(|a| a == args_text).unwrap_or(false)
         && match (
@@ -302,6 +302,10 @@ fn main() {
             _ => false,
         };
     if !configured {
+        let _ = fs::remove_dir_all(&build);
+        if let Err(e) = fs::create_dir_all(&build) {
+            fail(&format!("cannot create {}: {}", build.display(), e));
+        }
         let mut cmd = Command::new("sh");
         cmd.current_dir(&build).arg(&configure).arg(format!("--srcdir={}", src.display())).args(&args);
         run(&mut cmd, &format!("configure {}", args.join(" ")), &build.join("cargo-configure.log"));
