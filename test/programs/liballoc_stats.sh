@@ -95,6 +95,8 @@ doc = xml.dom.minidom.parse(sys.argv[1])
 svg = doc.documentElement
 if svg.tagName != 'svg' or svg.getAttribute('xmlns') != 'http://www.w3.org/2000/svg':
     sys.exit('not an SVG document')
+if svg.getAttribute('viewBox') != '0 0 %s %s' % (svg.getAttribute('width'), svg.getAttribute('height')):
+    sys.exit('viewBox %s does not match the size' % svg.getAttribute('viewBox'))
 if svg.getElementsByTagName('image') or svg.getElementsByTagName('script'):
     sys.exit('not self-contained')
 titles = [t.firstChild.data for t in svg.getElementsByTagName('title')]
