@@ -79,6 +79,11 @@ malloc_init_hard(void) {
 	}
 	__atomic_store_n(&malloc_initialized, true, __ATOMIC_RELEASE);
 	mutex_unlock(&init_lock);
+	if (opt_background_thread && !config_background_thread_support) {
+		msg_warn("background_thread:true ignored: built with "
+		         "--disable-background-thread-support");
+		opt_background_thread = false;
+	}
 	if (opt_background_thread) {
 		/* Only marks purging enabled here: the threads start at the
 		 * next slow path, outside start-up (background_thread.h). */

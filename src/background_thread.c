@@ -201,6 +201,9 @@ background_thread_check(void) {
 
 bool
 background_thread_set(bool enable) {
+	if (enable && !config_background_thread_support) {
+		return true;
+	}
 	mutex_lock(&bg_lock);
 	if (enable) {
 		__atomic_store_n(&bg_enabled, true, __ATOMIC_RELEASE);
