@@ -184,7 +184,7 @@ fi
 # Errors.
 out=$(python3 "$tool" summary "$work/none.json" 2>&1)
 [ $? = 1 ] && [[ $out == *"none.json: No such file or directory"* ]] || fail "missing file: $out"
-printf '{"time": 1, "allocated": 2}\nnot json\n' >"$work/bad.json"
+printf '{"time": 1, "resident": 2}\nnot json\n' >"$work/bad.json"
 out=$(python3 "$tool" plot "$work/bad.json" -o "$work/bad.svg" 2>&1)
 [ $? = 1 ] && [[ $out == *"bad.json:2: not a timeline line"* ]] || fail "bad file: $out"
 [ $status = 0 ] && echo "ok: errors: missing file, not a timeline"
