@@ -118,11 +118,24 @@ test_path_and_lines(void **state) {
 	timeline_tick();
 	assert_int_equal(read_lines(file, lines, 16), 4);
 	static const char *const keys[] = {
-	    "{\"time\":", ",\"pid\":",       ",\"ppid\":",      ",\"program\":\"timeline\"",
-	    ",\"epoch\":", ",\"final\":",     ",\"interval_ms\":100000", ",\"allocated\":",
-	    ",\"active\":", ",\"resident\":", ",\"mapped\":",     ",\"retained\":",
-	    ",\"metadata\":", ",\"dirty\":",  ",\"threads\":",    ",\"arenas\":[{\"arena\":",
-	    ",\"arenas_left\":0", ",\"top_classes\":[",
+	    "{\"time\":",
+	    ",\"pid\":",
+	    ",\"ppid\":",
+	    ",\"program\":\"timeline\"",
+	    ",\"epoch\":",
+	    ",\"final\":",
+	    ",\"interval_ms\":100000",
+	    ",\"allocated\":",
+	    ",\"active\":",
+	    ",\"resident\":",
+	    ",\"mapped\":",
+	    ",\"retained\":",
+	    ",\"metadata\":",
+	    ",\"dirty\":",
+	    ",\"threads\":",
+	    ",\"arenas\":[{\"arena\":",
+	    ",\"arenas_left\":0",
+	    ",\"top_classes\":[",
 	};
 	for (int i = 0; i < 4; i++) {
 		const char *p = lines[i];
