@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Private heaps (heap.h, doc/heap.md): the alloc_heap_* API. A heap is an
+ * arena placed in the caller's region; this file lays the region out, sets
+ * the arena up there, installs it in a slot of arenas[], and implements the
+ * heap lock of shared heaps with its recovery after a process died holding
+ * it. Allocation itself is the arena's (through alloc.c, with no thread
+ * cache).
+ *
+ * Region layout (low to high addresses; doc/heap.md has the figures):
+ *   base        alloc_heap_t: magic, layout fingerprint, the heap lock,
+ *               counters, the arena_region_t and the arena_t itself
+ *               extent nodes of the arena's chunk cache (2 per chunk + 2)
+ *               run-descriptor blocks of the first chunks (as many fit)
+ *   chunks      the region's chunk-aligned middle: the arena's chunks
+ *   tail        run-descriptor blocks of the other chunks
+ * Bytes before `chunks` not used by the header and descriptor blocks, and
+ * after the tail's blocks, are lost to alignment.
+ */
+#include "alloc/internal/heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc/internal/arena_validate.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/message.h"
+
+#define HEAP_MAGIC UINT64_C(0x4845415061686c61) /* "alhaPAEH" */
+
+struct alloc_heap_s {
+	/* HEAP_MAGIC while the heap lives; 0 before it is set up and after
+	 * destroy. Written last at create, first at destroy. */
+	uint64_t magic;
+	/* Fingerprint of the build's layout constants (heap_fingerprint):
+	 * attach refuses a heap made by an incompatible build. */
+	uint64_t fingerprint;
+	char *base;
+	size_t size;
+	unsigned flags;
+	/* A process died holding the heap lock and the heap failed
+	 * validation: every call refuses it (ENOTRECOVERABLE). */
+	bool damaged;
+	/* Shared heaps: robust, process-shared; held around every arena call
+	 * for the heap (heap.h). Unused otherwise. */
+	pthread_mutex_t lock;
+	/* Usable bytes of live blocks, their highest value since create or
+	 * the last reset, and the number of live blocks (atomic). */
+	size_t allocated;
+	size_t high_water;
+	size_t nblocks;
+	/* Bytes the heap's blocks can use (chunks minus chunk headers). */
+	size_t usable;
+	arena_region_t region;
+	arena_t arena;
+};
+
+/* Run-descriptor slot bytes: the most any bin needs per page of its runs,
+ * rounded up to 8 (run_t's alignment). */
+static size_t
+heap_desc_slot(void) {
+	size_t slot = 0;
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		size_t pages = bin_infos[i].run_size >> LG_PAGE;
+		size_t need = (bin_infos[i].run_desc_size + pages - 1) / pages;
+		if (need > slot) {
+			slot = need;
+		}
+	}
+	return ALIGN_UP(slot, 8);
+}
+
+static uint64_t
+heap_fingerprint(void) {
+	uint64_t parts[] = {sizeof(alloc_heap_t),
+	                    sizeof(arena_t),
+	                    sizeof(extent_t),
+	                    sizeof(run_t),
+	                    CHUNK,
+	                    PAGE,
+	                    SZ_NSMALL,
+	                    heap_desc_slot()};
+	uint64_t h = UINT64_C(1469598103934665603);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		h = (h ^ parts[i]) * UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+/* Extent nodes a heap of n chunks may need: cached spans (at most one per
+ * two chunks plus one) and huge blocks (at most one per chunk). */
+static size_t
+heap_nextents(size_t nchunks) {
+	return 2 * nchunks + 2;
+}
+
+static size_t
+heap_header_size(size_t nchunks) {
+	return ALIGN_UP(sizeof(alloc_heap_t) + heap_nextents(nchunks) * sizeof(extent_t),
+	                CACHELINE);
+}
+
+/*
+ * Places the header, the chunks and the descriptor blocks in [base,
+ * base+size): the most chunks for which the header fits before the first
+ * chunk and every chunk's descriptor block fits in the space left before
+ * the chunks and after them. Returns false when not even one chunk fits.
+ */
+static bool
+heap_layout(char *base, size_t size, arena_region_t *r) {
+	char *end = base + size;
+	size_t block = CHUNK_NPAGES * heap_desc_slot();
+	for (size_t n = size / CHUNK; n >= 1; n--) {
+		size_t hdr = heap_header_size(n);
+		char *chunks = (char *)ALIGN_UP((uintptr_t)base + hdr, CHUNK);
+		if (chunks < base || (size_t)(end - chunks) / CHUNK < n) {
+			continue;
+		}
+		size_t head = (size_t)(chunks - base) - hdr;
+		size_t tail = (size_t)(end - (chunks + n * CHUNK));
+		size_t nhead = head / block < n ? head / block : n;
+		if (nhead + tail / block < n) {
+			continue;
+		}
+		r->chunks = chunks;
+		r->nchunks = n;
+		r->desc_head = base + hdr;
+		r->ndesc_head = nhead;
+		r->desc_tail = chunks + n * CHUNK;
+		r->desc_slot = block / CHUNK_NPAGES;
+		return true;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Locks. */
+
+/* (Re)initialises the arena's locks; process-shared for a shared heap. */
+static bool
+heap_arena_locks_init(alloc_heap_t *h) {
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	if (h->flags & ALLOC_HEAP_SHARED) {
+		pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	}
+	bool failed = pthread_mutex_init(&h->arena.lock.lock, &attr) != 0;
+	for (szind_t i = 0; i < SZ_NSMALL && !failed; i++) {
+		failed = pthread_mutex_init(&h->arena.bins[i].lock.lock, &attr) != 0;
+	}
+	pthread_mutexattr_destroy(&attr);
+	return failed;
+}
+
+static bool
+heap_lock_init(alloc_heap_t *h) {
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	bool failed = pthread_mutex_init(&h->lock, &attr) != 0;
+	pthread_mutexattr_destroy(&attr);
+	return failed;
+}
+
+static alloc_heap_t *
+heap_of_arena(arena_t *a) {
+	return (alloc_heap_t *)((char *)a - offsetof(alloc_heap_t, arena));
+}
+
+/*
+ * The heap lock came back EOWNERDEAD: a process died holding it, so maybe
+ * in the middle of an arena operation. Nobody else is inside the heap (every
+ * arena call for it runs under this lock), so the arena's own locks, which
+ * the dead process may have held, are re-created; then the walker checks
+ * the whole arena. Intact: the lock is made consistent and the heap goes
+ * on. Damaged: the heap is marked so, and every later call fails.
+ */
+COLD NOINLINE static bool
+heap_recover(alloc_heap_t *h) {
+	bool ok = !heap_arena_locks_init(h);
+	/* A purge in progress drops only the arena lock, inside the heap
+	 * lock: if its process died there, its runs stay allocated (lost to
+	 * the heap) but consistent. */
+	h->arena.purging = false;
+	const char *why = ok ? arena_validate(&h->arena) : "cannot re-create the arena's locks";
+	pthread_mutex_consistent(&h->lock);
+	if (why != NULL) {
+		__atomic_store_n(&h->damaged, true, __ATOMIC_RELEASE);
+		msg_warn("heap at %p: a process died holding its lock and left it damaged (%s); "
+		         "the heap is refused from now on",
+		         (void *)h->base, why);
+		pthread_mutex_unlock(&h->lock);
+		errno = ENOTRECOVERABLE;
+		return false;
+	}
+	msg_warn("heap at %p: a process died holding its lock; the heap checked out intact, "
+	         "going on",
+	         (void *)h->base);
+	return true;
+}
+
+bool
+heap_enter(arena_t *a) {
+	alloc_heap_t *h = heap_of_arena(a);
+	if (!a->region->shared) {
+		return true;
+	}
+	int err = pthread_mutex_lock(&h->lock);
+	if (unlikely(err == EOWNERDEAD)) {
+		if (!heap_recover(h)) {
+			return false;
+		}
+	} else if (unlikely(err != 0)) {
+		errno = ENOTRECOVERABLE;
+		return false;
+	}
+	if (unlikely(__atomic_load_n(&h->damaged, __ATOMIC_ACQUIRE))) {
+		pthread_mutex_unlock(&h->lock);
+		errno = ENOTRECOVERABLE;
+		return false;
+	}
+	return true;
+}
+
+void
+heap_leave(arena_t *a) {
+	if (a->region->shared) {
+		pthread_mutex_unlock(&heap_of_arena(a)->lock);
+	}
+}
+
+void
+heap_count_alloc(arena_t *a, size_t usize) {
+	alloc_heap_t *h = heap_of_arena(a);
+	size_t now = __atomic_add_fetch(&h->allocated, usize, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&h->nblocks, 1, __ATOMIC_RELAXED);
+	size_t high = __atomic_load_n(&h->high_water, __ATOMIC_RELAXED);
+	while (now > high && !__atomic_compare_exchange_n(&h->high_water, &high, now, true,
+	                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+	}
+}
+
+void
+heap_count_dalloc(arena_t *a, size_t usize) {
+	alloc_heap_t *h = heap_of_arena(a);
+	__atomic_sub_fetch(&h->allocated, usize, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&h->nblocks, 1, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The process's heaps. */
+
+/* This process's slot of heap h, or ARENAS_MAX if h is in none. */
+static unsigned
+heap_slot(const alloc_heap_t *h) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		if (__atomic_load_n(&arena_slot_region[i], __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) == &h->arena) {
+			return i;
+		}
+	}
+	return ARENAS_MAX;
+}
+
+/* The arena of the heap (installed in this process) whose chunks contain
+ * ptr, or NULL. */
+static arena_t *
+heap_find(const void *ptr) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		if (!__atomic_load_n(&arena_slot_region[i], __ATOMIC_ACQUIRE)) {
+			continue;
+		}
+		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		if (a != NULL && (const char *)ptr >= a->region->chunks &&
+		    (size_t)((const char *)ptr - a->region->chunks) < a->region->nchunks * CHUNK) {
+			return a;
+		}
+	}
+	return NULL;
+}
+
+bool
+heap_register_chunk(const void *ptr) {
+	arena_t *a = heap_find(ptr);
+	if (a == NULL || !heap_enter(a)) {
+		return false;
+	}
+	arena_chunk_t *want = arena_chunk_of(ptr);
+	bool found = false;
+	mutex_lock(&a->lock);
+	for (arena_chunk_t *c = a->chunks_head; c != NULL && !found; c = c->next) {
+		found = c == want;
+	}
+	if (found) {
+		arena_chunk_registry_set(want, ARENA_REGISTRY_HEAP);
+	}
+	mutex_unlock(&a->lock);
+	heap_leave(a);
+	return found;
+}
+
+extent_t *
+heap_adopt_huge(const void *ptr) {
+	arena_t *a = heap_find(ptr);
+	if (a == NULL || !heap_enter(a)) {
+		return NULL;
+	}
+	extent_t *found = NULL;
+	mutex_lock(&a->lock);
+	for (extent_t *e = a->huge_list; e != NULL && found == NULL; e = e->next) {
+		if (e->addr == ptr) {
+			found = e;
+		}
+	}
+	mutex_unlock(&a->lock);
+	heap_leave(a);
+	if (found != NULL && huge_adopt(found)) {
+		return NULL;
+	}
+	return found;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The API. */
+
+COLD NOINLINE static void
+heap_report_invalid(const char *func, const void *ptr) {
+	/* The words of every other invalid free (alloc.c's report_invalid). */
+	msg_fatal("%s(): invalid pointer %p (not returned by malloc, or already freed)", func, ptr);
+}
+
+/* Whether h is a live heap: its magic is read, so h must point to readable
+ * memory (a destroyed heap's handle must not be used, as after free). */
+static bool
+heap_valid(const alloc_heap_t *h) {
+	return h != NULL && __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == HEAP_MAGIC;
+}
+
+/* The arena of the block at ptr, which must be h's; aborts with the report
+ * of an invalid free naming func otherwise. */
+static void
+heap_check_owner(alloc_heap_t *h, const void *ptr, const char *func) {
+	arena_t *owner = NULL;
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		extent_t *e = huge_lookup(ptr);
+		if (e == NULL) {
+			e = heap_adopt_huge(ptr);
+		}
+		owner = e != NULL ? e->arena : NULL;
+	} else if (arena_chunk_in_region(ptr) || heap_register_chunk(ptr)) {
+		owner = arena_chunk_of(ptr)->arena;
+	}
+	if (unlikely(owner != &h->arena)) {
+		heap_report_invalid(func, ptr);
+	}
+}
+
+ALLOC_EXPORT alloc_heap_t *
+ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
+	/* Start the allocator up (bin shapes are needed for the layout). */
+	if (!alloc_ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	char *b = base;
+	size &= ~PAGE_MASK;
+	arena_region_t r;
+	if (b == NULL || ((uintptr_t)b & PAGE_MASK) != 0 || size < HEAP_MIN_SIZE ||
+	    (flags & ~ALLOC_HEAP_SHARED) != 0 || (uintptr_t)b + size < (uintptr_t)b ||
+	    ((uintptr_t)b + size - 1) >> LG_VADDR != 0 || !heap_layout(b, size, &r)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	alloc_heap_t *h = (alloc_heap_t *)b;
+	if (heap_valid(h) && heap_slot(h) != ARENAS_MAX) {
+		/* A live heap of this process: creating over it would pull
+		 * its memory from under its blocks. */
+		errno = EBUSY;
+		return NULL;
+	}
+	memset(h, 0, heap_header_size(r.nchunks));
+	h->fingerprint = heap_fingerprint();
+	h->base = b;
+	h->size = size;
+	h->flags = flags;
+	r.shared = (flags & ALLOC_HEAP_SHARED) != 0;
+	h->region = r;
+	h->usable = r.nchunks * CHUNK_RUN_MAX_PAGES * PAGE;
+	arena_t *a = &h->arena;
+	if (arena_init(a, 0) || heap_arena_locks_init(h) || (r.shared && heap_lock_init(h))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	a->region = &h->region;
+	/* The region is the caller's: it is purged when the caller asks
+	 * (arena.<i>.purge, arena.<i>.decay_time), never on a timer. */
+	decay_init(&a->decay, -1, decay_now_ns());
+	extent_t *nodes = (extent_t *)(h + 1);
+	chunk_cache_init_region(&a->chunks, r.chunks, r.nchunks * CHUNK, nodes,
+	                        heap_nextents(r.nchunks));
+	unsigned ind = arena_install_region(a);
+	if (ind == ARENAS_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	a->ind = ind;
+	a->chunks.arena_ind = ind;
+	__atomic_store_n(&h->magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+	return h;
+}
+
+ALLOC_EXPORT alloc_heap_t *
+ALLOC_NAME(alloc_heap_attach)(void *base) {
+	if (!alloc_ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	alloc_heap_t *h = base;
+	if (h == NULL || ((uintptr_t)h & PAGE_MASK) != 0 || !heap_valid(h) ||
+	    h->fingerprint != heap_fingerprint() || h->base != (char *)base) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (heap_slot(h) != ARENAS_MAX) {
+		return h;
+	}
+	if (arena_install_region(&h->arena) == ARENAS_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return h;
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(alloc_heap_malloc)(alloc_heap_t *h, size_t size) {
+	if (unlikely(!heap_valid(h))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_arena_malloc(&h->arena, size, 0, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(alloc_heap_calloc)(alloc_heap_t *h, size_t n, size_t size) {
+	size_t total;
+	if (unlikely(!heap_valid(h))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (unlikely(__builtin_mul_overflow(n, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc_arena_malloc(&h->arena, total, 0, true);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(alloc_heap_aligned_alloc)(alloc_heap_t *h, size_t alignment, size_t size) {
+	if (unlikely(!heap_valid(h) || !is_pow2(alignment))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_arena_malloc(&h->arena, size, alignment, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(alloc_heap_realloc)(alloc_heap_t *h, void *ptr, size_t size) {
+	if (unlikely(!heap_valid(h))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ptr == NULL) {
+		return alloc_arena_malloc(&h->arena, size, 0, false);
+	}
+	heap_check_owner(h, ptr, "alloc_heap_realloc");
+	if (size == 0) {
+		alloc_arena_free(ptr);
+		return NULL;
+	}
+	return alloc_arena_realloc(&h->arena, ptr, size);
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(alloc_heap_free)(alloc_heap_t *h, void *ptr) {
+	if (ptr == NULL) {
+		return;
+	}
+	if (unlikely(!heap_valid(h))) {
+		heap_report_invalid("alloc_heap_free", ptr);
+	}
+	heap_check_owner(h, ptr, "alloc_heap_free");
+	alloc_arena_free(ptr);
+}
+
+ALLOC_EXPORT unsigned
+ALLOC_NAME(alloc_heap_arena)(alloc_heap_t *h) {
+	if (!heap_valid(h)) {
+		errno = EINVAL;
+		return UINT32_MAX;
+	}
+	unsigned ind = heap_slot(h);
+	if (ind == ARENAS_MAX) {
+		errno = EINVAL;
+		return UINT32_MAX;
+	}
+	return ind;
+}
+
+ALLOC_EXPORT int
+ALLOC_NAME(alloc_heap_reset)(alloc_heap_t *h) {
+	if (!heap_valid(h)) {
+		return EINVAL;
+	}
+	return heap_reset(&h->arena);
+}
+
+int
+heap_reset(arena_t *a) {
+	alloc_heap_t *h = heap_of_arena(a);
+	if (!heap_enter(a)) {
+		return ENOTRECOVERABLE;
+	}
+	huge_reset(a);
+	arena_reset(a);
+	__atomic_store_n(&h->allocated, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->nblocks, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->high_water, 0, __ATOMIC_RELAXED);
+	heap_leave(a);
+	return 0;
+}
+
+ALLOC_EXPORT int
+ALLOC_NAME(alloc_heap_destroy)(alloc_heap_t *h) {
+	if (!heap_valid(h)) {
+		return EINVAL;
+	}
+	arena_t *a = &h->arena;
+	unsigned ind = heap_slot(h);
+	if (ind == ARENAS_MAX) {
+		return EINVAL;
+	}
+	/* Damaged or not, the heap goes away: no recovery needed. */
+	bool locked = heap_enter(a);
+	__atomic_store_n(&h->magic, 0, __ATOMIC_RELEASE);
+	/* Forget the huge blocks (radix tree) and the chunks (registry)
+	 * of this process; the arena's structures die with the region. */
+	huge_reset(a);
+	for (size_t i = 0; i < h->region.nchunks; i++) {
+		arena_chunk_registry_set(h->region.chunks + i * CHUNK, 0);
+	}
+	arena_uninstall_region(ind);
+	if (locked) {
+		heap_leave(a);
+	}
+	return 0;
+}
+
+ALLOC_EXPORT int
+ALLOC_NAME(alloc_heap_stats)(alloc_heap_t *h, alloc_heap_stats_t *st) {
+	if (!heap_valid(h) || st == NULL) {
+		return EINVAL;
+	}
+	arena_t *a = &h->arena;
+	if (!heap_enter(a)) {
+		return ENOTRECOVERABLE;
+	}
+	mutex_lock(&a->lock);
+	size_t active = (a->nactive << LG_PAGE) + a->stats.allocated_huge;
+	mutex_unlock(&a->lock);
+	heap_leave(a);
+	memset(st, 0, sizeof(*st));
+	st->size = h->size;
+	st->usable = h->usable;
+	st->overhead = h->size - h->usable;
+	st->allocated = __atomic_load_n(&h->allocated, __ATOMIC_RELAXED);
+	st->high_water = __atomic_load_n(&h->high_water, __ATOMIC_RELAXED);
+	st->nblocks = __atomic_load_n(&h->nblocks, __ATOMIC_RELAXED);
+	st->active = active;
+	st->free = h->usable > active ? h->usable - active : 0;
+	st->chunks = h->region.nchunks;
+	st->flags = h->flags;
+	return 0;
+}
