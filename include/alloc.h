@@ -155,11 +155,11 @@ alloc_heap_t *ALLOC_API(alloc_heap_create)(void *base, size_t size, unsigned fla
  * same address; NULL with errno EINVAL when base holds no heap. */
 alloc_heap_t *ALLOC_API(alloc_heap_attach)(void *base) ALLOC_NOTHROW;
 ALLOC_ATTR_MALLOC
-    ALLOC_ATTR_ALLOC_SIZE(2) void *ALLOC_API(alloc_heap_malloc)(alloc_heap_t *heap,
-                                                                size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_ALLOC_SIZE(2)
+void *ALLOC_API(alloc_heap_malloc)(alloc_heap_t *heap, size_t size) ALLOC_NOTHROW;
 ALLOC_ATTR_MALLOC
-    ALLOC_ATTR_ALLOC_SIZE2(2, 3) void *ALLOC_API(alloc_heap_calloc)(alloc_heap_t *heap, size_t n,
-                                                                    size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_ALLOC_SIZE2(2, 3)
+void *ALLOC_API(alloc_heap_calloc)(alloc_heap_t *heap, size_t n, size_t size) ALLOC_NOTHROW;
 ALLOC_ATTR_ALLOC_SIZE(3)
 void *ALLOC_API(alloc_heap_realloc)(alloc_heap_t *heap, void *ptr, size_t size) ALLOC_NOTHROW;
 ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(3) void *ALLOC_API(alloc_heap_aligned_alloc)(
