@@ -8,12 +8,16 @@
  * cache).
  *
  * Region layout (low to high addresses; doc/heap.md has the figures):
- *   base        alloc_heap_t: magic, layout fingerprint, the heap lock,
- *               counters, the arena_region_t and the arena_t itself
- *               extent nodes of the arena's chunk cache (2 per chunk + 2)
+ *   base        the header: alloc_heap_t (magic, layout fingerprint, the
+ *               heap lock, counters, the arena_region_t and the arena_t
+ *               itself), then the extent nodes of the arena's chunk cache
+ *               (2 per chunk + 2); or, when the room before the first
+ *               chunk boundary is too small for it, only a stub (magic,
+ *               fingerprint, the header's address) and the header goes to
+ *               the tail
  *               run-descriptor blocks of the first chunks (as many fit)
  *   chunks      the region's chunk-aligned middle: the arena's chunks
- *   tail        run-descriptor blocks of the other chunks
+ *   tail        (the header,) run-descriptor blocks of the other chunks
  * Bytes before `chunks` not used by the header and descriptor blocks, and
  * after the tail's blocks, are lost to alignment.
  */
@@ -30,13 +34,22 @@
 
 #define HEAP_MAGIC UINT64_C(0x4845415061686c61) /* "alhaPAEH" */
 
-struct alloc_heap_s {
+/* What attach finds at a heap's base: the start of the header, or a stub
+ * pointing to it. */
+typedef struct {
 	/* HEAP_MAGIC while the heap lives; 0 before it is set up and after
 	 * destroy. Written last at create, first at destroy. */
 	uint64_t magic;
 	/* Fingerprint of the build's layout constants (heap_fingerprint):
 	 * attach refuses a heap made by an incompatible build. */
 	uint64_t fingerprint;
+	/* The header. */
+	alloc_heap_t *heap;
+} heap_stub_t;
+
+struct alloc_heap_s {
+	/* The header's own stub: heap == this header. */
+	heap_stub_t stub;
 	char *base;
 	size_t size;
 	unsigned flags;
@@ -102,35 +115,50 @@ heap_header_size(size_t nchunks) {
 	                CACHELINE);
 }
 
+/* Where a heap's parts go in its region. */
+typedef struct {
+	alloc_heap_t *heap;
+	arena_region_t region;
+} heap_layout_t;
+
 /*
  * Places the header, the chunks and the descriptor blocks in [base,
  * base+size): the most chunks for which the header fits before the first
- * chunk and every chunk's descriptor block fits in the space left before
- * the chunks and after them. Returns false when not even one chunk fits.
+ * chunk (or, with a stub at base, after the last one) and every chunk's
+ * descriptor block fits in the space left before and after the chunks.
+ * Returns false when not even one chunk fits.
  */
 static bool
-heap_layout(char *base, size_t size, arena_region_t *r) {
+heap_layout(char *base, size_t size, heap_layout_t *out) {
 	char *end = base + size;
 	size_t block = CHUNK_NPAGES * heap_desc_slot();
 	for (size_t n = size / CHUNK; n >= 1; n--) {
 		size_t hdr = heap_header_size(n);
-		char *chunks = (char *)ALIGN_UP((uintptr_t)base + hdr, CHUNK);
-		if (chunks < base || (size_t)(end - chunks) / CHUNK < n) {
-			continue;
+		for (int in_tail = 0; in_tail < 2; in_tail++) {
+			size_t before = in_tail ? ALIGN_UP(sizeof(heap_stub_t), CACHELINE) : hdr;
+			size_t after = in_tail ? hdr : 0;
+			char *chunks = (char *)ALIGN_UP((uintptr_t)base + before, CHUNK);
+			if (chunks < base || (size_t)(end - chunks) / CHUNK < n) {
+				continue;
+			}
+			char *tail = chunks + n * CHUNK;
+			if ((size_t)(end - tail) < after) {
+				continue;
+			}
+			size_t head = (size_t)(chunks - base) - before;
+			size_t nhead = head / block < n ? head / block : n;
+			if (nhead + (size_t)(end - tail - after) / block < n) {
+				continue;
+			}
+			out->heap = (alloc_heap_t *)(in_tail ? tail : base);
+			out->region.chunks = chunks;
+			out->region.nchunks = n;
+			out->region.desc_head = base + before;
+			out->region.ndesc_head = nhead;
+			out->region.desc_tail = tail + after;
+			out->region.desc_slot = block / CHUNK_NPAGES;
+			return true;
 		}
-		size_t head = (size_t)(chunks - base) - hdr;
-		size_t tail = (size_t)(end - (chunks + n * CHUNK));
-		size_t nhead = head / block < n ? head / block : n;
-		if (nhead + tail / block < n) {
-			continue;
-		}
-		r->chunks = chunks;
-		r->nchunks = n;
-		r->desc_head = base + hdr;
-		r->ndesc_head = nhead;
-		r->desc_tail = chunks + n * CHUNK;
-		r->desc_slot = block / CHUNK_NPAGES;
-		return true;
 	}
 	return false;
 }
@@ -339,7 +367,21 @@ heap_report_invalid(const char *func, const void *ptr) {
  * memory (a destroyed heap's handle must not be used, as after free). */
 static bool
 heap_valid(const alloc_heap_t *h) {
-	return h != NULL && __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == HEAP_MAGIC;
+	return h != NULL && __atomic_load_n(&h->stub.magic, __ATOMIC_ACQUIRE) == HEAP_MAGIC &&
+	       h->stub.heap == h;
+}
+
+/* The live heap whose region starts at base, or NULL. */
+static alloc_heap_t *
+heap_at(void *base) {
+	const heap_stub_t *stub = base;
+	if (base == NULL || ((uintptr_t)base & PAGE_MASK) != 0 ||
+	    __atomic_load_n(&stub->magic, __ATOMIC_ACQUIRE) != HEAP_MAGIC ||
+	    stub->fingerprint != heap_fingerprint()) {
+		return NULL;
+	}
+	alloc_heap_t *h = stub->heap;
+	return heap_valid(h) && h->base == (char *)base ? h : NULL;
 }
 
 /* The arena of the block at ptr, which must be h's; aborts with the report
@@ -370,30 +412,33 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 	}
 	char *b = base;
 	size &= ~PAGE_MASK;
-	arena_region_t r;
+	heap_layout_t l;
 	if (b == NULL || ((uintptr_t)b & PAGE_MASK) != 0 || size < HEAP_MIN_SIZE ||
 	    (flags & ~ALLOC_HEAP_SHARED) != 0 || (uintptr_t)b + size < (uintptr_t)b ||
-	    ((uintptr_t)b + size - 1) >> LG_VADDR != 0 || !heap_layout(b, size, &r)) {
+	    ((uintptr_t)b + size - 1) >> LG_VADDR != 0 || !heap_layout(b, size, &l)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	alloc_heap_t *h = (alloc_heap_t *)b;
-	if (heap_valid(h) && heap_slot(h) != ARENAS_MAX) {
+	alloc_heap_t *old = heap_at(b);
+	if (old != NULL && heap_slot(old) != ARENAS_MAX) {
 		/* A live heap of this process: creating over it would pull
 		 * its memory from under its blocks. */
 		errno = EBUSY;
 		return NULL;
 	}
-	memset(h, 0, heap_header_size(r.nchunks));
-	h->fingerprint = heap_fingerprint();
+	alloc_heap_t *h = l.heap;
+	heap_stub_t *stub = (heap_stub_t *)b;
+	memset(h, 0, heap_header_size(l.region.nchunks));
+	memset(stub, 0, sizeof(*stub));
 	h->base = b;
 	h->size = size;
 	h->flags = flags;
-	r.shared = (flags & ALLOC_HEAP_SHARED) != 0;
-	h->region = r;
-	h->usable = r.nchunks * CHUNK_RUN_MAX_PAGES * PAGE;
+	l.region.shared = (flags & ALLOC_HEAP_SHARED) != 0;
+	h->region = l.region;
+	h->usable = l.region.nchunks * CHUNK_RUN_MAX_PAGES * PAGE;
 	arena_t *a = &h->arena;
-	if (arena_init(a, 0) || heap_arena_locks_init(h) || (r.shared && heap_lock_init(h))) {
+	if (arena_init(a, 0) || heap_arena_locks_init(h) ||
+	    (h->region.shared && heap_lock_init(h))) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -402,8 +447,8 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 	 * (arena.<i>.purge, arena.<i>.decay_time), never on a timer. */
 	decay_init(&a->decay, -1, decay_now_ns());
 	extent_t *nodes = (extent_t *)(h + 1);
-	chunk_cache_init_region(&a->chunks, r.chunks, r.nchunks * CHUNK, nodes,
-	                        heap_nextents(r.nchunks));
+	chunk_cache_init_region(&a->chunks, h->region.chunks, h->region.nchunks * CHUNK, nodes,
+	                        heap_nextents(h->region.nchunks));
 	unsigned ind = arena_install_region(a);
 	if (ind == ARENAS_MAX) {
 		errno = ENOMEM;
@@ -411,7 +456,15 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 	}
 	a->ind = ind;
 	a->chunks.arena_ind = ind;
-	__atomic_store_n(&h->magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+	uint64_t fingerprint = heap_fingerprint();
+	h->stub.fingerprint = fingerprint;
+	h->stub.heap = h;
+	__atomic_store_n(&h->stub.magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+	if (stub != &h->stub) {
+		stub->fingerprint = fingerprint;
+		stub->heap = h;
+		__atomic_store_n(&stub->magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+	}
 	return h;
 }
 
@@ -421,9 +474,8 @@ ALLOC_NAME(alloc_heap_attach)(void *base) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	alloc_heap_t *h = base;
-	if (h == NULL || ((uintptr_t)h & PAGE_MASK) != 0 || !heap_valid(h) ||
-	    h->fingerprint != heap_fingerprint() || h->base != (char *)base) {
+	alloc_heap_t *h = heap_at(base);
+	if (h == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -547,7 +599,8 @@ ALLOC_NAME(alloc_heap_destroy)(alloc_heap_t *h) {
 	}
 	/* Damaged or not, the heap goes away: no recovery needed. */
 	bool locked = heap_enter(a);
-	__atomic_store_n(&h->magic, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&((heap_stub_t *)h->base)->magic, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->stub.magic, 0, __ATOMIC_RELEASE);
 	/* Forget the huge blocks (radix tree) and the chunks (registry)
 	 * of this process; the arena's structures die with the region. */
 	huge_reset(a);
