@@ -176,6 +176,14 @@ int ALLOC_API(alloc_heap_destroy)(alloc_heap_t *heap) ALLOC_NOTHROW;
 /* Fills *st; 0 or an errno value. */
 int ALLOC_API(alloc_heap_stats)(alloc_heap_t *heap, alloc_heap_stats_t *st) ALLOC_NOTHROW;
 
+/* Only in builds configured with --enable-private-heap (and --with-prefix):
+ * the prefixed malloc family allocates only from the heap made in
+ * [start, start+size) by the first call (before it: NULL + ENOMEM); 0, or
+ * an errno value (EBUSY: another region is already set). malloc_reset
+ * frees every block of it at once; the heap stays set up. */
+int ALLOC_API(config_private_heap)(void *start, size_t size) ALLOC_NOTHROW;
+void ALLOC_API(malloc_reset)(void) ALLOC_NOTHROW;
+
 /* ------------------------------------------------------------------------
  * Chunk hooks (arena.<i>.chunk_hooks): jemalloc 4's types. Every hook but
  * alloc returns false on success; see alloc(3).

@@ -179,6 +179,14 @@ alloc_from_heap(size_t usize, size_t alignment, bool zero, arena_t *arena) {
 
 ALWAYS_INLINE void *
 alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+	if (config_private_heap_only && arena == NULL) {
+		/* The private heap or nothing (NULL + ENOMEM before
+		 * PFXconfig_private_heap). */
+		arena = heap_private_arena();
+		if (arena == NULL) {
+			return NULL;
+		}
+	}
 	if (arena == NULL) {
 		/* An explicit cache fills from the arena it was created for,
 		 * as in jemalloc; the thread's own cache from the thread's. */

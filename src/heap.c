@@ -640,3 +640,47 @@ ALLOC_NAME(alloc_heap_stats)(alloc_heap_t *h, alloc_heap_stats_t *st) {
 	st->flags = h->flags;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------- */
+/* --enable-private-heap: the seed's interface over one heap. */
+
+/* The heap of PFXconfig_private_heap (published with a release store,
+ * read with acquire loads). */
+static alloc_heap_t *heap_private;
+
+arena_t *
+heap_private_arena(void) {
+	alloc_heap_t *h = __atomic_load_n(&heap_private, __ATOMIC_ACQUIRE);
+	return h != NULL ? &h->arena : NULL;
+}
+
+#if ALLOC_CONFIG_PRIVATE_HEAP
+ALLOC_EXPORT int
+ALLOC_NAME(config_private_heap)(void *start, size_t size) {
+	alloc_heap_t *h = __atomic_load_n(&heap_private, __ATOMIC_ACQUIRE);
+	if (h != NULL) {
+		/* Again with the same region (as the seed does after a
+		 * reset): nothing to do. */
+		return h->base == (char *)start ? 0 : EBUSY;
+	}
+	h = ALLOC_NAME(alloc_heap_create)(start, size, 0);
+	if (h == NULL) {
+		return errno;
+	}
+	alloc_heap_t *expected = NULL;
+	if (!__atomic_compare_exchange_n(&heap_private, &expected, h, false, __ATOMIC_ACQ_REL,
+	                                 __ATOMIC_ACQUIRE)) {
+		ALLOC_NAME(alloc_heap_destroy)(h);
+		return expected->base == (char *)start ? 0 : EBUSY;
+	}
+	return 0;
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(malloc_reset)(void) {
+	alloc_heap_t *h = __atomic_load_n(&heap_private, __ATOMIC_ACQUIRE);
+	if (h != NULL) {
+		ALLOC_NAME(alloc_heap_reset)(h);
+	}
+}
+#endif

@@ -47,6 +47,10 @@ void heap_leave(arena_t *arena);
  * arena.<i>.reset): 0, or ENOTRECOVERABLE for a damaged shared heap. */
 int heap_reset(arena_t *arena);
 
+/* --enable-private-heap: the arena of the heap PFXconfig_private_heap
+ * set, or NULL before. */
+arena_t *heap_private_arena(void);
+
 /* Accounting of a heap's live bytes (alloc_heap_stats' allocated and
  * high_water), called by alloc.c for every block of a region arena. */
 void heap_count_alloc(arena_t *arena, size_t usize);
