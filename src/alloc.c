@@ -49,6 +49,12 @@ static void alloc_postfork_child(void);
  * before anything else ran. pthread_atfork may allocate, so it runs after
  * the allocator is usable.
  */
+/* At a thread's exit, before its cache is flushed (tsd_hooks_t). */
+static void
+alloc_thread_exit(tsd_t *tsd) {
+	fill_quarantine_drain(tsd);
+}
+
 COLD NOINLINE static bool
 malloc_init_hard(void) {
 	mutex_lock(&init_lock);
@@ -62,7 +68,10 @@ malloc_init_hard(void) {
 	pages_boot();
 	arena_boot();
 	tcache_boot();
-	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
+	/* The fill options act on slow paths only: no cache (fill.h). */
+	const tsd_hooks_t tsd_hooks = {.tcache = opt_tcache && !fill_slow_paths,
+	                               .exit = alloc_thread_exit};
+	if (huge_boot() || tsd_boot(&tsd_hooks) || arena_get(0) == NULL) {
 		malloc_init_failed = true;
 		mutex_unlock(&init_lock);
 		msg_warn("start-up failed: out of memory");
