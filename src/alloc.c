@@ -138,6 +138,17 @@ alloc_fail(size_t size) {
 	errno = ENOMEM;
 }
 
+/* The same after alloc_class failed: a private heap's path has set errno
+ * itself (ENOMEM when full, ENOTRECOVERABLE when damaged). */
+COLD NOINLINE static void
+alloc_fail_class(size_t size, size_t usize, arena_t *arena) {
+	if (usize != 0 && (config_private_heap_only || (arena != NULL && arena->region != NULL))) {
+		fill_xmalloc_check(size);
+		return;
+	}
+	alloc_fail(size);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Slow paths. */
 
@@ -181,6 +192,8 @@ alloc_from_heap(size_t usize, size_t alignment, bool zero, arena_t *arena) {
 	void *ret = alloc_from_arena(usize, alignment, zero, NULL, arena);
 	if (ret != NULL) {
 		heap_count_alloc(arena, usize);
+	} else {
+		errno = ENOMEM;
 	}
 	heap_leave(arena);
 	return ret;
@@ -223,7 +236,7 @@ alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena)
 	    opt_redzone ? fill_redzone_class(size, alignment, &lead) : usize_for(size, alignment);
 	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, NULL, arena);
 	if (unlikely(ret == NULL)) {
-		alloc_fail(size);
+		alloc_fail_class(size, usize, arena);
 		return NULL;
 	}
 	if (config_stats) {
@@ -247,7 +260,7 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 	size_t usize = usize_class(size, alignment);
 	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
-		alloc_fail(size);
+		alloc_fail_class(size, usize, arena);
 		return NULL;
 	}
 	if (config_stats) {

@@ -214,6 +214,19 @@ heap_recover(alloc_heap_t *h) {
 	 * lock: if its process died there, its runs stay allocated (lost to
 	 * the heap) but consistent. */
 	h->arena.purging = false;
+	/* The walker checks that each chunk is registered in this process;
+	 * the chunks other processes made may not be yet. The list is walked
+	 * for at most as many chunks as the region has (it may be damaged). */
+	const arena_region_t *r = &h->region;
+	size_t n = 0;
+	for (arena_chunk_t *c = h->arena.chunks_head; c != NULL && n < r->nchunks;
+	     c = c->next, n++) {
+		if ((char *)c >= r->chunks &&
+		    (size_t)((char *)c - r->chunks) < r->nchunks * CHUNK &&
+		    ((uintptr_t)c & CHUNK_MASK) == 0) {
+			arena_chunk_registry_set(c, ARENA_REGISTRY_HEAP);
+		}
+	}
 	const char *why = ok ? arena_validate(&h->arena) : "cannot re-create the arena's locks";
 	pthread_mutex_consistent(&h->lock);
 	if (why != NULL) {
@@ -316,10 +329,17 @@ heap_find(const void *ptr) {
 bool
 heap_register_chunk(const void *ptr) {
 	arena_t *a = heap_find(ptr);
-	if (a == NULL || !heap_enter(a)) {
+	if (a == NULL) {
 		return false;
 	}
 	arena_chunk_t *want = arena_chunk_of(ptr);
+	if (!heap_enter(a)) {
+		/* A damaged heap: its lists cannot be trusted, and it refuses
+		 * every call anyway; a free of one of its blocks is dropped
+		 * (dalloc_heap_paged), not reported as invalid. */
+		arena_chunk_registry_set(want, ARENA_REGISTRY_HEAP);
+		return true;
+	}
 	bool found = false;
 	mutex_lock(&a->lock);
 	for (arena_chunk_t *c = a->chunks_head; c != NULL && !found; c = c->next) {
