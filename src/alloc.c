@@ -1023,6 +1023,7 @@ alloc_prefork(void) {
 	mutex_prefork(&init_lock);
 	ctl_prefork();
 	tcache_prefork();
+	heap_prefork();
 	arena_prefork();
 	huge_prefork();
 	base_prefork();
@@ -1036,6 +1037,7 @@ alloc_postfork_parent(void) {
 	base_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
+	heap_postfork();
 	tcache_postfork_parent();
 	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
@@ -1050,6 +1052,7 @@ alloc_postfork_child(void) {
 	base_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
+	heap_postfork();
 	tcache_postfork_child();
 	tsd_postfork_child();
 	ctl_postfork_child();

@@ -25,20 +25,35 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "alloc/internal/arena_validate.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
+#include "alloc/internal/tcache.h"
+#include "alloc/internal/tsd.h"
 
-#define HEAP_MAGIC UINT64_C(0x4845415061686c61) /* "alhaPAEH" */
+/* Magic numbers: a heap's header (one value per kind, so the hit paths
+ * test validity and kind at once), and a stub at base pointing to a header
+ * in the region's tail. */
+#define HEAP_MAGIC        UINT64_C(0x4845415061686c61)
+#define HEAP_MAGIC_SHARED UINT64_C(0x4845415061686c62)
+#define HEAP_MAGIC_STUB   UINT64_C(0x4845415061686c63)
+
+/* Free regions a heap's cache keeps per small class; fills and flushes
+ * move half of that. */
+#define HEAP_CACHE_SLOTS 32
+/* The sentinel above a stack's last slot (no block has this address). */
+#define HEAP_CACHE_FULL ((void *)1)
 
 /* What attach finds at a heap's base: the start of the header, or a stub
  * pointing to it. */
 typedef struct {
-	/* HEAP_MAGIC while the heap lives; 0 before it is set up and after
-	 * destroy. Written last at create, first at destroy. */
+	/* HEAP_MAGIC (or _SHARED for a shared heap, _STUB for a stub) while
+	 * the heap lives; 0 before it is set up and after destroy. Written
+	 * last at create, first at destroy. */
 	uint64_t magic;
 	/* Fingerprint of the build's layout constants (heap_fingerprint):
 	 * attach refuses a heap made by an incompatible build. */
@@ -66,6 +81,28 @@ struct alloc_heap_s {
 	size_t nblocks;
 	/* Bytes the heap's blocks can use (chunks minus chunk headers). */
 	size_t usable;
+	/*
+	 * The heap's cache (heaps without ALLOC_HEAP_SHARED only): per small
+	 * class a stack of free regions in front of the arena's bins, used by
+	 * alloc_heap_malloc and alloc_heap_free, which then take no mutex: a
+	 * spin lock (cache_lock, 0 or 1) guards the stacks for the few
+	 * instructions of a push or pop. The arena counts cached regions as
+	 * allocated (as it does those in thread caches); the heap's own
+	 * counters above do not. It lives in the region and reset empties it,
+	 * so no block of the heap is cached outside it. Lock order: before
+	 * the arena's bin locks (a fill or flush runs under it); shared heaps
+	 * have no cache: a process dying with a spin lock held would wedge
+	 * the others.
+	 */
+	int cache_lock;
+	/* Stack of class ind: cache[ind][1..], its top at top[ind]; slot 0
+	 * holds NULL and the slot past the last HEAP_CACHE_FULL, so popping
+	 * tests the popped value for NULL (empty) and pushing tests the next
+	 * slot for HEAP_CACHE_FULL (full), with no count to keep; the top can
+	 * be compared with a freed pointer (a double free) even when the
+	 * stack is empty. */
+	void **top[SZ_NSMALL];
+	void *cache[SZ_NSMALL][HEAP_CACHE_SLOTS + 2];
 	arena_region_t region;
 	arena_t arena;
 };
@@ -274,9 +311,70 @@ heap_leave(arena_t *a) {
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* The heap's cache (see alloc_heap_s). */
+
+COLD NOINLINE static void
+heap_cache_lock_wait(alloc_heap_t *h) {
+	do {
+		for (unsigned spins = 0; __atomic_load_n(&h->cache_lock, __ATOMIC_RELAXED) != 0;
+		     spins++) {
+			if (spins >= 64) {
+				sched_yield();
+			}
+		}
+	} while (__atomic_exchange_n(&h->cache_lock, 1, __ATOMIC_ACQUIRE) != 0);
+}
+
+ALWAYS_INLINE void
+heap_cache_lock(alloc_heap_t *h) {
+	if (unlikely(__atomic_exchange_n(&h->cache_lock, 1, __ATOMIC_ACQUIRE) != 0)) {
+		heap_cache_lock_wait(h);
+	}
+}
+
+/* The hit paths' lock: taken at once or not at all (they then leave for
+ * a slow path that waits). */
+ALWAYS_INLINE bool
+heap_cache_trylock(alloc_heap_t *h) {
+	return __atomic_exchange_n(&h->cache_lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+ALWAYS_INLINE void
+heap_cache_unlock(alloc_heap_t *h) {
+	__atomic_store_n(&h->cache_lock, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * The heap's counters (allocated, nblocks, high_water): under the cache
+ * lock in a heap that has a cache, so its hit paths update them with plain
+ * instructions; atomically in a shared heap (no cache lock there).
+ */
+ALWAYS_INLINE void
+heap_count_alloc_locked(alloc_heap_t *h, size_t usize) {
+	size_t now = h->allocated + usize;
+	h->allocated = now;
+	h->nblocks++;
+	if (now > h->high_water) {
+		h->high_water = now;
+	}
+}
+
+ALWAYS_INLINE void
+heap_count_dalloc_locked(alloc_heap_t *h, size_t usize) {
+	h->allocated -= usize;
+	h->nblocks--;
+}
+
 void
 heap_count_alloc(arena_t *a, size_t usize) {
 	alloc_heap_t *h = heap_of_arena(a);
+	if (!a->region->shared) {
+		heap_cache_lock(h);
+		heap_count_alloc_locked(h, usize);
+		heap_cache_unlock(h);
+		return;
+	}
 	size_t now = __atomic_add_fetch(&h->allocated, usize, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&h->nblocks, 1, __ATOMIC_RELAXED);
 	size_t high = __atomic_load_n(&h->high_water, __ATOMIC_RELAXED);
@@ -288,8 +386,67 @@ heap_count_alloc(arena_t *a, size_t usize) {
 void
 heap_count_dalloc(arena_t *a, size_t usize) {
 	alloc_heap_t *h = heap_of_arena(a);
+	if (!a->region->shared) {
+		heap_cache_lock(h);
+		heap_count_dalloc_locked(h, usize);
+		heap_cache_unlock(h);
+		return;
+	}
 	__atomic_sub_fetch(&h->allocated, usize, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&h->nblocks, 1, __ATOMIC_RELAXED);
+}
+
+/* Empties every stack and sets its sentinels (create, reset). */
+static void
+heap_cache_empty(alloc_heap_t *h) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		h->cache[i][0] = NULL;
+		h->cache[i][HEAP_CACHE_SLOTS + 1] = HEAP_CACHE_FULL;
+		h->top[i] = &h->cache[i][0];
+	}
+}
+
+/* Under the cache lock, with class ind's stack empty: fills half of it
+ * from the arena; returns how many it got. */
+COLD NOINLINE static uint32_t
+heap_cache_fill(alloc_heap_t *h, szind_t ind) {
+	uint32_t n = arena_bin_fill(&h->arena, ind, &h->cache[ind][1], HEAP_CACHE_SLOTS / 2);
+	h->top[ind] = &h->cache[ind][n];
+	return n;
+}
+
+/* Under the cache lock, with class ind's stack full: gives its older half
+ * back to the arena. */
+COLD NOINLINE static void
+heap_cache_flush(alloc_heap_t *h, szind_t ind) {
+	void **stack = &h->cache[ind][1];
+	unsigned half = HEAP_CACHE_SLOTS / 2;
+	while (arena_bin_flush(stack, half, ind, 0) != 0) {
+	}
+	memmove(stack, stack + half, (HEAP_CACHE_SLOTS - half) * sizeof(void *));
+	h->top[ind] = &h->cache[ind][HEAP_CACHE_SLOTS - half];
+}
+
+void
+heap_prefork(void) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		arena_t *a = arena_slot_region[i] ? arenas[i] : NULL;
+		if (a != NULL && !a->region->shared) {
+			heap_cache_lock(heap_of_arena(a));
+		}
+	}
+}
+
+void
+heap_postfork(void) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		arena_t *a = arena_slot_region[i] ? arenas[i] : NULL;
+		if (a != NULL && !a->region->shared) {
+			heap_cache_unlock(heap_of_arena(a));
+		}
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -387,21 +544,36 @@ heap_report_invalid(const char *func, const void *ptr) {
  * memory (a destroyed heap's handle must not be used, as after free). */
 static bool
 heap_valid(const alloc_heap_t *h) {
-	return h != NULL && __atomic_load_n(&h->stub.magic, __ATOMIC_ACQUIRE) == HEAP_MAGIC &&
-	       h->stub.heap == h;
+	if (h == NULL) {
+		return false;
+	}
+	uint64_t magic = __atomic_load_n(&h->stub.magic, __ATOMIC_ACQUIRE);
+	return magic == HEAP_MAGIC || magic == HEAP_MAGIC_SHARED;
+}
+
+/* Whether h is a live heap with a cache (not shared): the hit paths' one
+ * test. */
+ALWAYS_INLINE bool
+heap_valid_cached(const alloc_heap_t *h) {
+	return h != NULL && __atomic_load_n(&h->stub.magic, __ATOMIC_ACQUIRE) == HEAP_MAGIC;
 }
 
 /* The live heap whose region starts at base, or NULL. */
 static alloc_heap_t *
 heap_at(void *base) {
 	const heap_stub_t *stub = base;
-	if (base == NULL || ((uintptr_t)base & PAGE_MASK) != 0 ||
-	    __atomic_load_n(&stub->magic, __ATOMIC_ACQUIRE) != HEAP_MAGIC ||
+	if (base == NULL || ((uintptr_t)base & PAGE_MASK) != 0) {
+		return NULL;
+	}
+	uint64_t magic = __atomic_load_n(&stub->magic, __ATOMIC_ACQUIRE);
+	if ((magic != HEAP_MAGIC && magic != HEAP_MAGIC_SHARED && magic != HEAP_MAGIC_STUB) ||
 	    stub->fingerprint != heap_fingerprint()) {
 		return NULL;
 	}
-	alloc_heap_t *h = stub->heap;
-	return heap_valid(h) && h->base == (char *)base ? h : NULL;
+	alloc_heap_t *h = magic == HEAP_MAGIC_STUB ? stub->heap : base;
+	return heap_valid(h) && h->stub.fingerprint == stub->fingerprint && h->base == (char *)base
+	           ? h
+	           : NULL;
 }
 
 /* The arena of the block at ptr, which must be h's; aborts with the report
@@ -456,6 +628,7 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 	l.region.shared = (flags & ALLOC_HEAP_SHARED) != 0;
 	h->region = l.region;
 	h->usable = l.region.nchunks * CHUNK_RUN_MAX_PAGES * PAGE;
+	heap_cache_empty(h);
 	arena_t *a = &h->arena;
 	if (arena_init(a, 0) || heap_arena_locks_init(h) ||
 	    (h->region.shared && heap_lock_init(h))) {
@@ -479,11 +652,12 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 	uint64_t fingerprint = heap_fingerprint();
 	h->stub.fingerprint = fingerprint;
 	h->stub.heap = h;
-	__atomic_store_n(&h->stub.magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->stub.magic, h->region.shared ? HEAP_MAGIC_SHARED : HEAP_MAGIC,
+	                 __ATOMIC_RELEASE);
 	if (stub != &h->stub) {
 		stub->fingerprint = fingerprint;
 		stub->heap = h;
-		__atomic_store_n(&stub->magic, HEAP_MAGIC, __ATOMIC_RELEASE);
+		__atomic_store_n(&stub->magic, HEAP_MAGIC_STUB, __ATOMIC_RELEASE);
 	}
 	return h;
 }
@@ -509,13 +683,58 @@ ALLOC_NAME(alloc_heap_attach)(void *base) {
 	return h;
 }
 
-ALLOC_EXPORT void *
-ALLOC_NAME(alloc_heap_malloc)(alloc_heap_t *h, size_t size) {
+/* alloc_heap_malloc past its hit path: a bad handle, a size or heap the
+ * cache does not serve, or an empty stack (filled here). */
+NOINLINE static void *
+heap_malloc_slow(alloc_heap_t *h, size_t size) {
 	if (unlikely(!heap_valid(h))) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (size <= SZ_LOOKUP_MAXCLASS && !h->region.shared) {
+		szind_t ind = sz_size2index_lookup(size);
+		heap_cache_lock(h);
+		if (*h->top[ind] != NULL || heap_cache_fill(h, ind) != 0) {
+			void *ret = *h->top[ind];
+			h->top[ind]--;
+			size_t usize = sz_index2size(ind);
+			heap_count_alloc_locked(h, usize);
+			heap_cache_unlock(h);
+			if (config_stats) {
+				TSD_FS(allocated) += usize;
+			}
+			return ret;
+		}
+		heap_cache_unlock(h);
+	}
 	return alloc_arena_malloc(&h->arena, size, 0, false);
+}
+
+ALLOC_EXPORT void *
+ALLOC_NAME(alloc_heap_malloc)(alloc_heap_t *h, size_t size) {
+	/* The hit path: a small class popped from the heap's cache. */
+	if (unlikely(!heap_valid_cached(h) || size > SZ_LOOKUP_MAXCLASS)) {
+		return heap_malloc_slow(h, size);
+	}
+	/* The bin index of the thread caches' table is the class + 1. */
+	szind_t ind = tcache_size2pc_tab[size] - 1;
+	if (unlikely(!heap_cache_trylock(h))) {
+		return heap_malloc_slow(h, size);
+	}
+	void **top = h->top[ind];
+	void *ret = *top;
+	if (unlikely(ret == NULL)) {
+		heap_cache_unlock(h);
+		return heap_malloc_slow(h, size);
+	}
+	h->top[ind] = top - 1;
+	size_t usize = sz_index2size(ind);
+	heap_count_alloc_locked(h, usize);
+	heap_cache_unlock(h);
+	if (config_stats) {
+		TSD_FS(allocated) += usize;
+	}
+	return ret;
 }
 
 ALLOC_EXPORT void *
@@ -558,16 +777,84 @@ ALLOC_NAME(alloc_heap_realloc)(alloc_heap_t *h, void *ptr, size_t size) {
 	return alloc_arena_realloc(&h->arena, ptr, size);
 }
 
-ALLOC_EXPORT void
-ALLOC_NAME(alloc_heap_free)(alloc_heap_t *h, void *ptr) {
+/* alloc_heap_free past its hit path: NULL, a bad handle, a block the
+ * cache does not take, a full stack (flushed here, which checks the
+ * region of every pointer it gives back). */
+NOINLINE static void
+heap_free_slow(alloc_heap_t *h, void *ptr) {
 	if (ptr == NULL) {
 		return;
 	}
 	if (unlikely(!heap_valid(h))) {
 		heap_report_invalid("alloc_heap_free", ptr);
 	}
+	unsigned pclass;
+	if (!h->region.shared && arena_chunk_in_region(ptr) &&
+	    arena_chunk_of(ptr)->arena == &h->arena &&
+	    (pclass = arena_ptr_pclass(ptr)) != PCLASS_NONE && pclass <= SZ_NSMALL) {
+		szind_t ind = pclass - 1;
+		arena_check_small(ptr, ind);
+		heap_cache_lock(h);
+		if (unlikely(*h->top[ind] == ptr)) {
+			heap_cache_unlock(h);
+			arena_report_bad_free(ptr, "double free");
+		}
+		if (h->top[ind][1] == HEAP_CACHE_FULL) {
+			heap_cache_flush(h, ind);
+		}
+		*++h->top[ind] = ptr;
+		size_t usize = sz_index2size(ind);
+		heap_count_dalloc_locked(h, usize);
+		heap_cache_unlock(h);
+		if (config_stats) {
+			TSD_FS(deallocated) += usize;
+		}
+		return;
+	}
 	heap_check_owner(h, ptr, "alloc_heap_free");
 	alloc_arena_free(ptr);
+}
+
+ALLOC_EXPORT void
+ALLOC_NAME(alloc_heap_free)(alloc_heap_t *h, void *ptr) {
+	/*
+	 * The hit path: a small block of this heap pushed on the heap's
+	 * cache. Like free()'s thread-cache hit it checks only what it can
+	 * cheaply: the chunk is a heap chunk of this heap (so a block of
+	 * another heap is reported, below), the page starts a small object,
+	 * the block is not the one on top of the stack (a double free); the
+	 * region boundary is checked when the stack is flushed. ptr below
+	 * 2^LG_VADDR, as for free() (the registry is not bounds-checked).
+	 */
+	if (unlikely(!heap_valid_cached(h) || !arena_chunk_heap(ptr) ||
+	             arena_chunk_of(ptr)->arena != &h->arena)) {
+		heap_free_slow(h, ptr);
+		return;
+	}
+	unsigned pclass = arena_ptr_pclass(ptr);
+	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NSMALL)) {
+		heap_free_slow(h, ptr);
+		return;
+	}
+	szind_t ind = pclass - 1;
+	if (unlikely(!heap_cache_trylock(h))) {
+		heap_free_slow(h, ptr);
+		return;
+	}
+	void **top = h->top[ind];
+	if (unlikely(*top == ptr || top[1] == HEAP_CACHE_FULL)) {
+		heap_cache_unlock(h);
+		heap_free_slow(h, ptr);
+		return;
+	}
+	top[1] = ptr;
+	h->top[ind] = top + 1;
+	size_t usize = sz_index2size(ind);
+	heap_count_dalloc_locked(h, usize);
+	heap_cache_unlock(h);
+	if (config_stats) {
+		TSD_FS(deallocated) += usize;
+	}
 }
 
 ALLOC_EXPORT unsigned
@@ -598,11 +885,17 @@ heap_reset(arena_t *a) {
 	if (!heap_enter(a)) {
 		return ENOTRECOVERABLE;
 	}
+	/* The cache lock is held throughout (before the bin locks, as the
+	 * order says): a concurrent hit path of this heap is a caller error,
+	 * but must not see half a reset. */
+	heap_cache_lock(h);
+	heap_cache_empty(h);
 	huge_reset(a);
 	arena_reset(a);
 	__atomic_store_n(&h->allocated, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->nblocks, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->high_water, 0, __ATOMIC_RELAXED);
+	heap_cache_unlock(h);
 	heap_leave(a);
 	return 0;
 }
@@ -651,9 +944,15 @@ ALLOC_NAME(alloc_heap_stats)(alloc_heap_t *h, alloc_heap_stats_t *st) {
 	st->size = h->size;
 	st->usable = h->usable;
 	st->overhead = h->size - h->usable;
+	if (!h->region.shared) {
+		heap_cache_lock(h);
+	}
 	st->allocated = __atomic_load_n(&h->allocated, __ATOMIC_RELAXED);
 	st->high_water = __atomic_load_n(&h->high_water, __ATOMIC_RELAXED);
 	st->nblocks = __atomic_load_n(&h->nblocks, __ATOMIC_RELAXED);
+	if (!h->region.shared) {
+		heap_cache_unlock(h);
+	}
 	st->active = active;
 	st->free = h->usable > active ? h->usable - active : 0;
 	st->chunks = h->region.nchunks;

@@ -389,6 +389,13 @@ arena_chunk_cacheable(const void *ptr) {
 	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] == ARENA_REGISTRY_ARENA;
 }
 
+/* Whether ptr lies in a registered chunk of a private heap; ptr below
+ * 2^LG_VADDR (not bounds-checked, like arena_chunk_registered). */
+ALWAYS_INLINE bool
+arena_chunk_heap(const void *ptr) {
+	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] == ARENA_REGISTRY_HEAP;
+}
+
 /* Whether ptr (any value) lies in a registered chunk of a private heap. */
 ALWAYS_INLINE bool
 arena_chunk_in_region(const void *ptr) {

@@ -47,6 +47,12 @@ void heap_leave(arena_t *arena);
  * arena.<i>.reset): 0, or ENOTRECOVERABLE for a damaged shared heap. */
 int heap_reset(arena_t *arena);
 
+/* Fork: takes / releases the cache locks of this process's heaps (both
+ * sides release them after fork). Before arena_prefork: a cache lock comes
+ * before the arena's bin locks. */
+void heap_prefork(void);
+void heap_postfork(void);
+
 /* --enable-private-heap: the arena of the heap PFXconfig_private_heap
  * set, or NULL before. */
 arena_t *heap_private_arena(void);
