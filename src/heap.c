@@ -396,6 +396,28 @@ heap_count_dalloc(arena_t *a, size_t usize) {
 	__atomic_sub_fetch(&h->nblocks, 1, __ATOMIC_RELAXED);
 }
 
+/* The cache's lock: the spin lock, or in a shared heap the heap lock
+ * (robust: a process dying in the middle of a push or pop leaves a block
+ * in the cache or lost to it, never handed out twice). False: a damaged
+ * shared heap (errno ENOTRECOVERABLE). */
+static bool
+heap_cache_enter(alloc_heap_t *h) {
+	if (!h->region.shared) {
+		heap_cache_lock(h);
+		return true;
+	}
+	return heap_enter(&h->arena);
+}
+
+static void
+heap_cache_leave(alloc_heap_t *h) {
+	if (!h->region.shared) {
+		heap_cache_unlock(h);
+	} else {
+		heap_leave(&h->arena);
+	}
+}
+
 /* Empties every stack and sets its sentinels (create, reset). */
 static void
 heap_cache_empty(alloc_heap_t *h) {
@@ -691,21 +713,23 @@ heap_malloc_slow(alloc_heap_t *h, size_t size) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (size <= SZ_LOOKUP_MAXCLASS && !h->region.shared) {
+	if (size <= SZ_LOOKUP_MAXCLASS) {
 		szind_t ind = sz_size2index_lookup(size);
-		heap_cache_lock(h);
+		if (!heap_cache_enter(h)) {
+			return NULL;
+		}
 		if (*h->top[ind] != NULL || heap_cache_fill(h, ind) != 0) {
 			void *ret = *h->top[ind];
 			h->top[ind]--;
 			size_t usize = sz_index2size(ind);
 			heap_count_alloc_locked(h, usize);
-			heap_cache_unlock(h);
+			heap_cache_leave(h);
 			if (config_stats) {
 				TSD_FS(allocated) += usize;
 			}
 			return ret;
 		}
-		heap_cache_unlock(h);
+		heap_cache_leave(h);
 	}
 	return alloc_arena_malloc(&h->arena, size, 0, false);
 }
@@ -789,14 +813,16 @@ heap_free_slow(alloc_heap_t *h, void *ptr) {
 		heap_report_invalid("alloc_heap_free", ptr);
 	}
 	unsigned pclass;
-	if (!h->region.shared && arena_chunk_in_region(ptr) &&
-	    arena_chunk_of(ptr)->arena == &h->arena &&
+	if (arena_chunk_in_region(ptr) && arena_chunk_of(ptr)->arena == &h->arena &&
 	    (pclass = arena_ptr_pclass(ptr)) != PCLASS_NONE && pclass <= SZ_NSMALL) {
 		szind_t ind = pclass - 1;
 		arena_check_small(ptr, ind);
-		heap_cache_lock(h);
+		if (!heap_cache_enter(h)) {
+			/* A damaged shared heap keeps the block. */
+			return;
+		}
 		if (unlikely(*h->top[ind] == ptr)) {
-			heap_cache_unlock(h);
+			heap_cache_leave(h);
 			arena_report_bad_free(ptr, "double free");
 		}
 		if (h->top[ind][1] == HEAP_CACHE_FULL) {
@@ -805,7 +831,7 @@ heap_free_slow(alloc_heap_t *h, void *ptr) {
 		*++h->top[ind] = ptr;
 		size_t usize = sz_index2size(ind);
 		heap_count_dalloc_locked(h, usize);
-		heap_cache_unlock(h);
+		heap_cache_leave(h);
 		if (config_stats) {
 			TSD_FS(deallocated) += usize;
 		}
@@ -882,21 +908,19 @@ ALLOC_NAME(alloc_heap_reset)(alloc_heap_t *h) {
 int
 heap_reset(arena_t *a) {
 	alloc_heap_t *h = heap_of_arena(a);
-	if (!heap_enter(a)) {
-		return ENOTRECOVERABLE;
-	}
-	/* The cache lock is held throughout (before the bin locks, as the
+	/* The cache's lock is held throughout (before the bin locks, as the
 	 * order says): a concurrent hit path of this heap is a caller error,
 	 * but must not see half a reset. */
-	heap_cache_lock(h);
+	if (!heap_cache_enter(h)) {
+		return ENOTRECOVERABLE;
+	}
 	heap_cache_empty(h);
 	huge_reset(a);
 	arena_reset(a);
 	__atomic_store_n(&h->allocated, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->nblocks, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->high_water, 0, __ATOMIC_RELAXED);
-	heap_cache_unlock(h);
-	heap_leave(a);
+	heap_cache_leave(h);
 	return 0;
 }
 
