@@ -29,6 +29,7 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 #include "alloc/internal/tsd.h"
 
 /* ---------------------------------------------------------------------- */
@@ -79,6 +80,11 @@ malloc_init_hard(void) {
 	}
 	__atomic_store_n(&malloc_initialized, true, __ATOMIC_RELEASE);
 	mutex_unlock(&init_lock);
+	if (opt_background_thread && !config_background_thread_support) {
+		msg_warn("background_thread:true ignored: built with "
+		         "--disable-background-thread-support");
+		opt_background_thread = false;
+	}
 	if (opt_background_thread) {
 		/* Only marks purging enabled here: the threads start at the
 		 * next slow path, outside start-up (background_thread.h). */
@@ -87,6 +93,7 @@ malloc_init_hard(void) {
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	stats_print_atexit_boot();
 	fill_atexit_boot();
+	timeline_boot();
 	return false;
 }
 
@@ -456,6 +463,7 @@ free_slow(void *ptr) {
 	}
 	dalloc_paged(tsd, ptr, ind, &tsd->tcache);
 	arena_decay_sweep_if_due();
+	timeline_tick();
 }
 
 /* A block went from usable size old_usize to usize without a copy (in
@@ -1020,6 +1028,7 @@ alloc_prefork(void) {
 		return;
 	}
 	background_thread_prefork();
+	timeline_prefork();
 	mutex_prefork(&init_lock);
 	ctl_prefork();
 	tcache_prefork();
@@ -1041,6 +1050,7 @@ alloc_postfork_parent(void) {
 	tcache_postfork_parent();
 	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
+	timeline_postfork_parent();
 	background_thread_postfork_parent();
 }
 
@@ -1057,5 +1067,6 @@ alloc_postfork_child(void) {
 	tsd_postfork_child();
 	ctl_postfork_child();
 	mutex_postfork_child(&init_lock);
+	timeline_postfork_child();
 	background_thread_postfork_child();
 }

@@ -28,6 +28,11 @@
 
 #define LG_VADDR ALLOC_LG_VADDR
 
+/* Transparent huge pages: under opt.thp:always, mappings of at least this
+ * size are aligned to it (pages_map_aligned). */
+#define LG_HUGEPAGE ALLOC_LG_HUGEPAGE
+#define HUGEPAGE    ((size_t)1 << LG_HUGEPAGE)
+
 #define LG_CHUNK   ALLOC_LG_CHUNK
 #define CHUNK      ((size_t)1 << LG_CHUNK)
 #define CHUNK_MASK (CHUNK - 1)
@@ -45,6 +50,7 @@ static const bool config_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
 /* --enable-private-heap: allocations that name no arena come from the one
  * private heap of heap.c (heap_private_arena). */
 static const bool config_private_heap_only = ALLOC_CONFIG_PRIVATE_HEAP;
+static const bool config_background_thread_support = ALLOC_CONFIG_BACKGROUND_THREAD_SUPPORT;
 static const char config_malloc_conf[] = ALLOC_CONFIG_MALLOC_CONF;
 
 #endif
