@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "alloc/internal/arena_validate.h"
+#include "alloc/internal/ctl.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/tcache.h"
@@ -945,6 +946,7 @@ ALLOC_NAME(alloc_heap_destroy)(alloc_heap_t *h) {
 		arena_chunk_registry_set(h->region.chunks + i * CHUNK, 0);
 	}
 	arena_uninstall_region(ind);
+	ctl_refresh_wait();
 	if (locked) {
 		heap_leave(a);
 	}
