@@ -45,6 +45,15 @@
 
 size_t P_USIZE(const void *ptr);
 
+/* Under valgrind (its preload library is in LD_PRELOAD) times stretch and
+ * /proc/self/exe is valgrind's launcher: the reset time is only printed and
+ * the two-process test is skipped. */
+static bool
+under_valgrind(void) {
+	const char *p = getenv("LD_PRELOAD");
+	return p != NULL && strstr(p, "vgpreload") != NULL;
+}
+
 static char *
 region_map(size_t size) {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -303,7 +312,9 @@ test_reset(void **state) {
 		}
 	}
 	print_message("reset of a heap of 1,000,000 blocks: %.3f ms\n", best);
-	assert_true(best < 1.0);
+	if (!under_valgrind()) {
+		assert_true(best < 1.0);
+	}
 	alloc_heap_stats_t st0, st;
 	H_STATS(h, &st0);
 	for (int round = 0; round < 1000; round++) {
@@ -526,6 +537,10 @@ count_messages(void *opaque, const char *s) {
 static void
 test_shared(void **state) {
 	(void)state;
+	if (under_valgrind()) {
+		print_message("# under valgrind (/proc/self/exe is its launcher): skipped\n");
+		skip();
+	}
 	char name[64];
 	snprintf(name, sizeof(name), "/liballoc-heap-test-%d", (int)getpid());
 	char *r = shared_map(name, NULL, true);
