@@ -267,12 +267,52 @@ test_mallocx_arena(void **state) {
 	assert_int_equal(((char *)q)[99999], 0);
 	q = ALLOC_API(rallocx)(q, 200000, 0);
 	assert_true(in_region(q, r, size));
+	/* The arena is an arena for mallctl: its statistics, and purge gives
+	 * its free pages back (its decay never does: the heap's memory is the
+	 * caller's). */
+	bool stats = false;
+	size_t len = sizeof(stats);
+	assert_int_equal(ALLOC_API(mallctl)("config.stats", &stats, &len, NULL, 0), 0);
+	char name[64];
+	uint64_t epoch = 1;
+	size_t pactive = 0, pdirty = 0;
+	uint64_t npurge0 = 0, npurge1 = 0;
+	if (stats) {
+		len = sizeof(epoch);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		snprintf(name, sizeof(name), "stats.arenas.%u.pactive", ind);
+		len = sizeof(pactive);
+		assert_int_equal(ALLOC_API(mallctl)(name, &pactive, &len, NULL, 0), 0);
+		/* The two blocks: 1000 bytes (a small run) and 200000. */
+		assert_true(pactive * 4096 >= 200000 + 1000);
+		snprintf(name, sizeof(name), "stats.arenas.%u.npurge", ind);
+		len = sizeof(npurge0);
+		assert_int_equal(ALLOC_API(mallctl)(name, &npurge0, &len, NULL, 0), 0);
+	}
 	ALLOC_API(dallocx)(p, 0);
 	ALLOC_API(dallocx)(q, 0);
-	/* The arena is an arena for mallctl. */
-	char name[64];
+	if (stats) {
+		len = sizeof(epoch);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", ind);
+		len = sizeof(pdirty);
+		assert_int_equal(ALLOC_API(mallctl)(name, &pdirty, &len, NULL, 0), 0);
+		assert_true(pdirty * 4096 >= 200000);
+	}
 	snprintf(name, sizeof(name), "arena.%u.purge", ind);
 	assert_int_equal(ALLOC_API(mallctl)(name, NULL, NULL, NULL, 0), 0);
+	if (stats) {
+		len = sizeof(epoch);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		snprintf(name, sizeof(name), "stats.arenas.%u.npurge", ind);
+		len = sizeof(npurge1);
+		assert_int_equal(ALLOC_API(mallctl)(name, &npurge1, &len, NULL, 0), 0);
+		assert_true(npurge1 > npurge0);
+		snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", ind);
+		len = sizeof(pdirty);
+		assert_int_equal(ALLOC_API(mallctl)(name, &pdirty, &len, NULL, 0), 0);
+		assert_int_equal(pdirty, 0);
+	}
 	/* A thread may not be bound to it (its cache would take blocks). */
 	assert_int_equal(ALLOC_API(mallctl)("thread.arena", NULL, NULL, &ind, sizeof(ind)), EINVAL);
 	p = H_MALLOC(h, 50);
