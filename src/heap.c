@@ -419,6 +419,29 @@ heap_cache_leave(alloc_heap_t *h) {
 	}
 }
 
+/* Gives every cached region back to the arena (a full heap); returns
+ * whether there was any. */
+static bool
+heap_cache_release(alloc_heap_t *h) {
+	if (!heap_cache_enter(h)) {
+		return false;
+	}
+	bool any = false;
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		void **bottom = &h->cache[i][1];
+		unsigned n = (unsigned)(h->top[i] - &h->cache[i][0]);
+		if (n != 0) {
+			any = true;
+			for (unsigned left = n; left != 0;) {
+				left = arena_bin_flush(bottom, left, i, 0);
+			}
+			h->top[i] = &h->cache[i][0];
+		}
+	}
+	heap_cache_leave(h);
+	return any;
+}
+
 /* Empties every stack and sets its sentinels (create, reset). */
 static void
 heap_cache_empty(alloc_heap_t *h) {
@@ -444,7 +467,8 @@ COLD NOINLINE static void
 heap_cache_flush(alloc_heap_t *h, szind_t ind) {
 	void **stack = &h->cache[ind][1];
 	unsigned half = HEAP_CACHE_SLOTS / 2;
-	while (arena_bin_flush(stack, half, ind, 0) != 0) {
+	for (unsigned left = half; left != 0;) {
+		left = arena_bin_flush(stack, left, ind, 0);
 	}
 	memmove(stack, stack + half, (HEAP_CACHE_SLOTS - half) * sizeof(void *));
 	h->top[ind] = &h->cache[ind][HEAP_CACHE_SLOTS - half];
@@ -732,7 +756,13 @@ heap_malloc_slow(alloc_heap_t *h, size_t size) {
 		}
 		heap_cache_leave(h);
 	}
-	return alloc_arena_malloc(&h->arena, size, 0, false);
+	void *ret = alloc_arena_malloc(&h->arena, size, 0, false);
+	if (ret == NULL && errno == ENOMEM && heap_cache_release(h)) {
+		/* Regions the cache held back may have kept runs, even whole
+		 * chunks, from the arena: once more without them. */
+		ret = alloc_arena_malloc(&h->arena, size, 0, false);
+	}
+	return ret;
 }
 
 ALLOC_EXPORT void *

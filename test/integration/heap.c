@@ -245,6 +245,23 @@ test_full_then_recover(void **state) {
 	void *q = H_MALLOC(h, 8192);
 	assert_true(in_region(q, r, size));
 	assert_int_equal(H_RESET(h), 0);
+	/* Small blocks freed into the heap's cache do not stand in the way
+	 * of other sizes once the heap is full. */
+	static void *small[100000];
+	size_t m = 0;
+	while (m < 100000 && (small[m] = H_MALLOC(h, 64)) != NULL) {
+		m++;
+	}
+	assert_true(m > 1000 && m < 100000);
+	for (size_t i = 0; i < m; i++) {
+		H_FREE(h, small[i]);
+	}
+	size_t n2 = 0;
+	while (n2 < 4096 && (p[n2] = H_MALLOC(h, 8192)) != NULL) {
+		n2++;
+	}
+	assert_int_equal(n2, n);
+	assert_int_equal(H_RESET(h), 0);
 	/* After a reset a block as large as a whole chunk fits. */
 	void *big = H_MALLOC(h, 2 * MiB + 4096);
 	assert_true(big != NULL && in_region(big, r, size));
@@ -279,7 +296,8 @@ test_mallocx_arena(void **state) {
 	uint64_t npurge0 = 0, npurge1 = 0;
 	if (stats) {
 		len = sizeof(epoch);
-		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)),
+		                 0);
 		snprintf(name, sizeof(name), "stats.arenas.%u.pactive", ind);
 		len = sizeof(pactive);
 		assert_int_equal(ALLOC_API(mallctl)(name, &pactive, &len, NULL, 0), 0);
@@ -293,7 +311,8 @@ test_mallocx_arena(void **state) {
 	ALLOC_API(dallocx)(q, 0);
 	if (stats) {
 		len = sizeof(epoch);
-		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)),
+		                 0);
 		snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", ind);
 		len = sizeof(pdirty);
 		assert_int_equal(ALLOC_API(mallctl)(name, &pdirty, &len, NULL, 0), 0);
@@ -303,7 +322,8 @@ test_mallocx_arena(void **state) {
 	assert_int_equal(ALLOC_API(mallctl)(name, NULL, NULL, NULL, 0), 0);
 	if (stats) {
 		len = sizeof(epoch);
-		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)), 0);
+		assert_int_equal(ALLOC_API(mallctl)("epoch", &epoch, &len, &epoch, sizeof(epoch)),
+		                 0);
 		snprintf(name, sizeof(name), "stats.arenas.%u.npurge", ind);
 		len = sizeof(npurge1);
 		assert_int_equal(ALLOC_API(mallctl)(name, &npurge1, &len, NULL, 0), 0);
