@@ -249,23 +249,35 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 	}
 }
 
-void
-arena_check_small(const void *ptr, szind_t binind) {
+/* arena_check_small, and also that the region is in use when `in_use` is
+ * set. */
+static void
+bin_check_region(const void *ptr, szind_t binind, bool in_use) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
 	run_t *run = c->misc[arena_pageind(ptr)].run;
 	size_t idx;
 	if (unlikely(run->binind != binind || !run_region_index(run, ptr, &idx))) {
 		arena_report_bad_free(ptr, "invalid pointer");
 	}
-	if (config_debug) {
+	if (in_use) {
 		bin_t *bin = &c->arena->bins[binind];
 		mutex_lock(&bin->lock);
-		bool in_use = bitmap_get(run->bitmap, idx);
+		bool used = bitmap_get(run->bitmap, idx);
 		mutex_unlock(&bin->lock);
-		if (unlikely(!in_use)) {
+		if (unlikely(!used)) {
 			arena_report_bad_free(ptr, "double free");
 		}
 	}
+}
+
+void
+arena_check_small(const void *ptr, szind_t binind) {
+	bin_check_region(ptr, binind, config_debug);
+}
+
+void
+arena_check_small_in_use(const void *ptr, szind_t binind) {
+	bin_check_region(ptr, binind, true);
 }
 
 void

@@ -357,6 +357,9 @@ COLD NOINLINE void arena_report_bad_free(const void *ptr, const char *what);
  * binind (and, in debug builds, one in use). No lock in release builds:
  * the run descriptor of a page holding live regions does not change. */
 void arena_check_small(const void *ptr, szind_t binind);
+/* The same, in every build also that the region is in use (takes the bin
+ * lock): the confirmation of a suspected double free (tcache.c). */
+void arena_check_small_in_use(const void *ptr, szind_t binind);
 
 /*
  * Migration. With per-CPU arenas, a thread that moves to another CPU for
