@@ -490,6 +490,18 @@ bool arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult);
 void arena_chunk_hooks_get(arena_t *arena, chunk_hooks_t *out);
 bool arena_chunk_hooks_set(arena_t *arena, const chunk_hooks_t *hooks);
 
+/* arena.<i>.extent_hooks: the same hooks as jemalloc 5's extent_hooks_t
+ * (extent_hooks.h). Setting returns true if hooks is NULL or has no alloc
+ * member. */
+extent_hooks_t *arena_extent_hooks_get(arena_t *arena);
+bool arena_extent_hooks_set(arena_t *arena, extent_hooks_t *hooks);
+
+/* After huge_reset and arena_reset: on an arena with program-supplied
+ * hooks the freed chunks go back through the dalloc hook at once (reset);
+ * `destroy` (arena.<i>.destroy) gives every cached span back, whatever the
+ * hooks, and hands the spans dalloc refuses to the extent destroy hook. */
+void arena_give_back(arena_t *arena, bool destroy);
+
 /* Purges what the arena's decay curve (or ratio) says is due now
  * (arena.<i>.decay). */
 void arena_decay(arena_t *arena);
