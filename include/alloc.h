@@ -162,18 +162,18 @@ typedef struct extent_hooks_s extent_hooks_t;
 
 typedef void *(extent_alloc_t)(extent_hooks_t *extent_hooks, void *new_addr, size_t size,
                                size_t alignment, bool *zero, bool *commit, unsigned arena_ind);
-typedef bool(extent_dalloc_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
-                              bool committed, unsigned arena_ind);
+typedef bool(extent_dalloc_t)(extent_hooks_t *extent_hooks, void *addr, size_t size, bool committed,
+                              unsigned arena_ind);
 typedef void(extent_destroy_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
                                bool committed, unsigned arena_ind);
-typedef bool(extent_commit_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
-                              size_t offset, size_t length, unsigned arena_ind);
+typedef bool(extent_commit_t)(extent_hooks_t *extent_hooks, void *addr, size_t size, size_t offset,
+                              size_t length, unsigned arena_ind);
 typedef bool(extent_decommit_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
                                 size_t offset, size_t length, unsigned arena_ind);
-typedef bool(extent_purge_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
-                             size_t offset, size_t length, unsigned arena_ind);
-typedef bool(extent_split_t)(extent_hooks_t *extent_hooks, void *addr, size_t size,
-                             size_t size_a, size_t size_b, bool committed, unsigned arena_ind);
+typedef bool(extent_purge_t)(extent_hooks_t *extent_hooks, void *addr, size_t size, size_t offset,
+                             size_t length, unsigned arena_ind);
+typedef bool(extent_split_t)(extent_hooks_t *extent_hooks, void *addr, size_t size, size_t size_a,
+                             size_t size_b, bool committed, unsigned arena_ind);
 typedef bool(extent_merge_t)(extent_hooks_t *extent_hooks, void *addr_a, size_t size_a,
                              void *addr_b, size_t size_b, bool committed, unsigned arena_ind);
 

@@ -246,8 +246,8 @@ arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
  * write of NULL or of a table without alloc is EINVAL.
  */
 static int
-arena_i_extent_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
-                         void *newp, size_t newlen) {
+arena_i_extent_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
 	(void)miblen;
 	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
 	if (a == NULL) {

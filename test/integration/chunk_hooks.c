@@ -385,8 +385,8 @@ test_dalloc_under_retain(void **state) {
 		test_child_t c;
 		assert_true(test_child_run(confs[i], "retain", &c));
 		if (!test_child_ok(&c)) {
-			fail_msg("MALLOC_CONF=%s: status 0x%x\n%s%s", confs[i] ? confs[i] : "(unset)",
-			         c.status, c.out, c.err);
+			fail_msg("MALLOC_CONF=%s: status 0x%x\n%s%s",
+			         confs[i] ? confs[i] : "(unset)", c.status, c.out, c.err);
 		}
 		unsigned at_purge = 0, at_reset = 0;
 		assert_int_equal(sscanf(c.out, "purge %u reset %u", &at_purge, &at_reset), 2);

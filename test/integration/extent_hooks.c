@@ -92,8 +92,8 @@ static unsigned
 arena_create(extent_hooks_t *h) {
 	unsigned a = 0;
 	size_t len = sizeof(a);
-	CHECK(mallctl("arenas.create", &a, &len, h != NULL ? &h : NULL, h != NULL ? sizeof(h) : 0) ==
-	      0);
+	CHECK(mallctl("arenas.create", &a, &len, h != NULL ? &h : NULL,
+	              h != NULL ? sizeof(h) : 0) == 0);
 	return a;
 }
 
@@ -173,8 +173,8 @@ wrap_merge(extent_hooks_t *h, void *a, size_t sa, void *b, size_t sb, bool commi
 	return def->merge(def, a, sa, b, sb, committed, ind);
 }
 
-static extent_hooks_t wrap = {wrap_alloc,  wrap_dalloc, wrap_destroy, wrap_commit, wrap_decommit,
-                              wrap_lazy,   wrap_forced, wrap_split,   wrap_merge};
+static extent_hooks_t wrap = {wrap_alloc, wrap_dalloc, wrap_destroy, wrap_commit, wrap_decommit,
+                              wrap_lazy,  wrap_forced, wrap_split,   wrap_merge};
 
 /* The defaults called directly, as a wrapper would. */
 static void
@@ -411,8 +411,8 @@ region_merge(extent_hooks_t *h, void *a, size_t sa, void *b, size_t sb, bool com
 	return false;
 }
 
-static extent_hooks_t region_hooks = {region_alloc, region_dalloc, region_destroy, NULL,      NULL,
-                                      NULL,         region_purge,  region_yes,     region_merge};
+static extent_hooks_t region_hooks = {region_alloc, region_dalloc, region_destroy, NULL, NULL, NULL,
+                                      region_purge, region_yes,    region_merge};
 
 static bool
 in_region(const void *p, size_t size) {
@@ -421,7 +421,8 @@ in_region(const void *p, size_t size) {
 
 static void
 test_region(void) {
-	region = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	region =
+	    mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(region != MAP_FAILED);
 	if (region == MAP_FAILED)
 		return;
