@@ -65,7 +65,7 @@ typedef struct arena_s arena_t;
  * an empty stack first.
  *
  * Bad frees (doc/design.md, "Bad frees"). Every object in any cache holds
- * tcache_key, a per-process secret, in its second word (tcache_key_slot):
+ * tcache_key, a per-process secret, in its first word (tcache_key_slot):
  * every push writes it, every pop clears it. A free whose object already
  * holds the key is a double free unless the program's data happens to match
  * the secret: the hit path sends it to the slow path, which confirms it by
@@ -162,15 +162,15 @@ tcache_nrequests(const tcache_t *t, szind_t ind) {
 	return t->nrequests_base[pc] + (uint64_t)(TCACHE_GC_INTERVAL - t->ticks[pc]);
 }
 
-/* The secret every cached object holds in its second word (non-zero,
+/* The secret every cached object holds in its first word (non-zero,
  * random per process; set by tcache_boot). */
 extern uintptr_t tcache_key __attribute__((visibility("hidden")));
 
-/* Where a cached object holds the key: its second word, so objects of the
- * smallest class (16 bytes) have room for it. */
+/* Where a cached object holds the key: its first word (the smallest class
+ * is 8 bytes). */
 ALWAYS_INLINE uintptr_t *
 tcache_key_slot(void *ptr) {
-	return (uintptr_t *)ptr + 1;
+	return (uintptr_t *)ptr;
 }
 
 /* The align_mask value of cached class ind (see above). */
