@@ -334,7 +334,13 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 		 * The arena counts the request, so the cache does not. (An
 		 * empty bin misses on head == low_water, before the hit
 		 * path's tick, so nothing was counted yet.) */
-		return arena_malloc_large(arena, ind, PAGE, false);
+		void *large = arena_malloc_large(arena, ind, PAGE, false);
+		if (large != NULL) {
+			/* A run that was cached and flushed before may still
+			 * hold the key: a free must not take it for cached. */
+			*tcache_key_slot(large) = 0;
+		}
+		return large;
 	} else {
 		ret = tcache_fill(t, arena, ind);
 		if (ret == NULL) {
