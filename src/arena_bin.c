@@ -259,9 +259,8 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
  * threads allocating from that arena fill from it, other threads flush
  * into it) does not wait: it links its regions into a chain through their
  * second words (bin_remote_link) and pushes the chain with one
- * compare-and-swap. Whoever
- * holds the lock next frees the whole list into the runs, in one pass and
- * under the lock it holds anyway. So a free never sleeps on a lock and
+ * compare-and-swap. Whoever holds the lock next frees the whole list into
+ * the runs, in one pass and under the lock it holds anyway. So a free never sleeps on a lock and
  * the owner pays for remote frees in batches, on its slow path. */
 
 /* Where a region on a remote list holds the link: its second word, so the
