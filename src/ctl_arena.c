@@ -209,34 +209,60 @@ arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 }
 
 /*
+ * The two faces of the arena's memory hooks (extent_hooks.h) share one
+ * protocol: the value before is read out, a value written (of exactly
+ * `size` bytes) replaces it, and a value the arena refuses is EINVAL.
+ * get/set see the value through a pointer of the face's type.
+ */
+typedef struct {
+	void (*get)(arena_t *arena, void *out);
+	bool (*set)(arena_t *arena, const void *value);
+	size_t size;
+} ctl_hooks_face_t;
+
+static int
+arena_hooks_rw(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+               const ctl_hooks_face_t *face) {
+	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
+	if (a == NULL) {
+		return EFAULT;
+	}
+	_Alignas(void *) unsigned char old[sizeof(chunk_hooks_t)];
+	_Alignas(void *) unsigned char v[sizeof(chunk_hooks_t)];
+	face->get(a, old);
+	int err = ctl_write(newp, newlen, v, face->size);
+	if (err == 0) {
+		err = ctl_read(oldp, oldlenp, old, face->size);
+	}
+	if (err == 0 && newp != NULL && face->set(a, v)) {
+		err = EINVAL;
+	}
+	return err;
+}
+
+/*
  * arena.<i>.chunk_hooks (chunk_hooks_t, rw): the hooks through which the
  * arena maps, unmaps, purges, splits and merges its memory. A write
  * replaces all seven (each must be non-NULL: EINVAL otherwise); the old
  * value is returned as usual, so a program can wrap the previous hooks.
  */
+static void
+chunk_face_get(arena_t *a, void *out) {
+	arena_chunk_hooks_get(a, out);
+}
+
+static bool
+chunk_face_set(arena_t *a, const void *value) {
+	return arena_chunk_hooks_set(a, value);
+}
+
+static const ctl_hooks_face_t chunk_face = {chunk_face_get, chunk_face_set, sizeof(chunk_hooks_t)};
+
 static int
 arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                         size_t newlen) {
 	(void)miblen;
-	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
-	if (a == NULL) {
-		return EFAULT;
-	}
-	chunk_hooks_t old;
-	arena_chunk_hooks_get(a, &old);
-	chunk_hooks_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
-		return err;
-	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp != NULL && arena_chunk_hooks_set(a, &v)) {
-		return EINVAL;
-	}
-	return 0;
+	return arena_hooks_rw(mib, oldp, oldlenp, newp, newlen, &chunk_face);
 }
 
 /*
@@ -245,28 +271,27 @@ arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
  * table the program may wrap: extent_hooks_default on default hooks. A
  * write of NULL or of a table without alloc is EINVAL.
  */
+static void
+extent_face_get(arena_t *a, void *out) {
+	extent_hooks_t *h = arena_extent_hooks_get(a);
+	memcpy(out, &h, sizeof(h));
+}
+
+static bool
+extent_face_set(arena_t *a, const void *value) {
+	extent_hooks_t *h;
+	memcpy(&h, value, sizeof(h));
+	return arena_extent_hooks_set(a, h);
+}
+
+static const ctl_hooks_face_t extent_face = {extent_face_get, extent_face_set,
+                                             sizeof(extent_hooks_t *)};
+
 static int
 arena_i_extent_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                          size_t newlen) {
 	(void)miblen;
-	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
-	if (a == NULL) {
-		return EFAULT;
-	}
-	extent_hooks_t *old = arena_extent_hooks_get(a);
-	extent_hooks_t *v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
-		return err;
-	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp != NULL && arena_extent_hooks_set(a, v)) {
-		return EINVAL;
-	}
-	return 0;
+	return arena_hooks_rw(mib, oldp, oldlenp, newp, newlen, &extent_face);
 }
 
 static const ctl_node_t arena_i_children[] = {
