@@ -53,6 +53,15 @@ test_child_drain(int fd, char *buf, size_t size) {
 	return true;
 }
 
+/* Under valgrind /proc/self/exe is valgrind's launcher, which will not run
+ * as a child (valgrind preloads its vgpreload_*.so objects): tests skip
+ * their child cases then. */
+static inline bool
+test_child_under_valgrind(void) {
+	const char *preload = getenv("LD_PRELOAD");
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
 /* Returns false (c->status -1) when the child could not be started. */
 static inline bool
 test_child_run(const char *conf, const char *mode, test_child_t *c) {
@@ -143,15 +152,6 @@ test_child_run(const char *conf, const char *mode, test_child_t *c) {
 }
 
 /* Whether the child exited with status 0. */
-/* Whether the test runs under valgrind, whose /proc/self/exe is its own
- * launcher, which will not run as a child (valgrind preloads its
- * vgpreload_*.so objects): tests skip their children then. */
-static inline bool
-test_child_under_valgrind(void) {
-	const char *preload = getenv("LD_PRELOAD");
-	return preload != NULL && strstr(preload, "vgpreload") != NULL;
-}
-
 static inline bool
 test_child_ok(const test_child_t *c) {
 	return c->status != -1 && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
