@@ -231,6 +231,10 @@ extent_hooks_is_chunk_face(const chunk_hooks_t *hooks) {
 
 extent_hooks_t *
 extent_hooks_get(chunk_cache_t *cache) {
+	if (cache->region) {
+		/* A private heap's memory is its region: no hooks. */
+		return NULL;
+	}
 	if (cache->extent_hooks != NULL) {
 		return cache->extent_hooks;
 	}
@@ -243,7 +247,7 @@ extent_hooks_get(chunk_cache_t *cache) {
 
 bool
 extent_hooks_set(chunk_cache_t *cache, extent_hooks_t *hooks) {
-	if (hooks == NULL || hooks->alloc == NULL) {
+	if (hooks == NULL || hooks->alloc == NULL || cache->region) {
 		return true;
 	}
 	if (hooks == &extent_hooks_default) {

@@ -42,13 +42,14 @@
 /* The extent hooks of an arena on the default hooks. */
 extern const extent_hooks_t extent_hooks_default;
 
-/* Reads the arena's hooks as an extent_hooks_t (never NULL): the program's
- * own, extent_hooks_default, or extent_hooks_of_chunk_hooks. */
+/* Reads the arena's hooks as an extent_hooks_t: the program's own,
+ * extent_hooks_default, or extent_hooks_of_chunk_hooks; NULL for a private
+ * heap's region cache, which has no hooks. */
 extent_hooks_t *extent_hooks_get(chunk_cache_t *cache);
 
 /* Installs `hooks` (arena.<i>.extent_hooks write, arenas.create). Returns
  * true, changing nothing, when hooks is NULL or has no alloc member (EINVAL:
- * the arena could not get memory). */
+ * the arena could not get memory), and for a region cache. */
 bool extent_hooks_set(chunk_cache_t *cache, extent_hooks_t *hooks);
 
 /* Whether chunk hooks `hooks` are this module's translation of an arena's
