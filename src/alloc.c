@@ -237,6 +237,7 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 		 * PFXconfig_private_heap). */
 		arena = heap_private_arena();
 		if (arena == NULL) {
+			errno = ENOMEM;
 			return NULL;
 		}
 	}
