@@ -642,18 +642,19 @@ void arena_decay_sweep_if_due(void);
 void arena_maybe_purge(arena_t *arena);
 
 /*
- * The bound on freed memory held resident. With arena->lock held, before
- * the arena makes `npages` pages resident that are not dirty (a clean run,
- * a new chunk, a huge span that no dirty cached span could serve): if it
- * holds more dirty pages than ARENA_DIRTY_BOUND allows, it purges as many
- * of its oldest dirty pages as it is about to fault in (no more than the
- * excess). Freed memory no request fits then cannot make the program's
- * resident set grow: the program's peak RSS stays within the bound of its
- * peak live memory, while freed memory that requests do fit is reused
- * without any purge (decay still purges it later). Only in arenas that
- * purge at all (arena_purges). May drop and retake the lock around
- * madvise, so the caller must look for memory again afterwards.
+ * The bound on freed memory held resident (opt.lg_dirty_bound, -1 = off,
+ * the default). With arena->lock held, before the arena makes `npages`
+ * pages resident that are not dirty (a clean run, a new chunk, a huge span
+ * that no dirty cached span could serve): if it holds more dirty pages than
+ * its active pages (page runs and huge allocations) >> lg_dirty_bound, and
+ * more than a chunk's worth, it purges as many of its oldest dirty pages as
+ * it is about to fault in, but no more than the excess. Freed memory that
+ * no request fits then cannot make the resident set grow, while freed
+ * memory that requests fit is still reused without any purge. Only in
+ * arenas that purge at all (arena_purges). May drop and retake the lock
+ * around madvise, so the caller must look for memory again afterwards.
  */
+extern ssize_t opt_lg_dirty_bound;
 void arena_grow_bound(arena_t *arena, size_t npages);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
