@@ -475,7 +475,8 @@ arena_ptr_pclass(const void *ptr) {
 /* Aborts with one line naming ptr and `what` ("invalid pointer", "double
  * free"): a free, realloc or sdallocx of a pointer the arena did not hand
  * out, or of one already freed. */
-COLD NOINLINE void arena_report_bad_free(const void *ptr, const char *what);
+COLD NOINLINE __attribute__((noreturn)) void arena_report_bad_free(const void *ptr,
+                                                                   const char *what);
 
 /* Aborts with a report unless ptr is the start of a region of small class
  * binind (and, in debug builds, one in use). No lock in release builds:
