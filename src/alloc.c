@@ -392,11 +392,14 @@ ralloc_resized(void *ptr, size_t old_usize, size_t usize, bool zero) {
  */
 static size_t
 ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
-	if (old_usize >= umin && old_usize <= umax) {
+	/* A block that already fits still tries to grow to umax (xallocx's
+	 * extra, as the manual says); when it cannot, it stays as it is. */
+	bool fits = old_usize >= umin && old_usize <= umax;
+	if (fits && (old_usize == umax || sz_is_small(old_ind))) {
 		return old_usize;
 	}
 	size_t targets[2] = {umax, umin};
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < (fits ? 1u : 2u); i++) {
 		size_t usize = targets[i];
 		szind_t ind = sz_size2index(usize);
 		bool ok = false;
@@ -408,14 +411,18 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 		if (large) {
 			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
 		} else if (huge) {
-			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
+			/* Into cached address space after it, else by growing
+			 * its mapping where it is. */
+			extent_t *e = huge_lookup(ptr);
+			ok = huge_ralloc_in_place(e, usize, zero) ||
+			     (usize > e->size && huge_ralloc_extend(e, usize) == PAGES_GREW);
 		}
 		if (ok) {
 			ralloc_resized(ptr, old_usize, usize, zero);
 			return usize;
 		}
 	}
-	return 0;
+	return fits ? old_usize : 0;
 }
 
 /* A large block that a reallocation copies away from, from this size up,

@@ -46,6 +46,11 @@ const conf_alias_t conf_aliases[] = {
      * "muzzy" decay liballoc does not have). */
     {"dirty_decay_ms", "decay_time", CONF_ALIAS_SCALE, 1000,
      "alias of decay_time, which counts whole seconds"},
+    /* Not a jemalloc option, but the jemalloc-sys README's example
+     * ("decay_ms:30000" for a decay time of 30 s): the decay time of dirty
+     * pages, which is what that sentence means. */
+    {"decay_ms", "decay_time", CONF_ALIAS_SCALE, 1000,
+     "alias of dirty_decay_ms, liballoc's decay_time in milliseconds"},
     /* jemalloc 5 gives the largest cached size in bytes. */
     {"tcache_max", "lg_tcache_max", CONF_ALIAS_LOG2, 0,
      "alias of lg_tcache_max, the size being 2^lg_tcache_max"},
@@ -486,6 +491,37 @@ conf_parse(const char *opts, const char *source) {
 	return ctx.nerrors;
 }
 
+/* opt.confirm_conf: every source that gave options, then every option's
+ * value in force, one line each (jemalloc 5 prints the same facts). */
+static void
+conf_confirm(void) {
+	char buf[PATH_MAX];
+	char value[64];
+	for (int s = 0; s < CONF_NSOURCES; s++) {
+		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
+		if (opts != NULL && *opts != '\0') {
+			msg_printf("<liballoc>: options from %s: \"%s\"\n",
+			           conf_source_name((conf_source_t)s), opts);
+		}
+	}
+	for (size_t i = 0; i < opt_table_len; i++) {
+		const opt_desc_t *d = &opt_table[i];
+		int64_t v = opt_value_get(d);
+		switch (d->type) {
+		case OPT_TYPE_BOOL:
+			msg_format(value, sizeof(value), "%s", v != 0 ? "true" : "false");
+			break;
+		case OPT_TYPE_ENUM:
+			msg_format(value, sizeof(value), "%s", d->enum_names[v]);
+			break;
+		default:
+			msg_format(value, sizeof(value), "%lld", (long long)v);
+			break;
+		}
+		msg_printf("<liballoc>: opt.%s: %s\n", d->name, value);
+	}
+}
+
 unsigned
 conf_apply_sources(void) {
 	int saved_errno = errno;
@@ -494,6 +530,9 @@ conf_apply_sources(void) {
 	for (int s = 0; s < CONF_NSOURCES; s++) {
 		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
 		nerrors += conf_parse(opts, conf_source_name((conf_source_t)s));
+	}
+	if (opt_confirm_conf) {
+		conf_confirm();
 	}
 	errno = saved_errno;
 	if (nerrors > 0 && (opt_abort_conf || opt_abort)) {

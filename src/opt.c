@@ -16,12 +16,14 @@
 #include <string.h>
 
 #include "alloc/internal/arena.h"
+#include "alloc/internal/base.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/fill.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/util.h"
 
@@ -33,6 +35,9 @@ bool opt_abort_conf = false;
 unsigned opt_narenas = 0;
 percpu_arena_mode_t opt_percpu_arena = PERCPU_ARENA_PERCPU;
 bool opt_stats_print = false;
+bool opt_confirm_conf = false;
+/* opt.dss: liballoc maps with mmap only; "disabled" is the one value. */
+static int opt_dss = 0;
 
 /* opt.lg_chunk only reports the configured chunk size: the table entry is
  * build_time, so nothing ever writes this. */
@@ -60,6 +65,13 @@ static const char *const opt_purge_madvise_names[] = {
     [PURGE_MADVISE_FREE] = "free",
     NULL,
 };
+static const char *const opt_metadata_thp_names[] = {
+    [METADATA_THP_DISABLED] = "disabled",
+    [METADATA_THP_AUTO] = "auto",
+    [METADATA_THP_ALWAYS] = "always",
+    NULL,
+};
+static const char *const opt_dss_names[] = {"disabled", NULL};
 static const char *const opt_purge_names[] = {
     [PURGE_MODE_DECAY] = "decay",
     [PURGE_MODE_RATIO] = "ratio",
@@ -77,6 +89,7 @@ const opt_desc_t opt_table[] = {
     /* name, type, storage, min, max, enum names, build_time */
     {"abort", OPT_TYPE_BOOL, &opt_abort, 0, 1, NULL, false},
     {"abort_conf", OPT_TYPE_BOOL, &opt_abort_conf, 0, 1, NULL, false},
+    {"confirm_conf", OPT_TYPE_BOOL, &opt_confirm_conf, 0, 1, NULL, false},
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, ARENAS_MAX, NULL, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, OPT_ENUM_MAX(opt_percpu_arena_names),
      opt_percpu_arena_names, false},
@@ -98,6 +111,14 @@ const opt_desc_t opt_table[] = {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, NULL, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, OPT_ENUM_MAX(opt_thp_names), opt_thp_names, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, NULL, false},
+    {"max_background_threads", OPT_TYPE_SIZE, &opt_max_background_threads, 1,
+     BACKGROUND_THREADS_MAX, NULL, false},
+    {"metadata_thp", OPT_TYPE_ENUM, &opt_metadata_thp, 0, OPT_ENUM_MAX(opt_metadata_thp_names),
+     opt_metadata_thp_names, false},
+    /* 0: off. */
+    {"oversize_threshold", OPT_TYPE_SIZE, &opt_oversize_threshold, 0, SZ_HUGE_MAXCLASS, NULL,
+     false},
+    {"dss", OPT_TYPE_ENUM, &opt_dss, 0, OPT_ENUM_MAX(opt_dss_names), opt_dss_names, false},
     /* The fill options (fill.h); with configure --disable-fill they are
      * parsed, warned about and ignored. */
     {"junk", OPT_TYPE_ENUM, &opt_junk, 0, FILL_JUNK_FREE, opt_junk_names, false},

@@ -16,6 +16,14 @@
  * index whose elements are named at run time (opt.<name>, from opt_table)
  * maps names to positions with its `find` function.
  *
+ * Spellings. Where jemalloc 5 renamed a node that means the same thing
+ * (stats.arenas.<i>.bins.<j>.nslabs for 4.x's nruns), the new name is an
+ * entry of the same array with `alias` set to the sibling it stands for:
+ * resolution returns the sibling's position, so both names give the same
+ * node and the same MIB. An alias entry has no handler and no children;
+ * its own position never comes out of name resolution and answers ENOENT
+ * in mallctlbymib.
+ *
  * Handlers get the full MIB (so arena.<i> handlers read i from mib[1]) and
  * the caller's buffers, and return 0 or an errno value:
  *   ENOENT  unknown name, index out of range, not a leaf
@@ -62,6 +70,8 @@ struct ctl_node_s {
 	const ctl_node_t *children;
 	/* Interior with indexed elements. */
 	const ctl_index_t *index;
+	/* Another spelling of the sibling of this name (see "Spellings"). */
+	const char *alias;
 };
 
 struct ctl_index_s {
@@ -92,6 +102,7 @@ ctl_handler_t ctl_version_handler;
 ctl_handler_t ctl_epoch_handler;
 /* The background_thread leaf (ctl_background_thread.c). */
 ctl_handler_t ctl_background_thread_handler;
+ctl_handler_t ctl_max_background_threads_handler;
 
 /* The engine behind the exported functions (also used by stats_print.c and
  * glibc_ext.c, so they work in prefixed builds too). */

@@ -39,6 +39,9 @@ extern unsigned opt_narenas;
 extern percpu_arena_mode_t opt_percpu_arena;
 /* Print statistics at exit (opt.stats_print). */
 extern bool opt_stats_print;
+/* Print the option strings read and the options in force at start-up
+ * (opt.confirm_conf, jemalloc 5). */
+extern bool opt_confirm_conf;
 
 typedef enum {
 	/* bool */
