@@ -579,15 +579,42 @@ ALLOC_NAME(calloc)(size_t num, size_t size) {
 	return alloc_slow(total, 0, true);
 }
 
+int opt_zero_realloc = ZERO_REALLOC_FREE;
+size_t alloc_zero_reallocs;
+
+/* realloc(ptr, 0), ptr non-NULL, per opt.zero_realloc. */
+COLD NOINLINE static void *
+realloc_zero(void *ptr) {
+	if (config_stats) {
+		__atomic_fetch_add(&alloc_zero_reallocs, 1, __ATOMIC_RELAXED);
+	}
+	switch (opt_zero_realloc) {
+	case ZERO_REALLOC_ALLOC: {
+		/* A zero-size allocation is one of the smallest class, as
+		 * malloc(0) gives. */
+		tsd_t *tsd = tsd_ready();
+		if (unlikely(tsd == NULL)) {
+			alloc_fail(1);
+			return NULL;
+		}
+		return ralloc_impl(tsd, ptr, 1, 0, false, &tsd->tcache, NULL, "realloc");
+	}
+	case ZERO_REALLOC_ABORT:
+		msg_fatal("realloc(%p, 0) under opt.zero_realloc:abort", ptr);
+	default:
+		/* glibc's behaviour, which programs rely on: free, return NULL. */
+		free_fast(ptr);
+		return NULL;
+	}
+}
+
 ALLOC_EXPORT void *
 ALLOC_NAME(realloc)(void *ptr, size_t size) {
 	if (ptr == NULL) {
 		return alloc_slow(size, 0, false);
 	}
 	if (size == 0) {
-		/* glibc's behaviour, which programs rely on: free, return NULL. */
-		free_fast(ptr);
-		return NULL;
+		return realloc_zero(ptr);
 	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {

@@ -219,6 +219,23 @@ arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	return 0;
 }
 
+/* arena.<i>.initialized (jemalloc 5, bool r-): whether arena i exists (an
+ * automatic arena exists once a thread used it); true for the "all"
+ * index i == narenas when any arena does. */
+static int
+arena_i_initialized_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)miblen;
+	unsigned n = ctl_narenas();
+	bool v = false;
+	for (unsigned i = 0; i < n && !v; i++) {
+		if (mib[1] == n || mib[1] == i) {
+			v = ctl_arena_at(i) != NULL;
+		}
+	}
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static const ctl_node_t arena_i_children[] = {
     {.name = "purge", .handler = arena_i_purge_ctl},
     {.name = "decay", .handler = arena_i_decay_ctl},
@@ -228,6 +245,7 @@ static const ctl_node_t arena_i_children[] = {
     {.name = "lg_dirty_mult", .handler = arena_i_lg_dirty_mult_ctl},
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},
     {.name = "chunk_hooks", .handler = arena_i_chunk_hooks_ctl},
+    {.name = "initialized", .handler = arena_i_initialized_ctl},
     {.name = NULL},
 };
 

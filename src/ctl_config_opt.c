@@ -165,7 +165,7 @@ const ctl_node_t ctl_config_children[] = {
 /* opt.* */
 
 /* Aliases after the table entries: position opt_table_len + k. */
-static const char *const opt_alias_names[] = {"dirty_decay_ms"};
+static const char *const opt_alias_names[] = {"dirty_decay_ms", "tcache_max"};
 #define OPT_NALIASES (sizeof(opt_alias_names) / sizeof(opt_alias_names[0]))
 
 static bool
@@ -198,12 +198,28 @@ opt_dirty_decay_ms_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen) 
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &ms, sizeof(ms));
 }
 
+/* opt.tcache_max: the largest size cached, 2^opt.lg_tcache_max bytes
+ * (ENOENT without thread caches, like opt.lg_tcache_max). */
+static int
+opt_tcache_max_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	if (!config_tcache) {
+		return ENOENT;
+	}
+	size_t v = (size_t)1 << opt_lg_tcache_max;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static int
 opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
 	(void)miblen;
 	size_t pos = mib[1];
 	if (pos >= opt_table_len) {
-		return opt_dirty_decay_ms_read(oldp, oldlenp, newp, newlen);
+		switch (pos - opt_table_len) {
+		case 0:
+			return opt_dirty_decay_ms_read(oldp, oldlenp, newp, newlen);
+		default:
+			return opt_tcache_max_read(oldp, oldlenp, newp, newlen);
+		}
 	}
 	const opt_desc_t *d = &opt_table[pos];
 	/* As in jemalloc, the thread-cache options exist only in a build

@@ -50,6 +50,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/opt.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 
@@ -74,6 +75,7 @@ typedef struct {
 	size_t resident;
 	size_t mapped;
 	size_t retained;
+	size_t metadata_thp;
 } ctl_totals_t;
 static ctl_totals_t ctl_snap_totals;
 
@@ -187,6 +189,7 @@ ctl_refresh_locked(void) {
 	t->resident = t->metadata + t->active + (m->pdirty << LG_PAGE);
 	t->mapped = m->mapped + t->metadata;
 	t->retained = m->retained;
+	t->metadata_thp = base_thp_blocks();
 	ctl_snap_narenas = n;
 	ctl_epoch++;
 	ctl_snap_ready = true;
@@ -317,6 +320,29 @@ stats_mapped_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
                  size_t newlen) {
 	(void)mib, (void)miblen;
 	return stats_total_read(oldp, oldlenp, newp, newlen, offsetof(ctl_totals_t, mapped));
+}
+
+/* stats.metadata_thp (jemalloc 5): metadata blocks of 2 MiB advised
+ * MADV_HUGEPAGE under opt.metadata_thp (the kernel decides whether each
+ * is backed by a huge page). */
+static int
+stats_metadata_thp_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)mib, (void)miblen;
+	return stats_total_read(oldp, oldlenp, newp, newlen, offsetof(ctl_totals_t, metadata_thp));
+}
+
+/* stats.zero_reallocs (jemalloc 5): realloc(ptr, 0) calls with a non-NULL
+ * ptr so far, read live (see opt.zero_realloc). */
+static int
+stats_zero_reallocs_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
+	size_t v = __atomic_load_n(&alloc_zero_reallocs, __ATOMIC_RELAXED);
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
 }
 
 static int
@@ -487,6 +513,76 @@ stats_arenas_i_metadata_allocated_ctl(const size_t *mib, size_t miblen, void *ol
 	                        sizeof(size_t));
 }
 
+/* stats.arenas.<i>.resident (jemalloc 5): an upper bound of the arena's
+ * resident bytes: active and dirty pages, chunk headers and the base
+ * memory made for it. */
+static int
+stats_arenas_i_resident_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                            void *newp, size_t newlen) {
+	(void)miblen;
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	ctl_lock_snapshot();
+	const ctl_arena_stats_t *s = stats_arena_locked(mib[2]);
+	size_t v = 0;
+	if (s != NULL) {
+		const arena_stats_snapshot_t *a = &s->astats;
+		v = ((a->pactive + a->pdirty) << LG_PAGE) + a->metadata_mapped +
+		    a->metadata_allocated;
+	}
+	mutex_unlock(&ctl_lock);
+	return s == NULL ? ENOENT : ctl_read(oldp, oldlenp, &v, sizeof(v));
+}
+
+/* stats.arenas.<i>.base (jemalloc 5): metadata.allocated under its
+ * jemalloc 5 name, the base memory made for the arena. */
+static int
+stats_arenas_i_base_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(metadata_allocated), 0,
+	                        sizeof(size_t));
+}
+
+/* stats.arenas.<i>.small.nfills / nflushes (jemalloc 5): the bins' thread-
+ * cache fills and flushes, summed. */
+static int
+stats_arenas_i_small_bins_sum(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
+                              size_t newlen, size_t offset) {
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	ctl_lock_snapshot();
+	const ctl_arena_stats_t *s = stats_arena_locked(mib[2]);
+	uint64_t v = 0;
+	for (szind_t j = 0; s != NULL && j < SZ_NSMALL; j++) {
+		uint64_t x;
+		memcpy(&x, (const char *)&s->astats.bins[j] + offset, sizeof(x));
+		v += x;
+	}
+	mutex_unlock(&ctl_lock);
+	return s == NULL ? ENOENT : ctl_read(oldp, oldlenp, &v, sizeof(v));
+}
+
+static int
+stats_arenas_i_small_nfills_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_small_bins_sum(mib, oldp, oldlenp, newp, newlen,
+	                                     offsetof(bin_stats_t, nfills));
+}
+
+static int
+stats_arenas_i_small_nflushes_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_small_bins_sum(mib, oldp, oldlenp, newp, newlen,
+	                                     offsetof(bin_stats_t, nflushes));
+}
+
 static const ctl_node_t stats_arenas_i_metadata_children[] = {
     {.name = "mapped", .handler = stats_arenas_i_metadata_mapped_ctl},
     {.name = "allocated", .handler = stats_arenas_i_metadata_allocated_ctl},
@@ -556,6 +652,8 @@ static const ctl_node_t stats_arenas_i_small_children[] = {
     {.name = "nmalloc", .handler = stats_arenas_i_small_nmalloc_ctl},
     {.name = "ndalloc", .handler = stats_arenas_i_small_ndalloc_ctl},
     {.name = "nrequests", .handler = stats_arenas_i_small_nrequests_ctl},
+    {.name = "nfills", .handler = stats_arenas_i_small_nfills_ctl},
+    {.name = "nflushes", .handler = stats_arenas_i_small_nflushes_ctl},
     {.name = NULL},
 };
 
@@ -735,6 +833,9 @@ static const ctl_node_t stats_arenas_i_bins_j_children[] = {
     {.name = "nruns", .handler = stats_arenas_i_bins_j_nruns_ctl},
     {.name = "nreruns", .handler = stats_arenas_i_bins_j_nreruns_ctl},
     {.name = "curruns", .handler = stats_arenas_i_bins_j_curruns_ctl},
+    {.name = "nslabs", .alias = "nruns"},
+    {.name = "nreslabs", .alias = "nreruns"},
+    {.name = "curslabs", .alias = "curruns"},
     {.name = NULL},
 };
 
@@ -859,6 +960,67 @@ static const ctl_index_t stats_arenas_i_hchunks_index = {
     .elem = &stats_arenas_i_hchunks_j_node,
 };
 
+/* lextents.<j>.* (jemalloc 5): the large classes, then the huge ones, as
+ * arenas.lextent.<j> numbers them; the snapshot keeps hstats right after
+ * lstats, so one array index covers both. */
+_Static_assert(offsetof(arena_stats_snapshot_t, hstats) ==
+                   offsetof(arena_stats_snapshot_t, lstats) + SZ_NLARGE * sizeof(large_stats_t),
+               "hstats follows lstats");
+
+static bool
+stats_arenas_lextents_valid(const size_t *mib, size_t depth, size_t j) {
+	(void)mib, (void)depth;
+	return j < SZ_NLARGE + SZ_NHUGE;
+}
+
+static int
+stats_arenas_i_lextents_j_nmalloc_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                      size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(nmalloc),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_ndalloc_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                      size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(ndalloc),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_nrequests_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                        size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(nrequests),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_curlextents_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                          size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(curruns),
+	                        sizeof(large_stats_t), sizeof(size_t));
+}
+
+static const ctl_node_t stats_arenas_i_lextents_j_children[] = {
+    {.name = "nmalloc", .handler = stats_arenas_i_lextents_j_nmalloc_ctl},
+    {.name = "ndalloc", .handler = stats_arenas_i_lextents_j_ndalloc_ctl},
+    {.name = "nrequests", .handler = stats_arenas_i_lextents_j_nrequests_ctl},
+    {.name = "curlextents", .handler = stats_arenas_i_lextents_j_curlextents_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t stats_arenas_i_lextents_j_node = {
+    .name = "<j>", .children = stats_arenas_i_lextents_j_children};
+
+static const ctl_index_t stats_arenas_i_lextents_index = {
+    .valid = stats_arenas_lextents_valid,
+    .elem = &stats_arenas_i_lextents_j_node,
+};
+
 static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "nthreads", .handler = stats_arenas_i_nthreads_ctl},
     {.name = "dss", .handler = stats_arenas_i_dss_ctl},
@@ -878,6 +1040,9 @@ static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "bins", .index = &stats_arenas_i_bins_index},
     {.name = "lruns", .index = &stats_arenas_i_lruns_index},
     {.name = "hchunks", .index = &stats_arenas_i_hchunks_index},
+    {.name = "resident", .handler = stats_arenas_i_resident_ctl},
+    {.name = "base", .handler = stats_arenas_i_base_ctl},
+    {.name = "lextents", .index = &stats_arenas_i_lextents_index},
     {.name = NULL},
 };
 
@@ -896,6 +1061,8 @@ const ctl_node_t ctl_stats_children[] = {
     {.name = "resident", .handler = stats_resident_ctl},
     {.name = "mapped", .handler = stats_mapped_ctl},
     {.name = "retained", .handler = stats_retained_ctl},
+    {.name = "metadata_thp", .handler = stats_metadata_thp_ctl},
+    {.name = "zero_reallocs", .handler = stats_zero_reallocs_ctl},
     {.name = "background_thread", .children = ctl_stats_background_thread_children},
     {.name = "arenas", .index = &stats_arenas_index},
     {.name = NULL},

@@ -72,6 +72,12 @@ static const char *const opt_metadata_thp_names[] = {
     NULL,
 };
 static const char *const opt_dss_names[] = {"disabled", NULL};
+static const char *const opt_zero_realloc_names[] = {
+    [ZERO_REALLOC_FREE] = "free",
+    [ZERO_REALLOC_ALLOC] = "alloc",
+    [ZERO_REALLOC_ABORT] = "abort",
+    NULL,
+};
 static const char *const opt_purge_names[] = {
     [PURGE_MODE_DECAY] = "decay",
     [PURGE_MODE_RATIO] = "ratio",
@@ -119,6 +125,8 @@ const opt_desc_t opt_table[] = {
     {"oversize_threshold", OPT_TYPE_SIZE, &opt_oversize_threshold, 0, SZ_HUGE_MAXCLASS, NULL,
      false},
     {"dss", OPT_TYPE_ENUM, &opt_dss, 0, OPT_ENUM_MAX(opt_dss_names), opt_dss_names, false},
+    {"zero_realloc", OPT_TYPE_ENUM, &opt_zero_realloc, 0, OPT_ENUM_MAX(opt_zero_realloc_names),
+     opt_zero_realloc_names, false},
     /* The fill options (fill.h); with configure --disable-fill they are
      * parsed, warned about and ignored. */
     {"junk", OPT_TYPE_ENUM, &opt_junk, 0, FILL_JUNK_FREE, opt_junk_names, false},

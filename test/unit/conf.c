@@ -38,6 +38,8 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
+#include "alloc/internal/base.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
@@ -167,6 +169,7 @@ static const struct {
 } test_expected_table[] = {
     {"abort", OPT_TYPE_BOOL, &opt_abort, 0, 1, false},
     {"abort_conf", OPT_TYPE_BOOL, &opt_abort_conf, 0, 1, false},
+    {"confirm_conf", OPT_TYPE_BOOL, &opt_confirm_conf, 0, 1, false},
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, 4096, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, 2, false},
     {"tcache", OPT_TYPE_BOOL, &opt_tcache, 0, 1, false},
@@ -181,6 +184,13 @@ static const struct {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, 2, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, false},
+    {"max_background_threads", OPT_TYPE_SIZE, &opt_max_background_threads, 1,
+     BACKGROUND_THREADS_MAX, false},
+    {"metadata_thp", OPT_TYPE_ENUM, &opt_metadata_thp, 0, 2, false},
+    {"oversize_threshold", OPT_TYPE_SIZE, &opt_oversize_threshold, 0, (int64_t)SZ_HUGE_MAXCLASS,
+     false},
+    {"dss", OPT_TYPE_ENUM, NULL, 0, 0, false},
+    {"zero_realloc", OPT_TYPE_ENUM, &opt_zero_realloc, 0, 2, false},
     {"junk", OPT_TYPE_ENUM, &opt_junk, 0, 3, false},
     {"zero", OPT_TYPE_BOOL, &opt_zero, 0, 1, false},
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
@@ -604,7 +614,7 @@ test_unknown_keys(void **state) {
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
 	const char *unknown[] = {"NARENAS:2", "narena:2",         "narenas_:2",  "narenas2:2",
-	                         "prof:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
+	                         "prof:true", "muzzy_decay:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
 		cap_expect("unknown option \"");
