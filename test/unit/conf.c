@@ -613,7 +613,7 @@ test_unknown_keys(void **state) {
 	(void)state;
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
-	const char *unknown[] = {"NARENAS:2", "narena:2",         "narenas_:2",  "narenas2:2",
+	const char *unknown[] = {"NARENAS:2", "narena:2",      "narenas_:2",  "narenas2:2",
 	                         "prof:true", "muzzy_decay:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
