@@ -156,8 +156,23 @@ huge_lookup(const void *ptr) {
 }
 
 void
-huge_forget(void *ptr) {
-	rtree_clear(&huge_rtree, (uintptr_t)ptr);
+huge_reset(arena_t *a) {
+	mutex_lock(&a->lock);
+	extent_t *e = a->huge_list;
+	while (e != NULL) {
+		extent_t *next = e->next;
+		rtree_clear(&huge_rtree, (uintptr_t)e->addr);
+		chunk_dalloc(&a->chunks, e->addr, e->size, false);
+		chunk_node_free(&a->chunks, e);
+		e = next;
+	}
+	a->huge_list = NULL;
+	arena_cactive_sub(a->stats.allocated_huge);
+	a->stats.allocated_huge = 0;
+	for (szind_t i = 0; i < SZ_NHUGE; i++) {
+		a->stats.hstats[i].curruns = 0;
+	}
+	mutex_unlock(&a->lock);
 }
 
 size_t

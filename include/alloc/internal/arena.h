@@ -64,7 +64,7 @@
 #define MAP_NPAGES_SHIFT 8
 
 /* Length in pages of the run whose first or last page has map[] bits `bits`
- * (arena.c and the walker, arena_validate.c). */
+ * (arena_run.c and the walker, arena_validate.c). */
 ALWAYS_INLINE size_t
 map_npages(uint32_t bits) {
 	return bits >> MAP_NPAGES_SHIFT;
@@ -128,6 +128,9 @@ typedef struct {
 } bin_info_t;
 
 extern bin_info_t bin_infos[SZ_NSMALL];
+
+/* Computes bin_infos (arena_bin.c); called by arena_boot. */
+void arena_bin_boot(void);
 
 /* A small run's descriptor (from base memory, recycled per bin). */
 struct run_s {
@@ -345,6 +348,11 @@ arena_ptr_pclass(const void *ptr) {
 	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
 }
 
+/* Aborts with one line naming ptr and `what` ("invalid pointer", "double
+ * free"): a free, realloc or sdallocx of a pointer the arena did not hand
+ * out, or of one already freed. */
+COLD NOINLINE void arena_report_bad_free(const void *ptr, const char *what);
+
 /* Aborts with a report unless ptr is the start of a region of small class
  * binind (and, in debug builds, one in use). No lock in release builds:
  * the run descriptor of a page holding live regions does not change. */
@@ -443,9 +451,9 @@ typedef struct {
  * not yet merged are added by the caller (tcache_stats_add). */
 void arena_stats_read(arena_t *arena, arena_stats_snapshot_t *out);
 
-/* Discards every allocation of the arena (arena.<i>.reset): its chunks and
- * huge spans go back to its chunk cache. Thread caches holding its objects
- * must have been flushed. */
+/* Discards every small and large allocation of the arena (arena.<i>.reset
+ * calls huge_reset first for its huge ones): its chunks go back to its
+ * chunk cache. Thread caches holding its objects must have been flushed. */
 void arena_reset(arena_t *arena);
 
 /*
@@ -455,6 +463,16 @@ void arena_reset(arena_t *arena);
  * setting an arena's decay time purges at once what the new curve allows
  * no longer.
  */
+ALWAYS_INLINE bool
+arena_decay_time_valid(ssize_t decay_time) {
+	return decay_time >= -1 && decay_time <= DECAY_TIME_MAX;
+}
+
+ALWAYS_INLINE bool
+arena_lg_dirty_mult_valid(ssize_t lg_dirty_mult) {
+	return lg_dirty_mult >= -1 && lg_dirty_mult < (ssize_t)(sizeof(size_t) * 8);
+}
+
 ssize_t arena_decay_time_get(arena_t *arena);
 bool arena_decay_time_set(arena_t *arena, ssize_t decay_time);
 ssize_t arena_lg_dirty_mult_get(arena_t *arena);

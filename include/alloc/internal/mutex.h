@@ -14,8 +14,8 @@
  *      ctl_lock (ctl_stats.c)               the mallctl statistics snapshot
  *   3. tcaches_lock (tcache.c)             the list of thread caches
  *   4. arenas_lock (arena.c)               arena creation, arena defaults
- *   5. bin locks of an arena (arena.c)     ascending bin index, never two arenas
- *   6. arena->lock (arena.c)               an arena's chunks, page runs,
+ *   5. bin locks of an arena (arena_bin.c) ascending bin index, never two arenas
+ *   6. arena->lock (arena_run.c)           an arena's chunks, page runs,
  *                                          chunk cache and huge list
  *   7. rtree lock (rtree.c)                radix tree node creation
  *   8. base_lock (base.c)                  metadata memory
