@@ -208,8 +208,8 @@ arenas_bin_i_run_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 }
 
 static int
-arenas_bin_i_nshards_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
-                         void *newp, size_t newlen) {
+arenas_bin_i_nshards_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
 	(void)mib, (void)miblen;
 	uint32_t v = 1;
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
@@ -305,8 +305,8 @@ arenas_lextent_valid(const size_t *mib, size_t depth, size_t i) {
 }
 
 static int
-arenas_lextent_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
-                          void *newp, size_t newlen) {
+arenas_lextent_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
 	(void)miblen;
 	size_t v = sz_index2size((szind_t)(SZ_NSMALL + mib[2]));
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));

@@ -974,16 +974,16 @@ stats_arenas_lextents_valid(const size_t *mib, size_t depth, size_t j) {
 }
 
 static int
-stats_arenas_i_lextents_j_nmalloc_ctl(const size_t *mib, size_t miblen, void *oldp,
-                                      size_t *oldlenp, void *newp, size_t newlen) {
+stats_arenas_i_lextents_j_nmalloc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                      void *newp, size_t newlen) {
 	(void)miblen;
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(nmalloc),
 	                        sizeof(large_stats_t), sizeof(uint64_t));
 }
 
 static int
-stats_arenas_i_lextents_j_ndalloc_ctl(const size_t *mib, size_t miblen, void *oldp,
-                                      size_t *oldlenp, void *newp, size_t newlen) {
+stats_arenas_i_lextents_j_ndalloc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                      void *newp, size_t newlen) {
 	(void)miblen;
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(ndalloc),
 	                        sizeof(large_stats_t), sizeof(uint64_t));
