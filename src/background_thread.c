@@ -25,11 +25,16 @@ size_t opt_max_background_threads = BACKGROUND_THREADS_MAX;
 
 static uint64_t
 bg_sleep_cap(void) {
-	ssize_t t = arenas_decay_time_get();
+	/* The shorter of the two stages' decay times that purge at all. */
+	ssize_t t = arenas_decay_ms_get(DECAY_STAGE_DIRTY);
+	ssize_t m = arenas_decay_ms_get(DECAY_STAGE_MUZZY);
+	if (m > 0 && (t <= 0 || m < t)) {
+		t = m;
+	}
 	if (t <= 0) {
 		return t == 0 ? BG_SLEEP_MAX_NS / 100 : BG_SLEEP_MAX_NS;
 	}
-	uint64_t cap = (uint64_t)t * 1000 * 1000 * 1000 / 20;
+	uint64_t cap = (uint64_t)t * 1000 * 1000 / 20;
 	return cap < BG_SLEEP_MAX_NS ? cap : BG_SLEEP_MAX_NS;
 }
 /* Shortest sleep, so a decay time of 0 cannot make a thread spin. */

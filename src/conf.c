@@ -42,15 +42,13 @@ ALLOC_EXPORT const char *ALLOC_NAME(malloc_conf) __attribute__((weak)) = NULL;
 const char *conf_link_path = "/etc/malloc.conf";
 
 const conf_alias_t conf_aliases[] = {
-    /* jemalloc 5 counts the decay time in milliseconds (and has a second,
-     * "muzzy" decay liballoc does not have). */
-    {"dirty_decay_ms", "decay_time", CONF_ALIAS_SCALE, 1000,
-     "alias of decay_time, which counts whole seconds"},
+    /* jemalloc 4 counts the decay time of dirty pages in seconds. */
+    {"decay_time", "dirty_decay_ms", CONF_ALIAS_MULTIPLY, 1000,
+     "alias of dirty_decay_ms in whole seconds"},
     /* Not a jemalloc option, but the jemalloc-sys README's example
      * ("decay_ms:30000" for a decay time of 30 s): the decay time of dirty
      * pages, which is what that sentence means. */
-    {"decay_ms", "decay_time", CONF_ALIAS_SCALE, 1000,
-     "alias of dirty_decay_ms, liballoc's decay_time in milliseconds"},
+    {"decay_ms", "dirty_decay_ms", CONF_ALIAS_SCALE, 1, "alias of dirty_decay_ms"},
     /* jemalloc 5 gives the largest cached size in bytes. */
     {"tcache_max", "lg_tcache_max", CONF_ALIAS_LOG2, 0,
      "alias of lg_tcache_max, the size being 2^lg_tcache_max"},
@@ -343,6 +341,11 @@ conf_alias_value(const conf_alias_t *a, const opt_desc_t *d, const char *v, size
 		}
 		x = (int64_t)ctz_u64((uint64_t)x);
 		break;
+	case CONF_ALIAS_MULTIPLY:
+		if (x >= 0 && __builtin_mul_overflow(x, a->scale, &x)) {
+			return false;
+		}
+		break;
 	}
 	*out = x;
 	return x >= d->min && x <= d->max;
@@ -353,6 +356,11 @@ static void
 conf_alias_expected(const conf_alias_t *a, const opt_desc_t *d, char *buf, size_t size) {
 	switch (a->kind) {
 	case CONF_ALIAS_SCALE: {
+		if (a->scale == 1) {
+			msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
+			           (long long)d->max);
+			break;
+		}
 		int64_t max = d->max > INT64_MAX / a->scale ? INT64_MAX : d->max * a->scale;
 		if (d->min < 0) {
 			msg_format(buf, size, "%lld or a multiple of %lld in [0, %lld]",
@@ -368,6 +376,10 @@ conf_alias_expected(const conf_alias_t *a, const opt_desc_t *d, char *buf, size_
 		msg_format(buf, size, "a power of two in [%llu, %llu]",
 		           1ULL << (d->min < 63 ? d->min : 63),
 		           1ULL << (d->max < 63 ? d->max : 63));
+		break;
+	case CONF_ALIAS_MULTIPLY:
+		msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
+		           (long long)(d->max / a->scale));
 		break;
 	}
 }

@@ -21,7 +21,9 @@
  * the dss setting cannot be applied), anything else EINVAL.
  *
  * lg_dirty_mult and decay_time are ssize_t; a value the arena refuses is
- * EFAULT, as in jemalloc 4.x.
+ * EFAULT, as in jemalloc 4.x. dirty_decay_ms and muzzy_decay_ms (jemalloc
+ * 5) are the two decay times in milliseconds; decay_time is the dirty one
+ * in seconds (a time under a second reads as 1, see decay.h).
  *
  * arena.<i>.chunk_hooks is not provided: the chunk layer cannot call
  * program-supplied hooks, and a read that returned hooks a write could not
@@ -166,15 +168,22 @@ arena_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	return 0;
 }
 
+/*
+ * arena.<i>.dirty_decay_ms, muzzy_decay_ms (jemalloc 5) and decay_time
+ * (4.x: the dirty one in seconds, read rounded up): ssize_t, rw. `seconds`
+ * says which unit the node speaks.
+ */
 static int
-arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                       size_t newlen) {
-	(void)miblen;
+arena_i_decay_rw(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                 decay_stage_t stage, bool seconds) {
 	arena_t *a = ctl_arena_at(mib[1]);
 	if (a == NULL) {
 		return EFAULT;
 	}
-	ssize_t old = arena_decay_time_get(a);
+	ssize_t old = arena_decay_ms_get(a, stage);
+	if (seconds) {
+		old = decay_ms_to_seconds(old);
+	}
 	ssize_t v;
 	int err = ctl_write(newp, newlen, &v, sizeof(v));
 	if (err != 0) {
@@ -184,10 +193,37 @@ arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 	if (err != 0) {
 		return err;
 	}
-	if (newp != NULL && arena_decay_time_set(a, v)) {
-		return EFAULT;
+	if (newp == NULL) {
+		return 0;
 	}
-	return 0;
+	if (seconds) {
+		if (!arena_decay_time_valid(v)) {
+			return EFAULT;
+		}
+		v = v < 0 ? -1 : v * 1000;
+	}
+	return arena_decay_ms_set(a, stage, v) ? EFAULT : 0;
+}
+
+static int
+arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, true);
+}
+
+static int
+arena_i_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                           void *newp, size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, false);
+}
+
+static int
+arena_i_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                           void *newp, size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_MUZZY, false);
 }
 
 /*
@@ -248,6 +284,8 @@ static const ctl_node_t arena_i_children[] = {
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},
     {.name = "chunk_hooks", .handler = arena_i_chunk_hooks_ctl},
     {.name = "initialized", .handler = arena_i_initialized_ctl},
+    {.name = "dirty_decay_ms", .handler = arena_i_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = arena_i_muzzy_decay_ms_ctl},
     {.name = NULL},
 };
 

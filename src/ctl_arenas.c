@@ -77,11 +77,16 @@ arenas_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *o
 	return 0;
 }
 
+/* arenas.decay_time (seconds), arenas.dirty_decay_ms and
+ * arenas.muzzy_decay_ms: the defaults for arenas made later, as
+ * arena.<i>.* speak them. */
 static int
-arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                      size_t newlen) {
-	(void)mib, (void)miblen;
-	ssize_t old = arenas_decay_time_get();
+arenas_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, decay_stage_t stage,
+                bool seconds) {
+	ssize_t old = arenas_decay_ms_get(stage);
+	if (seconds) {
+		old = decay_ms_to_seconds(old);
+	}
 	ssize_t v;
 	int err = ctl_write(newp, newlen, &v, sizeof(v));
 	if (err != 0) {
@@ -91,10 +96,37 @@ arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldl
 	if (err != 0) {
 		return err;
 	}
-	if (newp != NULL && arenas_decay_time_set(v)) {
-		return EFAULT;
+	if (newp == NULL) {
+		return 0;
 	}
-	return 0;
+	if (seconds) {
+		if (!arena_decay_time_valid(v)) {
+			return EFAULT;
+		}
+		v = v < 0 ? -1 : v * 1000;
+	}
+	return arenas_decay_ms_set(stage, v) ? EFAULT : 0;
+}
+
+static int
+arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                      size_t newlen) {
+	(void)mib, (void)miblen;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, true);
+}
+
+static int
+arenas_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)mib, (void)miblen;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, false);
+}
+
+static int
+arenas_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)mib, (void)miblen;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_MUZZY, false);
 }
 
 static int
@@ -378,5 +410,7 @@ const ctl_node_t ctl_arenas_children[] = {
     {.name = "nlextents", .handler = arenas_nlextents_ctl},
     {.name = "lextent", .index = &arenas_lextent_index},
     {.name = "lookup", .handler = arenas_lookup_ctl},
+    {.name = "dirty_decay_ms", .handler = arenas_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = arenas_muzzy_decay_ms_ctl},
     {.name = NULL},
 };

@@ -105,6 +105,17 @@ ctl_arena_stats_merge(arena_stats_snapshot_t *sum, const arena_stats_snapshot_t 
 	sum->nthreads += s->nthreads;
 	sum->pactive += s->pactive;
 	sum->pdirty += s->pdirty;
+	sum->pmuzzy += s->pmuzzy;
+	sum->dirty_npurge += s->dirty_npurge;
+	sum->dirty_nmadvise += s->dirty_nmadvise;
+	sum->dirty_purged += s->dirty_purged;
+	sum->muzzy_npurge += s->muzzy_npurge;
+	sum->muzzy_nmadvise += s->muzzy_nmadvise;
+	sum->muzzy_purged += s->muzzy_purged;
+	/* The oldest arena's age. */
+	if (s->uptime_ns > sum->uptime_ns) {
+		sum->uptime_ns = s->uptime_ns;
+	}
 	sum->mapped += s->mapped;
 	sum->retained += s->retained;
 	sum->metadata_mapped += s->metadata_mapped;
@@ -152,7 +163,7 @@ ctl_arena_stats_read(arena_t *a, ctl_arena_stats_t *out) {
 		}
 	}
 	out->lg_dirty_mult = arena_lg_dirty_mult_get(a);
-	out->decay_time = arena_decay_time_get(a);
+	out->decay_time = decay_ms_to_seconds(out->astats.dirty_decay_ms);
 	out->initialized = true;
 }
 
@@ -459,6 +470,105 @@ stats_arenas_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size
 	}
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen,
 	                        offsetof(ctl_arena_stats_t, decay_time), 0, sizeof(ssize_t));
+}
+
+/* stats.arenas.<i>.dirty_decay_ms / muzzy_decay_ms (jemalloc 5): the
+ * arena's decay times, like decay_time for real arenas only. */
+static int
+stats_arenas_i_decay_ms_read(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
+                             size_t newlen, size_t offset) {
+	mutex_lock(&ctl_lock);
+	bool merged = mib[2] == ctl_snap_narenas;
+	mutex_unlock(&ctl_lock);
+	if (merged) {
+		return ENOENT;
+	}
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, offset, 0, sizeof(ssize_t));
+}
+
+static int
+stats_arenas_i_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_decay_ms_read(mib, oldp, oldlenp, newp, newlen,
+	                                    ASTATS(dirty_decay_ms));
+}
+
+static int
+stats_arenas_i_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_decay_ms_read(mib, oldp, oldlenp, newp, newlen,
+	                                    ASTATS(muzzy_decay_ms));
+}
+
+/* stats.arenas.<i>.uptime (jemalloc 5): ns since the arena was made (the
+ * oldest arena's in the merged view), as of the last refresh. */
+static int
+stats_arenas_i_uptime_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(uptime_ns), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_pmuzzy_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(pmuzzy), 0,
+	                        sizeof(size_t));
+}
+
+/* stats.arenas.<i>.{dirty,muzzy}_{npurge,nmadvise,purged} (jemalloc 5):
+ * each decay stage's sweeps, madvise calls and pages (npurge, nmadvise
+ * and purged are their sums). */
+static int
+stats_arenas_i_dirty_npurge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_npurge), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_dirty_nmadvise_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_nmadvise), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_dirty_purged_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_purged), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_npurge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_npurge), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_nmadvise_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_nmadvise), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_purged_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_purged), 0,
+	                        sizeof(uint64_t));
 }
 
 static int
@@ -1043,6 +1153,16 @@ static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "resident", .handler = stats_arenas_i_resident_ctl},
     {.name = "base", .handler = stats_arenas_i_base_ctl},
     {.name = "lextents", .index = &stats_arenas_i_lextents_index},
+    {.name = "dirty_decay_ms", .handler = stats_arenas_i_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = stats_arenas_i_muzzy_decay_ms_ctl},
+    {.name = "uptime", .handler = stats_arenas_i_uptime_ctl},
+    {.name = "pmuzzy", .handler = stats_arenas_i_pmuzzy_ctl},
+    {.name = "dirty_npurge", .handler = stats_arenas_i_dirty_npurge_ctl},
+    {.name = "dirty_nmadvise", .handler = stats_arenas_i_dirty_nmadvise_ctl},
+    {.name = "dirty_purged", .handler = stats_arenas_i_dirty_purged_ctl},
+    {.name = "muzzy_npurge", .handler = stats_arenas_i_muzzy_npurge_ctl},
+    {.name = "muzzy_nmadvise", .handler = stats_arenas_i_muzzy_nmadvise_ctl},
+    {.name = "muzzy_purged", .handler = stats_arenas_i_muzzy_purged_ctl},
     {.name = NULL},
 };
 

@@ -4,7 +4,7 @@
  * owns, and opt_table, the one list of every option liballoc implements.
  *
  * An option's global lives with the subsystem that reads it (opt_tcache in
- * tcache.c, opt_decay_time in decay.c, ...) or here when no single
+ * tcache.c, opt_dirty_decay_ms in decay.c, ...) or here when no single
  * subsystem owns it. The table names each one with its type and its
  * accepted range: the MALLOC_CONF parser (conf.c) validates and stores
  * through it, the opt.* mallctl nodes read through it, and doc/options.md
@@ -106,7 +106,10 @@ const opt_desc_t opt_table[] = {
     {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, NULL, false},
     /* Fixed by configure --with-lg-chunk: only that value is accepted. */
     {"lg_chunk", OPT_TYPE_SIZE, &opt_lg_chunk, LG_CHUNK, LG_CHUNK, NULL, true},
-    {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, NULL, false},
+    /* jemalloc 5's two decay times; decay_time (4.x) is an alias of the
+     * dirty one in seconds (conf.c). */
+    {"dirty_decay_ms", OPT_TYPE_SSIZE, &opt_dirty_decay_ms, -1, DECAY_MS_MAX, NULL, false},
+    {"muzzy_decay_ms", OPT_TYPE_SSIZE, &opt_muzzy_decay_ms, -1, DECAY_MS_MAX, NULL, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, (int64_t)sizeof(size_t) * 8 - 1, NULL,
      false},
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, OPT_ENUM_MAX(opt_purge_names), opt_purge_names, false},
