@@ -200,6 +200,10 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 		bin_t *bin = &a->bins[i];
 		mutex_lock(&bin->lock);
 		out->bins[i] = bin->stats;
+		out->bins[i].nonfull_runs = bin->runcur != NULL && bin->runcur->nfree != 0;
+		for (const run_t *r = bin->nonfull; r != NULL; r = r->next) {
+			out->bins[i].nonfull_runs++;
+		}
 		mutex_unlock(&bin->lock);
 		out->allocated_small += out->bins[i].curregs * bin_infos[i].reg_size;
 		out->nmalloc_small += out->bins[i].nmalloc;

@@ -278,7 +278,7 @@ static const ctl_node_t arena_i_children[] = {
     {.name = "purge", .handler = arena_i_purge_ctl},
     {.name = "decay", .handler = arena_i_decay_ctl},
     {.name = "reset", .handler = arena_i_reset_ctl},
-    {.name = "destroy", .handler = arena_i_reset_ctl},
+    {.name = "destroy", .alias = "reset"},
     {.name = "dss", .handler = arena_i_dss_ctl},
     {.name = "lg_dirty_mult", .handler = arena_i_lg_dirty_mult_ctl},
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},

@@ -90,6 +90,7 @@ ctl_bin_stats_merge(bin_stats_t *sum, const bin_stats_t *s) {
 	sum->reruns += s->reruns;
 	sum->curregs += s->curregs;
 	sum->curruns += s->curruns;
+	sum->nonfull_runs += s->nonfull_runs;
 }
 
 static void
@@ -98,6 +99,7 @@ ctl_large_stats_merge(large_stats_t *sum, const large_stats_t *s) {
 	sum->ndalloc += s->ndalloc;
 	sum->nrequests += s->nrequests;
 	sum->curruns += s->curruns;
+	sum->nflushes += s->nflushes;
 }
 
 static void
@@ -656,11 +658,11 @@ stats_arenas_i_base_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	                        sizeof(size_t));
 }
 
-/* stats.arenas.<i>.small.nfills / nflushes (jemalloc 5): the bins' thread-
- * cache fills and flushes, summed. */
+/* The uint64_t at `field` of each of the `n` elements (`elem` bytes apart)
+ * starting at `offset` in the snapshot of arena mib[2], summed. */
 static int
-stats_arenas_i_small_bins_sum(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
-                              size_t newlen, size_t offset) {
+stats_arena_sum(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                size_t offset, size_t elem, size_t n, size_t field) {
 	int err = ctl_readonly(newp, newlen);
 	if (err != 0) {
 		return err;
@@ -668,29 +670,62 @@ stats_arenas_i_small_bins_sum(const size_t *mib, void *oldp, size_t *oldlenp, vo
 	ctl_lock_snapshot();
 	const ctl_arena_stats_t *s = stats_arena_locked(mib[2]);
 	uint64_t v = 0;
-	for (szind_t j = 0; s != NULL && j < SZ_NSMALL; j++) {
+	for (size_t j = 0; s != NULL && j < n; j++) {
 		uint64_t x;
-		memcpy(&x, (const char *)&s->astats.bins[j] + offset, sizeof(x));
+		memcpy(&x, (const char *)s + offset + j * elem + field, sizeof(x));
 		v += x;
 	}
 	mutex_unlock(&ctl_lock);
 	return s == NULL ? ENOENT : ctl_read(oldp, oldlenp, &v, sizeof(v));
 }
 
+/* stats.arenas.<i>.small.nfills / nflushes (jemalloc 5): the bins' thread-
+ * cache fills and flushes, summed. */
 static int
 stats_arenas_i_small_nfills_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
                                 void *newp, size_t newlen) {
 	(void)miblen;
-	return stats_arenas_i_small_bins_sum(mib, oldp, oldlenp, newp, newlen,
-	                                     offsetof(bin_stats_t, nfills));
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(bins), sizeof(bin_stats_t),
+	                       SZ_NSMALL, offsetof(bin_stats_t, nfills));
 }
 
 static int
 stats_arenas_i_small_nflushes_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
                                   void *newp, size_t newlen) {
 	(void)miblen;
-	return stats_arenas_i_small_bins_sum(mib, oldp, oldlenp, newp, newlen,
-	                                     offsetof(bin_stats_t, nflushes));
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(bins), sizeof(bin_stats_t),
+	                       SZ_NSMALL, offsetof(bin_stats_t, nflushes));
+}
+
+/* stats.arenas.<i>.large.nfills / nflushes (jemalloc 5). A thread cache
+ * takes large objects only from the program's frees, never in batches from
+ * the arena, so there are no large fills: nfills is 0 by construction.
+ * nflushes counts the flushes that returned large objects, per class,
+ * summed. */
+static int
+stats_arenas_i_large_nfills_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, 0, 0, 0, 0);
+}
+
+static int
+stats_arenas_i_large_nflushes_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(lstats),
+	                       sizeof(large_stats_t), SZ_NLARGE, offsetof(large_stats_t, nflushes));
+}
+
+/* stats.arenas.<i>.bins.<j>.nonfull_slabs (jemalloc 5): the class's runs
+ * with free regions at the last refresh. */
+static int
+stats_arenas_i_bins_j_nonfull_slabs_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                        size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen,
+	                        ASTATS(bins) + offsetof(bin_stats_t, nonfull_runs),
+	                        sizeof(bin_stats_t), sizeof(size_t));
 }
 
 static const ctl_node_t stats_arenas_i_metadata_children[] = {
@@ -806,6 +841,8 @@ static const ctl_node_t stats_arenas_i_large_children[] = {
     {.name = "nmalloc", .handler = stats_arenas_i_large_nmalloc_ctl},
     {.name = "ndalloc", .handler = stats_arenas_i_large_ndalloc_ctl},
     {.name = "nrequests", .handler = stats_arenas_i_large_nrequests_ctl},
+    {.name = "nfills", .handler = stats_arenas_i_large_nfills_ctl},
+    {.name = "nflushes", .handler = stats_arenas_i_large_nflushes_ctl},
     {.name = NULL},
 };
 
@@ -946,6 +983,7 @@ static const ctl_node_t stats_arenas_i_bins_j_children[] = {
     {.name = "nslabs", .alias = "nruns"},
     {.name = "nreslabs", .alias = "nreruns"},
     {.name = "curslabs", .alias = "curruns"},
+    {.name = "nonfull_slabs", .handler = stats_arenas_i_bins_j_nonfull_slabs_ctl},
     {.name = NULL},
 };
 

@@ -168,6 +168,9 @@ typedef struct {
 	uint64_t reruns;
 	size_t curregs;
 	size_t curruns;
+	/* Runs with free regions (runcur and the nonfull list), counted by
+	 * arena_stats_read only. */
+	size_t nonfull_runs;
 } bin_stats_t;
 
 struct bin_s {
@@ -187,6 +190,8 @@ typedef struct {
 	uint64_t ndalloc;
 	uint64_t nrequests;
 	size_t curruns;
+	/* Thread-cache flushes that returned objects of the class. */
+	uint64_t nflushes;
 } large_stats_t;
 
 typedef struct {
