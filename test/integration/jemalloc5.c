@@ -223,7 +223,8 @@ test_names(void **state) {
 		if (names[k].mode == ACTION) {
 			CHECK(mallctlbymib(mib, miblen, NULL, NULL, NULL, 0) == 0, "%s", name);
 			int one = 1;
-			CHECK(mallctl(name, NULL, NULL, &one, sizeof(one)) == EPERM, "%s write", name);
+			CHECK(mallctl(name, NULL, NULL, &one, sizeof(one)) == EPERM, "%s write",
+			      name);
 			continue;
 		}
 		char buf[16];
@@ -442,8 +443,9 @@ child_opts(void) {
 	free(big);
 	size_t n = 0;
 	sz = sizeof(n);
-	for (int i = 0; i < 100 && mallctl("stats.background_thread.num_threads", &n, &sz, NULL,
-	                                   0) == 0 && n == 0;
+	for (int i = 0;
+	     i < 100 && mallctl("stats.background_thread.num_threads", &n, &sz, NULL, 0) == 0 &&
+	     n == 0;
 	     i++) {
 		free(malloc(3 * MiB));
 		usleep(10000);
@@ -567,16 +569,16 @@ churn(unsigned a, char **blocks) {
 	return low;
 }
 
-#define EXPECT(cond)                                                                    \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			printf("%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);       \
-			printf("pdirty %zu pmuzzy %zu dirty_purged %llu muzzy_purged "  \
-			       "%llu\n",                                                \
-			       s.pdirty, s.pmuzzy, (unsigned long long)s.dirty_purged,  \
-			       (unsigned long long)s.muzzy_purged);                     \
-			return 1;                                                       \
-		}                                                                       \
+#define EXPECT(cond)                                                                   \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			printf("%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);      \
+			printf("pdirty %zu pmuzzy %zu dirty_purged %llu muzzy_purged " \
+			       "%llu\n",                                               \
+			       s.pdirty, s.pmuzzy, (unsigned long long)s.dirty_purged, \
+			       (unsigned long long)s.muzzy_purged);                    \
+			return 1;                                                      \
+		}                                                                      \
 	} while (0)
 
 /* Child, with dirty_decay_ms:0,muzzy_decay_ms:-1: freed pages go muzzy at
@@ -835,9 +837,9 @@ main(int argc, char **argv) {
 		return child_main(argv[2]);
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),       cmocka_unit_test(test_spellings),
-	    cmocka_unit_test(test_sizes),       cmocka_unit_test(test_decay_views),
-	    cmocka_unit_test(test_conf_lines),  cmocka_unit_test(test_muzzy),
+	    cmocka_unit_test(test_names),         cmocka_unit_test(test_spellings),
+	    cmocka_unit_test(test_sizes),         cmocka_unit_test(test_decay_views),
+	    cmocka_unit_test(test_conf_lines),    cmocka_unit_test(test_muzzy),
 	    cmocka_unit_test(test_xallocx_extra), cmocka_unit_test(test_dss),
 	    cmocka_unit_test(test_misc),
 	};
