@@ -2,8 +2,9 @@
 /*
  * mallctl arena.<i>.*: actions on one arena, and its purging settings.
  *
- * <i> ranges over [0, arenas.narenas]; i == arenas.narenas means every
- * arena for purge and decay (jemalloc 4.x). An automatic arena that no
+ * <i> ranges over [0, arenas.narenas]; i == arenas.narenas (jemalloc 4.x)
+ * or 4096 (jemalloc 5's MALLCTL_ARENAS_ALL) means every arena for purge,
+ * decay and initialized. An automatic arena that no
  * thread used yet does not exist: purge and decay skip it, the settings
  * answer EFAULT, as jemalloc does for an uninitialised arena.
  *
@@ -50,7 +51,7 @@ ctl_arena_at(size_t i) {
 static bool
 arena_index_valid(const size_t *mib, size_t depth, size_t i) {
 	(void)mib, (void)depth;
-	return i <= ctl_narenas();
+	return i <= ctl_narenas() || i == CTL_ARENAS_ALL;
 }
 
 /* Both directions are void for actions. */
@@ -74,7 +75,7 @@ arena_i_purge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	unsigned n = ctl_narenas();
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = ctl_arena_at(i);
-		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+		if (a != NULL && (ctl_arenas_all(mib[1], n) || mib[1] == i)) {
 			arena_purge_all(a);
 		}
 	}
@@ -92,7 +93,7 @@ arena_i_decay_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	unsigned n = ctl_narenas();
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = ctl_arena_at(i);
-		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+		if (a != NULL && (ctl_arenas_all(mib[1], n) || mib[1] == i)) {
 			arena_decay(a);
 		}
 	}
@@ -267,7 +268,7 @@ arena_i_initialized_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	unsigned n = ctl_narenas();
 	bool v = false;
 	for (unsigned i = 0; i < n && !v; i++) {
-		if (mib[1] == n || mib[1] == i) {
+		if (ctl_arenas_all(mib[1], n) || mib[1] == i) {
 			v = ctl_arena_at(i) != NULL;
 		}
 	}

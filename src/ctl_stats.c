@@ -31,8 +31,9 @@
  *
  * stats.background_thread.* are read live (ctl_background_thread.c).
  *
- * Per arena, lg_dirty_mult, decay_time and dss exist for real arenas only:
- * the merged view answers ENOENT for them.
+ * Per arena, lg_dirty_mult, decay_time, dirty/muzzy_decay_ms and dss exist
+ * for real arenas only: the merged view (index arenas.narenas, or 4096,
+ * jemalloc 5's MALLCTL_ARENAS_ALL) answers ENOENT for them.
  *
  * A build without statistics (--disable-stats, config_stats false) keeps no
  * counters, so it has no numbers to report: as in jemalloc, every stats.*
@@ -375,7 +376,7 @@ stats_arenas_valid(const size_t *mib, size_t depth, size_t i) {
 		return false;
 	}
 	ctl_lock_snapshot();
-	bool ok = i == ctl_snap_narenas ||
+	bool ok = ctl_arenas_all(i, ctl_snap_narenas) ||
 	          (i < ctl_snap_narenas && ctl_snap[i] != NULL && ctl_snap[i]->initialized);
 	mutex_unlock(&ctl_lock);
 	return ok;
@@ -385,7 +386,7 @@ stats_arenas_valid(const size_t *mib, size_t depth, size_t i) {
  * ctl_lock. */
 static const ctl_arena_stats_t *
 stats_arena_locked(size_t i) {
-	if (i == ctl_snap_narenas) {
+	if (ctl_arenas_all(i, ctl_snap_narenas)) {
 		return &ctl_snap_merged;
 	}
 	if (i < ctl_snap_narenas && ctl_snap[i] != NULL && ctl_snap[i]->initialized) {
@@ -437,7 +438,7 @@ stats_arenas_i_dss_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 		return err;
 	}
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
@@ -451,7 +452,7 @@ stats_arenas_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, s
                                  void *newp, size_t newlen) {
 	(void)miblen;
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
@@ -465,7 +466,7 @@ stats_arenas_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size
                               void *newp, size_t newlen) {
 	(void)miblen;
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
@@ -480,7 +481,7 @@ static int
 stats_arenas_i_decay_ms_read(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
                              size_t newlen, size_t offset) {
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;

@@ -315,6 +315,22 @@ test_sizes(void **state) {
 	snprintf(name, sizeof(name), "arena.%u.initialized", a);
 	ctl_read(name, &init, sizeof(init));
 	CHECK(init, "%s", name);
+
+	/* MALLCTL_ARENAS_ALL is the 4.x "all arenas" index narenas. */
+	snprintf(name, sizeof(name), "arena.%u.initialized", (unsigned)MALLCTL_ARENAS_ALL);
+	init = false;
+	ctl_read(name, &init, sizeof(init));
+	CHECK(init, "%s", name);
+	snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+	CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "%s", name);
+	if (have_stats) {
+		unsigned n;
+		ctl_read("arenas.narenas", &n, sizeof(n));
+		refresh();
+		CHECK(ctl_size("stats.arenas.%u.pactive", MALLCTL_ARENAS_ALL) ==
+		          ctl_size("stats.arenas.%u.pactive", n),
+		      "merged views differ");
+	}
 }
 
 /* ---------------------------------------------------------------------- */

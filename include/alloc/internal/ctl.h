@@ -143,6 +143,17 @@ int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t ne
  * all of them. */
 unsigned ctl_narenas(void);
 
+/* jemalloc 5's MALLCTL_ARENAS_ALL: the same "all arenas" index as
+ * narenas, under a fixed number no arena index reaches. */
+#define CTL_ARENAS_ALL 4096
+_Static_assert(ARENAS_MAX <= CTL_ARENAS_ALL, "arena indices stay below MALLCTL_ARENAS_ALL");
+
+/* Whether arena index i, with n arenas, means all of them. */
+static inline bool
+ctl_arenas_all(size_t i, unsigned n) {
+	return i == n || i == CTL_ARENAS_ALL;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The statistics snapshot (ctl_stats.c). */
 
