@@ -199,6 +199,9 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
 		bin_t *bin = &a->bins[i];
 		mutex_lock(&bin->lock);
+		/* Regions waiting on the remote list are freed: reads are
+		 * exact once every thread's frees have returned. */
+		arena_bin_remote_drain(a, bin);
 		out->bins[i] = bin->stats;
 		out->bins[i].nonfull_runs = bin->runcur != NULL && bin->runcur->nfree != 0;
 		for (const run_t *r = bin->nonfull; r != NULL; r = r->next) {
@@ -288,6 +291,10 @@ arena_reset(arena_t *a) {
 		bin_t *bin = &a->bins[i];
 		bin->runcur = NULL;
 		bin->nonfull = NULL;
+		/* Its regions were in the runs just discarded. */
+		__atomic_store_n(&bin->remote, NULL, __ATOMIC_RELAXED);
+		__atomic_store_n(&bin->remote_nflushes, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&bin->remote_nrequests, 0, __ATOMIC_RELAXED);
 		bin->stats.curregs = 0;
 		bin->stats.curruns = 0;
 		mutex_unlock(&bin->lock);

@@ -13,6 +13,7 @@
 #include "alloc/internal/arena_run.h"
 #include "alloc/internal/arena_validate.h"
 #include "alloc/internal/base.h"
+#include "alloc/internal/fill.h"
 
 bin_info_t bin_infos[SZ_NSMALL];
 
@@ -160,6 +161,7 @@ arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 	bin_t *bin = &a->bins[binind];
 	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
 	void *ret = bin_malloc_locked(a, bin, binind);
 	if (config_stats && ret != NULL) {
 		bin->stats.nmalloc++;
@@ -181,6 +183,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	unsigned got = 0;
 	arena_note_alloc(a);
 	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
 	while (got < n) {
 		run_t *run = bin->runcur;
 		if (run == NULL || run->nfree == 0) {
@@ -249,6 +252,77 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* Remote frees (bin_t.remote, whose invariants arena.h states).
+ *
+ * A thread flushing its cache into a bin whose lock someone else holds (the
+ * threads allocating from that arena fill from it, other threads flush
+ * into it) does not wait: it links its regions into a chain through their
+ * first words and pushes the chain with one compare-and-swap. Whoever
+ * holds the lock next frees the whole list into the runs, in one pass and
+ * under the lock it holds anyway. So a free never sleeps on a lock and
+ * the owner pays for remote frees in batches, on its slow path. */
+
+void
+arena_bin_remote_drain(arena_t *a, bin_t *bin) {
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return;
+	}
+	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
+	size_t freed = 0;
+	while (p != NULL) {
+		/* The link first: freeing may give the run's pages back. A
+		 * region pushed twice (a double free) is caught by
+		 * bin_dalloc_locked the second time, before the list could
+		 * loop. */
+		void *next = *(void **)p;
+		arena_chunk_t *c = arena_chunk_of(p);
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(p)].run, p);
+		freed++;
+		p = next;
+	}
+	if (config_stats) {
+		bin->stats.ndalloc += freed;
+		bin->stats.curregs -= freed;
+		bin->stats.nflushes +=
+		    __atomic_exchange_n(&bin->remote_nflushes, 0, __ATOMIC_RELAXED);
+		bin->stats.nrequests +=
+		    __atomic_exchange_n(&bin->remote_nrequests, 0, __ATOMIC_RELAXED);
+	}
+}
+
+/* Pushes those of ptrs[0..n) that belong to arena a onto bin's remote list
+ * (lock-free), moving the others to the front of ptrs; returns how many
+ * are left. */
+static unsigned
+bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nrequests) {
+	void *head = NULL;
+	void *tail = NULL;
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		if (arena_chunk_of(ptr)->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		*(void **)ptr = head;
+		if (tail == NULL) {
+			tail = ptr;
+		}
+		head = ptr;
+	}
+	void *old = __atomic_load_n(&bin->remote, __ATOMIC_RELAXED);
+	do {
+		*(void **)tail = old;
+	} while (!__atomic_compare_exchange_n(&bin->remote, &old, head, true, __ATOMIC_RELEASE,
+	                                      __ATOMIC_RELAXED));
+	if (config_stats) {
+		__atomic_fetch_add(&bin->remote_nflushes, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&bin->remote_nrequests, nrequests, __ATOMIC_RELAXED);
+	}
+	return left;
+}
+
 void
 arena_check_small(const void *ptr, szind_t binind) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
@@ -275,6 +349,7 @@ arena_dalloc_small(void *ptr, szind_t binind) {
 	arena_t *a = c->arena;
 	bin_t *bin = &a->bins[binind];
 	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
 	bin_dalloc_locked(a, bin, run, ptr);
 	if (config_stats) {
 		bin->stats.ndalloc++;
@@ -304,7 +379,15 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	bin_t *bin = &a->bins[binind];
 	unsigned left = 0;
 	unsigned freed = 0;
-	mutex_lock(&bin->lock);
+	if (!mutex_trylock(&bin->lock)) {
+		/* Busy. Debugging fills own the freed regions' bytes (junk,
+		 * write-after-free checks): those builds wait instead. */
+		if (!(config_fill && fill_slow_paths)) {
+			return bin_remote_push(a, bin, ptrs, n, nrequests);
+		}
+		mutex_lock(&bin->lock);
+	}
+	arena_bin_remote_drain(a, bin);
 	for (unsigned i = 0; i < n; i++) {
 		void *ptr = ptrs[i];
 		arena_chunk_t *c = arena_chunk_of(ptr);
@@ -321,6 +404,8 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 		bin->stats.nflushes++;
 		bin->stats.nrequests += nrequests;
 	}
+	/* What others pushed while this flush held the lock. */
+	arena_bin_remote_drain(a, bin);
 	mutex_unlock(&bin->lock);
 	return left;
 }

@@ -412,3 +412,32 @@ arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
 	mutex_unlock(&a->lock);
 	return false;
 }
+
+/* ---------------------------------------------------------------------- */
+/* The bound on dirty pages held while the arena grows (arena.h,
+ * arena_grow_bound; doc/design.md, "Reuse before purge"). */
+
+/* Dirty pages an arena may hold while it grows: 1/64 of its active pages
+ * (page runs and huge allocations), and never less than a chunk's worth,
+ * so small programs do not trade page by page. */
+#define ARENA_LG_DIRTY_BOUND 6
+
+void
+arena_grow_bound(arena_t *a, size_t npages) {
+	if (!arena_purges(a)) {
+		return;
+	}
+	size_t ndirty = arena_ndirty_total(a);
+	size_t bound = (a->nactive + a->nactive_huge) >> ARENA_LG_DIRTY_BOUND;
+	if (bound < CHUNK_NPAGES) {
+		bound = CHUNK_NPAGES;
+	}
+	if (ndirty <= bound) {
+		return;
+	}
+	size_t excess = ndirty - bound;
+	/* For good: the point is to keep RSS down while the arena grows. */
+	if (arena_purge(a, npages < excess ? npages : excess, true) != 0) {
+		decay_purged(&a->decay, arena_ndirty_total(a));
+	}
+}

@@ -299,6 +299,12 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	 * then a new chunk. */
 	page_misc_t *m = avail_find(a, 1, npages);
 	if (m == NULL) {
+		/* New resident pages: first give back as many unused dirty
+		 * ones, if the arena holds too many (may drop the lock). */
+		arena_grow_bound(a, npages);
+		m = avail_find(a, 1, npages);
+	}
+	if (m == NULL) {
 		m = avail_find(a, 0, npages);
 	}
 	if (m == NULL) {

@@ -186,6 +186,9 @@ conf_expected(const opt_desc_t *d, char *buf, size_t size) {
 		msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
 		           (long long)d->max);
 		break;
+	case OPT_TYPE_STRING:
+		msg_format(buf, size, "at most %lld bytes", (long long)d->max);
+		break;
 	case OPT_TYPE_ENUM: {
 		size_t n = msg_format(buf, size, "one of");
 		for (size_t i = 0; d->enum_names[i] != NULL && n < size; i++) {
@@ -300,6 +303,10 @@ conf_value(const opt_desc_t *d, const char *v, size_t len, int64_t *out) {
 		if (!conf_parse_int(v, len, d->type == OPT_TYPE_SSIZE, out)) {
 			return false;
 		}
+		break;
+	case OPT_TYPE_STRING:
+		/* Any text; conf_pair stores it. */
+		*out = (int64_t)len;
 		break;
 	default:
 		return false;
@@ -430,7 +437,9 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			    d->name);
 			return;
 		}
-		if (!d->build_time) {
+		if (d->type == OPT_TYPE_STRING) {
+			opt_string_set(d, v, vlen);
+		} else if (!d->build_time) {
 			opt_value_set(d, x);
 		}
 		return;

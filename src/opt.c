@@ -25,6 +25,7 @@
 #include "alloc/internal/background_thread.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 #include "alloc/internal/util.h"
 
 bool opt_abort = false;
@@ -137,6 +138,11 @@ const opt_desc_t opt_table[] = {
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, NULL, false},
     {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, SZ_HUGE_MAXCLASS, NULL, false},
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, NULL, false},
+    /* The stats timeline (timeline.h): the file ("" = off) and the time
+     * between two lines, up to a day. */
+    {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, NULL, false},
+    {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, TIMELINE_INTERVAL_MS_MAX, NULL,
+     false},
 };
 
 const size_t opt_table_len = ARRAY_SIZE(opt_table);
@@ -165,6 +171,8 @@ opt_value_get(const opt_desc_t *d) {
 		return (int64_t) * (const size_t *)d->ptr;
 	case OPT_TYPE_ENUM:
 		return *(const int *)d->ptr;
+	case OPT_TYPE_STRING:
+		return (int64_t)strlen((const char *)d->ptr);
 	}
 	return 0;
 }
@@ -187,5 +195,17 @@ opt_value_set(const opt_desc_t *d, int64_t v) {
 	case OPT_TYPE_ENUM:
 		*(int *)d->ptr = (int)v;
 		break;
+	case OPT_TYPE_STRING:
+		if (v >= 0 && v < opt_value_get(d)) {
+			((char *)d->ptr)[v] = '\0';
+		}
+		break;
 	}
+}
+
+void
+opt_string_set(const opt_desc_t *d, const char *s, size_t len) {
+	char *dst = d->ptr;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
 }

@@ -539,6 +539,7 @@ opt_size(size_t i) {
 	case OPT_TYPE_SIZE:
 		return sizeof(size_t);
 	case OPT_TYPE_ENUM:
+	case OPT_TYPE_STRING:
 		return sizeof(const char *);
 	}
 	return 0;

@@ -44,6 +44,7 @@
 #include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 
 /* malloc_message lives in message.c; the program's malloc_conf is this
  * strong definition, which replaces conf.c's weak one. */
@@ -197,6 +198,8 @@ static const struct {
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
     {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, (int64_t)SZ_HUGE_MAXCLASS, false},
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, false},
+    {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, false},
+    {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, 86400000, false},
 };
 
 static void
@@ -328,6 +331,24 @@ test_every_option_valid(void **state) {
 			expect_valid(d, "true", 1);
 			expect_valid(d, "false", 0);
 			break;
+		case OPT_TYPE_STRING: {
+			/* Any text up to max bytes, stored as given; "" too. */
+			static const char *const texts[] = {"/tmp/x.%p.json", "", "a:b", " 1",
+			                                    "true"};
+			for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+				expect_valid(d, texts[k], (int64_t)strlen(texts[k]));
+				assert_string_equal((const char *)d->ptr, texts[k]);
+			}
+			char longest[OPT_STRING_MAX + 80];
+			setup(NULL);
+			snprintf(longest, sizeof(longest), "%s:", d->name);
+			size_t klen = strlen(longest);
+			memset(longest + klen, 'x', (size_t)d->max);
+			longest[klen + (size_t)d->max] = '\0';
+			parse_expect(longest, 0);
+			assert_true(opt_value_get(d) == d->max);
+			break;
+		}
 		case OPT_TYPE_ENUM:
 			for (int64_t k = 0; d->enum_names[k] != NULL; k++) {
 				expect_valid(d, d->enum_names[k], k);
@@ -365,6 +386,19 @@ test_every_option_invalid(void **state) {
 	char num[64];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
+		if (d->type == OPT_TYPE_STRING) {
+			/* Every text is valid except one over max bytes. */
+			char toolong[OPT_STRING_MAX + 80];
+			setup(NULL);
+			snprintf(toolong, sizeof(toolong), "%s:", d->name);
+			size_t klen = strlen(toolong);
+			memset(toolong + klen, 'y', (size_t)d->max + 1);
+			toolong[klen + (size_t)d->max + 1] = '\0';
+			parse_expect(toolong, 1);
+			cap_expect("for option stats_timeline (expected at most 255 bytes)");
+			assert_true(opt_value_get(d) == 0);
+			continue;
+		}
 		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++) {
 			if (strchr(common[k], '\t') != NULL) {
 				/* Shown escaped; checked in test_malformed. */

@@ -183,6 +183,31 @@ struct bin_s {
 	/* Recycled run descriptors for this size class. */
 	run_t *desc_free;
 	bin_stats_t stats;
+	/*
+	 * Regions freed while the lock was taken: a flush that finds the lock
+	 * busy does not wait for it but pushes its regions here, lock-free,
+	 * and whoever holds the lock next frees them into their runs
+	 * (arena_bin.c, "Remote frees"). Invariants:
+	 *   - every region on the list is a region of this bin's class in
+	 *     one of this arena's runs, still marked in use in its run's
+	 *     bitmap and still counted in stats.curregs: to every reader of
+	 *     the bin it is allocated until drained;
+	 *   - the list is linked through each region's first word (every
+	 *     class holds a pointer), so the owner of the region gave it up
+	 *     (free) before it was linked;
+	 *   - pushes (a whole chain with one release CAS) need no lock;
+	 *     the only other operation is taking the whole list (acquire
+	 *     exchange) under the lock, so no region is popped alone and
+	 *     there is no ABA problem;
+	 *   - the bin's paths that hold the lock drain it (fill, flush, the
+	 *     one-region paths, stats reads), so regions wait there at most
+	 *     until the bin is used again; arena_reset discards it.
+	 * remote_nflushes and remote_nrequests carry those flushes' counters
+	 * to stats the same way (atomic adds, folded in at the drain).
+	 */
+	void *remote;
+	uint64_t remote_nflushes;
+	uint64_t remote_nrequests;
 } CACHE_ALIGNED;
 
 typedef struct {
@@ -247,6 +272,9 @@ struct arena_s {
 	size_t nmuzzy;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
+	/* Pages of live huge allocations (huge.c), kept with or without
+	 * statistics: arena_grow_bound weighs dirty pages against them. */
+	size_t nactive_huge;
 	/* Chunks with dirty free pages, least recently dirtied first. */
 	arena_chunk_t *dirty_head;
 	arena_chunk_t *dirty_tail;
@@ -425,8 +453,14 @@ void arena_dalloc_large_purged(void *ptr, szind_t szind);
 /* Frees those of ptrs[0..n) (all of small class binind) that belong to the
  * arena owning ptrs[0], under one bin lock, and moves the others to the
  * front of ptrs; returns how many are left. Call until it returns 0.
- * `nrequests` (thread-cache hits) is added to that bin's stats. */
+ * `nrequests` (thread-cache hits) is added to that bin's stats. When the
+ * bin's lock is busy, the regions go to the bin's remote list instead
+ * (bin_t.remote), without waiting. */
 unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Under bin->lock: frees the regions on bin's remote list into their runs
+ * (arena_bin_flush's busy path). Cheap when the list is empty. */
+void arena_bin_remote_drain(arena_t *arena, bin_t *bin);
 
 /* The same for large objects of class szind, under one arena lock. */
 unsigned arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests);
@@ -560,6 +594,21 @@ void arena_decay_sweep_if_due(void);
  * dirtied pages: purges what the policy says is due. May drop and retake
  * the lock around madvise. (Also used by huge.c.) */
 void arena_maybe_purge(arena_t *arena);
+
+/*
+ * The bound on freed memory held resident. With arena->lock held, before
+ * the arena makes `npages` pages resident that are not dirty (a clean run,
+ * a new chunk, a huge span that no dirty cached span could serve): if it
+ * holds more dirty pages than ARENA_DIRTY_BOUND allows, it purges as many
+ * of its oldest dirty pages as it is about to fault in (no more than the
+ * excess). Freed memory no request fits then cannot make the program's
+ * resident set grow: the program's peak RSS stays within the bound of its
+ * peak live memory, while freed memory that requests do fit is reused
+ * without any purge (decay still purges it later). Only in arenas that
+ * purge at all (arena_purges). May drop and retake the lock around
+ * madvise, so the caller must look for memory again afterwards.
+ */
+void arena_grow_bound(arena_t *arena, size_t npages);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);

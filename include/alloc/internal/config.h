@@ -28,6 +28,11 @@
 
 #define LG_VADDR ALLOC_LG_VADDR
 
+/* Transparent huge pages: under opt.thp:always, mappings of at least this
+ * size are aligned to it (pages_map_aligned). */
+#define LG_HUGEPAGE ALLOC_LG_HUGEPAGE
+#define HUGEPAGE    ((size_t)1 << LG_HUGEPAGE)
+
 #define LG_CHUNK   ALLOC_LG_CHUNK
 #define CHUNK      ((size_t)1 << LG_CHUNK)
 #define CHUNK_MASK (CHUNK - 1)
@@ -42,6 +47,7 @@ static const bool config_tcache = ALLOC_CONFIG_TCACHE;
 static const bool config_fill = ALLOC_CONFIG_FILL;
 static const bool config_initial_exec_tls = ALLOC_CONFIG_INITIAL_EXEC_TLS;
 static const bool config_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
+static const bool config_background_thread_support = ALLOC_CONFIG_BACKGROUND_THREAD_SUPPORT;
 static const char config_malloc_conf[] = ALLOC_CONFIG_MALLOC_CONF;
 
 #endif

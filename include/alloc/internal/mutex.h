@@ -10,6 +10,9 @@
  * Lock order (a thread holding a lock may only take locks further down):
  *   1. bg_lock (background_thread.c)       background threads' state; held
  *                                          while pthread_create allocates
+ *      tl_lock (timeline.c)                 the stats timeline's file; held
+ *                                          across write(2), only tried by
+ *                                          allocation paths
  *   2. init_lock (alloc.c)                 start-up
  *      ctl_lock (ctl_stats.c)               the mallctl statistics snapshot
  *   3. tcaches_lock (tcache.c)             the list of thread caches
