@@ -517,7 +517,7 @@ conf_parse(const char *opts, const char *source) {
 static void
 conf_confirm(void) {
 	char buf[PATH_MAX];
-	char value[64];
+	char value[OPT_STRING_MAX + 8];
 	for (int s = 0; s < CONF_NSOURCES; s++) {
 		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
 		if (opts != NULL && *opts != '\0') {
@@ -534,6 +534,9 @@ conf_confirm(void) {
 			break;
 		case OPT_TYPE_ENUM:
 			msg_format(value, sizeof(value), "%s", d->enum_names[v]);
+			break;
+		case OPT_TYPE_STRING:
+			msg_format(value, sizeof(value), "\"%s\"", (const char *)d->ptr);
 			break;
 		default:
 			msg_format(value, sizeof(value), "%lld", (long long)v);

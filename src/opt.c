@@ -105,6 +105,7 @@ const opt_desc_t opt_table[] = {
      * up is huge and never cached. */
     {"lg_tcache_max", OPT_TYPE_SIZE, &opt_lg_tcache_max, 0, LG_CHUNK - 1, NULL, false},
     {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, NULL, false},
+    {"stats_print_opts", OPT_TYPE_STRING, opt_stats_print_opts, 0, OPT_STRING_MAX, NULL, false},
     /* Fixed by configure --with-lg-chunk: only that value is accepted. */
     {"lg_chunk", OPT_TYPE_SIZE, &opt_lg_chunk, LG_CHUNK, LG_CHUNK, NULL, true},
     /* jemalloc 5's two decay times; decay_time (4.x) is an alias of the

@@ -729,9 +729,11 @@ ALLOC_NAME(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbo
 	stats_print(write_cb, cbopaque, opts);
 }
 
+char opt_stats_print_opts[OPT_STRING_MAX + 1];
+
 static void
 stats_print_atexit(void) {
-	stats_print(NULL, NULL, NULL);
+	stats_print(NULL, NULL, opt_stats_print_opts);
 }
 
 void

@@ -150,6 +150,7 @@ static const struct {
     {"opt.narenas", sizeof(unsigned), RO, ANY},
     {"opt.thp", sizeof(const char *), RO, ANY},
     {"opt.zero_realloc", sizeof(const char *), RO, ANY},
+    {"opt.stats_print_opts", sizeof(const char *), RO, ANY},
     {"opt.tcache_max", sizeof(size_t), RO, TCACHE},
     {"thread.idle", 0, ACTION, ANY},
     {"arena.%u.initialized", sizeof(bool), RO, ANY},
@@ -418,13 +419,14 @@ expect_out(const char *conf, const char *want) {
 /* Child: prints the options the lines set, one "name=value" each. */
 static int
 child_opts(void) {
-	static const char *const strs[] = {"opt.metadata_thp", "opt.dss", "opt.zero_realloc"};
+	static const char *const strs[] = {"opt.metadata_thp", "opt.dss", "opt.zero_realloc",
+	                                   "opt.stats_print_opts"};
 	static const char *const sizes[] = {"opt.max_background_threads", "opt.oversize_threshold",
 	                                    "max_background_threads"};
 	static const char *const ssizes[] = {"opt.dirty_decay_ms", "opt.muzzy_decay_ms",
 	                                     "opt.decay_time", "arenas.dirty_decay_ms",
 	                                     "arenas.muzzy_decay_ms"};
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < 4; k++) {
 		const char *v;
 		size_t sz = sizeof(v);
 		if (mallctl(strs[k], &v, &sz, NULL, 0) != 0) {
@@ -492,7 +494,7 @@ test_conf_lines(void **state) {
 	}
 
 	conf = "max_background_threads:2,oversize_threshold:8388608,decay_ms:30000,dss:disabled,"
-	       "zero_realloc:free";
+	       "zero_realloc:free,stats_print_opts:gJ";
 	run_child(conf, "opts");
 	expect_out(conf, "opt.max_background_threads=2\n");
 	expect_out(conf, "max_background_threads=2\n");
@@ -500,6 +502,7 @@ test_conf_lines(void **state) {
 	expect_out(conf, "opt.dirty_decay_ms=30000\n");
 	expect_out(conf, "opt.dss=disabled\n");
 	expect_out(conf, "opt.zero_realloc=free\n");
+	expect_out(conf, "opt.stats_print_opts=gJ\n");
 
 	conf = "metadata_thp:always,dirty_decay_ms:500,muzzy_decay_ms:0,decay_time:-1";
 	run_child(conf, "opts");

@@ -37,8 +37,10 @@ extern bool opt_abort_conf;
 extern unsigned opt_narenas;
 /* opt.percpu_arena. */
 extern percpu_arena_mode_t opt_percpu_arena;
-/* Print statistics at exit (opt.stats_print). */
+/* Print statistics at exit (opt.stats_print), with the malloc_stats_print
+ * opts letters of opt.stats_print_opts (jemalloc 5; "" prints all). */
 extern bool opt_stats_print;
+extern char opt_stats_print_opts[];
 /* opt.zero_realloc (jemalloc 5): what realloc(ptr, 0) does with a non-NULL
  * ptr. FREE (the default, glibc's behaviour): frees ptr and returns NULL.
  * ALLOC: a zero-size allocation, like malloc(0) (ptr is freed once the new
