@@ -262,6 +262,43 @@ ctl_write(const void *newp, size_t newlen, void *value, size_t len) {
 }
 
 int
+ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	int err = ctl_readonly(newp, newlen);
+	if (err == 0) {
+		err = ctl_writeonly(oldp, oldlenp);
+	}
+	return err;
+}
+
+int
+ctl_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, ssize_t old_ms, bool seconds,
+             bool *set, ssize_t *new_ms) {
+	*set = false;
+	ssize_t old = seconds ? decay_ms_to_seconds(old_ms) : old_ms;
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0 || newp == NULL) {
+		return err;
+	}
+	if (seconds) {
+		if (!arena_decay_time_valid(v)) {
+			return EFAULT;
+		}
+		v = v < 0 ? -1 : v * 1000;
+	}
+	if (!arena_decay_ms_valid(v)) {
+		return EFAULT;
+	}
+	*set = true;
+	*new_ms = v;
+	return 0;
+}
+
+int
 ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t newlen, const void *value,
                     size_t len) {
 	int err = ctl_readonly(newp, newlen);

@@ -54,16 +54,6 @@ arena_index_valid(const size_t *mib, size_t depth, size_t i) {
 	return i <= ctl_narenas() || i == CTL_ARENAS_ALL;
 }
 
-/* Both directions are void for actions. */
-static int
-ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-	int err = ctl_readonly(newp, newlen);
-	if (err == 0) {
-		err = ctl_writeonly(oldp, oldlenp);
-	}
-	return err;
-}
-
 static int
 arena_i_purge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                   size_t newlen) {
@@ -181,29 +171,14 @@ arena_i_decay_rw(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, siz
 	if (a == NULL) {
 		return EFAULT;
 	}
-	ssize_t old = arena_decay_ms_get(a, stage);
-	if (seconds) {
-		old = decay_ms_to_seconds(old);
-	}
-	ssize_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
+	bool set;
+	ssize_t ms;
+	int err = ctl_decay_rw(oldp, oldlenp, newp, newlen, arena_decay_ms_get(a, stage), seconds,
+	                       &set, &ms);
+	if (err != 0 || !set) {
 		return err;
 	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp == NULL) {
-		return 0;
-	}
-	if (seconds) {
-		if (!arena_decay_time_valid(v)) {
-			return EFAULT;
-		}
-		v = v < 0 ? -1 : v * 1000;
-	}
-	return arena_decay_ms_set(a, stage, v) ? EFAULT : 0;
+	return arena_decay_ms_set(a, stage, ms) ? EFAULT : 0;
 }
 
 static int

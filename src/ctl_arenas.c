@@ -83,29 +83,14 @@ arenas_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *o
 static int
 arenas_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, decay_stage_t stage,
                 bool seconds) {
-	ssize_t old = arenas_decay_ms_get(stage);
-	if (seconds) {
-		old = decay_ms_to_seconds(old);
-	}
-	ssize_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
+	bool set;
+	ssize_t ms;
+	int err = ctl_decay_rw(oldp, oldlenp, newp, newlen, arenas_decay_ms_get(stage), seconds,
+	                       &set, &ms);
+	if (err != 0 || !set) {
 		return err;
 	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp == NULL) {
-		return 0;
-	}
-	if (seconds) {
-		if (!arena_decay_time_valid(v)) {
-			return EFAULT;
-		}
-		v = v < 0 ? -1 : v * 1000;
-	}
-	return arenas_decay_ms_set(stage, v) ? EFAULT : 0;
+	return arenas_decay_ms_set(stage, ms) ? EFAULT : 0;
 }
 
 static int

@@ -145,6 +145,14 @@ thread_tcache_enabled_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	return 0;
 }
 
+/* Flushes the calling thread's cache, if it has one. */
+static void
+thread_cache_flush(tsd_t *tsd) {
+	if (tsd->tcache.stacks != NULL) {
+		tcache_flush(&tsd->tcache);
+	}
+}
+
 static int
 thread_tcache_flush_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                         size_t newlen) {
@@ -152,34 +160,24 @@ thread_tcache_flush_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	if (!config_tcache) {
 		return ENOENT;
 	}
-	int err = ctl_readonly(newp, newlen);
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
 	if (err == 0) {
-		err = ctl_writeonly(oldp, oldlenp);
+		thread_cache_flush(ctl_tsd());
 	}
-	if (err != 0) {
-		return err;
-	}
-	tsd_t *tsd = ctl_tsd();
-	if (tsd->tcache.stacks != NULL) {
-		tcache_flush(&tsd->tcache);
-	}
-	return 0;
+	return err;
 }
 
 static int
 thread_idle_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                 size_t newlen) {
 	(void)mib, (void)miblen;
-	int err = ctl_readonly(newp, newlen);
-	if (err == 0) {
-		err = ctl_writeonly(oldp, oldlenp);
-	}
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
 	if (err != 0) {
 		return err;
 	}
 	tsd_t *tsd = ctl_tsd();
-	if (config_tcache && tsd->tcache.stacks != NULL) {
-		tcache_flush(&tsd->tcache);
+	if (config_tcache) {
+		thread_cache_flush(tsd);
 	}
 	arena_t *a = tsd_arena(tsd);
 	if (a != NULL) {

@@ -136,6 +136,19 @@ int ctl_write(const void *newp, size_t newlen, void *value, size_t len);
  * again. */
 int ctl_create_check(const void *oldp, const size_t *oldlenp, const void *newp, size_t newlen,
                      size_t len);
+/* Action leaves (void, --): EPERM when the caller passed a value either
+ * way. */
+int ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+/*
+ * The decay-time nodes (ssize_t, rw): reads the current value `old_ms`
+ * out in the node's unit (milliseconds, or whole seconds rounded up when
+ * `seconds`: the 4.x decay_time nodes) and takes the new one in that unit.
+ * Returns 0 with *set false when there is no new value, 0 with *set true and
+ * *new_ms the new value in milliseconds, or an errno value (EFAULT for a
+ * value out of range).
+ */
+int ctl_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, ssize_t old_ms,
+                 bool seconds, bool *set, ssize_t *new_ms);
 /* Read-only leaf: EPERM on a write, else ctl_read. */
 int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t newlen,
                         const void *value, size_t len);
