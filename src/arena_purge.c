@@ -54,15 +54,30 @@ arena_purges_muzzy(const arena_t *a) {
 	return a->decay_muzzy.time >= 0 && opt_purge_madvise != PURGE_MADVISE_FREE;
 }
 
-/* Takes the free run at page pi of chunk c out of the free lists for a
- * purge: marked allocated meanwhile, so nobody else touches it. */
+/*
+ * Takes the free runs of chunk c whose map bits include `state` (MAP_DIRTY
+ * or MAP_MUZZY) out of the free lists into items[*n..], while fewer than
+ * PURGE_BATCH items are taken and *batch (pages) is below `room`. Taken
+ * runs are marked allocated meanwhile, so nobody else touches them.
+ */
 static void
-arena_purge_take_run(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages) {
-	arena_avail_remove(a, c, pi);
-	arena_map_set_run(c, pi, npages, MAP_LARGE);
-	c->nfree_pages -= npages;
-	if (c == a->spare) {
-		a->spare = NULL;
+arena_purge_collect(arena_t *a, arena_chunk_t *c, uint32_t state, purge_item_t *items, unsigned *n,
+                    size_t *batch, size_t room) {
+	for (size_t pi = CHUNK_HEADER_PAGES;
+	     pi < CHUNK_NPAGES && *n < PURGE_BATCH && *batch < room;) {
+		uint32_t bits = c->map[pi];
+		size_t npages = map_npages(bits);
+		if ((bits & MAP_FREE) && (bits & state)) {
+			arena_avail_remove(a, c, pi);
+			arena_map_set_run(c, pi, npages, MAP_LARGE);
+			c->nfree_pages -= npages;
+			if (c == a->spare) {
+				a->spare = NULL;
+			}
+			items[(*n)++] = (purge_item_t){c, pi, npages, NULL};
+			*batch += npages;
+		}
+		pi += npages;
 	}
 }
 
@@ -97,17 +112,7 @@ arena_purge(arena_t *a, size_t want, bool forced) {
 		for (arena_chunk_t *c = a->dirty_head;
 		     c != NULL && n < PURGE_BATCH && total + batch < want;) {
 			arena_chunk_t *next_chunk = c->dirty_next;
-			for (size_t pi = CHUNK_HEADER_PAGES;
-			     pi < CHUNK_NPAGES && n < PURGE_BATCH && total + batch < want;) {
-				uint32_t bits = c->map[pi];
-				size_t npages = map_npages(bits);
-				if ((bits & MAP_FREE) && (bits & MAP_DIRTY)) {
-					arena_purge_take_run(a, c, pi, npages);
-					items[n++] = (purge_item_t){c, pi, npages, NULL};
-					batch += npages;
-				}
-				pi += npages;
-			}
+			arena_purge_collect(a, c, MAP_DIRTY, items, &n, &batch, want - total);
 			c = next_chunk;
 		}
 		if (n == 0) {
@@ -182,19 +187,9 @@ arena_purge_muzzy(arena_t *a, size_t want) {
 		 * an emptied chunk back to the cache. */
 		for (arena_chunk_t *c = a->chunks_head;
 		     c != NULL && n < PURGE_BATCH && total + batch < want; c = c->next) {
-			if (c->nmuzzy == 0) {
-				continue;
-			}
-			for (size_t pi = CHUNK_HEADER_PAGES;
-			     pi < CHUNK_NPAGES && n < PURGE_BATCH && total + batch < want;) {
-				uint32_t bits = c->map[pi];
-				size_t npages = map_npages(bits);
-				if ((bits & MAP_FREE) && (bits & MAP_MUZZY)) {
-					arena_purge_take_run(a, c, pi, npages);
-					items[n++] = (purge_item_t){c, pi, npages, NULL};
-					batch += npages;
-				}
-				pi += npages;
+			if (c->nmuzzy != 0) {
+				arena_purge_collect(a, c, MAP_MUZZY, items, &n, &batch,
+				                    want - total);
 			}
 		}
 		if (n == 0) {
