@@ -65,9 +65,9 @@ static bg_info_t bg_info[BACKGROUND_THREADS_MAX];
 /* Written under bg_lock, with atomic stores because
  * background_thread_check reads it without the lock. */
 static unsigned bg_nthreads;
-/* The max_background_threads mallctl: at most opt.max_background_threads;
- * 0 until boot (read as the option then). Atomic: bg_threads_wanted reads
- * it without the lock. */
+/* The max_background_threads mallctl, at most opt.max_background_threads;
+ * 0 until its first write, meaning the option's value. Atomic:
+ * bg_threads_wanted reads it without the lock. */
 static size_t bg_max;
 
 static size_t
