@@ -181,6 +181,7 @@ static const struct {
     {"dirty_decay_ms", OPT_TYPE_SSIZE, &opt_dirty_decay_ms, -1, DECAY_MS_MAX, false},
     {"muzzy_decay_ms", OPT_TYPE_SSIZE, &opt_muzzy_decay_ms, -1, DECAY_MS_MAX, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, 63, false},
+    {"lg_dirty_bound", OPT_TYPE_SSIZE, &opt_lg_dirty_bound, -1, 63, false},
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, 1, false},
     {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, 1, false},
     {"retain", OPT_TYPE_BOOL, &opt_retain, 0, 1, false},
@@ -275,6 +276,7 @@ test_defaults_documented(void **state) {
 	assert_true(opt_dirty_decay_ms == 10000);
 	assert_true(opt_muzzy_decay_ms == 0);
 	assert_true(opt_lg_dirty_mult == 3);
+	assert_true(opt_lg_dirty_bound == -1);
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
 	assert_true(opt_max_bytes == 0);
 	/* Every default is in range, except narenas' internal 0 ("choose"). */
@@ -527,6 +529,13 @@ test_ranges(void **state) {
 	assert_true(opt_lg_dirty_mult == 63);
 	parse_expect("lg_dirty_mult:64", 1);
 	parse_expect("lg_dirty_mult:-2", 1);
+
+	parse_expect("lg_dirty_bound:6", 0);
+	assert_true(opt_lg_dirty_bound == 6);
+	parse_expect("lg_dirty_bound:-1", 0);
+	assert_true(opt_lg_dirty_bound == -1);
+	parse_expect("lg_dirty_bound:64", 1);
+	parse_expect("lg_dirty_bound:-2", 1);
 
 	parse_expect("tcache:false,stats_print:true,abort_conf:false", 0);
 	assert_false(opt_tcache);
