@@ -159,6 +159,7 @@ static const struct {
     {"arena.%u.dss", sizeof(const char *), RW, ANY},
     {"arena.%u.dirty_decay_ms", sizeof(ssize_t), RW, ANY},
     {"arena.%u.muzzy_decay_ms", sizeof(ssize_t), RW, ANY},
+    {"arena.%u.extent_hooks", sizeof(extent_hooks_t *), RW, ANY},
     {"arenas.dirty_decay_ms", sizeof(ssize_t), RW, ANY},
     {"arenas.muzzy_decay_ms", sizeof(ssize_t), RW, ANY},
     {"arenas.nlextents", sizeof(unsigned), RO, ANY},
@@ -251,7 +252,6 @@ test_spellings(void **state) {
 	(void)state;
 	static const char *const pairs[][2] = {
 	    {"arenas.bin.3.slab_size", "arenas.bin.3.run_size"},
-	    {"arena.0.destroy", "arena.0.reset"},
 	    {"stats.arenas.0.bins.2.nslabs", "stats.arenas.0.bins.2.nruns"},
 	    {"stats.arenas.0.bins.2.nreslabs", "stats.arenas.0.bins.2.nreruns"},
 	    {"stats.arenas.0.bins.2.curslabs", "stats.arenas.0.bins.2.curruns"},
