@@ -77,7 +77,7 @@ arena_purge(arena_t *a, size_t want) {
 		if (n == 0) {
 			break;
 		}
-		chunk_hooks_t hooks = a->chunks.hooks;
+		chunk_hooks_t hooks = *chunk_cache_hooks(&a->chunks);
 		mutex_unlock(&a->lock);
 		bool zeroed[PURGE_BATCH];
 		for (unsigned i = 0; i < n; i++) {
@@ -206,7 +206,7 @@ arena_decay_sweep_if_due(void) {
 	}
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
-		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		arena_t *a = arena_sweepable(i);
 		/* A busy arena is being used, and so purges by itself. */
 		if (a != NULL && mutex_trylock(&a->lock)) {
 			arena_maybe_purge(a);

@@ -47,6 +47,9 @@ static const bool config_tcache = ALLOC_CONFIG_TCACHE;
 static const bool config_fill = ALLOC_CONFIG_FILL;
 static const bool config_initial_exec_tls = ALLOC_CONFIG_INITIAL_EXEC_TLS;
 static const bool config_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
+/* --enable-private-heap: allocations that name no arena come from the one
+ * private heap of heap.c (heap_private_arena). */
+static const bool config_private_heap_only = ALLOC_CONFIG_PRIVATE_HEAP;
 static const bool config_background_thread_support = ALLOC_CONFIG_BACKGROUND_THREAD_SUPPORT;
 static const char config_malloc_conf[] = ALLOC_CONFIG_MALLOC_CONF;
 
