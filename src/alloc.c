@@ -137,6 +137,30 @@ usize_for(size_t size, size_t alignment) {
 	return usize_class(size, alignment);
 }
 
+/* The private heap ptr belongs to (its arena), or NULL. */
+static arena_t *heap_arena_of(const void *ptr);
+
+/*
+ * Blocks of private heaps get none of the debugging fills (junk, zero,
+ * redzone, quarantine): a reset or destroy throws them away in bulk, which
+ * a quarantine holding them would not survive, and the caller's region
+ * holds exactly what the heap API hands out. So their usable sizes are the
+ * plain class sizes, and an allocation for a heap skips alloc_fill.
+ */
+ALWAYS_INLINE bool
+alloc_for_heap(const arena_t *arena) {
+	return config_private_heap_only || (arena != NULL && arena->region != NULL);
+}
+
+/* usize_for for a request about the existing block ptr. */
+static size_t
+usize_for_block(const void *ptr, size_t size, size_t alignment) {
+	if (config_fill && unlikely(opt_redzone) && heap_arena_of(ptr) != NULL) {
+		return usize_class(size, alignment);
+	}
+	return usize_for(size, alignment);
+}
+
 /* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
  * instead). */
 COLD NOINLINE static void
@@ -213,6 +237,7 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 		 * PFXconfig_private_heap). */
 		arena = heap_private_arena();
 		if (arena == NULL) {
+			errno = ENOMEM;
 			return NULL;
 		}
 	}
@@ -261,7 +286,7 @@ alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena)
  */
 static void *
 alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	if (config_fill && unlikely(fill_slow_paths)) {
+	if (config_fill && unlikely(fill_slow_paths) && !alloc_for_heap(arena)) {
 		return alloc_fill(tsd, size, alignment, zero, arena);
 	}
 	size_t usize = usize_class(size, alignment);
@@ -357,7 +382,8 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 	}
 	szind_t ind = paged_ind_of(ptr, func);
 	*usize = sz_index2size(ind);
-	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL) {
+	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL &&
+	    !arena_chunk_in_region(ptr)) {
 		*usize -= fill_redzone_lead(ptr, ind, func) + FILL_REDZONE_SIZE;
 	}
 	return ind;
@@ -410,6 +436,9 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 		 * can (uncached frees are checked in arena_dalloc_small). */
 		if (ind < SZ_NSMALL) {
 			arena_check_small(ptr, ind);
+		} else if (unlikely(((uintptr_t)ptr & PAGE_MASK) != 0)) {
+			/* Inside the first page of a large block. */
+			report_invalid("free", ptr);
 		}
 		tcache_dalloc(tc, ptr, ind);
 	} else if (ind < SZ_NSMALL) {
@@ -423,15 +452,15 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 /* `purge`: the old block of a copying reallocation (huge_dalloc). */
 static void
 dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
-	if (config_fill && unlikely(fill_slow_paths)) {
-		fill_dalloc(tsd, ptr);
-		return;
-	}
 	extent_t *e = huge_lookup(ptr);
 	if (e == NULL) {
 		e = heap_adopt_huge(ptr);
 	}
 	arena_t *heap = e != NULL && e->arena->region != NULL ? e->arena : NULL;
+	if (config_fill && unlikely(fill_slow_paths) && heap == NULL) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	if (unlikely(heap != NULL) && !heap_enter(heap)) {
 		return;
 	}
@@ -492,7 +521,6 @@ ralloc_resized(void *ptr, size_t old_usize, size_t usize, bool zero) {
 static size_t ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin,
                                     size_t umax, bool zero);
 
-/* The private heap ptr belongs to (its arena), or NULL. */
 static arena_t *
 heap_arena_of(const void *ptr) {
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
@@ -563,7 +591,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
             arena_t *arena, const char *func) {
 	size_t old_usize;
 	szind_t old_ind = ind_of(ptr, &old_usize, func);
-	size_t usize = usize_for(size, alignment);
+	size_t usize = usize_for_block(ptr, size, alignment);
 	if (unlikely(usize == 0)) {
 		alloc_fail(size);
 		return NULL;
@@ -682,11 +710,59 @@ malloc_fast(size_t size) {
 	if (unlikely(tsd_fs_tick(pc))) {
 		return alloc_tick(size);
 	}
-	TSD_FS(tcache.head[pc]) = head + 1;
+	tsd_fs_head_move(pc, 1);
 	if (config_stats) {
 		TSD_FS(allocated) += TSD_FS(tcache.usize[pc]);
 	}
-	return *head;
+	void *ret = *head;
+	/* Out of the cache: no longer marked as freed (tcache.h). */
+	*tcache_key_slot(ret) = 0;
+	return ret;
+}
+
+/*
+ * The second half of free's hit path: ptr starts an object of bin pc's
+ * class. Full bins and objects that hold the key already (a double free,
+ * or data that matches the secret: tcache.h) go to the slow path.
+ */
+ALWAYS_INLINE void
+free_push(void *ptr, uintptr_t pc) {
+	void **head = TSD_FS(tcache.head[pc]);
+	uintptr_t key = tcache_key;
+	if (unlikely(head == TSD_FS(tcache.full[pc]) || *tcache_key_slot(ptr) == key)) {
+		free_slow(ptr);
+		return;
+	}
+	*tcache_key_slot(ptr) = key;
+	head[-1] = ptr;
+	tsd_fs_head_move(pc, -1);
+	if (config_stats) {
+		TSD_FS(deallocated) += TSD_FS(tcache.usize[pc]);
+	}
+}
+
+/*
+ * free of a pointer that failed the hit path's alignment test: in a small
+ * class whose size is not a power of two (the mask is all ones), ptr may
+ * still start a region; the region index says (a multiply, as the arena
+ * computes it). Anything else goes to the slow path, which reports it.
+ */
+NOINLINE static void
+free_region(void *ptr, uintptr_t pc) {
+	szind_t ind = (szind_t)pc - 1;
+	if (ind < SZ_NSMALL) {
+		const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
+		const bin_info_t *info = &bin_infos[ind];
+		size_t diff = (size_t)((const char *)ptr - run->base);
+		size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+		/* The magic is exact at multiples of reg_size, so only a region
+		 * start gives back diff. */
+		if (likely(idx * info->reg_size == diff)) {
+			free_push(ptr, pc);
+			return;
+		}
+	}
+	free_slow(ptr);
 }
 
 ALWAYS_INLINE void
@@ -698,27 +774,29 @@ free_fast(void *ptr) {
 	}
 	/* Not an arena chunk (a huge block, a private heap's block, or a
 	 * pointer liballoc never returned, maybe unmapped): the slow path
-	 * sorts it out. */
-	if (unlikely(!arena_chunk_cacheable(ptr))) {
+	 * sorts it out. This is arena_chunk_cacheable and arena_ptr_pclass
+	 * with one shift shared: the chunk header's address is the registry
+	 * slot shifted back. */
+	uintptr_t page = (uintptr_t)ptr >> LG_PAGE;
+	/* Keeps GCC from deriving slot and the header from ptr afresh (two
+	 * more instructions). */
+	__asm__("" : "+r"(page));
+	uintptr_t slot = page >> (LG_CHUNK - LG_PAGE);
+	if (unlikely(arena_chunk_registry[slot] != ARENA_REGISTRY_ARENA)) {
 		free_slow(ptr);
 		return;
 	}
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
 	 * "no object here", always misses). */
-	unsigned pc = arena_ptr_pclass(ptr);
-	void **head = TSD_FS(tcache.head[pc]);
-	/* Full, or ptr is already on top of the stack (a double free, which
-	 * the slow path reports). The slot after every stack is NULL, so
-	 * *head is readable and never matches when the stack is empty. */
-	if (unlikely(head == TSD_FS(tcache.full[pc]) || *head == ptr)) {
-		free_slow(ptr);
+	const arena_chunk_t *chunk = (const arena_chunk_t *)(slot << LG_CHUNK);
+	uintptr_t pc = chunk->pclass[page & (CHUNK_NPAGES - 1)];
+	/* Not where an object of the class can start (an interior pointer),
+	 * or a class whose regions need the region index (tcache.h). */
+	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
+		free_region(ptr, pc);
 		return;
 	}
-	*--head = ptr;
-	TSD_FS(tcache.head[pc]) = head;
-	if (config_stats) {
-		TSD_FS(deallocated) += TSD_FS(tcache.usize[pc]);
-	}
+	free_push(ptr, pc);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -914,8 +992,8 @@ ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 		return old_usize;
 	}
 	size_t max = size + extra < size ? SIZE_MAX : size + extra;
-	size_t umin = usize_for(size, alignment);
-	size_t umax = usize_for(max, alignment);
+	size_t umin = usize_for_block(ptr, size, alignment);
+	size_t umax = usize_for_block(ptr, max, alignment);
 	if (umin == 0) {
 		return old_usize;
 	}
@@ -972,7 +1050,7 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 	if (unlikely(ptr == NULL)) {
 		return;
 	}
-	size_t expect = usize_for(size, f.alignment);
+	size_t expect = usize_for_block(ptr, size, f.alignment);
 	size_t usize;
 	szind_t ind = ind_of(ptr, &usize, "sdallocx");
 	/* The size costs one compare to check: a mismatch means the
