@@ -55,6 +55,30 @@
 //!   [`Heap::reallocate`] are `unsafe`: the pointer must be a live block of
 //!   this heap with the layout it was allocated with.
 //!
+//! The compiler refuses a scoped heap that would outlive its scope, by
+//! swapping it with a heap of another lifetime (`Heap<'a>` is invariant in
+//! `'a`):
+//!
+//! ```compile_fail
+//! use liballoc::heap::Heap;
+//! fn swap_out(region: &mut [u8], mut other: Heap<'static>) {
+//!     let _ = Heap::scope(region, |heap| std::mem::swap(heap, &mut other));
+//!     std::mem::forget(other); // would leak the scoped heap
+//! }
+//! ```
+//!
+//! and a reset while a block's borrower is alive:
+//!
+//! ```compile_fail
+//! use std::alloc::{GlobalAlloc, Layout};
+//! use liballoc::heap::Heap;
+//! fn reset_under_a_borrow(heap: &mut Heap<'static>) {
+//!     let alloc: &dyn GlobalAlloc = &*heap;
+//!     heap.reset().unwrap();
+//!     unsafe { alloc.alloc(Layout::new::<u8>()) };
+//! }
+//! ```
+//!
 //! A `Heap` is `Send` and `Sync`: the C heap serializes its own calls.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -161,7 +185,12 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "private heap: {} (errno {})", self.description(), self.code)
+        write!(
+            f,
+            "private heap: {} (errno {})",
+            self.description(),
+            self.code
+        )
     }
 }
 
@@ -211,10 +240,16 @@ pub fn page_size() -> usize {
 /// The Rust-side checks of a region, before the library sees it.
 fn check_region(base: *const u8, size: usize) -> Result<()> {
     if base.is_null() || base as usize % page_size() != 0 {
-        return Err(Error { code: EINVAL, kind: ErrorKind::Misaligned });
+        return Err(Error {
+            code: EINVAL,
+            kind: ErrorKind::Misaligned,
+        });
     }
     if size < MIN_REGION {
-        return Err(Error { code: EINVAL, kind: ErrorKind::TooSmall });
+        return Err(Error {
+            code: EINVAL,
+            kind: ErrorKind::TooSmall,
+        });
     }
     Ok(())
 }
@@ -225,6 +260,9 @@ fn malloc_aligns(align: usize, size: usize) -> bool {
     align <= MIN_ALIGN && align <= size
 }
 
+/// A type invariant in `'a` (a `&'a mut [u8]` both in and out).
+type Invariant<'a> = fn(&'a mut [u8]) -> &'a mut [u8];
+
 /// A private heap in a region of memory; dropping it destroys the heap
 /// (`alloc_heap_destroy`), after which nothing in the library refers to the
 /// region.
@@ -234,7 +272,7 @@ fn malloc_aligns(align: usize, size: usize) -> bool {
 /// could escape.
 pub struct Heap<'a> {
     raw: NonNull<sys::alloc_heap_t>,
-    _region: PhantomData<fn(&'a mut [u8]) -> &'a mut [u8]>,
+    _region: PhantomData<Invariant<'a>>,
 }
 
 // The C heap serializes its calls (the heap cache's lock, the arena's
@@ -278,7 +316,6 @@ impl Heap<'static> {
         check_region(base, size)?;
         Heap::create(base, size, flags)
     }
-
 }
 
 impl<'a> Heap<'a> {
@@ -303,7 +340,10 @@ impl<'a> Heap<'a> {
     unsafe fn create(base: *mut u8, size: usize, flags: c_uint) -> Result<Heap<'a>> {
         let raw = sys::alloc_heap_create(base as *mut c_void, size, flags);
         match NonNull::new(raw) {
-            Some(raw) => Ok(Heap { raw, _region: PhantomData }),
+            Some(raw) => Ok(Heap {
+                raw,
+                _region: PhantomData,
+            }),
             None => Err(Error::last()),
         }
     }
@@ -416,6 +456,21 @@ impl<'a> Heap<'a> {
         }
     }
 
+    /// Destroys the heap (`alloc_heap_destroy`), as dropping it does, and
+    /// reports the library's result: after `Ok`, nothing in the library
+    /// refers to the region. A shared heap is destroyed for every process
+    /// using it; in a process that forked with a `Heap` of a shared region,
+    /// only one of the processes should destroy it (the other can
+    /// `std::mem::forget` its copy: the region was made by
+    /// [`Heap::from_raw`], which already promised it stays valid).
+    pub fn destroy(self) -> Result<()> {
+        let heap = std::mem::ManuallyDrop::new(self);
+        match unsafe { sys::alloc_heap_destroy(heap.as_raw()) } {
+            0 => Ok(()),
+            rc => Err(Error::from_errno(rc)),
+        }
+    }
+
     /// The heap's arena index in this process (`alloc_heap_arena`): with
     /// `MALLOCX_ARENA(index)` the `mallocx` family allocates in the heap, and
     /// `arena.<i>.*` / `stats.arenas.<i>.*` mallctl nodes describe it.
@@ -428,12 +483,10 @@ impl<'a> Heap<'a> {
 }
 
 impl Drop for Heap<'_> {
-    /// Destroys the heap (`alloc_heap_destroy`). It fails only for a handle
-    /// the library does not know, which a `Heap` never holds; a failure then
-    /// is a broken invariant and aborts in debug builds.
+    /// Destroys the heap (`alloc_heap_destroy`); use [`Heap::destroy`] to see
+    /// its result.
     fn drop(&mut self) {
-        let rc = unsafe { sys::alloc_heap_destroy(self.as_raw()) };
-        debug_assert_eq!(rc, 0, "alloc_heap_destroy failed");
+        unsafe { sys::alloc_heap_destroy(self.as_raw()) };
     }
 }
 
@@ -446,11 +499,13 @@ impl Drop for Heap<'_> {
 /// unborrowed (`&mut self` or ownership).
 unsafe impl GlobalAlloc for Heap<'_> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.allocate(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        self.allocate_zeroed(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.allocate_zeroed(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

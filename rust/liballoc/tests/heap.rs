@@ -64,8 +64,12 @@ fn blocks_hold_their_contents() {
         let s = unsafe { std::slice::from_raw_parts(q.as_ptr(), layout.size()) };
         assert!(s.iter().all(|&b| b == v));
         unsafe { heap.deallocate(q, Layout::from_size_align(100_000, 8).unwrap()) };
-        let z = heap.allocate_zeroed(Layout::from_size_align(5000, 8).unwrap()).unwrap();
-        assert!(unsafe { std::slice::from_raw_parts(z.as_ptr(), 5000) }.iter().all(|&b| b == 0));
+        let z = heap
+            .allocate_zeroed(Layout::from_size_align(5000, 8).unwrap())
+            .unwrap();
+        assert!(unsafe { std::slice::from_raw_parts(z.as_ptr(), 5000) }
+            .iter()
+            .all(|&b| b == 0));
         unsafe { heap.deallocate(z, Layout::from_size_align(5000, 8).unwrap()) };
         for (p, layout, _) in blocks {
             unsafe { heap.deallocate(p, layout) };
@@ -142,14 +146,19 @@ fn reset_frees_everything() {
         let empty = heap.stats().unwrap();
         assert_eq!((empty.nblocks, empty.allocated), (0, 0));
         for i in 0..2000usize {
-            heap.allocate(Layout::from_size_align(16 + i % 700, 16).unwrap()).unwrap();
+            heap.allocate(Layout::from_size_align(16 + i % 700, 16).unwrap())
+                .unwrap();
         }
-        heap.allocate(Layout::from_size_align(3 << 20, 4096).unwrap()).ok();
+        heap.allocate(Layout::from_size_align(3 << 20, 4096).unwrap())
+            .ok();
         let full = heap.stats().unwrap();
         assert!(full.nblocks >= 2000 && full.allocated > 0 && full.active > empty.active);
         heap.reset().unwrap();
         let st = heap.stats().unwrap();
-        assert_eq!((st.nblocks, st.allocated, st.active, st.free), (0, 0, empty.active, empty.free));
+        assert_eq!(
+            (st.nblocks, st.allocated, st.active, st.free),
+            (0, 0, empty.active, empty.free)
+        );
         assert_eq!(st.high_water, 0);
         // Usable again.
         let p = heap.allocate(Layout::new::<[u8; 100]>()).unwrap();
@@ -178,7 +187,12 @@ fn bad_regions_are_refused() {
     let heap = unsafe { Heap::from_raw(buf.base, MIN_REGION, 0) }.unwrap();
     let e = unsafe { Heap::from_raw(buf.base, MIN_REGION, 0) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Busy);
-    drop(heap);
+    heap.destroy().unwrap();
+    // Destroyed: the region takes a new heap.
+    unsafe { Heap::from_raw(buf.base, MIN_REGION, 0) }
+        .unwrap()
+        .destroy()
+        .unwrap();
 }
 
 #[test]
@@ -225,12 +239,18 @@ fn a_static_region() {
     let v = unsafe { heap.alloc(Layout::new::<[u32; 64]>()) } as *mut u32;
     assert!(!v.is_null());
     unsafe { heap.dealloc(v as *mut u8, Layout::new::<[u32; 64]>()) };
-    drop(heap);
+    heap.destroy().unwrap();
 }
 
 extern "C" {
-    fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: i64)
-        -> *mut c_void;
+    fn mmap(
+        addr: *mut c_void,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: i64,
+    ) -> *mut c_void;
     fn munmap(addr: *mut c_void, len: usize) -> c_int;
 }
 const PROT_READ: c_int = 1;
@@ -240,8 +260,21 @@ const MAP_PRIVATE: c_int = 2;
 const MAP_ANONYMOUS: c_int = 0x20;
 
 fn mapped(size: usize, flags: c_int) -> *mut u8 {
-    let p = unsafe { mmap(std::ptr::null_mut(), size, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0) };
-    assert!(p as isize != -1, "mmap: {}", std::io::Error::last_os_error());
+    let p = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            size,
+            PROT_READ | PROT_WRITE,
+            flags | MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert!(
+        p as isize != -1,
+        "mmap: {}",
+        std::io::Error::last_os_error()
+    );
     p as *mut u8
 }
 
@@ -278,6 +311,37 @@ fn over_an_mmap_region() {
         }
         assert_eq!(unsafe { munmap(base as *mut c_void, size) }, 0);
     }
+}
+
+#[test]
+fn threads_share_a_heap() {
+    let mut buf = Buffer::new(16 << 20, lib_page());
+    Heap::scope(buf.slice(), |heap| {
+        let heap = &*heap;
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                s.spawn(move || {
+                    for round in 0..200usize {
+                        let layout = Layout::from_size_align(8 + round % 300, 8).unwrap();
+                        let mut live = Vec::new();
+                        for _ in 0..20 {
+                            let p = heap.allocate(layout).unwrap();
+                            unsafe { p.as_ptr().write_bytes(t, layout.size()) };
+                            live.push(p);
+                        }
+                        for p in live {
+                            let s =
+                                unsafe { std::slice::from_raw_parts(p.as_ptr(), layout.size()) };
+                            assert!(s.iter().all(|&b| b == t));
+                            unsafe { heap.deallocate(p, layout) };
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(heap.stats().unwrap().nblocks, 0);
+    })
+    .unwrap();
 }
 
 #[test]
