@@ -44,7 +44,7 @@ fn blocks_hold_their_contents() {
     Heap::scope(buf.slice(), |heap| {
         let mut blocks = Vec::new();
         for i in 0..500usize {
-            let layout = Layout::from_size_align(1 + i * 37, 8).unwrap();
+            let layout = Layout::from_size_align(1 + i * 7, 8).unwrap();
             let p = heap.allocate(layout).unwrap();
             assert!(p.as_ptr() as usize >= lo && (p.as_ptr() as usize) < hi);
             unsafe { p.as_ptr().write_bytes(i as u8, layout.size()) };
@@ -82,7 +82,7 @@ fn blocks_hold_their_contents() {
 
 #[test]
 fn alignments_up_to_a_page() {
-    let mut buf = Buffer::new(MIN_REGION, lib_page());
+    let mut buf = Buffer::new(8 << 20, lib_page());
     Heap::scope(buf.slice(), |heap| {
         let mut align = 1;
         while align <= 4096 {
@@ -282,7 +282,14 @@ fn mapped(size: usize, flags: c_int) -> *mut u8 {
 fn over_an_mmap_region() {
     let size = 16 << 20;
     for &(map, heap_flags) in &[(MAP_PRIVATE, 0), (MAP_SHARED, Heap::SHARED)] {
-        let base = mapped(size, map);
+        // mmap aligns to the kernel's page; the library's may be larger.
+        let map_len = size + lib_page();
+        let mapping = mapped(map_len, map);
+        let base = ((mapping as usize + lib_page() - 1) & !(lib_page() - 1)) as *mut u8;
+        if base != mapping {
+            let e = unsafe { Heap::from_raw(mapping, size, heap_flags) }.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Misaligned);
+        }
         {
             let heap = unsafe { Heap::from_raw(base, size, heap_flags) }.unwrap();
             let st = heap.stats().unwrap();
@@ -309,7 +316,7 @@ fn over_an_mmap_region() {
             }
             assert_eq!(heap.stats().unwrap().nblocks, 0);
         }
-        assert_eq!(unsafe { munmap(base as *mut c_void, size) }, 0);
+        assert_eq!(unsafe { munmap(mapping as *mut c_void, map_len) }, 0);
     }
 }
 
