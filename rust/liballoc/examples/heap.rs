@@ -10,9 +10,9 @@ use liballoc::heap::{self, Heap, MIN_REGION};
 
 fn main() -> Result<(), heap::Error> {
     // A page-aligned region; here from the global allocator, but any
-    // memory works (an mmap, a static array).
+    // initialized memory works (an mmap, a static array).
     let layout = Layout::from_size_align(MIN_REGION, heap::page_size()).unwrap();
-    let base = unsafe { std::alloc::alloc(layout) };
+    let base = unsafe { std::alloc::alloc_zeroed(layout) };
     assert!(!base.is_null());
     let region = unsafe { std::slice::from_raw_parts_mut(base, MIN_REGION) };
 

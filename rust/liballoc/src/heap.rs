@@ -12,9 +12,10 @@
 //! use liballoc::heap::{Heap, MIN_REGION};
 //!
 //! # fn main() -> Result<(), liballoc::heap::Error> {
-//! // A page-aligned region (here from the global allocator).
-//! let layout = Layout::from_size_align(MIN_REGION, 4096).unwrap();
-//! let base = unsafe { std::alloc::alloc(layout) };
+//! // A page-aligned region (here from the global allocator), initialized:
+//! // a `&mut [u8]` must not be made over uninitialized memory.
+//! let layout = Layout::from_size_align(MIN_REGION, liballoc::heap::page_size()).unwrap();
+//! let base = unsafe { std::alloc::alloc_zeroed(layout) };
 //! assert!(!base.is_null());
 //! let region = unsafe { std::slice::from_raw_parts_mut(base, MIN_REGION) };
 //!

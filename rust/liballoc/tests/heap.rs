@@ -18,7 +18,7 @@ struct Buffer {
 impl Buffer {
     fn new(size: usize, align: usize) -> Buffer {
         let layout = Layout::from_size_align(size, align).unwrap();
-        let base = unsafe { std::alloc::alloc(layout) };
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!base.is_null());
         Buffer { base, layout }
     }
@@ -234,7 +234,7 @@ fn mallocx_reaches_the_arena() {
 fn a_static_region() {
     let layout = Layout::from_size_align(MIN_REGION, lib_page()).unwrap();
     let region: &'static mut [u8] =
-        unsafe { std::slice::from_raw_parts_mut(std::alloc::alloc(layout), MIN_REGION) };
+        unsafe { std::slice::from_raw_parts_mut(std::alloc::alloc_zeroed(layout), MIN_REGION) };
     let heap = Heap::new(region).unwrap();
     let v = unsafe { heap.alloc(Layout::new::<[u32; 64]>()) } as *mut u32;
     assert!(!v.is_null());
