@@ -868,11 +868,15 @@ heap_free_slow(alloc_heap_t *h, void *ptr) {
 	if (arena_chunk_in_region(ptr) && arena_chunk_of(ptr)->arena == &h->arena &&
 	    (pclass = arena_ptr_pclass(ptr)) != PCLASS_NONE && pclass <= SZ_NSMALL) {
 		szind_t ind = pclass - 1;
-		arena_check_small(ptr, ind);
 		if (!heap_cache_enter(h)) {
 			/* A damaged shared heap keeps the block. */
 			return;
 		}
+		/* Inside the heap lock: in debug builds the check takes the
+		 * bin's lock, which a process killed outside the heap lock
+		 * would leave held for good (heap_recover re-creates the
+		 * arena's locks only when the heap lock's owner died). */
+		arena_check_small(ptr, ind);
 		if (unlikely(*h->top[ind] == ptr)) {
 			heap_cache_leave(h);
 			arena_report_bad_free(ptr, "double free");
