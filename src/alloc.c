@@ -741,30 +741,6 @@ free_push(void *ptr, uintptr_t pc) {
 	}
 }
 
-/*
- * free of a pointer that failed the hit path's alignment test: in a small
- * class whose size is not a power of two (the mask is all ones), ptr may
- * still start a region; the region index says (a multiply, as the arena
- * computes it). Anything else goes to the slow path, which reports it.
- */
-NOINLINE static void
-free_region(void *ptr, uintptr_t pc) {
-	szind_t ind = (szind_t)pc - 1;
-	if (ind < SZ_NSMALL) {
-		const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
-		const bin_info_t *info = &bin_infos[ind];
-		size_t diff = (size_t)((const char *)ptr - run->base);
-		size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-		/* The magic is exact at multiples of reg_size, so only a region
-		 * start gives back diff. */
-		if (likely(idx * info->reg_size == diff)) {
-			free_push(ptr, pc);
-			return;
-		}
-	}
-	free_slow(ptr);
-}
-
 ALWAYS_INLINE void
 free_fast(void *ptr) {
 	if (!config_tcache || config_debug) {
@@ -789,11 +765,21 @@ free_fast(void *ptr) {
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
 	 * "no object here", always misses). */
 	const arena_chunk_t *chunk = (const arena_chunk_t *)(slot << LG_CHUNK);
-	uintptr_t pc = chunk->pclass[page & (CHUNK_NPAGES - 1)];
-	/* Not where an object of the class can start (an interior pointer),
-	 * or a class whose regions need the region index (tcache.h). */
-	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
-		free_region(ptr, pc);
+	/* Shifts slot in place (GCC copies it first: one more instruction). */
+	__asm__("" : "+r"(chunk));
+	uintptr_t pageind = page & (CHUNK_NPAGES - 1);
+	uintptr_t pc = chunk->pclass[pageind];
+	/* Not where an object of the class starts (an interior pointer), or
+	 * a bin that always misses (tcache.h, arena_region_start). */
+	bool start;
+	if (sizeof(arena_pbias_t) == 2) {
+		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
+	} else {
+		uint32_t magic = TSD_FS(tcache.region_magic[pc]);
+		start = arena_region_start(arena_region_offset(chunk, pageind, ptr), magic);
+	}
+	if (unlikely(!start)) {
+		free_slow(ptr);
 		return;
 	}
 	free_push(ptr, pc);

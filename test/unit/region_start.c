@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit test of free's interior-pointer arithmetic (arena.h:
+ * arena_region_offset, arena_region_magic, arena_region_start; the hit
+ * path in alloc.c uses them through tsd_fs_region_start16).
+ *
+ * Exhaustively, for every small class: every run fits the 16-bit offsets,
+ * and for every byte of a run placed at several pages of a chunk (so the
+ * 16-bit sum wraps in some), the pointer passes the test iff it starts a
+ * region. For large classes (magic of PAGE, pbias 0) a pointer passes iff
+ * it is page-aligned; a bin with magic 0 never passes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "alloc/internal/config.h"
+#include "alloc/internal/export.h"
+#define ALLOC_PREFIXED_BUILD 1
+#include "alloc.h"
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/sz.h"
+#include "alloc/internal/tcache.h"
+
+/* The size classes and bin_infos are set up at the library's start-up. */
+static void
+boot(void) {
+	ALLOC_API(free)(ALLOC_API(malloc)(1));
+}
+
+/* A chunk address as the registry would give it (nothing is read there: the
+ * test computes offsets of fake pointers against a header in the heap). */
+#define FAKE_CHUNK ((uintptr_t)0x7f3a5c000000u)
+
+static void
+test_runs_fit(void **state) {
+	(void)state;
+	boot();
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		assert_true(bin_infos[i].run_size <= (size_t)1 << (sizeof(arena_pbias_t) * 8));
+		assert_int_equal(tcache_region_magic(i), bin_infos[i].div_magic);
+	}
+}
+
+static void
+test_small_every_offset(void **state) {
+	(void)state;
+	boot();
+	arena_chunk_t *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		const bin_info_t *info = &bin_infos[i];
+		size_t npages = info->run_size >> LG_PAGE;
+		uint32_t magic = tcache_region_magic(i);
+		/* First run page, last possible one, and pages whose base
+		 * makes the 16-bit sum wrap at different points. */
+		size_t pis[] = {CHUNK_HEADER_PAGES, CHUNK_HEADER_PAGES + 3, CHUNK_HEADER_PAGES + 17,
+		                CHUNK_NPAGES - npages};
+		for (size_t k = 0; k < sizeof(pis) / sizeof(pis[0]); k++) {
+			size_t pi = pis[k];
+			if (pi < CHUNK_HEADER_PAGES || pi + npages > CHUNK_NPAGES) {
+				continue;
+			}
+			uintptr_t base = FAKE_CHUNK + (pi << LG_PAGE);
+			arena_pbias_set(c, pi, npages, (const void *)base);
+			for (size_t x = 0; x < info->run_size; x++) {
+				uintptr_t ptr = base + x;
+				size_t pageind = (ptr >> LG_PAGE) & (CHUNK_NPAGES - 1);
+				uint32_t off = arena_region_offset(c, pageind, (const void *)ptr);
+				assert_int_equal(off, x);
+				bool start = x % info->reg_size == 0;
+				if (arena_region_start(off, magic) != start) {
+					fail_msg("class %u (%zu B), offset %zu: test says %d", i,
+					         info->reg_size, x, !start);
+				}
+			}
+			/* Leaving the run: the pages read as offset = pointer. */
+			arena_pbias_set(c, pi, npages, NULL);
+			for (size_t p = pi; p < pi + npages; p++) {
+				assert_int_equal(c->pbias[p], 0);
+			}
+		}
+	}
+	free(c);
+}
+
+static void
+test_large_and_unused(void **state) {
+	(void)state;
+	boot();
+	arena_chunk_t *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	uint32_t magic = tcache_region_magic(SZ_NSMALL);
+	assert_int_equal(magic, arena_region_magic(PAGE));
+	size_t pi = CHUNK_HEADER_PAGES + 5;
+	for (size_t x = 0; x < ((size_t)1 << 16) + PAGE; x++) {
+		uintptr_t ptr = FAKE_CHUNK + (pi << LG_PAGE) + x;
+		size_t pageind = (ptr >> LG_PAGE) & (CHUNK_NPAGES - 1);
+		uint32_t off = arena_region_offset(c, pageind, (const void *)ptr);
+		assert_int_equal(arena_region_start(off, magic), ptr % PAGE == 0);
+		assert_false(arena_region_start(off, 0));
+	}
+	free(c);
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_runs_fit),
+	    cmocka_unit_test(test_small_every_offset),
+	    cmocka_unit_test(test_large_and_unused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
