@@ -741,6 +741,31 @@ free_push(void *ptr, uintptr_t pc) {
 	}
 }
 
+/*
+ * The part of free's hit path for a pointer that fails the alignment mask
+ * (tcache.h): in a small class whose size is not a power of two (mask all
+ * ones) it may still start a region, which the run offset says
+ * (arena_region_start); anything else goes to the slow path, which reports
+ * it. Inlined, so the compiler lays it out of line with its own copy of
+ * free_push rather than joining the hit path again (which costs the hit
+ * path a reload of the thread-state offset).
+ */
+ALWAYS_INLINE void
+free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pageind) {
+	bool start;
+	if (sizeof(arena_pbias_t) == 2) {
+		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
+	} else {
+		uint32_t magic = TSD_FS(tcache.region_magic[pc]);
+		start = arena_region_start(arena_region_offset(chunk, pageind, ptr), magic);
+	}
+	if (unlikely(!start)) {
+		free_slow(ptr);
+		return;
+	}
+	free_push(ptr, pc);
+}
+
 ALWAYS_INLINE void
 free_fast(void *ptr) {
 	if (!config_tcache || config_debug) {
@@ -769,17 +794,10 @@ free_fast(void *ptr) {
 	__asm__("" : "+r"(chunk));
 	uintptr_t pageind = page & (CHUNK_NPAGES - 1);
 	uintptr_t pc = chunk->pclass[pageind];
-	/* Not where an object of the class starts (an interior pointer), or
-	 * a bin that always misses (tcache.h, arena_region_start). */
-	bool start;
-	if (sizeof(arena_pbias_t) == 2) {
-		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
-	} else {
-		uint32_t magic = TSD_FS(tcache.region_magic[pc]);
-		start = arena_region_start(arena_region_offset(chunk, pageind, ptr), magic);
-	}
-	if (unlikely(!start)) {
-		free_slow(ptr);
+	/* Not where an object of the class can start (an interior pointer),
+	 * or a class whose regions need the run offset (tcache.h). */
+	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
+		free_unaligned(ptr, pc, chunk, pageind);
 		return;
 	}
 	free_push(ptr, pc);

@@ -63,6 +63,15 @@ tcache_key_make(void) {
 	return key != 0 ? (uintptr_t)key : (uintptr_t)0x9e3779b97f4a7c15u;
 }
 
+uintptr_t
+tcache_align_mask(szind_t ind) {
+	if (ind >= SZ_NSMALL) {
+		return PAGE_MASK;
+	}
+	size_t size = sz_index2size(ind);
+	return is_pow2(size) ? size - 1 : UINTPTR_MAX;
+}
+
 uint32_t
 tcache_region_magic(szind_t ind) {
 	return arena_region_magic(ind < SZ_NSMALL ? sz_index2size(ind) : PAGE);
@@ -130,6 +139,7 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->ticks[pc], 0);
 	t->usize[pc] = 0;
 	t->region_magic[pc] = 0;
+	t->align_mask[pc] = 0;
 	TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
@@ -173,6 +183,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
 		t->usize[pc] = sz_index2size(i);
 		t->region_magic[pc] = tcache_region_magic(i);
+		t->align_mask[pc] = tcache_align_mask(i);
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = 1;

@@ -2,7 +2,8 @@
 /*
  * Unit test of free's interior-pointer arithmetic (arena.h:
  * arena_region_offset, arena_region_magic, arena_region_start; the hit
- * path in alloc.c uses them through tsd_fs_region_start16).
+ * path in alloc.c uses them through tsd_fs_region_start16 when the
+ * alignment mask, tcache_align_mask, does not decide).
  *
  * Exhaustively, for every small class: every run fits the 16-bit offsets,
  * and for every byte of a run placed at several pages of a chunk (so the
@@ -44,6 +45,10 @@ test_runs_fit(void **state) {
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
 		assert_true(bin_infos[i].run_size <= (size_t)1 << (sizeof(arena_pbias_t) * 8));
 		assert_int_equal(tcache_region_magic(i), bin_infos[i].div_magic);
+		/* The mask decides alone only where it is exact. */
+		size_t d = bin_infos[i].reg_size;
+		uintptr_t mask = tcache_align_mask(i);
+		assert_true((d & (d - 1)) == 0 ? mask == d - 1 : mask == UINTPTR_MAX);
 	}
 }
 
@@ -97,6 +102,7 @@ test_large_and_unused(void **state) {
 	assert_non_null(c);
 	uint32_t magic = tcache_region_magic(SZ_NSMALL);
 	assert_int_equal(magic, arena_region_magic(PAGE));
+	assert_true(tcache_align_mask(SZ_NSMALL) == PAGE_MASK);
 	size_t pi = CHUNK_HEADER_PAGES + 5;
 	for (size_t x = 0; x < ((size_t)1 << 16) + PAGE; x++) {
 		uintptr_t ptr = FAKE_CHUNK + (pi << LG_PAGE) + x;

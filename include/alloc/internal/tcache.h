@@ -71,11 +71,13 @@ typedef struct arena_s arena_t;
  * the secret: the hit path sends it to the slow path, which confirms it by
  * looking through the bin (and the run's bitmap) before reporting. So a
  * double free is caught before the object can be handed out twice, however
- * many frees came in between. region_magic[pc] catches interior pointers:
- * free takes ptr's offset in its run from the chunk header (pbias) and
- * tests it for a multiple of the class size with one multiply and one
- * compare (arena_region_start), the same inline test for every class: a
- * large object's offset is the pointer's own, its magic tests for a page.
+ * many frees came in between. align_mask[pc] catches interior pointers: an
+ * object of a class that is a power of two starts at a multiple of its size
+ * (mask size - 1), a cached large object on a page (mask PAGE - 1). For the
+ * other small classes the mask is all ones, and free tests the pointer's
+ * offset in its run (from the chunk header's pbias) for a multiple of the
+ * class size with region_magic[pc]: one multiply and one compare
+ * (arena_region_start, free_unaligned in alloc.c).
  *
  * ticks[pc] counts the bin's cached allocations down to the next GC step;
  * it doubles as the request counter, so the hit path pays one instruction
@@ -102,9 +104,13 @@ struct tcache_s {
 	int64_t ticks[TCACHE_NBINS_MAX];
 	/* Usable size of the class, for the per-thread byte counters. */
 	size_t usize[TCACHE_NBINS_MAX];
-	/* free's test for interior pointers (see above): arena_region_magic
-	 * of the class size, of PAGE for a large class; 0 in bins that always
-	 * miss (no offset passes). */
+	/* free's test for interior pointers (see above): ptr & align_mask[pc]
+	 * != 0 means ptr may not start an object of the class; 0 in bins that
+	 * always miss. */
+	uintptr_t align_mask[TCACHE_NBINS_MAX];
+	/* The second test, for the classes whose mask is all ones:
+	 * arena_region_magic of the class size (of PAGE for a large class);
+	 * 0 in bins that always miss (no offset passes). */
 	uint32_t region_magic[TCACHE_NBINS_MAX];
 
 	/* Slow-path fields. */
@@ -173,7 +179,9 @@ tcache_key_slot(void *ptr) {
 	return (uintptr_t *)ptr;
 }
 
-/* The region_magic value of cached class ind (see above). */
+/* The align_mask and region_magic values of cached class ind (see
+ * above). */
+uintptr_t tcache_align_mask(szind_t ind);
 uint32_t tcache_region_magic(szind_t ind);
 
 /* Slow-path confirmation of a double free: ptr, an object of cached class
