@@ -61,6 +61,9 @@ deps_test() {
 	# test runs it under tmux
 	deps_need librsvg2-bin deps_have rsvg-convert
 	deps_need tmux deps_have tmux
+	# cargo and rustc for the Rust crates (rust/, the rust job): Debian's
+	# when no cargo is on PATH (any cargo from rustc 1.63 on builds them)
+	deps_need cargo deps_have cargo
 }
 
 deps_install() {
