@@ -277,7 +277,6 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		}
 		arena_chunk_t *c = arena_chunk_of(run->base);
 		size_t pi = arena_pageind(run->base);
-		arena_pbias_set(c, pi, info->run_size >> LG_PAGE, NULL);
 		mutex_lock(&a->lock);
 		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
 		arena_maybe_purge(a);

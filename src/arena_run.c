@@ -249,7 +249,6 @@ arena_chunk_new(arena_t *a) {
 	a->chunks_head = c;
 	if (!zeroed) {
 		memset(c->pclass, PCLASS_NONE, sizeof(c->pclass));
-		memset(c->pbias, 0, sizeof(c->pbias));
 	}
 	for (size_t i = 0; i < CHUNK_HEADER_PAGES; i++) {
 		c->map[i] = MAP_HEADER;

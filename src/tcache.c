@@ -74,7 +74,11 @@ tcache_align_mask(szind_t ind) {
 
 uint32_t
 tcache_region_magic(szind_t ind) {
-	return arena_region_magic(ind < SZ_NSMALL ? sz_index2size(ind) : PAGE);
+	/* Where the mask is exact, what it rejects stays rejected. */
+	if (tcache_align_mask(ind) != UINTPTR_MAX) {
+		return 0;
+	}
+	return arena_region_magic(sz_index2size(ind));
 }
 
 void

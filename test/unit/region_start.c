@@ -7,9 +7,10 @@
  *
  * Exhaustively, for every small class: every run fits the 16-bit offsets,
  * and for every byte of a run placed at several pages of a chunk (so the
- * 16-bit sum wraps in some), the pointer passes the test iff it starts a
- * region. For large classes (magic of PAGE, pbias 0) a pointer passes iff
- * it is page-aligned; a bin with magic 0 never passes.
+ * 16-bit sum wraps in some), the offset is exact and the pointer passes the
+ * test iff it starts a region. The thread cache asks the test only where
+ * the alignment mask cannot decide (the classes whose size is not a power
+ * of two); everywhere else its magic is 0, which no offset passes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,11 +45,12 @@ test_runs_fit(void **state) {
 	boot();
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
 		assert_true(bin_infos[i].run_size <= (size_t)1 << (sizeof(arena_pbias_t) * 8));
-		assert_int_equal(tcache_region_magic(i), bin_infos[i].div_magic);
-		/* The mask decides alone only where it is exact. */
+		/* The mask decides alone exactly where it is exact. */
 		size_t d = bin_infos[i].reg_size;
+		bool pow2 = (d & (d - 1)) == 0;
 		uintptr_t mask = tcache_align_mask(i);
-		assert_true((d & (d - 1)) == 0 ? mask == d - 1 : mask == UINTPTR_MAX);
+		assert_true(pow2 ? mask == d - 1 : mask == UINTPTR_MAX);
+		assert_int_equal(tcache_region_magic(i), pow2 ? 0 : bin_infos[i].div_magic);
 	}
 }
 
@@ -61,7 +63,9 @@ test_small_every_offset(void **state) {
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
 		const bin_info_t *info = &bin_infos[i];
 		size_t npages = info->run_size >> LG_PAGE;
-		uint32_t magic = tcache_region_magic(i);
+		/* The arithmetic holds for every class, powers of two too. */
+		uint32_t magic = arena_region_magic(info->reg_size);
+		assert_int_equal(magic, info->div_magic);
 		/* First run page, last possible one, and pages whose base
 		 * makes the 16-bit sum wrap at different points. */
 		size_t pis[] = {CHUNK_HEADER_PAGES, CHUNK_HEADER_PAGES + 3, CHUNK_HEADER_PAGES + 17,
@@ -84,34 +88,24 @@ test_small_every_offset(void **state) {
 					         info->reg_size, x, !start);
 				}
 			}
-			/* Leaving the run: the pages read as offset = pointer. */
-			arena_pbias_set(c, pi, npages, NULL);
-			for (size_t p = pi; p < pi + npages; p++) {
-				assert_int_equal(c->pbias[p], 0);
-			}
 		}
 	}
 	free(c);
 }
 
 static void
-test_large_and_unused(void **state) {
+test_exact_masks(void **state) {
 	(void)state;
 	boot();
-	arena_chunk_t *c = calloc(1, sizeof(*c));
-	assert_non_null(c);
-	uint32_t magic = tcache_region_magic(SZ_NSMALL);
-	assert_int_equal(magic, arena_region_magic(PAGE));
-	assert_true(tcache_align_mask(SZ_NSMALL) == PAGE_MASK);
-	size_t pi = CHUNK_HEADER_PAGES + 5;
-	for (size_t x = 0; x < ((size_t)1 << 16) + PAGE; x++) {
-		uintptr_t ptr = FAKE_CHUNK + (pi << LG_PAGE) + x;
-		size_t pageind = (ptr >> LG_PAGE) & (CHUNK_NPAGES - 1);
-		uint32_t off = arena_region_offset(c, pageind, (const void *)ptr);
-		assert_int_equal(arena_region_start(off, magic), ptr % PAGE == 0);
-		assert_false(arena_region_start(off, 0));
+	/* Large classes: the mask (a page) decides alone. */
+	for (szind_t i = SZ_NSMALL; i < SZ_NPAGED; i++) {
+		assert_true(tcache_align_mask(i) == PAGE_MASK);
+		assert_int_equal(tcache_region_magic(i), 0);
 	}
-	free(c);
+	/* Magic 0 lets no offset through. */
+	for (uint32_t x = 0; x < (1u << 16); x++) {
+		assert_false(arena_region_start(x, 0));
+	}
 }
 
 int
@@ -119,7 +113,7 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runs_fit),
 	    cmocka_unit_test(test_small_every_offset),
-	    cmocka_unit_test(test_large_and_unused),
+	    cmocka_unit_test(test_exact_masks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,12 +97,13 @@ struct page_misc_s {
 };
 
 /*
- * Per page, what the hit path of free adds to a pointer to get its offset
- * in its small run: minus the run's base, modulo 2^16 (2^32 when runs can
- * exceed 64 KiB, i.e. pages above 4 KiB); 0 on every other page, so that a
- * large object's offset is the pointer's own low bits. Two bytes a page
- * keep the header of a 2 MiB chunk at two pages. See arena_region_offset
- * and doc/design.md, "Bad frees on the hit path".
+ * Per page of a small run, what the hit path of free adds to a pointer to
+ * get its offset in the run: minus the run's base, modulo 2^16 (2^32 when
+ * runs can exceed 64 KiB, i.e. pages above 4 KiB). Written when the run is
+ * set up, before its pages' class; left as it is on other pages, which
+ * free never tests this way (their bins' region_magic is 0, tcache.h). Two
+ * bytes a page keep the header of a 2 MiB chunk at two pages. See
+ * arena_region_offset and doc/design.md, "Bad frees on the hit path".
  */
 #if LG_PAGE <= 12
 typedef uint16_t arena_pbias_t;
@@ -515,15 +516,15 @@ arena_ptr_pclass(const void *ptr) {
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
  * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
- * most 64 KiB when pages are 4 KiB (arena_bin_boot checks); on a page
- * outside small runs it is ptr mod 2^16. ptr starts a region iff the offset
+ * most 64 KiB when pages are 4 KiB (test/unit/region_start checks). ptr
+ * starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without
  * a division (Lemire, Kaser and Kurz, "Faster remainder by direct
  * computation", 2019): with M = ceil(2^32 / d), x is a multiple of d iff
  * x * M mod 2^32 < M, for every x below 2^32 / d (here below 2^16 * 4 KiB
  * / d, the run size: test/unit/region_start checks every offset of every
  * class). When d is a power of two M * d = 2^32 and the test is exact for
- * every x: for a large class, M = 2^32 / PAGE tests page alignment.
+ * every x.
  */
 ALWAYS_INLINE uint32_t
 arena_region_offset(const arena_chunk_t *chunk, uintptr_t pageind, const void *ptr) {
@@ -542,8 +543,7 @@ arena_region_start(uint32_t x, uint32_t m) {
 	return x * m < m;
 }
 
-/* Publishes the pbias of npages pages at pi: a small run at base, or NULL
- * for pages leaving a small run. */
+/* Sets the pbias of the npages pages at pi, a small run at base. */
 ALWAYS_INLINE void
 arena_pbias_set(arena_chunk_t *c, size_t pi, size_t npages, const void *base) {
 	arena_pbias_t bias = (arena_pbias_t)(0 - (uintptr_t)base);

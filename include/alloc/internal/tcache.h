@@ -109,8 +109,8 @@ struct tcache_s {
 	 * always miss. */
 	uintptr_t align_mask[TCACHE_NBINS_MAX];
 	/* The second test, for the classes whose mask is all ones:
-	 * arena_region_magic of the class size (of PAGE for a large class);
-	 * 0 in bins that always miss (no offset passes). */
+	 * arena_region_magic of the class size; 0 in the other bins (no
+	 * offset passes: their mask is exact, or they always miss). */
 	uint32_t region_magic[TCACHE_NBINS_MAX];
 
 	/* Slow-path fields. */
