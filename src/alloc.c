@@ -764,8 +764,10 @@ free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pa
 	if (sizeof(arena_pbias_t) == 2) {
 		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
 	} else {
-		uint32_t magic = TSD_FS(tcache.region_magic[pc]);
-		start = arena_region_start(arena_region_offset(chunk, pageind, ptr), magic);
+		/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
+		 * (arena.h), so the offset is divided; magic 0 still rejects. */
+		start = TSD_FS(tcache.region_magic[pc]) != 0 &&
+		        arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
 	}
 	if (unlikely(!start)) {
 		free_slow(ptr);

@@ -516,8 +516,9 @@ arena_ptr_pclass(const void *ptr) {
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
  * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
- * most 64 KiB when pages are 4 KiB (test/unit/region_start checks). ptr
- * starts a region iff the offset
+ * most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
+ * larger pages pbias is 32 bits, and as runs then outgrow the range below,
+ * free divides instead). ptr starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without
  * a division (Lemire, Kaser and Kurz, "Faster remainder by direct
  * computation", 2019): with M = ceil(2^32 / d), x is a multiple of d iff
