@@ -766,8 +766,9 @@ free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pa
 	} else {
 		/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
 		 * (arena.h), so the offset is divided; magic 0 still rejects. */
-		start = TSD_FS(tcache.region_magic[pc]) != 0 &&
-		        arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
+		start =
+		    TSD_FS(tcache.region_magic[pc]) != 0 &&
+		    arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
 	}
 	if (unlikely(!start)) {
 		free_slow(ptr);

@@ -84,7 +84,8 @@ test_small_every_offset(void **state) {
 				uint32_t off = arena_region_offset(c, pageind, (const void *)ptr);
 				assert_int_equal(off, x);
 				bool start = x % info->reg_size == 0;
-				if (sizeof(arena_pbias_t) == 2 && arena_region_start(off, magic) != start) {
+				if (sizeof(arena_pbias_t) == 2 &&
+				    arena_region_start(off, magic) != start) {
 					fail_msg("class %u (%zu B), offset %zu: test says %d", i,
 					         info->reg_size, x, !start);
 				}
