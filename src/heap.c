@@ -512,6 +512,28 @@ heap_slot(const alloc_heap_t *h) {
 	return ARENAS_MAX;
 }
 
+/* Whether a heap installed in this process has its region overlapping
+ * [base, base+size). Looks only at this process's heaps, never at the new
+ * region, whose bytes may be uninitialised. */
+static bool
+heap_overlapping(const char *base, size_t size) {
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		if (!__atomic_load_n(&arena_slot_region[i], __ATOMIC_ACQUIRE)) {
+			continue;
+		}
+		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		if (a == NULL) {
+			continue;
+		}
+		const alloc_heap_t *h = heap_of_arena(a);
+		if (h->base < base + size && base < h->base + h->size) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* The arena of the heap (installed in this process) whose chunks contain
  * ptr, or NULL. */
 static arena_t *
@@ -658,8 +680,7 @@ ALLOC_NAME(alloc_heap_create)(void *base, size_t size, unsigned flags) {
 		errno = EINVAL;
 		return NULL;
 	}
-	alloc_heap_t *old = heap_at(b);
-	if (old != NULL && heap_slot(old) != ARENAS_MAX) {
+	if (heap_overlapping(b, size)) {
 		/* A live heap of this process: creating over it would pull
 		 * its memory from under its blocks. */
 		errno = EBUSY;

@@ -175,6 +175,10 @@ test_bad_input(void **state) {
 	errno = 0;
 	assert_null(H_CREATE(r, 8 * MiB, 0));
 	assert_int_equal(errno, EBUSY);
+	/* Nor over part of it, at another base. */
+	errno = 0;
+	assert_null(H_CREATE(r + 4 * MiB, 4 * MiB, 0));
+	assert_int_equal(errno, EBUSY);
 	/* Attach in the same process gives the same heap. */
 	assert_ptr_equal(H_ATTACH(r), h);
 	errno = 0;

@@ -32,6 +32,7 @@
 //! - [`usable_size`]: the usable size of a block.
 //! - [`ctl`]: `mallctl` by typed node, by MIB and by raw name.
 //! - [`stats_print`]: `malloc_stats_print` into a `String`.
+//! - [`heap`]: private heaps, allocation inside a region you provide.
 #![deny(missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -40,6 +41,7 @@ use std::os::raw::{c_char, c_int, c_void};
 pub use liballoc_sys as sys;
 
 pub mod ctl;
+pub mod heap;
 
 /// The smallest alignment liballoc's `malloc` gives a block of at least this
 /// size: the configured quantum. Layouts that ask for no more (and are no
