@@ -750,27 +750,31 @@ free_push(void *ptr, uintptr_t pc) {
 }
 
 /*
- * free of a pointer that failed the hit path's alignment test: in a small
- * class whose size is not a power of two (the mask is all ones), ptr may
- * still start a region; the region index says (a multiply, as the arena
- * computes it). Anything else goes to the slow path, which reports it.
+ * The part of free's hit path for a pointer that fails the alignment mask
+ * (tcache.h): in a small class whose size is not a power of two (mask all
+ * ones) it may still start a region, which the run offset says
+ * (arena_region_start); anything else goes to the slow path, which reports
+ * it. Inlined, so the compiler lays it out of line with its own copy of
+ * free_push rather than joining the hit path again (which costs the hit
+ * path a reload of the thread-state offset).
  */
-NOINLINE static void
-free_region(void *ptr, uintptr_t pc) {
-	szind_t ind = (szind_t)pc - 1;
-	if (ind < SZ_NSMALL) {
-		const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
-		const bin_info_t *info = &bin_infos[ind];
-		size_t diff = (size_t)((const char *)ptr - run->base);
-		size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-		/* The magic is exact at multiples of reg_size, so only a region
-		 * start gives back diff. */
-		if (likely(idx * info->reg_size == diff)) {
-			free_push(ptr, pc);
-			return;
-		}
+ALWAYS_INLINE void
+free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pageind) {
+	bool start;
+	if (sizeof(arena_pbias_t) == 2) {
+		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
+	} else {
+		/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
+		 * (arena.h), so the offset is divided; magic 0 still rejects. */
+		start =
+		    TSD_FS(tcache.region_magic[pc]) != 0 &&
+		    arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
 	}
-	free_slow(ptr);
+	if (unlikely(!start)) {
+		free_slow(ptr);
+		return;
+	}
+	free_push(ptr, pc);
 }
 
 ALWAYS_INLINE void
@@ -797,11 +801,14 @@ free_fast(void *ptr) {
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
 	 * "no object here", always misses). */
 	const arena_chunk_t *chunk = (const arena_chunk_t *)(slot << LG_CHUNK);
-	uintptr_t pc = chunk->pclass[page & (CHUNK_NPAGES - 1)];
+	/* Shifts slot in place (GCC copies it first: one more instruction). */
+	__asm__("" : "+r"(chunk));
+	uintptr_t pageind = page & (CHUNK_NPAGES - 1);
+	uintptr_t pc = chunk->pclass[pageind];
 	/* Not where an object of the class can start (an interior pointer),
-	 * or a class whose regions need the region index (tcache.h). */
+	 * or a class whose regions need the run offset (tcache.h). */
 	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
-		free_region(ptr, pc);
+		free_unaligned(ptr, pc, chunk, pageind);
 		return;
 	}
 	free_push(ptr, pc);

@@ -42,7 +42,10 @@ arena_bin_boot(void) {
 		info->reg_size = reg;
 		info->run_size = run;
 		info->nregs = (uint32_t)(run / reg);
-		info->div_magic = (uint32_t)((((uint64_t)1 << 32) + reg - 1) / reg);
+		/* Also free's interior-pointer test, whose offsets in a run
+		 * are 16 bits wide: test/unit/region_start checks that every
+		 * run fits. */
+		info->div_magic = arena_region_magic(reg);
 		info->bitmap_ngroups = BITMAP_NGROUPS(info->nregs);
 		info->run_desc_size = sizeof(run_t) + info->bitmap_ngroups * sizeof(bitmap_t);
 	}
@@ -64,6 +67,7 @@ bin_run_init(bin_t *bin, run_t *run, szind_t binind, arena_chunk_t *c, size_t pi
 	for (size_t i = 0; i < npages; i++) {
 		c->misc[pi + i].run = run;
 	}
+	arena_pbias_set(c, pi, npages, run->base);
 	/* Publish the class last: a page's szind says "this run's pages". */
 	memset(&c->pclass[pi], (int)binind + 1, npages);
 	if (config_stats) {

@@ -72,6 +72,15 @@ tcache_align_mask(szind_t ind) {
 	return is_pow2(size) ? size - 1 : UINTPTR_MAX;
 }
 
+uint32_t
+tcache_region_magic(szind_t ind) {
+	/* Where the mask is exact, what it rejects stays rejected. */
+	if (tcache_align_mask(ind) != UINTPTR_MAX) {
+		return 0;
+	}
+	return arena_region_magic(sz_index2size(ind));
+}
+
 void
 tcache_boot(void) {
 	tcache_key = tcache_key_make();
@@ -133,6 +142,7 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	t->empty[pc] = NULL;
 	TCACHE_COUNTER_SET(t->ticks[pc], 0);
 	t->usize[pc] = 0;
+	t->region_magic[pc] = 0;
 	t->align_mask[pc] = 0;
 	TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
@@ -176,6 +186,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		t->low_water[pc] = t->empty[pc];
 		TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
 		t->usize[pc] = sz_index2size(i);
+		t->region_magic[pc] = tcache_region_magic(i);
 		t->align_mask[pc] = tcache_align_mask(i);
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);

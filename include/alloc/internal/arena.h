@@ -96,6 +96,21 @@ struct page_misc_s {
 	};
 };
 
+/*
+ * Per page of a small run, what the hit path of free adds to a pointer to
+ * get its offset in the run: minus the run's base, modulo 2^16 (2^32 when
+ * runs can exceed 64 KiB, i.e. pages above 4 KiB). Written when the run is
+ * set up, before its pages' class; left as it is on other pages, which
+ * free never tests this way (their bins' region_magic is 0, tcache.h). Two
+ * bytes a page keep the header of a 2 MiB chunk at two pages. See
+ * arena_region_offset and doc/design.md, "Bad frees on the hit path".
+ */
+#if LG_PAGE <= 12
+typedef uint16_t arena_pbias_t;
+#else
+typedef uint32_t arena_pbias_t;
+#endif
+
 typedef struct arena_chunk_s arena_chunk_t;
 struct arena_chunk_s {
 	arena_t *arena;
@@ -112,6 +127,8 @@ struct arena_chunk_s {
 	arena_chunk_t *dirty_prev;
 	arena_chunk_t *dirty_next;
 	uint8_t pclass[CHUNK_NPAGES];
+	/* free's interior-pointer test (arena_region_offset). */
+	arena_pbias_t pbias[CHUNK_NPAGES];
 	uint32_t map[CHUNK_NPAGES];
 	page_misc_t misc[CHUNK_NPAGES];
 };
@@ -494,6 +511,46 @@ arena_count_purge(arena_t *a, size_t npages) {
 ALWAYS_INLINE unsigned
 arena_ptr_pclass(const void *ptr) {
 	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
+}
+
+/*
+ * The interior-pointer test of free's hit path. The offset of ptr in its
+ * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
+ * most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
+ * larger pages pbias is 32 bits, and as runs then outgrow the range below,
+ * free divides instead). ptr starts a region iff the offset
+ * is a multiple of the class size d, which arena_region_start tests without
+ * a division (Lemire, Kaser and Kurz, "Faster remainder by direct
+ * computation", 2019): with M = ceil(2^32 / d), x is a multiple of d iff
+ * x * M mod 2^32 < M, for every x below 2^32 / d (here below 2^16 * 4 KiB
+ * / d, the run size: test/unit/region_start checks every offset of every
+ * class). When d is a power of two M * d = 2^32 and the test is exact for
+ * every x.
+ */
+ALWAYS_INLINE uint32_t
+arena_region_offset(const arena_chunk_t *chunk, uintptr_t pageind, const void *ptr) {
+	return (arena_pbias_t)((arena_pbias_t)(uintptr_t)ptr + chunk->pbias[pageind]);
+}
+
+/* M of class size d (d <= 2^32 / 2, so the result fits). */
+ALWAYS_INLINE uint32_t
+arena_region_magic(size_t d) {
+	return (uint32_t)((((uint64_t)1 << 32) + d - 1) / d);
+}
+
+/* Whether offset x is a multiple of the class whose magic is m (0: never). */
+ALWAYS_INLINE bool
+arena_region_start(uint32_t x, uint32_t m) {
+	return x * m < m;
+}
+
+/* Sets the pbias of the npages pages at pi, a small run at base. */
+ALWAYS_INLINE void
+arena_pbias_set(arena_chunk_t *c, size_t pi, size_t npages, const void *base) {
+	arena_pbias_t bias = (arena_pbias_t)(0 - (uintptr_t)base);
+	for (size_t i = 0; i < npages; i++) {
+		c->pbias[pi + i] = bias;
+	}
 }
 
 /* Aborts with one line naming ptr and `what` ("invalid pointer", "double

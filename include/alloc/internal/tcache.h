@@ -73,9 +73,11 @@ typedef struct arena_s arena_t;
  * double free is caught before the object can be handed out twice, however
  * many frees came in between. align_mask[pc] catches interior pointers: an
  * object of a class that is a power of two starts at a multiple of its size
- * (mask size - 1), a cached large object on a page (mask PAGE - 1); for the
- * other small classes the mask is all ones, and their frees take a short
- * detour that computes the region index (free_region in alloc.c).
+ * (mask size - 1), a cached large object on a page (mask PAGE - 1). For the
+ * other small classes the mask is all ones, and free tests the pointer's
+ * offset in its run (from the chunk header's pbias) for a multiple of the
+ * class size with region_magic[pc]: one multiply and one compare
+ * (arena_region_start, free_unaligned in alloc.c).
  *
  * ticks[pc] counts the bin's cached allocations down to the next GC step;
  * it doubles as the request counter, so the hit path pays one instruction
@@ -102,10 +104,14 @@ struct tcache_s {
 	int64_t ticks[TCACHE_NBINS_MAX];
 	/* Usable size of the class, for the per-thread byte counters. */
 	size_t usize[TCACHE_NBINS_MAX];
-	/* free's test for interior pointers: ptr & align_mask[pc] != 0 means
-	 * ptr may not start an object of the class (see above); 0 in bins
-	 * that always miss. */
+	/* free's test for interior pointers (see above): ptr & align_mask[pc]
+	 * != 0 means ptr may not start an object of the class; 0 in bins that
+	 * always miss. */
 	uintptr_t align_mask[TCACHE_NBINS_MAX];
+	/* The second test, for the classes whose mask is all ones:
+	 * arena_region_magic of the class size; 0 in the other bins (no
+	 * offset passes: their mask is exact, or they always miss). */
+	uint32_t region_magic[TCACHE_NBINS_MAX];
 
 	/* Slow-path fields. */
 	void **empty[TCACHE_NBINS_MAX];
@@ -173,8 +179,10 @@ tcache_key_slot(void *ptr) {
 	return (uintptr_t *)ptr;
 }
 
-/* The align_mask value of cached class ind (see above). */
+/* The align_mask and region_magic values of cached class ind (see
+ * above). */
 uintptr_t tcache_align_mask(szind_t ind);
+uint32_t tcache_region_magic(szind_t ind);
 
 /* Slow-path confirmation of a double free: ptr, an object of cached class
  * ind, holds the key. Aborts with a report if ptr is in t's bin (or, for a

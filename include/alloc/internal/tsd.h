@@ -109,6 +109,25 @@ tsd_fs_tick(unsigned pc) {
 	                 : "memory");
 	return negative;
 }
+/*
+ * free's interior-pointer test (arena_region_start) on the offset
+ * (uint16_t)(ptr + bias), bias being the page's zero-extended 16-bit pbias:
+ * `add %di, %ax; imul %fs:..., %eax; cmp %fs:..., %eax` (the 16-bit add
+ * keeps the upper half zero). GCC 12 zero-extends the sum again and loads
+ * the magic into a register first (two more instructions).
+ */
+ALWAYS_INLINE bool
+tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
+	bool below;
+	__asm__("addw %w[ptr], %w[x]\n\t"
+	        "imull %%fs:%c[off](%[base],%[pc],4), %k[x]\n\t"
+	        "cmpl %%fs:%c[off](%[base],%[pc],4), %k[x]"
+	        : [x] "+&r"(bias), "=@ccb"(below)
+	        : [ptr] "r"(ptr), [base] "r"(tsd_tls_offset()), [pc] "r"(pc),
+	          [off] "i"(offsetof(tsd_t, tcache.region_magic))
+	        : "memory");
+	return below;
+}
 /* (ptr & tsd_tls.tcache.align_mask[pc]) != 0 as one `testq ptr, %fs:...`:
  * GCC 12 copies ptr and uses `and` instead (two more instructions). */
 ALWAYS_INLINE bool
@@ -137,6 +156,11 @@ ALWAYS_INLINE bool
 tsd_fs_misaligned(const void *ptr, uintptr_t pc) {
 	return ((uintptr_t)ptr & tsd_tls.tcache.align_mask[pc]) != 0;
 }
+ALWAYS_INLINE bool
+tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
+	uint32_t magic = tsd_tls.tcache.region_magic[pc];
+	return (uint16_t)((uintptr_t)ptr + bias) * magic < magic;
+}
 ALWAYS_INLINE void
 tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
 	tsd_tls.tcache.head[pc] += delta;
@@ -152,6 +176,8 @@ tsd_fs_tick(unsigned pc) {
 #endif
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->align_mask[0]) == 8, "tsd_fs_misaligned tests 8 bytes");
+_Static_assert(sizeof(((tcache_t *)0)->region_magic[0]) == 4,
+               "tsd_fs_region_start16 multiplies by 4 bytes");
 
 /*
  * What the layers above thread state ask of it, decided once by alloc.c at
