@@ -26,6 +26,7 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/pages.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
@@ -61,6 +62,7 @@ malloc_init_hard(void) {
 	pages_boot();
 	arena_boot();
 	tcache_boot();
+	prof_boot();
 	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
 		malloc_init_failed = true;
 		mutex_unlock(&init_lock);
@@ -77,6 +79,7 @@ malloc_init_hard(void) {
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	stats_print_atexit_boot();
 	fill_atexit_boot();
+	prof_boot_late();
 	return false;
 }
 
@@ -148,6 +151,15 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 	}
 	szind_t ind = sz_size2index(usize);
 	void *ret;
+	if (config_prof && unlikely(prof_enabled)) {
+		/* Allocations a thread-cache bin counts are sampled there
+		 * (tcache_alloc); the rest share the thread's byte countdown. */
+		bool bin = ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL) &&
+		           tc != NULL && tcache_caches(tc, ind);
+		if (!bin && prof_count_bytes(usize)) {
+			return prof_alloc_sampled(arena, ind, alignment, zero);
+		}
+	}
 	if (ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL)) {
 		if (tc != NULL && tcache_caches(tc, ind)) {
 			ret = tcache_alloc(tc, arena, ind);
@@ -244,6 +256,9 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 	}
 	arena_decay_sweep_if_due();
 	background_thread_check();
+	if (config_prof && unlikely(__atomic_load_n(&prof_dump_pending, __ATOMIC_RELAXED))) {
+		prof_dump_pending_run();
+	}
 	return ret;
 }
 
@@ -255,6 +270,16 @@ alloc_tick(size_t size) {
 	tsd_t *tsd = tsd_get();
 	szind_t ind = sz_size2index(size);
 	void *ret = tcache_alloc(&tsd->tcache, tsd->arena, ind);
+	if (config_prof && unlikely(prof_enabled)) {
+		/* A sampled object comes from the arena and may fail. */
+		if (unlikely(ret == NULL)) {
+			alloc_fail(size);
+			return NULL;
+		}
+		if (unlikely(__atomic_load_n(&prof_dump_pending, __ATOMIC_RELAXED))) {
+			prof_dump_pending_run();
+		}
+	}
 	if (config_stats) {
 		tsd->allocated += sz_index2size(ind);
 	}
@@ -275,6 +300,12 @@ paged_ind_of(const void *ptr, const char *func) {
 		report_invalid(func, ptr);
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
+	if (config_prof && unlikely(pclass == PCLASS_SAMPLED)) {
+		/* The class the program asked for; dalloc_paged knows. */
+		szind_t ind;
+		prof_sampled_usize(ptr, &ind);
+		return ind;
+	}
 	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
 		report_invalid(func, ptr);
 	}
@@ -312,6 +343,13 @@ usize_of(const void *ptr, const char *func) {
  * through cache `tc` (NULL: none). ptr is not huge. */
 static void
 dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
+	if (config_prof && unlikely(prof_paged_is_sampled(ptr))) {
+		size_t usize = prof_dalloc_sampled(ptr);
+		if (config_stats) {
+			tsd->deallocated += usize;
+		}
+		return;
+	}
 	if (config_fill && unlikely(fill_slow_paths)) {
 		fill_dalloc(tsd, ptr);
 		return;
@@ -337,6 +375,9 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 /* `purge`: the old block of a copying reallocation (huge_dalloc). */
 static void
 dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
+	if (config_prof && unlikely(prof_enabled)) {
+		prof_forget_huge(ptr);
+	}
 	if (config_fill && unlikely(fill_slow_paths)) {
 		fill_dalloc(tsd, ptr);
 		return;
@@ -437,12 +478,19 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 		alloc_fail(size);
 		return NULL;
 	}
-	if (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0) {
+	/* A sampled object is resized only by moving (its record is keyed
+	 * by address and its page marked), unless its class stays. */
+	bool sampled = config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr);
+	if (sampled && usize == old_usize &&
+	    (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
+		return ptr;
+	}
+	if (!sampled && (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
 		if (ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero) != 0) {
 			return ptr;
 		}
 	}
-	if (sz_is_huge(old_ind) && usize > old_usize) {
+	if (!sampled && sz_is_huge(old_ind) && usize > old_usize) {
 		/* Move the pages rather than the bytes (huge_ralloc_remap). */
 		extent_t *e = huge_lookup(ptr);
 		if (arena == NULL || arena == e->arena) {
@@ -470,7 +518,8 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
 		dalloc_huge(tsd, ptr, true);
-	} else if (old_usize >= RALLOC_PURGE_MIN && !(config_fill && unlikely(fill_slow_paths))) {
+	} else if (old_usize >= RALLOC_PURGE_MIN && !(config_fill && unlikely(fill_slow_paths)) &&
+	           !sampled) {
 		if (config_stats) {
 			tsd->deallocated += old_usize;
 		}
@@ -750,6 +799,10 @@ ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 	if (umax == 0) {
 		umax = SZ_HUGE_MAXCLASS;
 	}
+	if (config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr)) {
+		/* Sampled objects never resize in place (ralloc_impl). */
+		return old_usize;
+	}
 	size_t usize =
 	    ralloc_in_place(ptr, old_ind, old_usize, umin, umax, (flags & FLAGS_ZERO) != 0);
 	return usize != 0 ? usize : old_usize;
@@ -861,6 +914,7 @@ alloc_prefork(void) {
 	tcache_prefork();
 	arena_prefork();
 	huge_prefork();
+	prof_prefork();
 	base_prefork();
 }
 
@@ -870,6 +924,7 @@ alloc_postfork_parent(void) {
 		return;
 	}
 	base_postfork_parent();
+	prof_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_postfork_parent();
@@ -884,6 +939,7 @@ alloc_postfork_child(void) {
 		return;
 	}
 	base_postfork_child();
+	prof_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
 	tcache_postfork_child();

@@ -385,6 +385,25 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 	int64_t x;
 
 	const opt_desc_t *d = opt_find(k, klen);
+	if (d != NULL && d->type == OPT_TYPE_STRING) {
+		/* Any text up to the buffer's size. */
+		if (vlen >= (size_t)d->max) {
+			conf_error(ctx,
+			           "invalid value \"%s\" for option %s (longer than %lld bytes)",
+			           conf_show(vshow, v, vlen), d->name, (long long)d->max - 1);
+			return;
+		}
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			conf_error(ctx,
+			           "option %s is not compiled in (heap profiling needs configure "
+			           "--enable-prof), ignored",
+			           d->name);
+			return;
+		}
+		memcpy(d->ptr, v, vlen);
+		((char *)d->ptr)[vlen] = '\0';
+		return;
+	}
 	if (d != NULL) {
 		if (!conf_value(d, v, vlen, &x)) {
 			if (d->build_time) {
@@ -411,6 +430,13 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			conf_error(
 			    ctx, "option %s is not compiled in (configure --disable-fill), ignored",
 			    d->name);
+			return;
+		}
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			conf_error(ctx,
+			           "option %s is not compiled in (heap profiling needs configure "
+			           "--enable-prof), ignored",
+			           d->name);
 			return;
 		}
 		if (!d->build_time) {

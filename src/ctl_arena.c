@@ -32,6 +32,7 @@
 
 #include "alloc/internal/arena.h"
 #include "alloc/internal/ctl.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
 
@@ -112,6 +113,8 @@ arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	if (tsd->tcache.stacks != NULL) {
 		tcache_flush(&tsd->tcache);
 	}
+	/* Sampled objects of the arena go with it (prof.h). */
+	prof_arena_reset(a);
 	arena_reset(a);
 	return 0;
 }

@@ -4,18 +4,20 @@
  * run-time options in force. All read-only.
  *
  * config.* answers from the config_* constants of config.h. Features
- * liballoc does not have (heap profiling, lazy locking, utrace, Valgrind
- * support, cache-oblivious placement) report false; config.xmalloc is
+ * liballoc does not have (lazy locking, utrace, Valgrind support,
+ * cache-oblivious placement) report false; config.prof is configure
+ * --enable-prof, config.prof_libgcc / config.prof_libunwind the backtrace
+ * method it chose; config.xmalloc is
  * config.fill, which compiles opt.xmalloc in; config.munmap is true because chunks are unmapped
  * when opt.retain is off or metadata runs short, config.tls because thread state lives in TLS.
  *
  * opt.* is an index over opt_table (opt.h), so every option the table
  * lists is a node, typed by the table: bool, unsigned, ssize_t, size_t, or
- * const char * for enums (the value's name). jemalloc 5 spellings that are
- * views of 4.x options follow the table entries: opt.dirty_decay_ms is
- * opt.decay_time in milliseconds (-1 stays -1). In a build without thread
- * caches (--disable-tcache) opt.tcache and opt.lg_tcache_max are ENOENT,
- * like the other thread-cache nodes.
+ * const char * for enums (the value's name) and strings (opt.prof_prefix). jemalloc 5 spellings
+ * that are views of 4.x options follow the table entries: opt.dirty_decay_ms is opt.decay_time in
+ * milliseconds (-1 stays -1). In a build without thread caches (--disable-tcache) opt.tcache and
+ * opt.lg_tcache_max are ENOENT, like the other thread-cache nodes; without --enable-prof the
+ * opt.prof* and opt.lg_prof_* nodes are ENOENT, as in jemalloc.
  */
 #include <errno.h>
 #include <string.h>
@@ -82,21 +84,21 @@ static int
 config_prof_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                 size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof);
 }
 
 static int
 config_prof_libgcc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                        size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof_backtrace == 1);
 }
 
 static int
 config_prof_libunwind_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                           size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof_backtrace == 3);
 }
 
 static int
@@ -215,6 +217,10 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 	if (!config_fill && fill_option_is_fill(d->ptr)) {
 		return ENOENT;
 	}
+	/* And the profiling options without --enable-prof. */
+	if (!config_prof && opt_is_prof(d->ptr)) {
+		return ENOENT;
+	}
 	switch (d->type) {
 	case OPT_TYPE_BOOL:
 		return ctl_read_only_value(oldp, oldlenp, newp, newlen, d->ptr, sizeof(bool));
@@ -227,6 +233,10 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 	case OPT_TYPE_ENUM: {
 		const char *name = d->enum_names[*(const int *)d->ptr];
 		return ctl_read_only_value(oldp, oldlenp, newp, newlen, &name, sizeof(name));
+	}
+	case OPT_TYPE_STRING: {
+		const char *str = d->ptr;
+		return ctl_read_only_value(oldp, oldlenp, newp, newlen, &str, sizeof(str));
 	}
 	}
 	return ENOENT;

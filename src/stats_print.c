@@ -256,17 +256,19 @@ sp_general(sp_t *sp) {
 			msg_format(text, sizeof(text), "%zu", v.s);
 			break;
 		case OPT_TYPE_ENUM:
+		case OPT_TYPE_STRING:
 			s = v.str;
 			break;
 		}
+		bool quoted = d->type == OPT_TYPE_ENUM || d->type == OPT_TYPE_STRING;
 		if (sp->json) {
-			if (d->type == OPT_TYPE_ENUM) {
+			if (quoted) {
 				js_string(sp, d->name, s);
 			} else {
 				js_key(sp, d->name);
 				sp_puts(sp, s);
 			}
-		} else if (d->type == OPT_TYPE_ENUM) {
+		} else if (quoted) {
 			sp_printf(sp, "  opt.%s: \"%s\"\n", d->name, s);
 		} else {
 			sp_printf(sp, "  opt.%s: %s\n", d->name, s);

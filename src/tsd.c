@@ -31,6 +31,7 @@
 #include "alloc/internal/fill.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
+#include "alloc/internal/prof.h"
 
 __thread tsd_t tsd_tls TSD_TLS_MODEL;
 
@@ -233,6 +234,10 @@ tsd_destructor(void *arg) {
 	fill_quarantine_drain(tsd);
 	if (config_tcache) {
 		tcache_destroy(&tsd->tcache);
+	}
+	if (config_prof) {
+		prof_thread_exit(tsd->prof);
+		tsd->prof = NULL;
 	}
 	if (tsd->arena != NULL) {
 		__atomic_fetch_sub(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);

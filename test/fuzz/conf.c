@@ -119,6 +119,20 @@ check_options(const char *opts) {
 	char buf[256];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			/* Not compiled in: warned about, ignored, ENOENT. */
+			continue;
+		}
+		if (d->type == OPT_TYPE_STRING) {
+			/* Read back as the string itself. */
+			const char *str = NULL;
+			size_t slen = sizeof(str);
+			snprintf(buf, sizeof(buf), "opt.%s", d->name);
+			if (ALLOC_API(mallctl)(buf, &str, &slen, NULL, 0) != 0 || str != d->ptr) {
+				fail("mallctl opt.<name> of a string option", buf);
+			}
+			continue;
+		}
 		int64_t v = opt_value_get(d);
 		/* A default may lie outside the range (narenas 0: "as many
 		 * as the percpu mode wants"); it cannot be written back. */
@@ -193,7 +207,8 @@ check_value(const uint8_t *data, size_t size) {
 		return;
 	}
 	const opt_desc_t *d = &opt_table[data[0] % opt_table_len];
-	if (d->type == OPT_TYPE_BOOL || d->type == OPT_TYPE_ENUM) {
+	if (d->type == OPT_TYPE_BOOL || d->type == OPT_TYPE_ENUM || d->type == OPT_TYPE_STRING ||
+	    (!config_prof && opt_is_prof(d->ptr))) {
 		return;
 	}
 	int64_t v;

@@ -41,6 +41,7 @@
 #include "alloc/internal/export.h"
 #include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/tcache.h"
 
 /* malloc_message lives in message.c; the program's malloc_conf is this
@@ -186,6 +187,17 @@ static const struct {
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
     {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, (int64_t)SZ_HUGE_MAXCLASS, false},
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, false},
+    {"prof", OPT_TYPE_BOOL, &opt_prof, 0, 1, false},
+    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, PROF_PREFIX_MAX, false},
+    {"prof_active", OPT_TYPE_BOOL, &opt_prof_active, 0, 1, false},
+    {"prof_thread_active_init", OPT_TYPE_BOOL, &opt_prof_thread_active_init, 0, 1, false},
+    {"lg_prof_sample", OPT_TYPE_SIZE, &opt_lg_prof_sample, 0, 62, false},
+    {"prof_accum", OPT_TYPE_BOOL, &opt_prof_accum, 0, 1, false},
+    {"lg_prof_interval", OPT_TYPE_SSIZE, &opt_lg_prof_interval, -1, 62, false},
+    {"prof_gdump", OPT_TYPE_BOOL, &opt_prof_gdump, 0, 1, false},
+    {"prof_final", OPT_TYPE_BOOL, &opt_prof_final, 0, 1, false},
+    {"prof_leak", OPT_TYPE_BOOL, &opt_prof_leak, 0, 1, false},
+    {"prof_format", OPT_TYPE_ENUM, &opt_prof_format, 0, 1, false},
 };
 
 static void
@@ -227,7 +239,8 @@ test_table(void **state) {
 		}
 	}
 	assert_null(opt_find("", 0));
-	assert_null(opt_find("prof", 4));
+	assert_null(opt_find("pro", 3));
+	assert_null(opt_find("prof_", 5));
 
 	const opt_desc_t *d = opt("percpu_arena");
 	assert_string_equal(d->enum_names[PERCPU_ARENA_PERCPU], "percpu");
@@ -311,7 +324,16 @@ test_every_option_valid(void **state) {
 			/* Warned about and ignored (test_enums). */
 			continue;
 		}
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			/* Likewise (test_prof_options). */
+			continue;
+		}
 		switch (d->type) {
+		case OPT_TYPE_STRING:
+			/* Any text; test_prof_options checks what is stored. */
+			setup(NULL);
+			parse_expect(pair(num, sizeof(num), d->name, "any text/at all"), 0);
+			break;
 		case OPT_TYPE_BOOL:
 			expect_valid(d, "true", 1);
 			expect_valid(d, "false", 0);
@@ -353,6 +375,10 @@ test_every_option_invalid(void **state) {
 	char num[64];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
+		if (d->type == OPT_TYPE_STRING) {
+			/* Every text is a valid string (test_prof_options). */
+			continue;
+		}
 		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++) {
 			if (strchr(common[k], '\t') != NULL) {
 				/* Shown escaped; checked in test_malformed. */
@@ -518,6 +544,44 @@ test_enums(void **state) {
 	}
 }
 
+/* The profiling options: parsed in every build, stored only in
+ * --enable-prof builds (elsewhere warned about and ignored). */
+static void
+test_prof_options(void **state) {
+	(void)state;
+	if (!config_prof) {
+		parse_expect("prof:true", 1);
+		assert_string_equal(cap_buf,
+		                    PREFIX "option prof is not compiled in (heap profiling "
+		                           "needs configure --enable-prof), ignored\n");
+		assert_false(opt_prof);
+		parse_expect("prof_prefix:/tmp/x", 1);
+		cap_expect("option prof_prefix is not compiled in");
+		assert_string_equal(opt_prof_prefix, "jeprof");
+		/* A bad value is still reported as one. */
+		parse_expect("lg_prof_sample:63", 1);
+		cap_expect("invalid value \"63\" for option lg_prof_sample");
+		return;
+	}
+	parse_expect("prof:true,lg_prof_sample:10,prof_format:pprof,prof_prefix:/tmp/a b", 0);
+	assert_true(opt_prof);
+	assert_int_equal(opt_lg_prof_sample, 10);
+	assert_int_equal(opt_prof_format, PROF_FORMAT_PPROF);
+	assert_string_equal(opt_prof_prefix, "/tmp/a b");
+	parse_expect("prof_prefix:", 0);
+	assert_string_equal(opt_prof_prefix, "");
+	char buf[PROF_PREFIX_MAX + 32];
+	int n = snprintf(buf, sizeof(buf), "prof_prefix:");
+	memset(buf + n, 'x', PROF_PREFIX_MAX);
+	buf[n + PROF_PREFIX_MAX] = '\0';
+	parse_expect(buf, 1);
+	cap_expect("for option prof_prefix (longer than 1023 bytes)");
+	assert_string_equal(opt_prof_prefix, "");
+	parse_expect("prof_prefix:jeprof", 0);
+	parse_expect("prof_format:jeprof", 0);
+	parse_expect("lg_prof_sample:19,prof:false", 0);
+}
+
 static void
 test_build_time(void **state) {
 	(void)state;
@@ -603,8 +667,8 @@ test_unknown_keys(void **state) {
 	(void)state;
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
-	const char *unknown[] = {"NARENAS:2", "narena:2",         "narenas_:2",  "narenas2:2",
-	                         "prof:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
+	const char *unknown[] = {"NARENAS:2",   "narena:2",         "narenas_:2",  "narenas2:2",
+	                         "prof_x:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
 		cap_expect("unknown option \"");
@@ -955,6 +1019,7 @@ main(void) {
 	    cmocka_unit_test_setup_teardown(test_build_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prof_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order, setup, teardown),

@@ -51,6 +51,9 @@ typedef enum {
 	OPT_TYPE_SIZE,
 	/* an enum stored as int; written and read as one of enum_names */
 	OPT_TYPE_ENUM,
+	/* a NUL-terminated string in a char array of `max` bytes; read as a
+	 * const char * (opt_value_get/set do not apply) */
+	OPT_TYPE_STRING,
 } opt_type_t;
 
 typedef struct {
@@ -71,6 +74,10 @@ typedef struct {
 
 extern const opt_desc_t opt_table[];
 extern const size_t opt_table_len;
+
+/* Whether the option stored at ptr is a heap-profiling one (prof*,
+ * lg_prof_*): those exist only in --enable-prof builds. */
+bool opt_is_prof(const void *ptr);
 
 /* The entry for `name`, or NULL. */
 const opt_desc_t *opt_find(const char *name, size_t len);
