@@ -17,6 +17,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,6 +216,40 @@ bench_map(const char *name, size_t bytes) {
 static BENCH_UNUSED void
 bench_unmap(void *p, size_t bytes) {
 	munmap(p, bytes ? bytes : 1);
+}
+
+/*
+ * A mailbox between threads: any thread posts (a lock-free push of one
+ * message), one thread takes everything posted so far at once (an atomic
+ * exchange of the list head, so there is no ABA problem). Messages are
+ * caller-owned structs that begin with a struct bench_msg. Used by the
+ * cross-thread workloads (xfree, xmalloc) to hand blocks to other threads
+ * without a lock of the benchmark's own.
+ */
+struct bench_msg {
+	struct bench_msg *next;
+};
+
+struct bench_mailbox {
+	_Alignas(64) struct bench_msg *_Atomic head;
+	char pad[64 - sizeof(void *)];
+};
+
+static BENCH_UNUSED void
+mailbox_post(struct bench_mailbox *mb, struct bench_msg *m) {
+	struct bench_msg *old = atomic_load_explicit(&mb->head, memory_order_relaxed);
+	do {
+		m->next = old;
+	} while (!atomic_compare_exchange_weak_explicit(&mb->head, &old, m, memory_order_release,
+	                                                memory_order_relaxed));
+}
+
+/* Everything posted so far, newest first; NULL when empty. */
+static BENCH_UNUSED struct bench_msg *
+mailbox_take(struct bench_mailbox *mb) {
+	if (atomic_load_explicit(&mb->head, memory_order_relaxed) == NULL)
+		return NULL;
+	return atomic_exchange_explicit(&mb->head, NULL, memory_order_acquire);
 }
 
 /* Read a "VmXXX:  N kB" field of /proc/self/status; -1 if unavailable. */

@@ -29,6 +29,7 @@
 #include "alloc/internal/prof.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 #include "alloc/internal/tsd.h"
 
 /* ---------------------------------------------------------------------- */
@@ -49,6 +50,18 @@ static void alloc_postfork_child(void);
  * before anything else ran. pthread_atfork may allocate, so it runs after
  * the allocator is usable.
  */
+/* At a thread's exit, before its cache is flushed (tsd_hooks_t). */
+static void
+alloc_thread_exit(tsd_t *tsd) {
+	fill_quarantine_drain(tsd);
+	if (config_prof) {
+		/* The thread's profile record outlives it while its samples
+		 * live (prof.h). */
+		prof_thread_exit(tsd->prof);
+		tsd->prof = NULL;
+	}
+}
+
 COLD NOINLINE static bool
 malloc_init_hard(void) {
 	mutex_lock(&init_lock);
@@ -63,7 +76,10 @@ malloc_init_hard(void) {
 	arena_boot();
 	tcache_boot();
 	prof_boot();
-	if (huge_boot() || tsd_boot() || arena_get(0) == NULL) {
+	/* The fill options act on slow paths only: no cache (fill.h). */
+	const tsd_hooks_t tsd_hooks = {.tcache = opt_tcache && !fill_slow_paths,
+	                               .exit = alloc_thread_exit};
+	if (huge_boot() || tsd_boot(&tsd_hooks) || arena_get(0) == NULL) {
 		malloc_init_failed = true;
 		mutex_unlock(&init_lock);
 		msg_warn("start-up failed: out of memory");
@@ -71,6 +87,11 @@ malloc_init_hard(void) {
 	}
 	__atomic_store_n(&malloc_initialized, true, __ATOMIC_RELEASE);
 	mutex_unlock(&init_lock);
+	if (opt_background_thread && !config_background_thread_support) {
+		msg_warn("background_thread:true ignored: built with "
+		         "--disable-background-thread-support");
+		opt_background_thread = false;
+	}
 	if (opt_background_thread) {
 		/* Only marks purging enabled here: the threads start at the
 		 * next slow path, outside start-up (background_thread.h). */
@@ -80,6 +101,7 @@ malloc_init_hard(void) {
 	stats_print_atexit_boot();
 	fill_atexit_boot();
 	prof_boot_late();
+	timeline_boot();
 	return false;
 }
 
@@ -406,6 +428,7 @@ free_slow(void *ptr) {
 	}
 	dalloc_paged(tsd, ptr, ind, &tsd->tcache);
 	arena_decay_sweep_if_due();
+	timeline_tick();
 }
 
 /* A block went from usable size old_usize to usize without a copy (in
@@ -909,6 +932,7 @@ alloc_prefork(void) {
 		return;
 	}
 	background_thread_prefork();
+	timeline_prefork();
 	mutex_prefork(&init_lock);
 	ctl_prefork();
 	tcache_prefork();
@@ -930,6 +954,7 @@ alloc_postfork_parent(void) {
 	tcache_postfork_parent();
 	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
+	timeline_postfork_parent();
 	background_thread_postfork_parent();
 }
 
@@ -946,5 +971,6 @@ alloc_postfork_child(void) {
 	tsd_postfork_child();
 	ctl_postfork_child();
 	mutex_postfork_child(&init_lock);
+	timeline_postfork_child();
 	background_thread_postfork_child();
 }

@@ -9,9 +9,11 @@
 
 #include <string.h>
 
+#include "alloc/internal/arena_run.h"
 #include "alloc/internal/bitmap.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/config.h"
+#include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof.h"
 #include "alloc/internal/sz.h"
@@ -296,4 +298,27 @@ arena_validate(arena_t *a) {
 		mutex_unlock(&a->bins[i].lock);
 	}
 	return why;
+}
+
+/* Debug builds walk an arena (arena_validate) every ARENA_VALIDATE_INTERVAL
+ * calls of the slow paths that enter it holding no lock (small and large
+ * allocation, large free, fills and flushes), and after every purge_all and
+ * reset (`always`), aborting on the first broken invariant. The interval
+ * keeps the --enable-debug test suite within a few times its normal time
+ * while every test still runs the walker many times. */
+#define ARENA_VALIDATE_INTERVAL 1024
+static unsigned arena_validate_ticker;
+
+void
+arena_validate_maybe(arena_t *a, bool always) {
+	if (!config_debug ||
+	    (!always && __atomic_add_fetch(&arena_validate_ticker, 1, __ATOMIC_RELAXED) %
+	                        ARENA_VALIDATE_INTERVAL !=
+	                    0)) {
+		return;
+	}
+	const char *why = arena_validate(a);
+	if (why != NULL) {
+		msg_fatal("arena %u is inconsistent: %s", a->ind, why);
+	}
 }

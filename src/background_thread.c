@@ -12,6 +12,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/timeline.h"
 
 bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
 
@@ -100,6 +101,13 @@ bg_main(void *arg) {
 		}
 		mutex_unlock(&bg_lock);
 		uint64_t sleep_ns = bg_round(id);
+		if (id == 0) {
+			/* The first thread writes the stats timeline, and
+			 * wakes up for its next line. */
+			uint64_t tl_ns = timeline_background();
+			sleep_ns = tl_ns < sleep_ns ? tl_ns : sleep_ns;
+			sleep_ns = sleep_ns < BG_SLEEP_MIN_NS ? BG_SLEEP_MIN_NS : sleep_ns;
+		}
 		mutex_lock(&bg_lock);
 		info->nruns++;
 		if (info->stop) {
@@ -161,6 +169,12 @@ background_thread_enabled(void) {
 	return __atomic_load_n(&bg_enabled, __ATOMIC_ACQUIRE);
 }
 
+bool
+background_thread_running(void) {
+	return __atomic_load_n(&bg_enabled, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&bg_nthreads, __ATOMIC_RELAXED) != 0;
+}
+
 void
 background_thread_mark_enabled(void) {
 	__atomic_store_n(&bg_enabled, true, __ATOMIC_RELEASE);
@@ -187,6 +201,9 @@ background_thread_check(void) {
 
 bool
 background_thread_set(bool enable) {
+	if (enable && !config_background_thread_support) {
+		return true;
+	}
 	mutex_lock(&bg_lock);
 	if (enable) {
 		__atomic_store_n(&bg_enabled, true, __ATOMIC_RELEASE);

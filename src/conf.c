@@ -183,6 +183,9 @@ conf_expected(const opt_desc_t *d, char *buf, size_t size) {
 		msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
 		           (long long)d->max);
 		break;
+	case OPT_TYPE_STRING:
+		msg_format(buf, size, "at most %lld bytes", (long long)d->max);
+		break;
 	case OPT_TYPE_ENUM: {
 		size_t n = msg_format(buf, size, "one of");
 		for (size_t i = 0; d->enum_names[i] != NULL && n < size; i++) {
@@ -298,6 +301,10 @@ conf_value(const opt_desc_t *d, const char *v, size_t len, int64_t *out) {
 			return false;
 		}
 		break;
+	case OPT_TYPE_STRING:
+		/* Any text; conf_pair stores it. */
+		*out = (int64_t)len;
+		break;
 	default:
 		return false;
 	}
@@ -385,25 +392,6 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 	int64_t x;
 
 	const opt_desc_t *d = opt_find(k, klen);
-	if (d != NULL && d->type == OPT_TYPE_STRING) {
-		/* Any text up to the buffer's size. */
-		if (vlen >= (size_t)d->max) {
-			conf_error(ctx,
-			           "invalid value \"%s\" for option %s (longer than %lld bytes)",
-			           conf_show(vshow, v, vlen), d->name, (long long)d->max - 1);
-			return;
-		}
-		if (!config_prof && opt_is_prof(d->ptr)) {
-			conf_error(ctx,
-			           "option %s is not compiled in (heap profiling needs configure "
-			           "--enable-prof), ignored",
-			           d->name);
-			return;
-		}
-		memcpy(d->ptr, v, vlen);
-		((char *)d->ptr)[vlen] = '\0';
-		return;
-	}
 	if (d != NULL) {
 		if (!conf_value(d, v, vlen, &x)) {
 			if (d->build_time) {
@@ -439,7 +427,9 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			           d->name);
 			return;
 		}
-		if (!d->build_time) {
+		if (d->type == OPT_TYPE_STRING) {
+			opt_string_set(d, v, vlen);
+		} else if (!d->build_time) {
 			opt_value_set(d, x);
 		}
 		return;

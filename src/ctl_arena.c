@@ -33,6 +33,7 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/prof.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
 
@@ -115,6 +116,7 @@ arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	}
 	/* Sampled objects of the arena go with it (prof.h). */
 	prof_arena_reset(a);
+	huge_reset(a);
 	arena_reset(a);
 	return 0;
 }

@@ -8,7 +8,8 @@
  *       Writing true starts the threads now; writing false stops and joins
  *       them. The old value is returned. A thread that cannot be created
  *       makes the write answer EFAULT (purging stays enabled, and the next
- *       allocation slow path tries again).
+ *       allocation slow path tries again). ENOENT in a build configured
+ *       with --disable-background-thread-support.
  *   stats.background_thread.num_threads  (size_t)   threads running
  *   stats.background_thread.num_runs     (uint64_t) wake-ups, all threads
  *   stats.background_thread.run_interval (uint64_t) average time between
@@ -36,6 +37,9 @@ int
 ctl_background_thread_handler(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
                               void *newp, size_t newlen) {
 	(void)mib, (void)miblen;
+	if (!config_background_thread_support) {
+		return ENOENT;
+	}
 	bool old = background_thread_enabled();
 	bool v = old;
 	int err = ctl_write(newp, newlen, &v, sizeof(v));

@@ -235,8 +235,8 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 		return ctl_read_only_value(oldp, oldlenp, newp, newlen, &name, sizeof(name));
 	}
 	case OPT_TYPE_STRING: {
-		const char *str = d->ptr;
-		return ctl_read_only_value(oldp, oldlenp, newp, newlen, &str, sizeof(str));
+		const char *text = d->ptr;
+		return ctl_read_only_value(oldp, oldlenp, newp, newlen, &text, sizeof(text));
 	}
 	}
 	return ENOENT;

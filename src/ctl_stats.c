@@ -199,6 +199,81 @@ ctl_refresh(void) {
 	mutex_unlock(&ctl_lock);
 }
 
+/* Inserts class (size, objects) into out's top list if it holds enough
+ * bytes to be there. */
+static void
+ctl_sample_class(ctl_sample_t *out, size_t size, size_t objects) {
+	size_t bytes = size * objects;
+	if (bytes == 0) {
+		return;
+	}
+	unsigned n = out->nclasses;
+	if (n == CTL_SAMPLE_CLASSES && out->classes[n - 1].bytes >= bytes) {
+		return;
+	}
+	unsigned i = n < CTL_SAMPLE_CLASSES ? n : n - 1;
+	while (i > 0 && out->classes[i - 1].bytes < bytes) {
+		out->classes[i] = out->classes[i - 1];
+		i--;
+	}
+	out->classes[i].size = size;
+	out->classes[i].objects = objects;
+	out->classes[i].bytes = bytes;
+	if (n < CTL_SAMPLE_CLASSES) {
+		out->nclasses = n + 1;
+	}
+}
+
+bool
+ctl_stats_sample(ctl_sample_t *out, bool wait) {
+	if (wait) {
+		mutex_lock(&ctl_lock);
+	} else if (!mutex_trylock(&ctl_lock)) {
+		return false;
+	}
+	ctl_refresh_locked();
+	const ctl_totals_t *t = &ctl_snap_totals;
+	const arena_stats_snapshot_t *m = &ctl_snap_merged.astats;
+	out->epoch = ctl_epoch;
+	out->allocated = t->allocated;
+	out->active = t->active;
+	out->metadata = t->metadata;
+	out->resident = t->resident;
+	out->mapped = t->mapped;
+	out->retained = t->retained;
+	out->dirty = m->pdirty << LG_PAGE;
+	out->nthreads = m->nthreads;
+	out->narenas = 0;
+	out->narenas_left = 0;
+	for (unsigned i = 0; i < ctl_snap_narenas; i++) {
+		const ctl_arena_stats_t *a = ctl_snap[i];
+		if (a == NULL || !a->initialized) {
+			continue;
+		}
+		if (out->narenas == CTL_SAMPLE_ARENAS) {
+			out->narenas_left++;
+			continue;
+		}
+		out->arenas[out->narenas].index = i;
+		out->arenas[out->narenas].nthreads = a->astats.nthreads;
+		out->arenas[out->narenas].active = a->astats.pactive << LG_PAGE;
+		out->arenas[out->narenas].dirty = a->astats.pdirty << LG_PAGE;
+		out->narenas++;
+	}
+	out->nclasses = 0;
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		ctl_sample_class(out, sz_index2size(i), m->bins[i].curregs);
+	}
+	for (szind_t i = 0; i < SZ_NLARGE; i++) {
+		ctl_sample_class(out, sz_index2size(SZ_NSMALL + i), m->lstats[i].curruns);
+	}
+	for (szind_t i = 0; i < SZ_NHUGE; i++) {
+		ctl_sample_class(out, sz_index2size(SZ_NPAGED + i), m->hstats[i].curruns);
+	}
+	mutex_unlock(&ctl_lock);
+	return true;
+}
+
 static void
 ctl_lock_snapshot(void) {
 	mutex_lock(&ctl_lock);

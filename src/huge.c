@@ -28,6 +28,11 @@ huge_boot(void) {
 
 static void
 huge_stats_add(arena_t *a, size_t usize, bool add) {
+	if (add) {
+		a->nactive_huge += usize >> LG_PAGE;
+	} else {
+		a->nactive_huge -= usize >> LG_PAGE;
+	}
 	if (!config_stats) {
 		return;
 	}
@@ -110,6 +115,7 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
+	size_t dirty_before = a->chunks.dirty_bytes;
 	void *addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
 	if (addr == NULL && arena_release_cached(a)) {
 		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
@@ -118,6 +124,11 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 		chunk_node_free(&a->chunks, e);
 		mutex_unlock(&a->lock);
 		return NULL;
+	}
+	if (a->chunks.dirty_bytes + usize > dirty_before) {
+		/* Not (only) dirty cached memory: pages to fault in. The span
+		 * is the caller's already, out of the purge's reach. */
+		arena_grow_bound(a, usize >> LG_PAGE);
 	}
 	e->addr = addr;
 	e->size = usize;
@@ -154,8 +165,24 @@ huge_lookup(const void *ptr) {
 }
 
 void
-huge_forget(void *ptr) {
-	rtree_clear(&huge_rtree, (uintptr_t)ptr);
+huge_reset(arena_t *a) {
+	mutex_lock(&a->lock);
+	extent_t *e = a->huge_list;
+	while (e != NULL) {
+		extent_t *next = e->next;
+		rtree_clear(&huge_rtree, (uintptr_t)e->addr);
+		chunk_dalloc(&a->chunks, e->addr, e->size, false);
+		chunk_node_free(&a->chunks, e);
+		e = next;
+	}
+	a->huge_list = NULL;
+	a->nactive_huge = 0;
+	arena_cactive_sub(a->stats.allocated_huge);
+	a->stats.allocated_huge = 0;
+	for (szind_t i = 0; i < SZ_NHUGE; i++) {
+		a->stats.hstats[i].curruns = 0;
+	}
+	mutex_unlock(&a->lock);
 }
 
 size_t

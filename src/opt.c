@@ -24,6 +24,7 @@
 #include "alloc/internal/background_thread.h"
 #include "alloc/internal/prof.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 #include "alloc/internal/util.h"
 
 bool opt_abort = false;
@@ -43,6 +44,7 @@ static size_t opt_lg_chunk = LG_CHUNK;
 _Static_assert(sizeof(percpu_arena_mode_t) == sizeof(int), "percpu_arena is stored as an int");
 _Static_assert(sizeof(fill_junk_t) == sizeof(int), "junk is stored as an int");
 _Static_assert(sizeof(prof_format_t) == sizeof(int), "prof_format is stored as an int");
+_Static_assert(PROF_PREFIX_MAX == OPT_STRING_MAX + 1, "prof_prefix is a string option");
 
 /* Value names, indexed by the enum value. */
 static const char *const opt_percpu_arena_names[] = {
@@ -107,10 +109,15 @@ const opt_desc_t opt_table[] = {
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, NULL, false},
     {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, SZ_HUGE_MAXCLASS, NULL, false},
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, NULL, false},
+    /* The stats timeline (timeline.h): the file ("" = off) and the time
+     * between two lines, up to a day. */
+    {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, NULL, false},
+    {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, TIMELINE_INTERVAL_MS_MAX, NULL,
+     false},
     /* Heap profiling (prof.h); without configure --enable-prof they are
      * parsed, warned about and ignored. */
     {"prof", OPT_TYPE_BOOL, &opt_prof, 0, 1, NULL, false},
-    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, PROF_PREFIX_MAX, NULL, false},
+    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, OPT_STRING_MAX, NULL, false},
     {"prof_active", OPT_TYPE_BOOL, &opt_prof_active, 0, 1, NULL, false},
     {"prof_thread_active_init", OPT_TYPE_BOOL, &opt_prof_thread_active_init, 0, 1, NULL, false},
     /* Up to 2^62 bytes between samples. */
@@ -163,7 +170,7 @@ opt_value_get(const opt_desc_t *d) {
 	case OPT_TYPE_ENUM:
 		return *(const int *)d->ptr;
 	case OPT_TYPE_STRING:
-		return 0;
+		return (int64_t)strlen((const char *)d->ptr);
 	}
 	return 0;
 }
@@ -187,6 +194,16 @@ opt_value_set(const opt_desc_t *d, int64_t v) {
 		*(int *)d->ptr = (int)v;
 		break;
 	case OPT_TYPE_STRING:
+		if (v >= 0 && v < opt_value_get(d)) {
+			((char *)d->ptr)[v] = '\0';
+		}
 		break;
 	}
+}
+
+void
+opt_string_set(const opt_desc_t *d, const char *s, size_t len) {
+	char *dst = d->ptr;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
 }

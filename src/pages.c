@@ -129,6 +129,14 @@ pages_unmap(void *addr, size_t size) {
 void *
 pages_map_aligned(size_t size, size_t alignment) {
 	assert_internal(is_pow2(alignment) && alignment >= PAGE);
+	/* Under opt.thp:always a mapping of at least one huge page starts on
+	 * a huge-page boundary (--with-lg-hugepage), so the kernel can back
+	 * all of it with huge pages, not only the part past the first
+	 * boundary. With the defaults (2 MiB chunks and huge pages) chunks
+	 * are aligned that way already. */
+	if (pages_thp_advice == MADV_HUGEPAGE && size >= HUGEPAGE && alignment < HUGEPAGE) {
+		alignment = HUGEPAGE;
+	}
 	/* Optimistic: most mappings land next to the previous one, and the
 	 * kernel hands out addresses top-down, so a size that is a multiple of
 	 * the alignment is often aligned already. */

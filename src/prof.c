@@ -633,7 +633,7 @@ prof_record(tsd_t *tsd, arena_t *arena, void *ptr, size_t usize, szind_t ind, sz
 	if (td == NULL) {
 		return false;
 	}
-	uintptr_t pcs[PROF_BT_MAX];
+	uintptr_t pcs[PROF_BT_MAX] = {0};
 	tsd->prof_busy = true;
 	unsigned n = prof_backtrace(pcs, PROF_BT_MAX);
 	mutex_lock(&prof_lock);

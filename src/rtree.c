@@ -13,8 +13,14 @@ void
 rtree_init(rtree_t *rt, void *(*alloc)(size_t size)) {
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->alloc = alloc;
+	/* Only entries that are set are written: the root of a static tree
+	 * is 64 KiB of zeros in .bss, and writing them all would make those
+	 * 16 pages resident in every process (reading maps the shared zero
+	 * page, which costs no memory). */
 	for (size_t i = 0; i < RTREE_ROOT_NENTRIES; i++) {
-		rt->root[i] = NULL;
+		if (rt->root[i] != NULL) {
+			rt->root[i] = NULL;
+		}
 	}
 }
 

@@ -13,6 +13,7 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof.h"
+#include "alloc/internal/timeline.h"
 
 bool opt_tcache = true;
 size_t opt_lg_tcache_max = 15;
@@ -444,6 +445,8 @@ tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
 void
 tcache_gc_step(tcache_t *t) {
 	t->gc_ticker = TCACHE_GC_INTERVAL;
+	/* The stats timeline hangs off this event too. */
+	timeline_tick();
 	if (t->stacks == NULL) {
 		return;
 	}

@@ -28,10 +28,8 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "alloc/internal/fill.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
-#include "alloc/internal/prof.h"
 
 __thread tsd_t tsd_tls TSD_TLS_MODEL;
 
@@ -44,6 +42,9 @@ static uint16_t tsd_cpu_arena[CPU_SETSIZE];
 static unsigned tsd_rr_next;
 
 static void tsd_destructor(void *arg);
+
+/* Set by tsd_boot (tsd.h). */
+static tsd_hooks_t tsd_hooks;
 
 #define TSD_CPU_MOVES_TO_REBIND 4
 
@@ -84,7 +85,8 @@ cpu_core_key(unsigned cpu) {
 }
 
 bool
-tsd_boot(void) {
+tsd_boot(const tsd_hooks_t *hooks) {
+	tsd_hooks = *hooks;
 	if (pthread_key_create(&tsd_key, tsd_destructor) != 0) {
 		return true;
 	}
@@ -221,8 +223,7 @@ tsd_setup(tsd_t *tsd) {
 	/* A non-NULL value makes pthreads call the destructor at exit. */
 	pthread_setspecific(tsd_key, tsd);
 	arena_t *a = tsd_arena(tsd);
-	/* The fill options act on slow paths only: no cache (fill.h). */
-	if (config_tcache && opt_tcache && !fill_slow_paths && a != NULL) {
+	if (config_tcache && tsd_hooks.tcache && a != NULL) {
 		tcache_init(&tsd->tcache, a);
 	}
 	return TSD_STATE_NOMINAL;
@@ -231,13 +232,11 @@ tsd_setup(tsd_t *tsd) {
 static void
 tsd_destructor(void *arg) {
 	tsd_t *tsd = arg;
-	fill_quarantine_drain(tsd);
+	if (tsd_hooks.exit != NULL) {
+		tsd_hooks.exit(tsd);
+	}
 	if (config_tcache) {
 		tcache_destroy(&tsd->tcache);
-	}
-	if (config_prof) {
-		prof_thread_exit(tsd->prof);
-		tsd->prof = NULL;
 	}
 	if (tsd->arena != NULL) {
 		__atomic_fetch_sub(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);

@@ -99,7 +99,10 @@ parse(const char *opts, bool via_env) {
 /* Writes d's value in one of the syntaxes the parser takes. */
 static void
 format_value(const opt_desc_t *d, int64_t v, unsigned form, char *buf, size_t size) {
-	if (d->type == OPT_TYPE_BOOL) {
+	if (d->type == OPT_TYPE_STRING) {
+		/* The stored text itself (v is its length). */
+		snprintf(buf, size, "%s:%s", d->name, (const char *)d->ptr);
+	} else if (d->type == OPT_TYPE_BOOL) {
 		snprintf(buf, size, "%s:%s", d->name, v ? "true" : "false");
 	} else if (d->type == OPT_TYPE_ENUM) {
 		snprintf(buf, size, "%s:%s", d->name, d->enum_names[v]);
@@ -116,21 +119,12 @@ format_value(const opt_desc_t *d, int64_t v, unsigned form, char *buf, size_t si
  * mallctl opt.<name>. */
 static void
 check_options(const char *opts) {
-	char buf[256];
+	/* Room for a string option's longest text after its name. */
+	char buf[OPT_STRING_MAX + 64];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
 		if (!config_prof && opt_is_prof(d->ptr)) {
 			/* Not compiled in: warned about, ignored, ENOENT. */
-			continue;
-		}
-		if (d->type == OPT_TYPE_STRING) {
-			/* Read back as the string itself. */
-			const char *str = NULL;
-			size_t slen = sizeof(str);
-			snprintf(buf, sizeof(buf), "opt.%s", d->name);
-			if (ALLOC_API(mallctl)(buf, &str, &slen, NULL, 0) != 0 || str != d->ptr) {
-				fail("mallctl opt.<name> of a string option", buf);
-			}
 			continue;
 		}
 		int64_t v = opt_value_get(d);
@@ -189,6 +183,9 @@ check_options(const char *opts) {
 			break;
 		case OPT_TYPE_SIZE:
 			got = (int64_t)val.sz;
+			break;
+		case OPT_TYPE_STRING:
+			got = strcmp(val.name, (const char *)d->ptr) == 0 ? v : INT64_MIN;
 			break;
 		default:
 			got = strcmp(val.name, d->enum_names[v]) == 0 ? v : INT64_MIN;

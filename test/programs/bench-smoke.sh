@@ -25,7 +25,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 # python and sqlite run only when their programs are there (scripts/check installs them)
-only=(pair linked mixed larson prodcons realloc large reuse frag threads)
+only=(pair linked mixed larson prodcons realloc large reuse frag threads xfree xmalloc gcchurn mstress tiny)
 if [ -x "${BENCH_PYTHON:-/usr/bin/python3}" ]; then
 	only+=(python)
 else

@@ -165,6 +165,7 @@ test_valid_through_operations(void **state) {
 	}
 	huge_malloc(arena, CHUNK, CHUNK, false);
 	assert_valid();
+	huge_reset(arena);
 	arena_reset(arena);
 	assert_valid();
 }

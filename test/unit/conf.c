@@ -43,6 +43,7 @@
 #include "alloc/internal/opt.h"
 #include "alloc/internal/prof.h"
 #include "alloc/internal/tcache.h"
+#include "alloc/internal/timeline.h"
 
 /* malloc_message lives in message.c; the program's malloc_conf is this
  * strong definition, which replaces conf.c's weak one. */
@@ -187,8 +188,10 @@ static const struct {
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
     {"quarantine", OPT_TYPE_SIZE, &opt_quarantine, 0, (int64_t)SZ_HUGE_MAXCLASS, false},
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, false},
+    {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, false},
+    {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, 86400000, false},
     {"prof", OPT_TYPE_BOOL, &opt_prof, 0, 1, false},
-    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, PROF_PREFIX_MAX, false},
+    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, OPT_STRING_MAX, false},
     {"prof_active", OPT_TYPE_BOOL, &opt_prof_active, 0, 1, false},
     {"prof_thread_active_init", OPT_TYPE_BOOL, &opt_prof_thread_active_init, 0, 1, false},
     {"lg_prof_sample", OPT_TYPE_SIZE, &opt_lg_prof_sample, 0, 62, false},
@@ -329,15 +332,28 @@ test_every_option_valid(void **state) {
 			continue;
 		}
 		switch (d->type) {
-		case OPT_TYPE_STRING:
-			/* Any text; test_prof_options checks what is stored. */
-			setup(NULL);
-			parse_expect(pair(num, sizeof(num), d->name, "any text/at all"), 0);
-			break;
 		case OPT_TYPE_BOOL:
 			expect_valid(d, "true", 1);
 			expect_valid(d, "false", 0);
 			break;
+		case OPT_TYPE_STRING: {
+			/* Any text up to max bytes, stored as given; "" too. */
+			static const char *const texts[] = {"/tmp/x.%p.json", "", "a:b", " 1",
+			                                    "true"};
+			for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+				expect_valid(d, texts[k], (int64_t)strlen(texts[k]));
+				assert_string_equal((const char *)d->ptr, texts[k]);
+			}
+			char longest[OPT_STRING_MAX + 80];
+			setup(NULL);
+			snprintf(longest, sizeof(longest), "%s:", d->name);
+			size_t klen = strlen(longest);
+			memset(longest + klen, 'x', (size_t)d->max);
+			longest[klen + (size_t)d->max] = '\0';
+			parse_expect(longest, 0);
+			assert_true(opt_value_get(d) == d->max);
+			break;
+		}
 		case OPT_TYPE_ENUM:
 			for (int64_t k = 0; d->enum_names[k] != NULL; k++) {
 				expect_valid(d, d->enum_names[k], k);
@@ -376,7 +392,21 @@ test_every_option_invalid(void **state) {
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
 		if (d->type == OPT_TYPE_STRING) {
-			/* Every text is a valid string (test_prof_options). */
+			/* Every text is valid except one over max bytes. */
+			char toolong[OPT_STRING_MAX + 80];
+			setup(NULL);
+			snprintf(toolong, sizeof(toolong), "%s:", d->name);
+			size_t klen = strlen(toolong);
+			memset(toolong + klen, 'y', (size_t)d->max + 1);
+			toolong[klen + (size_t)d->max + 1] = '\0';
+			int64_t before = opt_value_get(d);
+			parse_expect(toolong, 1);
+			char msg[128];
+			snprintf(msg, sizeof(msg), "for option %s (expected at most %lld bytes)",
+			         d->name, (long long)d->max);
+			cap_expect(msg);
+			/* Unchanged (prof_prefix's default is not empty). */
+			assert_true(opt_value_get(d) == before);
 			continue;
 		}
 		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++) {
@@ -575,7 +605,7 @@ test_prof_options(void **state) {
 	memset(buf + n, 'x', PROF_PREFIX_MAX);
 	buf[n + PROF_PREFIX_MAX] = '\0';
 	parse_expect(buf, 1);
-	cap_expect("for option prof_prefix (longer than 1023 bytes)");
+	cap_expect("for option prof_prefix (expected at most 255 bytes)");
 	assert_string_equal(opt_prof_prefix, "");
 	parse_expect("prof_prefix:jeprof", 0);
 	parse_expect("prof_format:jeprof", 0);

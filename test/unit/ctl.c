@@ -165,10 +165,10 @@ test_opt_nodes(void **state) {
 		}
 		assert_int_equal(ctl_bymib(mib, len, buf, &blen, NULL, 0), 0);
 		if (d->type == OPT_TYPE_STRING) {
-			/* The string itself. */
-			const char *str;
-			memcpy(&str, buf, sizeof(str));
-			assert_ptr_equal(str, d->ptr);
+			/* The option's own text, not a copy. */
+			const char *text;
+			memcpy(&text, buf, sizeof(text));
+			assert_ptr_equal(text, d->ptr);
 		} else {
 			assert_memory_equal(buf, d->type == OPT_TYPE_ENUM ? buf : d->ptr, want);
 		}

@@ -67,7 +67,7 @@
 #define MAP_NPAGES_SHIFT 8
 
 /* Length in pages of the run whose first or last page has map[] bits `bits`
- * (arena.c and the walker, arena_validate.c). */
+ * (arena_run.c and the walker, arena_validate.c). */
 ALWAYS_INLINE size_t
 map_npages(uint32_t bits) {
 	return bits >> MAP_NPAGES_SHIFT;
@@ -132,6 +132,9 @@ typedef struct {
 
 extern bin_info_t bin_infos[SZ_NSMALL];
 
+/* Computes bin_infos (arena_bin.c); called by arena_boot. */
+void arena_bin_boot(void);
+
 /* A small run's descriptor (from base memory, recycled per bin). */
 struct run_s {
 	/* First region; the run's first page. */
@@ -172,6 +175,31 @@ struct bin_s {
 	/* Recycled run descriptors for this size class. */
 	run_t *desc_free;
 	bin_stats_t stats;
+	/*
+	 * Regions freed while the lock was taken: a flush that finds the lock
+	 * busy does not wait for it but pushes its regions here, lock-free,
+	 * and whoever holds the lock next frees them into their runs
+	 * (arena_bin.c, "Remote frees"). Invariants:
+	 *   - every region on the list is a region of this bin's class in
+	 *     one of this arena's runs, still marked in use in its run's
+	 *     bitmap and still counted in stats.curregs: to every reader of
+	 *     the bin it is allocated until drained;
+	 *   - the list is linked through each region's first word (every
+	 *     class holds a pointer), so the owner of the region gave it up
+	 *     (free) before it was linked;
+	 *   - pushes (a whole chain with one release CAS) need no lock;
+	 *     the only other operation is taking the whole list (acquire
+	 *     exchange) under the lock, so no region is popped alone and
+	 *     there is no ABA problem;
+	 *   - the bin's paths that hold the lock drain it (fill, flush, the
+	 *     one-region paths, stats reads), so regions wait there at most
+	 *     until the bin is used again; arena_reset discards it.
+	 * remote_nflushes and remote_nrequests carry those flushes' counters
+	 * to stats the same way (atomic adds, folded in at the drain).
+	 */
+	void *remote;
+	uint64_t remote_nflushes;
+	uint64_t remote_nrequests;
 } CACHE_ALIGNED;
 
 typedef struct {
@@ -227,6 +255,9 @@ struct arena_s {
 	size_t ndirty;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
+	/* Pages of live huge allocations (huge.c), kept with or without
+	 * statistics: arena_grow_bound weighs dirty pages against them. */
+	size_t nactive_huge;
 	/* Chunks with dirty free pages, least recently dirtied first. */
 	arena_chunk_t *dirty_head;
 	arena_chunk_t *dirty_tail;
@@ -348,6 +379,11 @@ arena_ptr_pclass(const void *ptr) {
 	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
 }
 
+/* Aborts with one line naming ptr and `what` ("invalid pointer", "double
+ * free"): a free, realloc or sdallocx of a pointer the arena did not hand
+ * out, or of one already freed. */
+COLD NOINLINE void arena_report_bad_free(const void *ptr, const char *what);
+
 /* Aborts with a report unless ptr is the start of a region of small class
  * binind (and, in debug builds, one in use). No lock in release builds:
  * the run descriptor of a page holding live regions does not change. */
@@ -396,8 +432,14 @@ void arena_dalloc_large_purged(void *ptr, szind_t szind);
 /* Frees those of ptrs[0..n) (all of small class binind) that belong to the
  * arena owning ptrs[0], under one bin lock, and moves the others to the
  * front of ptrs; returns how many are left. Call until it returns 0.
- * `nrequests` (thread-cache hits) is added to that bin's stats. */
+ * `nrequests` (thread-cache hits) is added to that bin's stats. When the
+ * bin's lock is busy, the regions go to the bin's remote list instead
+ * (bin_t.remote), without waiting. */
 unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Under bin->lock: frees the regions on bin's remote list into their runs
+ * (arena_bin_flush's busy path). Cheap when the list is empty. */
+void arena_bin_remote_drain(arena_t *arena, bin_t *bin);
 
 /* The same for large objects of class szind, under one arena lock. */
 unsigned arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests);
@@ -446,9 +488,9 @@ typedef struct {
  * not yet merged are added by the caller (tcache_stats_add). */
 void arena_stats_read(arena_t *arena, arena_stats_snapshot_t *out);
 
-/* Discards every allocation of the arena (arena.<i>.reset): its chunks and
- * huge spans go back to its chunk cache. Thread caches holding its objects
- * must have been flushed. */
+/* Discards every small and large allocation of the arena (arena.<i>.reset
+ * calls huge_reset first for its huge ones): its chunks go back to its
+ * chunk cache. Thread caches holding its objects must have been flushed. */
 void arena_reset(arena_t *arena);
 
 /*
@@ -458,6 +500,16 @@ void arena_reset(arena_t *arena);
  * setting an arena's decay time purges at once what the new curve allows
  * no longer.
  */
+ALWAYS_INLINE bool
+arena_decay_time_valid(ssize_t decay_time) {
+	return decay_time >= -1 && decay_time <= DECAY_TIME_MAX;
+}
+
+ALWAYS_INLINE bool
+arena_lg_dirty_mult_valid(ssize_t lg_dirty_mult) {
+	return lg_dirty_mult >= -1 && lg_dirty_mult < (ssize_t)(sizeof(size_t) * 8);
+}
+
 ssize_t arena_decay_time_get(arena_t *arena);
 bool arena_decay_time_set(arena_t *arena, ssize_t decay_time);
 ssize_t arena_lg_dirty_mult_get(arena_t *arena);
@@ -496,6 +548,21 @@ void arena_decay_sweep_if_due(void);
  * dirtied pages: purges what the policy says is due. May drop and retake
  * the lock around madvise. (Also used by huge.c.) */
 void arena_maybe_purge(arena_t *arena);
+
+/*
+ * The bound on freed memory held resident. With arena->lock held, before
+ * the arena makes `npages` pages resident that are not dirty (a clean run,
+ * a new chunk, a huge span that no dirty cached span could serve): if it
+ * holds more dirty pages than ARENA_DIRTY_BOUND allows, it purges as many
+ * of its oldest dirty pages as it is about to fault in (no more than the
+ * excess). Freed memory no request fits then cannot make the program's
+ * resident set grow: the program's peak RSS stays within the bound of its
+ * peak live memory, while freed memory that requests do fit is reused
+ * without any purge (decay still purges it later). Only in arenas that
+ * purge at all (arena_purges). May drop and retake the lock around
+ * madvise, so the caller must look for memory again afterwards.
+ */
+void arena_grow_bound(arena_t *arena, size_t npages);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);

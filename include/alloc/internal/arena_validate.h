@@ -13,12 +13,13 @@
  *
  * It changes nothing and asserts nothing: it returns the text of the first
  * check that failed, so a unit test can damage an arena on purpose and see
- * the damage named, and debug builds (arena.c's arena_debug_validate) can
+ * the damage named, and debug builds (arena_validate_maybe) can
  * abort with it.
  */
 #ifndef ALLOC_INTERNAL_ARENA_VALIDATE_H
 #define ALLOC_INTERNAL_ARENA_VALIDATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "alloc/internal/arena.h"
@@ -28,15 +29,14 @@
  * in index order, then its lock. Skips the page-run checks while a purge of
  * the arena is in progress (its runs are out of the lists then). Costs a
  * walk of every page of the arena: debug builds call it every
- * ARENA_VALIDATE_INTERVAL slow-path operations (arena_debug_validate). */
+ * ARENA_VALIDATE_INTERVAL slow-path operations (arena_validate_maybe). */
 const char *arena_validate(arena_t *arena);
 
-/* arena.c's page-count class tables (see psz_boot there): psz_floor[n] is
- * the largest class of at most n pages, for 1 <= n <= CHUNK_NPAGES, and
- * psz_count the number of classes. Defined and written (once, by
- * arena_boot) in arena.c; outside it, only the walker reads them, to check
- * that each free run sits in the list of its class. */
-extern uint8_t psz_floor[CHUNK_NPAGES + 1];
-extern unsigned psz_count;
+/* In debug builds, walks the arena every ARENA_VALIDATE_INTERVAL calls (or
+ * every call when `always`) and aborts with the first broken invariant;
+ * nothing in other builds. The arena's slow paths that enter it holding no
+ * lock call it (small and large allocation, large free, fills and flushes),
+ * and purge_all and reset with `always`. */
+void arena_validate_maybe(arena_t *arena, bool always);
 
 #endif

@@ -33,6 +33,9 @@ extern bool opt_background_thread;
 /* Whether background purging is on (the background_thread mallctl). */
 bool background_thread_enabled(void);
 
+/* Whether background threads are on and at least one runs (lock-free). */
+bool background_thread_running(void);
+
 /* Turns background purging on or off. On: threads start at the next
  * allocation slow path (or now, when called outside the allocator). Off:
  * stops and joins them. Returns true if a thread could not be created. */

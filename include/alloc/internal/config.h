@@ -28,6 +28,11 @@
 
 #define LG_VADDR ALLOC_LG_VADDR
 
+/* Transparent huge pages: under opt.thp:always, mappings of at least this
+ * size are aligned to it (pages_map_aligned). */
+#define LG_HUGEPAGE ALLOC_LG_HUGEPAGE
+#define HUGEPAGE    ((size_t)1 << LG_HUGEPAGE)
+
 #define LG_CHUNK   ALLOC_LG_CHUNK
 #define CHUNK      ((size_t)1 << LG_CHUNK)
 #define CHUNK_MASK (CHUNK - 1)
@@ -46,6 +51,7 @@ static const bool config_prof = ALLOC_CONFIG_PROF;
 /* How --enable-prof takes backtraces: 0 none, 1 libgcc, 2 frame pointers,
  * 3 libunwind (config.prof_libgcc / config.prof_libunwind). */
 static const int config_prof_backtrace = ALLOC_CONFIG_PROF_BACKTRACE;
+static const bool config_background_thread_support = ALLOC_CONFIG_BACKGROUND_THREAD_SUPPORT;
 static const char config_malloc_conf[] = ALLOC_CONFIG_MALLOC_CONF;
 
 #endif

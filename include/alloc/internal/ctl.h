@@ -90,6 +90,8 @@ extern const ctl_node_t ctl_prof_children[];
 extern const ctl_node_t ctl_thread_prof_children[];
 /* stats.background_thread.* (ctl_background_thread.c). */
 extern const ctl_node_t ctl_stats_background_thread_children[];
+/* timeline.* (ctl_timeline.c). */
+extern const ctl_node_t ctl_timeline_children[];
 /* Leaves of the root (ctl_stats.c). */
 ctl_handler_t ctl_version_handler;
 ctl_handler_t ctl_epoch_handler;
@@ -148,6 +150,51 @@ typedef struct {
 
 /* Refreshes the snapshot (what writing `epoch` does). */
 void ctl_refresh(void);
+
+/* What the stats timeline (timeline.h) writes per line: one refresh of the
+ * snapshot, copied out, so a line shows exactly what stats.* read at its
+ * epoch. Sizes in bytes. */
+#define CTL_SAMPLE_ARENAS  256
+#define CTL_SAMPLE_CLASSES 5
+typedef struct {
+	/* The epoch this refresh made. */
+	uint64_t epoch;
+	/* stats.allocated, active, metadata, resident, mapped, retained. */
+	size_t allocated;
+	size_t active;
+	size_t metadata;
+	size_t resident;
+	size_t mapped;
+	size_t retained;
+	/* stats.arenas.<narenas>.pdirty in bytes. */
+	size_t dirty;
+	/* stats.arenas.<narenas>.nthreads: threads bound to an arena. */
+	unsigned nthreads;
+	/* The first CTL_SAMPLE_ARENAS arenas that exist (stats.arenas.<i>);
+	 * narenas_left counts the ones that did not fit. */
+	unsigned narenas;
+	unsigned narenas_left;
+	struct {
+		unsigned index;
+		unsigned nthreads;
+		size_t active;
+		size_t dirty;
+	} arenas[CTL_SAMPLE_ARENAS];
+	/* The size classes holding the most bytes in live objects (all
+	 * arenas; small: curregs, large and huge: curruns), most first. */
+	unsigned nclasses;
+	struct {
+		size_t size;
+		size_t objects;
+		size_t bytes;
+	} classes[CTL_SAMPLE_CLASSES];
+} ctl_sample_t;
+
+/* Refreshes the snapshot and fills *out from it (ctl_lock is released on
+ * return). With !wait, gives up and returns false when ctl_lock is busy
+ * (allocation paths never wait for a mallctl reader). Only with
+ * config_stats. */
+bool ctl_stats_sample(ctl_sample_t *out, bool wait);
 
 /* Registers the opt.stats_print report at exit (stats_print.c); called
  * once at the end of start-up, outside every lock. */

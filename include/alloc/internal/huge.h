@@ -25,8 +25,9 @@ void *huge_malloc(arena_t *arena, size_t usize, size_t alignment, bool zero);
 /* The extent of the huge allocation starting at ptr, or NULL. */
 extent_t *huge_lookup(const void *ptr);
 
-/* Removes ptr from the radix tree only (arena_reset frees the span). */
-void huge_forget(void *ptr);
+/* Frees every huge allocation of the arena at once (arena.<i>.reset, before
+ * arena_reset): their spans go back to the arena's chunk cache. */
+void huge_reset(arena_t *arena);
 
 /* Frees a huge allocation and returns its usable size; aborts with a
  * message if ptr is not one. `purge`: purge its pages at once (when the

@@ -10,12 +10,15 @@
  * Lock order (a thread holding a lock may only take locks further down):
  *   1. bg_lock (background_thread.c)       background threads' state; held
  *                                          while pthread_create allocates
+ *      tl_lock (timeline.c)                 the stats timeline's file; held
+ *                                          across write(2), only tried by
+ *                                          allocation paths
  *   2. init_lock (alloc.c)                 start-up
  *      ctl_lock (ctl_stats.c)               the mallctl statistics snapshot
  *   3. tcaches_lock (tcache.c)             the list of thread caches
  *   4. arenas_lock (arena.c)               arena creation, arena defaults
- *   5. bin locks of an arena (arena.c)     ascending bin index, never two arenas
- *   6. arena->lock (arena.c)               an arena's chunks, page runs,
+ *   5. bin locks of an arena (arena_bin.c) ascending bin index, never two arenas
+ *   6. arena->lock (arena_run.c)           an arena's chunks, page runs,
  *                                          chunk cache and huge list
  *   7. rtree lock (rtree.c)                radix tree node creation
  *      prof_dump_lock, then prof_lock      heap profile dumps; the tables of

@@ -51,16 +51,20 @@ typedef enum {
 	OPT_TYPE_SIZE,
 	/* an enum stored as int; written and read as one of enum_names */
 	OPT_TYPE_ENUM,
-	/* a NUL-terminated string in a char array of `max` bytes; read as a
-	 * const char * (opt_value_get/set do not apply) */
+	/* text stored in a char array of max + 1 bytes (any text up to max
+	 * bytes, the empty text included; min is 0); read as const char * */
 	OPT_TYPE_STRING,
 } opt_type_t;
+
+/* The longest value a string option takes (its array has one byte more). */
+#define OPT_STRING_MAX 255
 
 typedef struct {
 	/* MALLOC_CONF key, and the name under opt. in mallctl. */
 	const char *name;
 	opt_type_t type;
-	/* bool *, unsigned *, ssize_t *, size_t * or int * (enum). */
+	/* bool *, unsigned *, ssize_t *, size_t *, int * (enum) or char *
+	 * (string). */
 	void *ptr;
 	/* Inclusive bounds for numeric types. */
 	int64_t min;
@@ -82,9 +86,13 @@ bool opt_is_prof(const void *ptr);
 /* The entry for `name`, or NULL. */
 const opt_desc_t *opt_find(const char *name, size_t len);
 
-/* Option d's value, in the table's common currency (an enum: its index). */
+/* Option d's value, in the table's common currency (an enum: its index; a
+ * string: its length). */
 int64_t opt_value_get(const opt_desc_t *d);
-/* Stores v into option d; v must be valid for d (conf.c checks ranges). */
+/* Stores v into option d; v must be valid for d (conf.c checks ranges). A
+ * string is cut to v bytes (0 empties it). */
 void opt_value_set(const opt_desc_t *d, int64_t v);
+/* Stores text s[0, len) into string option d; len <= d->max. */
+void opt_string_set(const opt_desc_t *d, const char *s, size_t len);
 
 #endif

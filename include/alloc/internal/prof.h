@@ -55,8 +55,8 @@ typedef struct arena_s arena_t;
 
 /* Deepest backtrace kept; deeper ones are cut at the outermost frames. */
 #define PROF_BT_MAX 64
-/* Longest prof_prefix, terminating NUL included. */
-#define PROF_PREFIX_MAX 1024
+/* Size of opt.prof_prefix: OPT_STRING_MAX (opt.h) bytes and the NUL. */
+#define PROF_PREFIX_MAX 256
 /* Longest thread.prof.name, terminating NUL included. */
 #define PROF_THREAD_NAME_MAX 64
 

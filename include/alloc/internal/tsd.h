@@ -127,8 +127,20 @@ tsd_fs_tick(unsigned pc) {
 #endif
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
 
-/* Creates the thread-exit key; returns true on failure. */
-bool tsd_boot(void);
+/*
+ * What the layers above thread state ask of it, decided once by alloc.c at
+ * start-up, so that this module depends on none of them: whether threads
+ * get a thread cache at all (not under the fill options, fill.h), and what
+ * to release at a thread's exit before its cache is flushed (the fill
+ * quarantine). `exit` may be NULL.
+ */
+typedef struct {
+	bool tcache;
+	void (*exit)(tsd_t *tsd);
+} tsd_hooks_t;
+
+/* Creates the thread-exit key and keeps *hooks; returns true on failure. */
+bool tsd_boot(const tsd_hooks_t *hooks);
 
 /* Sets up the calling thread (registers the exit destructor, sets up the
  * cache). Returns the state it ends in. */

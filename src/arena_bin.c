@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Small size classes (see arena.h): each bin serves one class from runs of
+ * equal regions, a bitmap per run saying which are in use. Bins fill and
+ * flush thread caches in batches under one lock round. Everything here runs
+ * under the bin's lock, taking arena->lock only to get or give back a run's
+ * pages.
+ */
+#include "alloc/internal/arena.h"
+
+#include <string.h>
+
+#include "alloc/internal/arena_run.h"
+#include "alloc/internal/arena_validate.h"
+#include "alloc/internal/base.h"
+#include "alloc/internal/fill.h"
+
+bin_info_t bin_infos[SZ_NSMALL];
+
+static size_t
+gcd(size_t a, size_t b) {
+	while (b != 0) {
+		size_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+void
+arena_bin_boot(void) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		bin_info_t *info = &bin_infos[i];
+		size_t reg = sz_index2size(i);
+		/* The smallest run that regions tile exactly is lcm(reg, PAGE);
+		 * double it until a run holds at least four regions, so a bin of
+		 * big regions does not take a new run for every other malloc. */
+		size_t run = reg / gcd(reg, PAGE) * PAGE;
+		while (run / reg < 4 && run * 2 <= CHUNK_RUN_MAX_PAGES * PAGE / 4) {
+			run *= 2;
+		}
+		info->reg_size = reg;
+		info->run_size = run;
+		info->nregs = (uint32_t)(run / reg);
+		info->div_magic = (uint32_t)((((uint64_t)1 << 32) + reg - 1) / reg);
+		info->bitmap_ngroups = BITMAP_NGROUPS(info->nregs);
+		info->run_desc_size = sizeof(run_t) + info->bitmap_ngroups * sizeof(bitmap_t);
+	}
+}
+
+static run_t *
+bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
+	const bin_info_t *info = &bin_infos[binind];
+	run_t *run = bin->desc_free;
+	if (run != NULL) {
+		bin->desc_free = run->next;
+	} else {
+		run = base_alloc(info->run_desc_size);
+		if (run == NULL) {
+			return NULL;
+		}
+		if (config_stats) {
+			__atomic_fetch_add(&a->stats.metadata_allocated, info->run_desc_size,
+			                   __ATOMIC_RELAXED);
+		}
+	}
+	size_t npages = info->run_size >> LG_PAGE;
+	arena_chunk_t *c;
+	size_t pi;
+	bool zeroed;
+	mutex_lock(&a->lock);
+	bool ok = arena_run_alloc(a, npages, MAP_SMALL, &c, &pi, &zeroed);
+	mutex_unlock(&a->lock);
+	if (!ok) {
+		run->next = bin->desc_free;
+		bin->desc_free = run;
+		return NULL;
+	}
+	run->base = (char *)c + (pi << LG_PAGE);
+	run->prev = NULL;
+	run->next = NULL;
+	run->binind = binind;
+	run->nfree = info->nregs;
+	run->hint = 0;
+	bitmap_init(run->bitmap, info->nregs);
+	for (size_t i = 0; i < npages; i++) {
+		c->misc[pi + i].run = run;
+	}
+	/* Publish the class last: a page's szind says "this run's pages". */
+	memset(&c->pclass[pi], (int)binind + 1, npages);
+	if (config_stats) {
+		bin->stats.nruns++;
+		bin->stats.curruns++;
+	}
+	return run;
+}
+
+static void
+bin_nonfull_insert(bin_t *bin, run_t *run) {
+	run->prev = NULL;
+	run->next = bin->nonfull;
+	if (run->next != NULL) {
+		run->next->prev = run;
+	}
+	bin->nonfull = run;
+}
+
+static void
+bin_nonfull_remove(bin_t *bin, run_t *run) {
+	if (run->prev != NULL) {
+		run->prev->next = run->next;
+	} else {
+		bin->nonfull = run->next;
+	}
+	if (run->next != NULL) {
+		run->next->prev = run->prev;
+	}
+}
+
+/* Makes runcur a run with a free region; NULL when memory is short. */
+static run_t *
+bin_refill_runcur(arena_t *a, bin_t *bin, szind_t binind) {
+	run_t *run = bin->nonfull;
+	if (run != NULL) {
+		bin_nonfull_remove(bin, run);
+		if (config_stats) {
+			bin->stats.reruns++;
+		}
+	} else {
+		run = bin_run_new(a, bin, binind);
+		if (run == NULL) {
+			return NULL;
+		}
+	}
+	bin->runcur = run;
+	return run;
+}
+
+ALWAYS_INLINE void *
+run_reg_alloc(run_t *run, const bin_info_t *info) {
+	size_t idx = bitmap_sfu(run->bitmap, info->bitmap_ngroups, &run->hint);
+	run->nfree--;
+	return run->base + idx * info->reg_size;
+}
+
+static void *
+bin_malloc_locked(arena_t *a, bin_t *bin, szind_t binind) {
+	run_t *run = bin->runcur;
+	if (unlikely(run == NULL || run->nfree == 0)) {
+		run = bin_refill_runcur(a, bin, binind);
+		if (run == NULL) {
+			return NULL;
+		}
+	}
+	return run_reg_alloc(run, &bin_infos[binind]);
+}
+
+void *
+arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
+	arena_validate_maybe(a, false);
+	bin_t *bin = &a->bins[binind];
+	arena_note_alloc(a);
+	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
+	void *ret = bin_malloc_locked(a, bin, binind);
+	if (config_stats && ret != NULL) {
+		bin->stats.nmalloc++;
+		bin->stats.nrequests++;
+		bin->stats.curregs++;
+	}
+	mutex_unlock(&bin->lock);
+	if (zero && ret != NULL) {
+		memset(ret, 0, bin_infos[binind].reg_size);
+	}
+	return ret;
+}
+
+unsigned
+arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
+	arena_validate_maybe(a, false);
+	bin_t *bin = &a->bins[binind];
+	const bin_info_t *info = &bin_infos[binind];
+	unsigned got = 0;
+	arena_note_alloc(a);
+	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
+	while (got < n) {
+		run_t *run = bin->runcur;
+		if (run == NULL || run->nfree == 0) {
+			run = bin_refill_runcur(a, bin, binind);
+			if (run == NULL) {
+				break;
+			}
+		}
+		while (got < n && run->nfree > 0) {
+			ptrs[got++] = run_reg_alloc(run, info);
+		}
+	}
+	if (config_stats) {
+		bin->stats.nmalloc += got;
+		bin->stats.nfills++;
+		bin->stats.curregs += got;
+	}
+	mutex_unlock(&bin->lock);
+	return got;
+}
+
+/* Whether ptr is the start of a region of `run`; if so, *idx is its index
+ * (one multiply by the class's reciprocal, no division). */
+static inline bool
+run_region_index(const run_t *run, const void *ptr, size_t *idx) {
+	const bin_info_t *info = &bin_infos[run->binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	return diff < info->run_size && *idx * info->reg_size == diff;
+}
+
+/* Returns a region to its run, under the bin lock. */
+static void
+bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
+	const bin_info_t *info = &bin_infos[run->binind];
+	size_t idx;
+	if (unlikely(!run_region_index(run, ptr, &idx))) {
+		arena_report_bad_free(ptr, "invalid pointer");
+	}
+	if (unlikely(!bitmap_get(run->bitmap, idx))) {
+		arena_report_bad_free(ptr, "double free");
+	}
+	bitmap_unset_hint(run->bitmap, idx, &run->hint);
+	run->nfree++;
+	if (run->nfree == info->nregs) {
+		/* Empty: give the pages back. A run other than runcur was in
+		 * the nonfull list unless it held one region. */
+		if (run == bin->runcur) {
+			bin->runcur = NULL;
+		} else if (info->nregs > 1) {
+			bin_nonfull_remove(bin, run);
+		}
+		arena_chunk_t *c = arena_chunk_of(run->base);
+		size_t pi = arena_pageind(run->base);
+		mutex_lock(&a->lock);
+		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
+		arena_maybe_purge(a);
+		mutex_unlock(&a->lock);
+		run->next = bin->desc_free;
+		bin->desc_free = run;
+		if (config_stats) {
+			bin->stats.curruns--;
+		}
+	} else if (run->nfree == 1 && run != bin->runcur) {
+		bin_nonfull_insert(bin, run);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Remote frees (bin_t.remote, whose invariants arena.h states).
+ *
+ * A thread flushing its cache into a bin whose lock someone else holds (the
+ * threads allocating from that arena fill from it, other threads flush
+ * into it) does not wait: it links its regions into a chain through their
+ * first words and pushes the chain with one compare-and-swap. Whoever
+ * holds the lock next frees the whole list into the runs, in one pass and
+ * under the lock it holds anyway. So a free never sleeps on a lock and
+ * the owner pays for remote frees in batches, on its slow path. */
+
+void
+arena_bin_remote_drain(arena_t *a, bin_t *bin) {
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return;
+	}
+	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
+	size_t freed = 0;
+	while (p != NULL) {
+		/* The link first: freeing may give the run's pages back. A
+		 * region pushed twice (a double free) is caught by
+		 * bin_dalloc_locked the second time, before the list could
+		 * loop. */
+		void *next = *(void **)p;
+		arena_chunk_t *c = arena_chunk_of(p);
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(p)].run, p);
+		freed++;
+		p = next;
+	}
+	if (config_stats) {
+		bin->stats.ndalloc += freed;
+		bin->stats.curregs -= freed;
+		bin->stats.nflushes +=
+		    __atomic_exchange_n(&bin->remote_nflushes, 0, __ATOMIC_RELAXED);
+		bin->stats.nrequests +=
+		    __atomic_exchange_n(&bin->remote_nrequests, 0, __ATOMIC_RELAXED);
+	}
+}
+
+/* Pushes those of ptrs[0..n) that belong to arena a onto bin's remote list
+ * (lock-free), moving the others to the front of ptrs; returns how many
+ * are left. */
+static unsigned
+bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nrequests) {
+	void *head = NULL;
+	void *tail = NULL;
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		if (arena_chunk_of(ptr)->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		*(void **)ptr = head;
+		if (tail == NULL) {
+			tail = ptr;
+		}
+		head = ptr;
+	}
+	void *old = __atomic_load_n(&bin->remote, __ATOMIC_RELAXED);
+	do {
+		*(void **)tail = old;
+	} while (!__atomic_compare_exchange_n(&bin->remote, &old, head, true, __ATOMIC_RELEASE,
+	                                      __ATOMIC_RELAXED));
+	if (config_stats) {
+		__atomic_fetch_add(&bin->remote_nflushes, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&bin->remote_nrequests, nrequests, __ATOMIC_RELAXED);
+	}
+	return left;
+}
+
+void
+arena_check_small(const void *ptr, szind_t binind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	run_t *run = c->misc[arena_pageind(ptr)].run;
+	size_t idx;
+	if (unlikely(run->binind != binind || !run_region_index(run, ptr, &idx))) {
+		arena_report_bad_free(ptr, "invalid pointer");
+	}
+	if (config_debug) {
+		bin_t *bin = &c->arena->bins[binind];
+		mutex_lock(&bin->lock);
+		bool in_use = bitmap_get(run->bitmap, idx);
+		mutex_unlock(&bin->lock);
+		if (unlikely(!in_use)) {
+			arena_report_bad_free(ptr, "double free");
+		}
+	}
+}
+
+void
+arena_dalloc_small(void *ptr, szind_t binind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	run_t *run = c->misc[arena_pageind(ptr)].run;
+	arena_t *a = c->arena;
+	bin_t *bin = &a->bins[binind];
+	mutex_lock(&bin->lock);
+	arena_bin_remote_drain(a, bin);
+	bin_dalloc_locked(a, bin, run, ptr);
+	if (config_stats) {
+		bin->stats.ndalloc++;
+		bin->stats.curregs--;
+	}
+	mutex_unlock(&bin->lock);
+}
+
+void *
+arena_small_region_base(const void *ptr, szind_t binind) {
+	const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
+	const bin_info_t *info = &bin_infos[binind];
+	size_t diff = (size_t)((const char *)ptr - run->base);
+	size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	/* The magic is exact at multiples of reg_size; elsewhere it may round
+	 * up by one. */
+	if (idx * info->reg_size > diff) {
+		idx--;
+	}
+	return run->base + idx * info->reg_size;
+}
+
+unsigned
+arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	arena_validate_maybe(a, false);
+	bin_t *bin = &a->bins[binind];
+	unsigned left = 0;
+	unsigned freed = 0;
+	if (!mutex_trylock(&bin->lock)) {
+		/* Busy. Debugging fills own the freed regions' bytes (junk,
+		 * write-after-free checks): those builds wait instead. */
+		if (!(config_fill && fill_slow_paths)) {
+			return bin_remote_push(a, bin, ptrs, n, nrequests);
+		}
+		mutex_lock(&bin->lock);
+	}
+	arena_bin_remote_drain(a, bin);
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		arena_chunk_t *c = arena_chunk_of(ptr);
+		if (c->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(ptr)].run, ptr);
+		freed++;
+	}
+	if (config_stats) {
+		bin->stats.ndalloc += freed;
+		bin->stats.curregs -= freed;
+		bin->stats.nflushes++;
+		bin->stats.nrequests += nrequests;
+	}
+	/* What others pushed while this flush held the lock. */
+	arena_bin_remote_drain(a, bin);
+	mutex_unlock(&bin->lock);
+	return left;
+}

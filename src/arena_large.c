@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Large size classes (see arena.h): each object is one page run of its
+ * class's size, aligned as asked, freed alone or in a thread cache's
+ * batch, resized in place when the pages after it are free. Everything
+ * here runs under arena->lock.
+ */
+#include "alloc/internal/arena.h"
+
+#include <string.h>
+
+#include "alloc/internal/arena_run.h"
+#include "alloc/internal/arena_validate.h"
+
+static void
+large_stats_malloc(arena_t *a, szind_t szind, size_t usize) {
+	if (config_stats) {
+		large_stats_t *ls = &a->stats.lstats[szind - SZ_NSMALL];
+		ls->nmalloc++;
+		ls->nrequests++;
+		ls->curruns++;
+		a->stats.allocated_large += usize;
+	}
+}
+
+static void
+large_stats_dalloc(arena_t *a, szind_t szind, size_t usize) {
+	if (config_stats) {
+		large_stats_t *ls = &a->stats.lstats[szind - SZ_NSMALL];
+		ls->ndalloc++;
+		ls->curruns--;
+		a->stats.allocated_large -= usize;
+	}
+}
+
+void *
+arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
+	arena_validate_maybe(a, false);
+	size_t usize = sz_index2size(szind);
+	size_t npages = usize >> LG_PAGE;
+	size_t extra = alignment > PAGE ? (alignment >> LG_PAGE) - 1 : 0;
+	arena_chunk_t *c;
+	size_t pi;
+	bool zeroed;
+	arena_note_alloc(a);
+	mutex_lock(&a->lock);
+	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	if (extra != 0) {
+		uintptr_t addr = (uintptr_t)c + (pi << LG_PAGE);
+		size_t lead = (ALIGN_UP(addr, alignment) - addr) >> LG_PAGE;
+		size_t trail = extra - lead;
+		/* Mark the kept run before returning the ends, so merging stops
+		 * at its boundaries. */
+		arena_map_set_run(c, pi + lead, npages, MAP_LARGE);
+		if (lead != 0) {
+			arena_map_set_run(c, pi, lead, MAP_LARGE);
+			arena_run_dalloc(a, c, pi, lead, !zeroed);
+		}
+		if (trail != 0) {
+			arena_map_set_run(c, pi + lead + npages, trail, MAP_LARGE);
+			arena_run_dalloc(a, c, pi + lead + npages, trail, !zeroed);
+		}
+		pi += lead;
+	}
+	c->pclass[pi] = (uint8_t)(szind + 1);
+	large_stats_malloc(a, szind, usize);
+	mutex_unlock(&a->lock);
+	void *ret = (char *)c + (pi << LG_PAGE);
+	if (zero && !zeroed) {
+		memset(ret, 0, usize);
+	}
+	return ret;
+}
+
+static void
+check_large_ptr(const void *ptr, arena_chunk_t *c, size_t pi) {
+	if (unlikely(((uintptr_t)ptr & PAGE_MASK) != 0 || (c->map[pi] & MAP_LARGE) == 0)) {
+		arena_report_bad_free(ptr, "invalid pointer");
+	}
+}
+
+/* Under a->lock: frees the large run of class szind at page pi of c,
+ * leaving its pages dirty. */
+static void
+arena_dalloc_large_locked(arena_t *a, arena_chunk_t *c, size_t pi, szind_t szind) {
+	size_t usize = sz_index2size(szind);
+	large_stats_dalloc(a, szind, usize);
+	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	arena_maybe_purge(a);
+}
+
+void
+arena_dalloc_large(void *ptr, szind_t szind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	mutex_lock(&a->lock);
+	check_large_ptr(ptr, c, pi);
+	arena_dalloc_large_locked(a, c, pi, szind);
+	mutex_unlock(&a->lock);
+}
+
+void
+arena_dalloc_large_purged(void *ptr, szind_t szind) {
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	size_t usize = sz_index2size(szind);
+	mutex_lock(&a->lock);
+	check_large_ptr(ptr, c, pi);
+	if (!arena_purges(a)) {
+		arena_dalloc_large_locked(a, c, pi, szind);
+		mutex_unlock(&a->lock);
+		return;
+	}
+	chunk_hooks_t hooks = a->chunks.hooks;
+	mutex_unlock(&a->lock);
+	/* The run is still allocated: nobody else touches its pages. */
+	bool zeroed =
+	    chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, pi << LG_PAGE, usize);
+	mutex_lock(&a->lock);
+	large_stats_dalloc(a, szind, usize);
+	memset(&c->pclass[pi], PCLASS_NONE, usize >> LG_PAGE);
+	c->nfree_pages += usize >> LG_PAGE;
+	a->nactive -= usize >> LG_PAGE;
+	arena_cactive_sub(usize);
+	arena_run_insert_free(a, c, pi, usize >> LG_PAGE, zeroed ? 0 : MAP_UNZEROED);
+	arena_count_purge(a, usize >> LG_PAGE);
+	mutex_unlock(&a->lock);
+}
+
+unsigned
+arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	arena_validate_maybe(a, false);
+	size_t usize = sz_index2size(szind);
+	unsigned left = 0;
+	mutex_lock(&a->lock);
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		arena_chunk_t *c = arena_chunk_of(ptr);
+		if (c->arena != a) {
+			ptrs[left++] = ptr;
+			continue;
+		}
+		size_t pi = arena_pageind(ptr);
+		check_large_ptr(ptr, c, pi);
+		large_stats_dalloc(a, szind, usize);
+		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	}
+	if (config_stats) {
+		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
+	}
+	arena_maybe_purge(a);
+	mutex_unlock(&a->lock);
+	return left;
+}
+
+bool
+arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, bool zero) {
+	if (old_szind == new_szind) {
+		return true;
+	}
+	arena_chunk_t *c = arena_chunk_of(ptr);
+	size_t pi = arena_pageind(ptr);
+	arena_t *a = c->arena;
+	size_t old_usize = sz_index2size(old_szind);
+	size_t new_usize = sz_index2size(new_szind);
+	size_t old_pages = old_usize >> LG_PAGE;
+	size_t new_pages = new_usize >> LG_PAGE;
+	bool zeroed = true;
+	mutex_lock(&a->lock);
+	if (new_pages < old_pages) {
+		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
+		arena_map_set_run(c, pi + new_pages, old_pages - new_pages, MAP_LARGE);
+		arena_run_dalloc(a, c, pi + new_pages, old_pages - new_pages, true);
+		arena_maybe_purge(a);
+	} else {
+		size_t next = pi + old_pages;
+		size_t need = new_pages - old_pages;
+		if (next >= CHUNK_NPAGES || (c->map[next] & MAP_FREE) == 0 ||
+		    map_npages(c->map[next]) < need) {
+			mutex_unlock(&a->lock);
+			return false;
+		}
+		uint32_t bits = c->map[next];
+		size_t run_pages = map_npages(bits);
+		arena_avail_remove(a, c, next);
+		if (run_pages > need) {
+			arena_avail_insert(a, c, next + need, run_pages - need, bits & MAP_STATE);
+		}
+		c->nfree_pages -= need;
+		a->nactive += need;
+		arena_cactive_add(need << LG_PAGE);
+		zeroed = (bits & MAP_STATE) == 0;
+		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
+	}
+	c->pclass[pi] = (uint8_t)(new_szind + 1);
+	large_stats_dalloc(a, old_szind, old_usize);
+	large_stats_malloc(a, new_szind, new_usize);
+	mutex_unlock(&a->lock);
+	if (zero && new_usize > old_usize && !zeroed) {
+		memset((char *)ptr + old_usize, 0, new_usize - old_usize);
+	}
+	return true;
+}

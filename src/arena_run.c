@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Page runs (see arena_run.h): an arena's chunks, carved into runs of
+ * pages, and the lists of its free runs.
+ *
+ * Free runs are maximal (a free run never touches another free run in the
+ * same state) and sit in arena->avail[dirty][c], where c is the largest
+ * page-count class not above the run's length; a request for n pages
+ * searches the lists from the smallest class >= n upwards, so any run it
+ * finds is long enough. A free run is DIRTY when some of its pages may hold
+ * data; clean runs read as zeros (fresh from the kernel or purged), which
+ * lets calloc skip memset. Merging a clean run with a dirty one gives a
+ * dirty run.
+ *
+ * Chunks. An arena maps a chunk when no free run is long enough. When a
+ * chunk becomes entirely free it stays as the arena's spare if there is
+ * none; otherwise it goes back to the arena's chunk cache.
+ *
+ * Everything here runs under arena->lock.
+ */
+#include "alloc/internal/arena_run.h"
+
+#include <string.h>
+
+#include "alloc/internal/assert.h"
+
+/* Page-count classes (arena_run.h). psz_ceil[n] is the smallest class of at
+ * least n pages, for 1 <= n <= CHUNK_NPAGES. */
+uint8_t psz_floor[CHUNK_NPAGES + 1];
+static uint8_t psz_ceil[CHUNK_NPAGES + 1];
+unsigned psz_count;
+
+_Static_assert(PSZ_MAX <= 255, "page classes must fit in a byte");
+_Static_assert(SZ_NPAGED + 1 <= 255, "size classes + 1 in the page map must fit in a byte");
+
+void
+arena_run_boot(void) {
+	/* Classes 1, 2, 3, 4, then four per doubling: 5 6 7 8, 10 12 14 16, ... */
+	size_t values[PSZ_MAX];
+	unsigned n = 0;
+	for (size_t v = 1; v <= 4 && v <= CHUNK_NPAGES; v++) {
+		values[n++] = v;
+	}
+	for (size_t base = 4; base < CHUNK_NPAGES; base *= 2) {
+		for (size_t j = 1; j <= 4; j++) {
+			values[n++] = base + j * (base / 4);
+		}
+	}
+	psz_count = n;
+	unsigned c = 0;
+	for (size_t pages = 1; pages <= CHUNK_NPAGES; pages++) {
+		while (c + 1 < n && values[c + 1] <= pages) {
+			c++;
+		}
+		psz_floor[pages] = (uint8_t)c;
+		psz_ceil[pages] = (uint8_t)(values[c] == pages ? c : c + 1);
+	}
+}
+
+/* Writes the bookkeeping of a run at its first and last page. */
+void
+arena_map_set_run(arena_chunk_t *c, size_t pi, size_t npages, uint32_t flags) {
+	uint32_t bits = (uint32_t)(npages << MAP_NPAGES_SHIFT) | flags;
+	c->map[pi] = bits;
+	c->map[pi + npages - 1] = bits;
+}
+
+/* The dirty list: chunks with dirty free pages, least recently dirtied
+ * first, so purging takes the memory that has been unused longest. */
+static void
+dirty_list_unlink(arena_t *a, arena_chunk_t *c) {
+	if (c->dirty_prev != NULL) {
+		c->dirty_prev->dirty_next = c->dirty_next;
+	} else {
+		a->dirty_head = c->dirty_next;
+	}
+	if (c->dirty_next != NULL) {
+		c->dirty_next->dirty_prev = c->dirty_prev;
+	} else {
+		a->dirty_tail = c->dirty_prev;
+	}
+	c->dirty_prev = NULL;
+	c->dirty_next = NULL;
+}
+
+static void
+dirty_list_append(arena_t *a, arena_chunk_t *c) {
+	c->dirty_next = NULL;
+	c->dirty_prev = a->dirty_tail;
+	if (a->dirty_tail != NULL) {
+		a->dirty_tail->dirty_next = c;
+	} else {
+		a->dirty_head = c;
+	}
+	a->dirty_tail = c;
+}
+
+void
+arena_avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
+	uint32_t dirty = state & MAP_DIRTY;
+	arena_map_set_run(c, pi, npages, MAP_FREE | (state & MAP_STATE));
+	unsigned cls = psz_floor[npages];
+	page_misc_t *m = &c->misc[pi];
+	m->link.prev = NULL;
+	unsigned d = dirty != 0;
+	m->link.next = a->avail[d][cls];
+	if (m->link.next != NULL) {
+		m->link.next->link.prev = m;
+	}
+	a->avail[d][cls] = m;
+	bitmap_set(a->avail_mask[d], cls);
+	if (dirty) {
+		a->ndirty += npages;
+		if (c->ndirty != 0) {
+			dirty_list_unlink(a, c);
+		}
+		c->ndirty += npages;
+		dirty_list_append(a, c);
+	}
+}
+
+void
+arena_avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
+	uint32_t bits = c->map[pi];
+	size_t npages = map_npages(bits);
+	unsigned cls = psz_floor[npages];
+	page_misc_t *m = &c->misc[pi];
+	if (m->link.prev != NULL) {
+		m->link.prev->link.next = m->link.next;
+	} else {
+		unsigned d = (bits & MAP_DIRTY) != 0;
+		a->avail[d][cls] = m->link.next;
+		if (m->link.next == NULL) {
+			bitmap_unset(a->avail_mask[d], cls);
+		}
+	}
+	if (m->link.next != NULL) {
+		m->link.next->link.prev = m->link.prev;
+	}
+	if (bits & MAP_DIRTY) {
+		a->ndirty -= npages;
+		c->ndirty -= npages;
+		if (c->ndirty == 0) {
+			dirty_list_unlink(a, c);
+		}
+	}
+}
+
+/* Smallest non-empty class >= cls, or psz_count if none. */
+static unsigned
+avail_first(const arena_t *a, unsigned d, unsigned cls) {
+	size_t g = cls / 64;
+	uint64_t word = a->avail_mask[d][g] & (~(uint64_t)0 << (cls % 64));
+	for (;;) {
+		if (word != 0) {
+			return (unsigned)(g * 64 + ctz_u64(word));
+		}
+		if (++g >= BITMAP_NGROUPS(PSZ_MAX)) {
+			return psz_count;
+		}
+		word = a->avail_mask[d][g];
+	}
+}
+
+static page_misc_t *
+misc_of(arena_chunk_t **cp, size_t *pip, page_misc_t *m) {
+	arena_chunk_t *c = arena_chunk_of(m);
+	*cp = c;
+	*pip = (size_t)(m - c->misc);
+	return m;
+}
+
+uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
+
+/* Marks chunk c as an arena chunk (or not) in the registry. Relaxed: a
+ * free racing with the chunk's release is a use-after-free already. */
+void
+arena_chunk_register(arena_chunk_t *c, bool registered) {
+	__atomic_store_n(&arena_chunk_registry[(uintptr_t)c >> LG_CHUNK], registered,
+	                 __ATOMIC_RELAXED);
+}
+
+static void arena_chunk_discard(arena_t *a, arena_chunk_t *c);
+
+/* Under a->lock: the spare chunk and the cached spans go back to the
+ * kernel (or the hooks). */
+static bool
+arena_release_locked(arena_t *a) {
+	if (a->spare != NULL) {
+		arena_chunk_t *c = a->spare;
+		a->spare = NULL;
+		arena_chunk_discard(a, c);
+	}
+	return chunk_cache_release(&a->chunks) != 0;
+}
+
+bool
+arena_release_cached(arena_t *a) {
+	bool released = arena_release_locked(a);
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		arena_t *other = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		/* Never wait for another arena's lock while holding ours. */
+		if (other != NULL && other != a && mutex_trylock(&other->lock)) {
+			released |= arena_release_locked(other);
+			mutex_unlock(&other->lock);
+		}
+	}
+	return released;
+}
+
+static arena_chunk_t *
+arena_chunk_new(arena_t *a) {
+	bool zeroed;
+	arena_chunk_t *c = chunk_alloc(&a->chunks, CHUNK, CHUNK, &zeroed);
+	if (c == NULL && arena_release_cached(a)) {
+		c = chunk_alloc(&a->chunks, CHUNK, CHUNK, &zeroed);
+	}
+	if (c == NULL) {
+		return NULL;
+	}
+	if (unlikely((uintptr_t)c >> LG_VADDR != 0)) {
+		/* Outside the registry's range (only a chunk hook can hand
+		 * out such memory): free() could not find objects there. */
+		chunk_dalloc(&a->chunks, c, CHUNK, false);
+		return NULL;
+	}
+	arena_chunk_register(c, true);
+	c->arena = a;
+	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
+	c->ndirty = 0;
+	c->dirty_prev = NULL;
+	c->dirty_next = NULL;
+	c->prev = NULL;
+	c->next = a->chunks_head;
+	if (c->next != NULL) {
+		c->next->prev = c;
+	}
+	a->chunks_head = c;
+	if (!zeroed) {
+		memset(c->pclass, PCLASS_NONE, sizeof(c->pclass));
+	}
+	for (size_t i = 0; i < CHUNK_HEADER_PAGES; i++) {
+		c->map[i] = MAP_HEADER;
+	}
+	arena_avail_insert(a, c, CHUNK_HEADER_PAGES, CHUNK_RUN_MAX_PAGES, zeroed ? 0 : MAP_DIRTY);
+	if (config_stats) {
+		a->stats.mapped_chunks++;
+	}
+	return c;
+}
+
+/*
+ * A free run of at least npages pages in list d (1: dirty, 0: clean), or
+ * NULL: the head of the smallest non-empty class that surely fits, else the
+ * first fit in the class below, whose runs may be long enough. That second
+ * look matters above the largest class a chunk's run can fill: a whole
+ * chunk's run (CHUNK_RUN_MAX_PAGES, 509 pages with 4 KiB pages) sits in
+ * class 448, so a request for 449 to 509 pages (a large class plus the
+ * slack of a big alignment) fits nowhere else.
+ */
+static page_misc_t *
+avail_find(arena_t *a, unsigned d, size_t npages) {
+	unsigned cls = avail_first(a, d, psz_ceil[npages]);
+	if (cls < psz_count) {
+		return a->avail[d][cls];
+	}
+	if (psz_floor[npages] == psz_ceil[npages]) {
+		return NULL;
+	}
+	for (page_misc_t *m = a->avail[d][psz_floor[npages]]; m != NULL; m = m->link.next) {
+		arena_chunk_t *c = arena_chunk_of(m);
+		if (map_npages(c->map[m - c->misc]) >= npages) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Takes a free run of at least npages pages, splits off the rest, and marks
+ * the run with `flags` (MAP_SMALL or MAP_LARGE). Returns false when the
+ * kernel refuses a new chunk. *zeroed tells whether the run reads as zeros.
+ */
+bool
+arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
+                bool *zeroed) {
+	assert_internal(npages >= 1 && npages <= CHUNK_RUN_MAX_PAGES);
+	/* Dirty runs first (no page faults, no new RSS), then clean ones,
+	 * then a new chunk. */
+	page_misc_t *m = avail_find(a, 1, npages);
+	if (m == NULL) {
+		/* New resident pages: first give back as many unused dirty
+		 * ones, if the arena holds too many (may drop the lock). */
+		arena_grow_bound(a, npages);
+		m = avail_find(a, 1, npages);
+	}
+	if (m == NULL) {
+		m = avail_find(a, 0, npages);
+	}
+	if (m == NULL) {
+		if (arena_chunk_new(a) == NULL) {
+			return false;
+		}
+		m = &a->chunks_head->misc[CHUNK_HEADER_PAGES];
+	}
+	arena_chunk_t *c;
+	size_t pi;
+	misc_of(&c, &pi, m);
+	uint32_t bits = c->map[pi];
+	size_t run_pages = map_npages(bits);
+	assert_internal((bits & MAP_FREE) && run_pages >= npages);
+	arena_avail_remove(a, c, pi);
+	if (run_pages > npages) {
+		arena_avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_STATE);
+	}
+	arena_map_set_run(c, pi, npages, flags);
+	c->nfree_pages -= npages;
+	a->nactive += npages;
+	arena_cactive_add(npages << LG_PAGE);
+	if (c == a->spare) {
+		a->spare = NULL;
+	}
+	*cp = c;
+	*pip = pi;
+	*zeroed = (bits & MAP_STATE) == 0;
+	return true;
+}
+
+/* A chunk all of whose run pages are free (and in the avail lists, as one
+ * or more runs: dirty and clean runs are kept apart). */
+static void
+arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
+	if (a->spare == NULL) {
+		a->spare = c;
+		return;
+	}
+	arena_chunk_discard(a, c);
+}
+
+/* Takes an empty chunk out of the arena and gives it to the chunk cache. */
+static void
+arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
+	/* Dirty only if some run still holds data: a chunk whose runs were
+	 * all purged must not be purged again (its header pages are the only
+	 * ones touched, and they are tiny). */
+	bool dirty = c->ndirty != 0;
+	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
+		size_t n = map_npages(c->map[pi]);
+		arena_avail_remove(a, c, pi);
+		pi += n;
+	}
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		a->chunks_head = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	arena_chunk_register(c, false);
+	/* The header was written, so the chunk as a whole is not zero. */
+	chunk_dalloc_state(&a->chunks, c, CHUNK, dirty, false);
+	if (config_stats) {
+		a->stats.mapped_chunks--;
+	}
+}
+
+/* Puts free pages [pi, pi+npages) in `state` (MAP_DIRTY, MAP_UNZEROED or
+ * neither) into the free lists, merging with free neighbours that are
+ * dirty or not alike; a merged run is unzeroed if any part is. */
+void
+arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
+	uint32_t dirty = state & MAP_DIRTY;
+	uint32_t left = c->map[pi - 1];
+	if ((left & MAP_FREE) && (left & MAP_DIRTY) == dirty) {
+		size_t ln = map_npages(left);
+		arena_avail_remove(a, c, pi - ln);
+		pi -= ln;
+		npages += ln;
+		state |= left & MAP_UNZEROED;
+	}
+	if (pi + npages < CHUNK_NPAGES) {
+		uint32_t right = c->map[pi + npages];
+		if ((right & MAP_FREE) && (right & MAP_DIRTY) == dirty) {
+			arena_avail_remove(a, c, pi + npages);
+			npages += map_npages(right);
+			state |= right & MAP_UNZEROED;
+		}
+	}
+	arena_avail_insert(a, c, pi, npages, state);
+	if (c->nfree_pages == CHUNK_RUN_MAX_PAGES) {
+		arena_chunk_empty(a, c);
+	}
+}
+
+/* Returns the pages of an allocated run [pi, pi+npages) to the free
+ * lists. */
+void
+arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
+	memset(&c->pclass[pi], PCLASS_NONE, npages);
+	c->nfree_pages += npages;
+	a->nactive -= npages;
+	arena_cactive_sub(npages << LG_PAGE);
+	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
+}

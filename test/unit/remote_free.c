@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit test of the bins' remote-free lists (arena.h, bin_t.remote;
+ * arena_bin.c, "Remote frees"): a flush that finds its bin's lock busy
+ * pushes its regions onto the bin's lock-free list instead of waiting, and
+ * whoever takes the lock next frees them into their runs.
+ *
+ * Checked, on the arenas of the unit-test objects:
+ *   - a flush into a bin whose lock is held returns at once, with every
+ *     region of that arena on the remote list (none of another arena's),
+ *     the regions still counted in use; the next lock holder (a stats
+ *     read, a fill, a flush) frees them all, with the flushes' counters,
+ *     and the arena's metadata walks clean;
+ *   - a region pushed twice (a double free) is reported when drained
+ *     instead of making the list loop;
+ *   - stress: threads that fill from and flush into the same bins of two
+ *     arenas at once, each freeing regions the others allocated, while a
+ *     holder thread keeps taking the bins' locks so that many flushes take
+ *     the lock-free path. Each region carries a pattern checked before it
+ *     is freed; at the end every region is back in its run (curregs and
+ *     the walker agree) and the lists are empty. Run under
+ *     ThreadSanitizer by make check-tsan (test/tsan/remote_free).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/arena_validate.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/pages.h"
+#include "alloc/internal/sz.h"
+
+static arena_t *arena0, *arena1;
+
+static int
+group_setup(void **state) {
+	(void)state;
+	pages_boot();
+	arena_boot();
+	if (huge_boot()) {
+		return -1;
+	}
+	arena0 = arena_get(0);
+	arena1 = arena_get(1);
+	return arena0 == NULL || arena1 == NULL ? -1 : 0;
+}
+
+static szind_t
+small_class(size_t size) {
+	szind_t ind = sz_size2index(size);
+	assert_true(ind < SZ_NSMALL);
+	return ind;
+}
+
+/* Regions on bin's remote list (the caller holds the bin's lock, so the
+ * list only grows meanwhile). */
+static size_t
+remote_count(bin_t *bin) {
+	size_t n = 0;
+	for (void *p = __atomic_load_n(&bin->remote, __ATOMIC_ACQUIRE); p != NULL;
+	     p = *(void **)p) {
+		n++;
+	}
+	return n;
+}
+
+static size_t
+curregs(arena_t *a, szind_t ind) {
+	arena_stats_snapshot_t *s = malloc(sizeof(*s));
+	assert_non_null(s);
+	arena_stats_read(a, s);
+	size_t n = s->bins[ind].curregs;
+	free(s);
+	return n;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void
+test_busy_flush_pushes(void **state) {
+	(void)state;
+	enum { N = 40 };
+	szind_t ind = small_class(48);
+	bin_t *bin0 = &arena0->bins[ind];
+	void *ptrs[2 * N];
+	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
+	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + N, N), N);
+	size_t base0 = curregs(arena0, ind);
+	arena_stats_snapshot_t *before = malloc(sizeof(*before));
+	arena_stats_snapshot_t *after = malloc(sizeof(*after));
+	assert_non_null(before);
+	assert_non_null(after);
+	arena_stats_read(arena0, before);
+
+	/* Interleave the two arenas' regions: the flush must take arena0's
+	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
+	void *mixed[2 * N];
+	for (unsigned i = 0; i < N; i++) {
+		mixed[2 * i] = ptrs[i];
+		mixed[2 * i + 1] = ptrs[N + i];
+	}
+	mutex_lock(&bin0->lock);
+	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
+	assert_int_equal(left, N);
+	for (unsigned i = 0; i < N; i++) {
+		assert_ptr_equal(mixed[i], ptrs[N + i]);
+	}
+	assert_int_equal(remote_count(bin0), N);
+	/* Still in use to every reader of the bin. */
+	if (config_stats) {
+		assert_int_equal(bin0->stats.curregs, base0);
+	}
+	mutex_unlock(&bin0->lock);
+
+	/* The next lock holder, here a stats read, frees them. */
+	arena_stats_read(arena0, after);
+	assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
+	if (config_stats) {
+		assert_int_equal(after->bins[ind].curregs, base0 - N);
+		assert_int_equal(after->bins[ind].ndalloc, before->bins[ind].ndalloc + N);
+		assert_int_equal(after->bins[ind].nflushes, before->bins[ind].nflushes + 1);
+		assert_int_equal(after->bins[ind].nrequests, before->bins[ind].nrequests + 7);
+	}
+	assert_null(arena_validate(arena0));
+
+	/* arena1's regions, flushed with its lock free: no list involved. */
+	assert_int_equal(arena_bin_flush(mixed, N, ind, 0), 0);
+	assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
+	assert_null(arena_validate(arena1));
+	free(before);
+	free(after);
+}
+
+static void
+test_fill_drains(void **state) {
+	(void)state;
+	enum { N = 16 };
+	szind_t ind = small_class(160);
+	bin_t *bin = &arena0->bins[ind];
+	void *ptrs[N];
+	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
+	size_t base = curregs(arena0, ind);
+	mutex_lock(&bin->lock);
+	assert_int_equal(arena_bin_flush(ptrs, N, ind, 0), 0);
+	mutex_unlock(&bin->lock);
+	/* A fill takes the lock: the pushed regions go back first, and the
+	 * fill can hand the very same regions out again. */
+	void *again[N];
+	assert_int_equal(arena_bin_fill(arena0, ind, again, N), N);
+	assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
+	if (config_stats) {
+		assert_int_equal(curregs(arena0, ind), base);
+	}
+	assert_int_equal(arena_bin_flush(again, N, ind, 0), 0);
+	if (config_stats) {
+		assert_int_equal(curregs(arena0, ind), base - N);
+	}
+	assert_null(arena_validate(arena0));
+}
+
+static void
+test_double_push_reported(void **state) {
+	(void)state;
+	szind_t ind = small_class(96);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child: silence the report, push one region twice. */
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 2);
+		}
+		void *p[2];
+		if (arena_bin_fill(arena0, ind, p, 2) != 2) {
+			_exit(3);
+		}
+		bin_t *bin = &arena0->bins[ind];
+		mutex_lock(&bin->lock);
+		void *twice[2] = {p[0], p[0]};
+		arena_bin_flush(twice, 1, ind, 0);
+		arena_bin_flush(twice + 1, 1, ind, 0);
+		mutex_unlock(&bin->lock);
+		/* Drained here: the second copy is a double free. */
+		arena_bin_flush(p + 1, 1, ind, 0);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stress. */
+
+enum { NWORKERS = 4, NROUNDS = 400, BATCH = 24, NCLASSES = 3 };
+
+static const size_t class_sizes[NCLASSES] = {32, 112, 640};
+
+/* Batches handed from thread to thread: slot i holds a batch or NULL. */
+#define NSLOTS 64
+static void *slots[NSLOTS][BATCH + 1];
+static int slot_full[NSLOTS];
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stop_holder;
+/* Times the holder found regions pushed onto a bin it held. */
+static unsigned pushes_seen;
+
+static unsigned char
+pattern(const void *p) {
+	return (unsigned char)(((uintptr_t)p >> 4) * 131 + 17);
+}
+
+static void
+stamp(void *p, size_t size) {
+	memset(p, pattern(p), size);
+}
+
+static int
+stamp_ok(const void *p, size_t size) {
+	const unsigned char *b = p;
+	for (size_t i = 0; i < size; i++) {
+		if (b[i] != pattern(p)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+typedef struct {
+	unsigned id;
+	unsigned bad;
+	uint32_t seed;
+} worker_t;
+
+static uint32_t
+rnd(uint32_t *s) {
+	uint32_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*s = x;
+	return x;
+}
+
+/* Checks and frees a batch of one class (its regions may belong to either
+ * arena): flushes until every region went back. */
+static void
+release(worker_t *w, void **batch) {
+	szind_t ind = (szind_t)(uintptr_t)batch[BATCH];
+	size_t size = sz_index2size(ind);
+	void *ptrs[BATCH];
+	for (unsigned i = 0; i < BATCH; i++) {
+		w->bad += !stamp_ok(batch[i], size);
+		ptrs[i] = batch[i];
+	}
+	unsigned left = BATCH;
+	while (left != 0) {
+		left = arena_bin_flush(ptrs, left, ind, 1);
+	}
+}
+
+static void *
+worker(void *arg) {
+	worker_t *w = arg;
+	/* At least NROUNDS rounds, more until the lock-free path was taken a
+	 * few times (a loaded machine may schedule the holder rarely). */
+	for (unsigned r = 0; r < NROUNDS || (__atomic_load_n(&pushes_seen, __ATOMIC_RELAXED) < 8 &&
+	                                     r < 100 * NROUNDS);
+	     r++) {
+		unsigned k = rnd(&w->seed) % NCLASSES;
+		szind_t ind = small_class(class_sizes[k]);
+		arena_t *a = (w->id + r) % 2 ? arena1 : arena0;
+		void *batch[BATCH + 1];
+		if (arena_bin_fill(a, ind, batch, BATCH) != BATCH) {
+			w->bad++;
+			continue;
+		}
+		for (unsigned i = 0; i < BATCH; i++) {
+			stamp(batch[i], sz_index2size(ind));
+		}
+		batch[BATCH] = (void *)(uintptr_t)ind;
+		/* Swap it for whatever another thread left in a random slot. */
+		unsigned s = rnd(&w->seed) % NSLOTS;
+		void *taken[BATCH + 1];
+		int have = 0;
+		pthread_mutex_lock(&slot_lock);
+		if (slot_full[s]) {
+			memcpy(taken, slots[s], sizeof(taken));
+			have = 1;
+		}
+		memcpy(slots[s], batch, sizeof(batch));
+		slot_full[s] = 1;
+		pthread_mutex_unlock(&slot_lock);
+		if (have) {
+			release(w, taken);
+		}
+	}
+	return NULL;
+}
+
+/* Keeps taking the stress classes' bin locks, so flushes find them busy. */
+static void *
+holder(void *arg) {
+	(void)arg;
+	unsigned i = 0;
+	while (!__atomic_load_n(&stop_holder, __ATOMIC_ACQUIRE)) {
+		arena_t *a = i % 2 ? arena1 : arena0;
+		bin_t *bin = &a->bins[small_class(class_sizes[i % NCLASSES])];
+		mutex_lock(&bin->lock);
+		for (volatile unsigned spin = 0; spin < 200; spin++) {
+		}
+		if (__atomic_load_n(&bin->remote, __ATOMIC_ACQUIRE) != NULL) {
+			__atomic_fetch_add(&pushes_seen, 1, __ATOMIC_RELAXED);
+			/* As every lock holder does. */
+			arena_bin_remote_drain(a, bin);
+		}
+		mutex_unlock(&bin->lock);
+		i++;
+	}
+	return NULL;
+}
+
+static void
+test_stress(void **state) {
+	(void)state;
+	size_t base[2][NCLASSES];
+	for (unsigned k = 0; k < NCLASSES; k++) {
+		base[0][k] = curregs(arena0, small_class(class_sizes[k]));
+		base[1][k] = curregs(arena1, small_class(class_sizes[k]));
+	}
+	pthread_t th[NWORKERS], hold;
+	worker_t ws[NWORKERS];
+	__atomic_store_n(&stop_holder, 0, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_create(&hold, NULL, holder, NULL), 0);
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		ws[i] = (worker_t){i, 0, 0x9e3779b9u * (i + 1)};
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &ws[i]), 0);
+	}
+	unsigned bad = 0;
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		bad += ws[i].bad;
+	}
+	__atomic_store_n(&stop_holder, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(hold, NULL), 0);
+	assert_int_equal(bad, 0);
+	print_message("# the holder found pushed regions %u times\n", pushes_seen);
+	assert_true(pushes_seen > 0);
+	/* What is still in the slots goes back too. */
+	worker_t w = {0, 0, 1};
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		if (slot_full[s]) {
+			release(&w, slots[s]);
+			slot_full[s] = 0;
+		}
+	}
+	assert_int_equal(w.bad, 0);
+	for (unsigned k = 0; k < NCLASSES; k++) {
+		szind_t ind = small_class(class_sizes[k]);
+		/* Stats reads drain: every region is back in its run (the
+		 * walker below checks the runs against curregs too). */
+		size_t now0 = curregs(arena0, ind);
+		size_t now1 = curregs(arena1, ind);
+		if (config_stats) {
+			assert_int_equal(now0, base[0][k]);
+			assert_int_equal(now1, base[1][k]);
+		}
+		assert_null(__atomic_load_n(&arena0->bins[ind].remote, __ATOMIC_RELAXED));
+		assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
+	}
+	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(arena1));
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_busy_flush_pushes),
+	    cmocka_unit_test(test_fill_drains),
+	    cmocka_unit_test(test_double_push_reported),
+	    cmocka_unit_test(test_stress),
+	};
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
