@@ -501,24 +501,34 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 		alloc_fail(size);
 		return NULL;
 	}
-	/* A sampled object is resized only by moving (its record is keyed
-	 * by address and its page marked), unless its class stays. */
+	/* A sampled paged object is resized only by moving (its page is
+	 * marked and its run may be a promoted one), unless its class stays;
+	 * a sampled huge one resizes like any other and its record follows
+	 * (prof_huge_resized). */
 	bool sampled = config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr);
-	if (sampled && usize == old_usize &&
+	bool move_only = sampled && !sz_is_huge(old_ind);
+	if (move_only && usize == old_usize &&
 	    (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
 		return ptr;
 	}
-	if (!sampled && (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
-		if (ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero) != 0) {
+	if (!move_only && (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
+		size_t got = ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero);
+		if (got != 0) {
+			if (sampled) {
+				prof_huge_resized(ptr, ptr, got);
+			}
 			return ptr;
 		}
 	}
-	if (!sampled && sz_is_huge(old_ind) && usize > old_usize) {
+	if (!move_only && sz_is_huge(old_ind) && usize > old_usize) {
 		/* Move the pages rather than the bytes (huge_ralloc_remap). */
 		extent_t *e = huge_lookup(ptr);
 		if (arena == NULL || arena == e->arena) {
 			void *ret = huge_ralloc_remap(e, usize, alignment);
 			if (ret != NULL) {
+				if (sampled) {
+					prof_huge_resized(ptr, ret, usize);
+				}
 				ralloc_resized(ret, old_usize, usize, zero);
 				return ret;
 			}
@@ -822,12 +832,16 @@ ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 	if (umax == 0) {
 		umax = SZ_HUGE_MAXCLASS;
 	}
-	if (config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr)) {
-		/* Sampled objects never resize in place (ralloc_impl). */
+	bool sampled = config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr);
+	if (sampled && !sz_is_huge(old_ind)) {
+		/* Sampled paged objects never resize in place (ralloc_impl). */
 		return old_usize;
 	}
 	size_t usize =
 	    ralloc_in_place(ptr, old_ind, old_usize, umin, umax, (flags & FLAGS_ZERO) != 0);
+	if (sampled && usize != 0) {
+		prof_huge_resized(ptr, ptr, usize);
+	}
 	return usize != 0 ? usize : old_usize;
 }
 

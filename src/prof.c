@@ -780,6 +780,33 @@ prof_forget_huge(void *ptr) {
 }
 
 void
+prof_huge_resized(void *old, void *new_ptr, size_t usize) {
+	mutex_lock(&prof_lock);
+	prof_sample_t *s = prof_sample_find(old);
+	if (s != NULL) {
+		prof_sample_t moved = *s;
+		if (moved.tctx != NULL) {
+			prof_cnt_sub(moved.tctx, moved.usize,
+			             prof_unbias_factor(moved.usize, prof_lg_sample));
+		}
+		prof_sample_remove(s);
+		moved.ptr = (uintptr_t)new_ptr;
+		moved.usize = usize;
+		moved.ind = moved.real_ind = sz_size2index(usize);
+		if (prof_sample_insert(&moved)) {
+			if (moved.tctx != NULL) {
+				prof_cnt_add(moved.tctx, usize,
+				             prof_unbias_factor(usize, prof_lg_sample));
+			}
+		} else {
+			/* No room to keep it: the object is no longer sampled. */
+			__atomic_fetch_sub(&prof_nhuge, 1, __ATOMIC_RELAXED);
+		}
+	}
+	mutex_unlock(&prof_lock);
+}
+
+void
 prof_arena_reset(arena_t *arena) {
 	if (!config_prof || !prof_enabled) {
 		return;

@@ -159,6 +159,9 @@ unsigned prof_sampled_pclass(const void *ptr);
 size_t prof_dalloc_sampled(void *ptr);
 /* Forgets sampled huge object ptr before huge_dalloc frees it. */
 void prof_forget_huge(void *ptr);
+/* Sampled huge object old now lives at new_ptr (the same, when resized in
+ * place) with usable size usize: its record and counts follow. */
+void prof_huge_resized(void *old, void *new_ptr, size_t usize);
 
 /* Forgets the sampled objects of an arena whose memory arena.<i>.reset
  * discards. */
