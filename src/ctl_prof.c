@@ -71,19 +71,24 @@ prof_gdump_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, vo
 	return prof_bool_ctl(oldp, oldlenp, newp, newlen, prof_gdump_get, prof_gdump_set);
 }
 
+/* The checks of a write-only node: ENOENT without --enable-prof, EPERM on a
+ * read, EINVAL on a bad length; else the value written, if any, in *value. */
 static int
-prof_dump_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-              size_t newlen) {
-	(void)mib, (void)miblen;
+prof_write_only(const void *oldp, const size_t *oldlenp, const void *newp, size_t newlen,
+                void *value, size_t len) {
 	if (!config_prof) {
 		return ENOENT;
 	}
 	int err = ctl_writeonly(oldp, oldlenp);
-	if (err != 0) {
-		return err;
-	}
+	return err != 0 ? err : ctl_write(newp, newlen, value, len);
+}
+
+static int
+prof_dump_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+              size_t newlen) {
+	(void)mib, (void)miblen;
 	const char *filename = NULL;
-	err = ctl_write(newp, newlen, &filename, sizeof(filename));
+	int err = prof_write_only(oldp, oldlenp, newp, newlen, &filename, sizeof(filename));
 	if (err != 0) {
 		return err;
 	}
@@ -97,15 +102,8 @@ static int
 prof_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                size_t newlen) {
 	(void)mib, (void)miblen;
-	if (!config_prof) {
-		return ENOENT;
-	}
-	int err = ctl_writeonly(oldp, oldlenp);
-	if (err != 0) {
-		return err;
-	}
-	size_t lg_sample = prof_lg_sample_get();
-	err = ctl_write(newp, newlen, &lg_sample, sizeof(lg_sample));
+	size_t lg_sample = config_prof ? prof_lg_sample_get() : 0;
+	int err = prof_write_only(oldp, oldlenp, newp, newlen, &lg_sample, sizeof(lg_sample));
 	if (err != 0) {
 		return err;
 	}
