@@ -185,7 +185,12 @@ if have cc; then
 fi
 
 # --- valgrind -----------------------------------------------------------------
-if have valgrind; then
+method=$(LD_PRELOAD=$LIBALLOC "$helper" method)
+if [ "$method" = libunwind ]; then
+	# libunwind probes addresses with write(2) of stack bytes, which
+	# memcheck reports as uninitialised.
+	echo "note: backtraces by libunwind: not run under valgrind"
+elif have valgrind; then
 	if LD_PRELOAD=$LIBALLOC MALLOC_CONF=prof:true,lg_prof_sample:8 timeout 600 valgrind --tool=memcheck \
 		--soname-synonyms=somalloc=nouserintercepts --error-exitcode=9 --errors-for-leak-kinds=none -q \
 		"$helper" sites "$work/vg.heap" 3000 >"$work/vg.txt" 2>&1; then

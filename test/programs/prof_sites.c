@@ -19,6 +19,8 @@
  *                               default name; prints both pids
  *   prof_sites dlopen LIB FILE  allocates through LIB's lib_alloc_site()
  *                               and dumps to FILE
+ *   prof_sites method           prints the backtrace method: libgcc,
+ *                               libunwind or frame-pointers
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -328,6 +330,14 @@ main(int argc, char **argv) {
 	if (mallctl_p == NULL || mallctl_p("config.prof", &prof, &len, NULL, 0) != 0 || !prof) {
 		fprintf(stderr, "no heap profiling in this allocator\n");
 		return 77;
+	}
+	if (argc >= 2 && strcmp(argv[1], "method") == 0) {
+		bool libgcc = false, libunwind = false;
+		len = sizeof(bool);
+		mallctl_p("config.prof_libgcc", &libgcc, &len, NULL, 0);
+		mallctl_p("config.prof_libunwind", &libunwind, &len, NULL, 0);
+		puts(libgcc ? "libgcc" : libunwind ? "libunwind" : "frame-pointers");
+		return 0;
 	}
 	if (argc >= 3 && strcmp(argv[1], "sites") == 0) {
 		return run_sites(argv[2], argc >= 4 ? (size_t)atol(argv[3]) : 6000);
