@@ -13,6 +13,8 @@
 #   - prof_leak: one summary line for a deliberate leak (about the leaked
 #     bytes, naming the final dump, which jeprof reads), none when all is
 #     freed; without prof:true, prof.dump fails and writes nothing;
+#   - the prof.* and thread.prof.* nodes (helper mode "controls");
+#     lg_prof_interval and prof_gdump dumps;
 #   - prof.dump while 4 threads allocate; a thread that exits holding
 #     samples (named by thread.prof.name in the dump) whose blocks main
 #     frees; fork (parent and child dump under their own pids); a
@@ -146,6 +148,24 @@ if LD_PRELOAD=$LIBALLOC "$helper" sites "$work/off.heap" >/dev/null 2>&1 || [ -e
 	bad "prof.dump without prof:true succeeded"
 else
 	ok "prof.dump fails without prof:true"
+fi
+
+# --- controls, interval and gdump dumps ------------------------------------------
+mkdir "$work/controls"
+if LD_PRELOAD=$LIBALLOC MALLOC_CONF=prof:true,lg_prof_sample:12 "$helper" controls "$work/controls" \
+	2>"$work/controls.err"; then
+	ok "prof.active, thread.prof.active, prof.reset, prof.lg_sample, thread.prof.name and the other nodes"
+else
+	bad "controls: $(cat "$work/controls.err")"
+fi
+LD_PRELOAD=$LIBALLOC MALLOC_CONF=prof:true,lg_prof_sample:10,lg_prof_interval:20,prof_gdump:true,prof_prefix:$work/iv \
+	"$helper" sites "$work/iv.heap" 2000 >/dev/null
+ni=$(find "$work" -name 'iv.*.i*.heap' | wc -l)
+nu=$(find "$work" -name 'iv.*.u*.heap' | wc -l)
+if [ "$ni" -ge 1 ] && [ "$nu" -ge 1 ] && [ -s "$(find "$work" -name 'iv.*.i0.heap' | head -n 1)" ]; then
+	ok "lg_prof_interval:20 wrote $ni interval dumps, prof_gdump $nu"
+else
+	bad "interval/gdump dumps: $(ls "$work" | grep '^iv')"
 fi
 
 # --- threads, fork, dlopen ------------------------------------------------------

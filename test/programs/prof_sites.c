@@ -19,6 +19,8 @@
  *                               default name; prints both pids
  *   prof_sites dlopen LIB FILE  allocates through LIB's lib_alloc_site()
  *                               and dumps to FILE
+ *   prof_sites controls DIR     the prof.* and thread.prof.* nodes: types,
+ *                               errors, and what each does to the dumps
  *   prof_sites method           prints the backtrace method: libgcc,
  *                               libunwind or frame-pointers
  */
@@ -26,7 +28,9 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +326,137 @@ run_dlopen(const char *lib, const char *file) {
 	return r != 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Controls. */
+
+static int ctl_failures;
+
+#define CTL_EXPECT(cond)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			fprintf(stderr, "controls: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+			ctl_failures++;                                                      \
+		}                                                                            \
+	} while (0)
+
+/* Sampled live objects in a heap_v2 dump (the t* line of the header). */
+static long
+dump_curobjs(const char *file) {
+	if (dump(file) != 0) {
+		return -1;
+	}
+	FILE *f = fopen(file, "r");
+	char line[256];
+	long objs = -1;
+	if (f != NULL && fgets(line, sizeof(line), f) != NULL &&
+	    fgets(line, sizeof(line), f) != NULL) {
+		sscanf(line, "  t*: %ld:", &objs);
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	return objs;
+}
+
+static void
+alloc_some(void **blocks, int n) {
+	for (int i = 0; i < n; i++) {
+		blocks[i] = no_tail(malloc(4000));
+	}
+}
+
+static void
+free_some(void **blocks, int n) {
+	for (int i = 0; i < n; i++) {
+		free(blocks[i]);
+	}
+}
+
+static int
+run_controls(const char *dir) {
+	char file[4096];
+	snprintf(file, sizeof(file), "%s/controls.heap", dir);
+	static void *blocks[2000];
+	bool b, old;
+	size_t len = sizeof(bool);
+
+	/* prof.active false: nothing new is sampled; true again: sampled. */
+	CTL_EXPECT(mallctl_p("prof.active", &old, &len, NULL, 0) == 0 && old);
+	b = false;
+	CTL_EXPECT(mallctl_p("prof.active", NULL, NULL, &b, sizeof(b)) == 0);
+	long base = dump_curobjs(file);
+	alloc_some(blocks, 2000);
+	long off = dump_curobjs(file);
+	free_some(blocks, 2000);
+	b = true;
+	CTL_EXPECT(mallctl_p("prof.active", NULL, NULL, &b, sizeof(b)) == 0);
+	alloc_some(blocks, 2000);
+	long on = dump_curobjs(file);
+	free_some(blocks, 2000);
+	/* 2000 objects of 4000 bytes at lg_prof_sample:12: ~1250 samples;
+	 * a bin notices prof.active at its next event (<= 257 allocations). */
+	CTL_EXPECT(base >= 0 && off >= 0 && off - base < 300);
+	CTL_EXPECT(on - base > 600);
+
+	/* thread.prof.active false: this thread's allocations not sampled. */
+	CTL_EXPECT(mallctl_p("thread.prof.active", &old, &len, NULL, 0) == 0 && old);
+	b = false;
+	CTL_EXPECT(mallctl_p("thread.prof.active", NULL, NULL, &b, sizeof(b)) == 0);
+	base = dump_curobjs(file);
+	alloc_some(blocks, 2000);
+	off = dump_curobjs(file);
+	free_some(blocks, 2000);
+	b = true;
+	CTL_EXPECT(mallctl_p("thread.prof.active", NULL, NULL, &b, sizeof(b)) == 0);
+	CTL_EXPECT(off - base < 300);
+
+	/* prof.reset: live samples no longer count; a new period. */
+	alloc_some(blocks, 2000);
+	CTL_EXPECT(dump_curobjs(file) > 600);
+	size_t lg = 14;
+	CTL_EXPECT(mallctl_p("prof.reset", NULL, NULL, &lg, sizeof(lg)) == 0);
+	CTL_EXPECT(dump_curobjs(file) == 0);
+	size_t got = 0, slen = sizeof(got);
+	CTL_EXPECT(mallctl_p("prof.lg_sample", &got, &slen, NULL, 0) == 0 && got == 14);
+	free_some(blocks, 2000);
+	CTL_EXPECT(dump_curobjs(file) == 0);
+	lg = 63;
+	CTL_EXPECT(mallctl_p("prof.reset", NULL, NULL, &lg, sizeof(lg)) == EINVAL);
+	CTL_EXPECT(mallctl_p("prof.reset", &got, &slen, NULL, 0) == EPERM);
+	CTL_EXPECT(mallctl_p("prof.reset", NULL, NULL, NULL, 0) == 0);
+	CTL_EXPECT(mallctl_p("prof.lg_sample", &got, &slen, NULL, 0) == 0 && got == 14);
+
+	/* thread.prof.name: read or write, printable only. */
+	const char *name = "main thread", *read = NULL;
+	size_t plen = sizeof(name);
+	CTL_EXPECT(mallctl_p("thread.prof.name", NULL, NULL, &name, sizeof(name)) == 0);
+	CTL_EXPECT(mallctl_p("thread.prof.name", &read, &plen, NULL, 0) == 0 && read != NULL &&
+	           strcmp(read, "main thread") == 0);
+	CTL_EXPECT(mallctl_p("thread.prof.name", &read, &plen, &name, sizeof(name)) == EPERM);
+	const char *bad = "tab\tok but\nnot newline";
+	CTL_EXPECT(mallctl_p("thread.prof.name", NULL, NULL, &bad, sizeof(bad)) == EFAULT);
+
+	/* The other nodes: types and directions. */
+	uint64_t interval = 1;
+	size_t ilen = sizeof(interval);
+	CTL_EXPECT(mallctl_p("prof.interval", &interval, &ilen, NULL, 0) == 0 && interval == 0);
+	CTL_EXPECT(mallctl_p("prof.interval", NULL, NULL, &interval, ilen) == EPERM);
+	CTL_EXPECT(mallctl_p("prof.gdump", &old, &len, NULL, 0) == 0 && !old);
+	b = true;
+	CTL_EXPECT(mallctl_p("prof.gdump", NULL, NULL, &b, sizeof(b)) == 0);
+	CTL_EXPECT(mallctl_p("prof.gdump", &old, &len, NULL, 0) == 0 && old);
+	b = false;
+	CTL_EXPECT(mallctl_p("prof.gdump", NULL, NULL, &b, sizeof(b)) == 0);
+	CTL_EXPECT(mallctl_p("prof.thread_active_init", &old, &len, NULL, 0) == 0 && old);
+	CTL_EXPECT(mallctl_p("prof.active", NULL, NULL, &b, sizeof(int)) == EINVAL);
+	CTL_EXPECT(mallctl_p("prof.dump", &read, &plen, NULL, 0) == EPERM);
+	const char *nowhere = "/nonexistent/liballoc/x.heap";
+	CTL_EXPECT(mallctl_p("prof.dump", NULL, NULL, &nowhere, sizeof(nowhere)) == EFAULT);
+	const char *prefix = NULL;
+	CTL_EXPECT(mallctl_p("opt.prof_prefix", &prefix, &plen, NULL, 0) == 0 && prefix != NULL);
+	return ctl_failures != 0;
+}
+
 int
 main(int argc, char **argv) {
 	mallctl_p = (mallctl_fn *)dlsym(RTLD_DEFAULT, "mallctl");
@@ -330,6 +465,9 @@ main(int argc, char **argv) {
 	if (mallctl_p == NULL || mallctl_p("config.prof", &prof, &len, NULL, 0) != 0 || !prof) {
 		fprintf(stderr, "no heap profiling in this allocator\n");
 		return 77;
+	}
+	if (argc >= 3 && strcmp(argv[1], "controls") == 0) {
+		return run_controls(argv[2]);
 	}
 	if (argc >= 2 && strcmp(argv[1], "method") == 0) {
 		bool libgcc = false, libunwind = false;
