@@ -219,6 +219,34 @@ bench_unmap(void *p, size_t bytes) {
 }
 
 /*
+ * Blocks that carry their own size: the first word holds the size (low 20
+ * bits, so below 1 MiB) and a tag, the rest a stamp derived from both and
+ * the address. hblock_free checks it and that the size is in [min, max]
+ * before freeing. For workloads whose blocks are freed by code that does
+ * not know their size (another thread, a later wave).
+ */
+static BENCH_UNUSED unsigned char *
+hblock_new(const char *name, size_t n, uint64_t tag) {
+	unsigned char *p = malloc(n);
+	if (!p)
+		bench_fail(name, "malloc(%zu) returned NULL", n);
+	uint64_t meta = (tag << 20) | n;
+	put64(p, meta);
+	stamp(p + 8, n - 8, mix64(meta ^ (uintptr_t)p));
+	return p;
+}
+
+static BENCH_UNUSED void
+hblock_free(const char *name, unsigned char *p, size_t min, size_t max) {
+	uint64_t meta = get64(p);
+	size_t n = (size_t)(meta & 0xfffff);
+	if (n < min || n > max || !stamp_ok(p + 8, n - 8, mix64(meta ^ (uintptr_t)p)))
+		bench_fail(name, "block %p corrupted (header %016llx)", (void *)p,
+		           (unsigned long long)meta);
+	free(p);
+}
+
+/*
  * A mailbox between threads: any thread posts (a lock-free push of one
  * message), one thread takes everything posted so far at once (an atomic
  * exchange of the list head, so there is no ABA problem). Messages are

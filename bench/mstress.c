@@ -31,27 +31,6 @@ struct slot {
 static struct slot *slots;
 static _Atomic uint64_t allocs, frees;
 
-static unsigned char *
-blk_new(size_t n, uint64_t tag) {
-	unsigned char *p = malloc(n);
-	if (!p)
-		bench_fail(NAME, "malloc(%zu) returned NULL", n);
-	uint64_t meta = (tag << 20) | n;
-	put64(p, meta);
-	stamp(p + 8, n - 8, mix64(meta ^ (uintptr_t)p));
-	return p;
-}
-
-static void
-blk_free(unsigned char *p) {
-	uint64_t meta = get64(p);
-	size_t n = (size_t)(meta & 0xfffff);
-	if (n < 16 || n > 65536 || !stamp_ok(p + 8, n - 8, mix64(meta ^ (uintptr_t)p)))
-		bench_fail(NAME, "block %p corrupted (header %016llx)", (void *)p,
-		           (unsigned long long)meta);
-	free(p);
-}
-
 static void *
 work(void *arg) {
 	struct slot *s = arg;
@@ -62,7 +41,7 @@ work(void *arg) {
 		uint64_t r = rng_next(&rng);
 		size_t n = (r & 31) == 0 ? (size_t)rng_range(&rng, 16384, 65536)
 		                         : (size_t)rng_range(&rng, 16, 4096);
-		b[i] = blk_new(n, rng_next(&rng) & 0xffffffffff);
+		b[i] = hblock_new(NAME, n, rng_next(&rng) & 0xffffffffff);
 	}
 	/* shuffle, free all but KEEP */
 	for (unsigned i = BURST - 1; i > 0; i--) {
@@ -72,11 +51,11 @@ work(void *arg) {
 		b[j] = t;
 	}
 	for (unsigned i = KEEP; i < BURST; i++)
-		blk_free(b[i]);
+		hblock_free(NAME, b[i], 16, 65536);
 	unsigned nf = BURST - KEEP;
 	for (unsigned i = 0; i < KEEP; i++) {
 		if (s->kept[i]) {
-			blk_free(s->kept[i]);
+			hblock_free(NAME, s->kept[i], 16, 65536);
 			nf++;
 		}
 		s->kept[i] = b[i];
@@ -110,7 +89,7 @@ main(int argc, char **argv) {
 	for (int t = 0; t < o.threads; t++)
 		for (unsigned i = 0; i < KEEP; i++)
 			if (slots[t].kept[i]) {
-				blk_free(slots[t].kept[i]);
+				hblock_free(NAME, slots[t].kept[i], 16, 65536);
 				left++;
 			}
 	if (atomic_load(&frees) + left != atomic_load(&allocs))

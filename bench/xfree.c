@@ -55,27 +55,6 @@ draw_size(uint64_t *rng) {
 	return lo + (size_t)((r >> 16) % lo);
 }
 
-static unsigned char *
-blk_new(size_t n, uint64_t tag) {
-	unsigned char *p = malloc(n);
-	if (!p)
-		bench_fail(NAME, "malloc(%zu) returned NULL", n);
-	uint64_t meta = (tag << 20) | n;
-	put64(p, meta);
-	stamp(p + 8, n - 8, mix64(meta ^ (uintptr_t)p));
-	return p;
-}
-
-static void
-blk_free(unsigned char *p) {
-	uint64_t meta = get64(p);
-	size_t n = (size_t)(meta & 0xfffff);
-	if (n < 16 || n > MAXSIZE || !stamp_ok(p + 8, n - 8, mix64(meta ^ (uintptr_t)p)))
-		bench_fail(NAME, "block %p corrupted (header %016llx)", (void *)p,
-		           (unsigned long long)meta);
-	free(p);
-}
-
 /* Frees everything in w's mailbox; returns the number of batches. */
 static long
 drain(struct worker *w) {
@@ -88,7 +67,7 @@ drain(struct worker *w) {
 			bench_fail(NAME, "batch %p holds %u blocks, not %d", (void *)b, b->n,
 			           BATCH);
 		for (unsigned i = 0; i < b->n; i++)
-			blk_free(b->blocks[i]);
+			hblock_free(NAME, b->blocks[i], 16, MAXSIZE);
 		w->frees += b->n;
 		w->remote += b->n;
 		free(b);
@@ -107,13 +86,13 @@ work(void *arg) {
 	struct batch *out = NULL;
 
 	for (uint64_t i = 0; i < w->ops; i++) {
-		unsigned char *p = blk_new(draw_size(&rng), rng_next(&rng) & 0xffffffffff);
+		unsigned char *p = hblock_new(NAME, draw_size(&rng), rng_next(&rng) & 0xffffffffff);
 		w->allocs++;
 		uint64_t r = rng_next(&rng);
 		if (r & 1) {
 			unsigned s = (unsigned)((r >> 1) % WORKSET);
 			if (set[s]) {
-				blk_free(set[s]);
+				hblock_free(NAME, set[s], 16, MAXSIZE);
 				w->frees++;
 			}
 			set[s] = p;
@@ -144,13 +123,13 @@ work(void *arg) {
 	/* the part-filled batch and the working set: freed locally */
 	if (out) {
 		for (unsigned i = 0; i < out->n; i++)
-			blk_free(out->blocks[i]);
+			hblock_free(NAME, out->blocks[i], 16, MAXSIZE);
 		w->frees += out->n;
 		free(out);
 	}
 	for (unsigned s = 0; s < WORKSET; s++) {
 		if (set[s]) {
-			blk_free(set[s]);
+			hblock_free(NAME, set[s], 16, MAXSIZE);
 			w->frees++;
 		}
 	}

@@ -49,29 +49,6 @@ draw_size(uint64_t *rng) {
 	return 8 + (size_t)((r >> 3) % 249);
 }
 
-static unsigned char *
-blk_new(size_t n, uint64_t tag) {
-	unsigned char *p = malloc(n);
-	if (!p)
-		bench_fail(NAME, "malloc(%zu) returned NULL", n);
-	if (n >= 8) {
-		uint64_t meta = (tag << 12) | n;
-		put64(p, meta);
-		stamp(p + 8, n - 8, mix64(meta ^ (uintptr_t)p));
-	}
-	return p;
-}
-
-static void
-blk_free(unsigned char *p) {
-	uint64_t meta = get64(p);
-	size_t n = (size_t)(meta & 0xfff);
-	if (n < 8 || n > 1024 || !stamp_ok(p + 8, n - 8, mix64(meta ^ (uintptr_t)p)))
-		bench_fail(NAME, "block %p corrupted (header %016llx)", (void *)p,
-		           (unsigned long long)meta);
-	free(p);
-}
-
 static void *
 produce(void *arg) {
 	struct worker *w = arg;
@@ -84,7 +61,8 @@ produce(void *arg) {
 			bench_fail(NAME, "malloc(batch) returned NULL");
 		b->n = BATCH;
 		for (unsigned k = 0; k < BATCH; k++)
-			b->blocks[k] = blk_new(draw_size(&rng), rng_next(&rng) & 0xfffffffffff);
+			b->blocks[k] =
+			    hblock_new(NAME, draw_size(&rng), rng_next(&rng) & 0xfffffffffff);
 		w->count += BATCH;
 		while (atomic_load_explicit(&inflight, memory_order_relaxed) >= inflight_max)
 			sched_yield();
@@ -115,7 +93,7 @@ consume(void *arg) {
 			if (b->n != BATCH)
 				bench_fail(NAME, "batch %p holds %u blocks", (void *)b, b->n);
 			for (unsigned k = 0; k < b->n; k++)
-				blk_free(b->blocks[k]);
+				hblock_free(NAME, b->blocks[k], 8, 1024);
 			w->count += b->n;
 			free(b);
 			nb++;

@@ -122,6 +122,69 @@ void ALLOC_API(sdallocx)(void *ptr, size_t size, int flags) ALLOC_NOTHROW;
 size_t ALLOC_API(nallocx)(size_t size, int flags) ALLOC_NOTHROW;
 
 /* ------------------------------------------------------------------------
+ * Private heaps: allocation inside a region the caller provides (shared
+ * memory, a mapped file, a static array), many per process, shared between
+ * processes that map the region at the same address, emptied in one call.
+ * All of a heap's state lives in its region. See alloc(3) and doc/heap.md.
+ * --------------------------------------------------------------------- */
+
+typedef struct alloc_heap_s alloc_heap_t;
+
+/* alloc_heap_create flag: the heap is used by several processes (robust,
+ * process-shared locks). */
+#define ALLOC_HEAP_SHARED 1u
+
+typedef struct {
+	size_t size;       /* bytes of the region */
+	size_t usable;     /* bytes blocks can use (the region's chunks) */
+	size_t overhead;   /* size - usable: headers, descriptors, alignment */
+	size_t allocated;  /* usable bytes of the live blocks */
+	size_t high_water; /* highest `allocated` since create or reset */
+	size_t active;     /* bytes of the pages holding live blocks */
+	size_t free;       /* usable - active */
+	size_t nblocks;    /* live blocks */
+	size_t chunks;     /* chunks (CHUNK bytes each) in the region */
+	unsigned flags;    /* the flags the heap was created with */
+} alloc_heap_stats_t;
+
+/* Makes a heap in [base, base+size): base page-aligned, size >= 4 MiB.
+ * NULL with errno EINVAL (bad region or flags), EBUSY (a live heap is
+ * there), ENOMEM (no free arena slot). */
+alloc_heap_t *ALLOC_API(alloc_heap_create)(void *base, size_t size, unsigned flags) ALLOC_NOTHROW;
+/* The heap another process made at base, which this process maps at the
+ * same address; NULL with errno EINVAL when base holds no heap. */
+alloc_heap_t *ALLOC_API(alloc_heap_attach)(void *base) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC
+ALLOC_ATTR_ALLOC_SIZE(2)
+void *ALLOC_API(alloc_heap_malloc)(alloc_heap_t *heap, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC
+ALLOC_ATTR_ALLOC_SIZE2(2, 3)
+void *ALLOC_API(alloc_heap_calloc)(alloc_heap_t *heap, size_t n, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_ALLOC_SIZE(3)
+void *ALLOC_API(alloc_heap_realloc)(alloc_heap_t *heap, void *ptr, size_t size) ALLOC_NOTHROW;
+ALLOC_ATTR_MALLOC ALLOC_ATTR_ALLOC_SIZE(3) void *ALLOC_API(alloc_heap_aligned_alloc)(
+    alloc_heap_t *heap, size_t alignment, size_t size) ALLOC_NOTHROW;
+void ALLOC_API(alloc_heap_free)(alloc_heap_t *heap, void *ptr) ALLOC_NOTHROW;
+/* The heap's arena index in this process, for MALLOCX_ARENA() and
+ * mallctl's arena.<i> / stats.arenas.<i>. */
+unsigned ALLOC_API(alloc_heap_arena)(alloc_heap_t *heap) ALLOC_NOTHROW;
+/* Frees every block of the heap at once; 0 or an errno value. */
+int ALLOC_API(alloc_heap_reset)(alloc_heap_t *heap) ALLOC_NOTHROW;
+/* Ends the heap; afterwards nothing refers to the region. 0 or an errno
+ * value. */
+int ALLOC_API(alloc_heap_destroy)(alloc_heap_t *heap) ALLOC_NOTHROW;
+/* Fills *st; 0 or an errno value. */
+int ALLOC_API(alloc_heap_stats)(alloc_heap_t *heap, alloc_heap_stats_t *st) ALLOC_NOTHROW;
+
+/* Only in builds configured with --enable-private-heap (and --with-prefix):
+ * the prefixed malloc family allocates only from the heap made in
+ * [start, start+size) by the first call (before it: NULL + ENOMEM); 0, or
+ * an errno value (EBUSY: another region is already set). malloc_reset
+ * frees every block of it at once; the heap stays set up. */
+int ALLOC_API(config_private_heap)(void *start, size_t size) ALLOC_NOTHROW;
+void ALLOC_API(malloc_reset)(void) ALLOC_NOTHROW;
+
+/* ------------------------------------------------------------------------
  * Chunk hooks (arena.<i>.chunk_hooks): jemalloc 4's types. Every hook but
  * alloc returns false on success; see alloc(3).
  * --------------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/fill.h"
+#include "alloc/internal/heap.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
@@ -153,6 +154,17 @@ alloc_fail(size_t size) {
 	errno = ENOMEM;
 }
 
+/* The same after alloc_class failed: a private heap's path has set errno
+ * itself (ENOMEM when full, ENOTRECOVERABLE when damaged). */
+COLD NOINLINE static void
+alloc_fail_class(size_t size, size_t usize, arena_t *arena) {
+	if (usize != 0 && (config_private_heap_only || (arena != NULL && arena->region != NULL))) {
+		fill_xmalloc_check(size);
+		return;
+	}
+	alloc_fail(size);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Slow paths. */
 
@@ -161,21 +173,15 @@ alloc_fail(size_t size) {
  * `alignment`), zeroed if asked, through cache `tc` (NULL: none) from
  * `arena` (NULL: the thread's). NULL on failure.
  */
+/* alloc_class once the arena is known. */
 ALWAYS_INLINE void *
-alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	if (arena == NULL) {
-		/* An explicit cache fills from the arena it was created for,
-		 * as in jemalloc; the thread's own cache from the thread's. */
-		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
-		if (unlikely(arena == NULL)) {
-			return NULL;
-		}
-	}
+alloc_from_arena(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
 	szind_t ind = sz_size2index(usize);
 	void *ret;
-	if (config_prof && unlikely(prof_enabled)) {
+	if (config_prof && unlikely(prof_enabled) && arena->region == NULL) {
 		/* Allocations a thread-cache bin counts are sampled there
-		 * (tcache_alloc); the rest share the thread's byte countdown. */
+		 * (tcache_alloc); the rest share the thread's byte countdown.
+		 * Private heaps (heap.c) are not profiled. */
 		bool bin = ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL) &&
 		           tc != NULL && tcache_caches(tc, ind);
 		if (!bin && prof_count_bytes(usize)) {
@@ -201,6 +207,47 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 	return ret;
 }
 
+/* An allocation from a private heap's arena: never through a cache (a
+ * reset or destroy must find no block of the heap cached anywhere), under
+ * the heap lock of a shared heap, counted in the heap's statistics. */
+NOINLINE static void *
+alloc_from_heap(size_t usize, size_t alignment, bool zero, arena_t *arena) {
+	if (unlikely(!heap_enter(arena))) {
+		return NULL;
+	}
+	void *ret = alloc_from_arena(usize, alignment, zero, NULL, arena);
+	if (ret != NULL) {
+		heap_count_alloc(arena, usize);
+	} else {
+		errno = ENOMEM;
+	}
+	heap_leave(arena);
+	return ret;
+}
+
+ALWAYS_INLINE void *
+alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+	if (config_private_heap_only && arena == NULL) {
+		/* The private heap or nothing (NULL + ENOMEM before
+		 * PFXconfig_private_heap). */
+		arena = heap_private_arena();
+		if (arena == NULL) {
+			return NULL;
+		}
+	}
+	if (arena == NULL) {
+		/* An explicit cache fills from the arena it was created for,
+		 * as in jemalloc; the thread's own cache from the thread's. */
+		arena = tc != NULL && tc != &tsd->tcache ? tc->arena : tsd_arena(tsd);
+		if (unlikely(arena == NULL)) {
+			return NULL;
+		}
+	} else if (unlikely(arena->region != NULL)) {
+		return alloc_from_heap(usize, alignment, zero, arena);
+	}
+	return alloc_from_arena(usize, alignment, zero, tc, arena);
+}
+
 /*
  * alloc_impl under the fill options (fill.h): no cache, not even an
  * explicit one, may hand out an object the options have not seen; the
@@ -215,7 +262,7 @@ alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena)
 	    opt_redzone ? fill_redzone_class(size, alignment, &lead) : usize_for(size, alignment);
 	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, NULL, arena);
 	if (unlikely(ret == NULL)) {
-		alloc_fail(size);
+		alloc_fail_class(size, usize, arena);
 		return NULL;
 	}
 	if (config_stats) {
@@ -239,7 +286,7 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 	size_t usize = usize_class(size, alignment);
 	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
-		alloc_fail(size);
+		alloc_fail_class(size, usize, arena);
 		return NULL;
 	}
 	if (config_stats) {
@@ -318,7 +365,7 @@ report_invalid(const char *func, const void *ptr) {
  * aborts with a report naming func otherwise. */
 static szind_t
 paged_ind_of(const void *ptr, const char *func) {
-	if (unlikely(!arena_chunk_registered_checked(ptr))) {
+	if (unlikely(!arena_chunk_registered_checked(ptr)) && !heap_register_chunk(ptr)) {
 		report_invalid(func, ptr);
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
@@ -340,7 +387,7 @@ static szind_t
 ind_of(const void *ptr, size_t *usize, const char *func) {
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
 		extent_t *e = huge_lookup(ptr);
-		if (unlikely(e == NULL)) {
+		if (unlikely(e == NULL) && (e = heap_adopt_huge(ptr)) == NULL) {
 			report_invalid(func, ptr);
 		}
 		*usize = e->usize;
@@ -363,8 +410,32 @@ usize_of(const void *ptr, const char *func) {
 
 /* Frees ptr, whose class is `ind` (from the page map or a checked size),
  * through cache `tc` (NULL: none). ptr is not huge. */
+/* dalloc_paged of a block in a private heap's chunk: no cache, under the
+ * heap lock of a shared heap. A damaged shared heap keeps the block. */
+NOINLINE static void
+dalloc_heap_paged(tsd_t *tsd, void *ptr, szind_t ind) {
+	arena_t *a = arena_chunk_of(ptr)->arena;
+	if (unlikely(!heap_enter(a))) {
+		return;
+	}
+	if (ind < SZ_NSMALL) {
+		arena_dalloc_small(ptr, ind);
+	} else {
+		arena_dalloc_large(ptr, ind);
+	}
+	heap_count_dalloc(a, sz_index2size(ind));
+	heap_leave(a);
+	if (config_stats) {
+		tsd->deallocated += sz_index2size(ind);
+	}
+}
+
 static void
 dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
+	if (unlikely(arena_chunk_in_region(ptr))) {
+		dalloc_heap_paged(tsd, ptr, ind);
+		return;
+	}
 	if (config_prof && unlikely(prof_paged_is_sampled(ptr))) {
 		size_t usize = prof_dalloc_sampled(ptr);
 		if (config_stats) {
@@ -404,7 +475,19 @@ dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
 		fill_dalloc(tsd, ptr);
 		return;
 	}
+	extent_t *e = huge_lookup(ptr);
+	if (e == NULL) {
+		e = heap_adopt_huge(ptr);
+	}
+	arena_t *heap = e != NULL && e->arena->region != NULL ? e->arena : NULL;
+	if (unlikely(heap != NULL) && !heap_enter(heap)) {
+		return;
+	}
 	size_t usize = huge_dalloc(ptr, purge);
+	if (unlikely(heap != NULL)) {
+		heap_count_dalloc(heap, usize);
+		heap_leave(heap);
+	}
 	if (config_stats) {
 		tsd->deallocated += usize;
 	}
@@ -454,11 +537,43 @@ ralloc_resized(void *ptr, size_t old_usize, size_t usize, bool zero) {
  * beforehand (a huge shrink that then fails leaves them junk: they are past
  * the size asked for).
  */
+static size_t ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin,
+                                    size_t umax, bool zero);
+
+/* The private heap ptr belongs to (its arena), or NULL. */
+static arena_t *
+heap_arena_of(const void *ptr) {
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		extent_t *e = huge_lookup(ptr);
+		return e != NULL && e->arena->region != NULL ? e->arena : NULL;
+	}
+	return arena_chunk_in_region(ptr) ? arena_chunk_of(ptr)->arena : NULL;
+}
+
 static size_t
 ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
 	if (old_usize >= umin && old_usize <= umax) {
 		return old_usize;
 	}
+	arena_t *heap = heap_arena_of(ptr);
+	if (likely(heap == NULL)) {
+		return ralloc_in_place_arena(ptr, old_ind, old_usize, umin, umax, zero);
+	}
+	if (!heap_enter(heap)) {
+		return 0;
+	}
+	size_t usize = ralloc_in_place_arena(ptr, old_ind, old_usize, umin, umax, zero);
+	if (usize != 0) {
+		heap_count_dalloc(heap, old_usize);
+		heap_count_alloc(heap, usize);
+	}
+	heap_leave(heap);
+	return usize;
+}
+
+static size_t
+ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax,
+                      bool zero) {
 	size_t targets[2] = {umax, umin};
 	for (unsigned i = 0; i < 2; i++) {
 		size_t usize = targets[i];
@@ -500,6 +615,12 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	if (unlikely(usize == 0)) {
 		alloc_fail(size);
 		return NULL;
+	}
+	/* A block of a private heap moves only within its heap. */
+	arena_t *heap = heap_arena_of(ptr);
+	if (unlikely(heap != NULL)) {
+		arena = heap;
+		tc = NULL;
 	}
 	/* A sampled paged object is resized only by moving (its page is
 	 * marked and its run may be a promoted one), unless its class stays;
@@ -551,8 +672,8 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
 		dalloc_huge(tsd, ptr, true);
-	} else if (old_usize >= RALLOC_PURGE_MIN && !(config_fill && unlikely(fill_slow_paths)) &&
-	           !sampled) {
+	} else if (old_usize >= RALLOC_PURGE_MIN && heap == NULL &&
+	           !(config_fill && unlikely(fill_slow_paths)) && !sampled) {
 		if (config_stats) {
 			tsd->deallocated += old_usize;
 		}
@@ -561,6 +682,39 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 		dalloc_paged(tsd, ptr, old_ind, tc);
 	}
 	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* For private heaps (heap.h). */
+
+bool
+alloc_ready(void) {
+	return tsd_ready() != NULL;
+}
+
+void *
+alloc_arena_malloc(arena_t *arena, size_t size, size_t alignment, bool zero) {
+	tsd_t *tsd = tsd_ready();
+	if (unlikely(tsd == NULL)) {
+		alloc_fail(size);
+		return NULL;
+	}
+	return alloc_impl(tsd, size, alignment, zero, NULL, arena);
+}
+
+void *
+alloc_arena_realloc(arena_t *arena, void *ptr, size_t size) {
+	tsd_t *tsd = tsd_ready();
+	if (unlikely(tsd == NULL)) {
+		alloc_fail(size);
+		return NULL;
+	}
+	return ralloc_impl(tsd, ptr, size, 0, false, NULL, arena, "alloc_heap_realloc");
+}
+
+void
+alloc_arena_free(void *ptr) {
+	free_slow(ptr);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -607,9 +761,10 @@ free_fast(void *ptr) {
 		free_slow(ptr);
 		return;
 	}
-	/* Not an arena chunk (a huge block, or a pointer liballoc never
-	 * returned, maybe unmapped): the slow path sorts it out. */
-	if (unlikely(!arena_chunk_registered(ptr))) {
+	/* Not an arena chunk (a huge block, a private heap's block, or a
+	 * pointer liballoc never returned, maybe unmapped): the slow path
+	 * sorts it out. */
+	if (unlikely(!arena_chunk_cacheable(ptr))) {
 		free_slow(ptr);
 		return;
 	}
@@ -950,6 +1105,7 @@ alloc_prefork(void) {
 	mutex_prefork(&init_lock);
 	ctl_prefork();
 	tcache_prefork();
+	heap_prefork();
 	arena_prefork();
 	huge_prefork();
 	prof_prefork();
@@ -965,6 +1121,7 @@ alloc_postfork_parent(void) {
 	prof_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
+	heap_postfork();
 	tcache_postfork_parent();
 	ctl_postfork_parent();
 	mutex_postfork_parent(&init_lock);
@@ -981,6 +1138,7 @@ alloc_postfork_child(void) {
 	prof_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
+	heap_postfork();
 	tcache_postfork_child();
 	tsd_postfork_child();
 	ctl_postfork_child();

@@ -53,33 +53,79 @@ arena_boot(void) {
 /* ---------------------------------------------------------------------- */
 /* Arena creation. */
 
+bool arena_slot_region[ARENAS_MAX];
+
+/* Under arenas_lock, which guards the defaults. */
+static bool
+arena_init_locked(arena_t *a, unsigned ind) {
+	a->ind = ind;
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		if (mutex_init(&a->bins[i].lock)) {
+			return true;
+		}
+	}
+	if (mutex_init(&a->lock)) {
+		return true;
+	}
+	chunk_cache_init(&a->chunks, ind);
+	decay_init(&a->decay, arenas_decay_time, decay_now_ns());
+	a->lg_dirty_mult = arenas_lg_dirty_mult;
+	return false;
+}
+
+bool
+arena_init(arena_t *a, unsigned ind) {
+	mutex_lock(&arenas_lock);
+	bool failed = arena_init_locked(a, ind);
+	mutex_unlock(&arenas_lock);
+	return failed;
+}
+
+/* Under arenas_lock. */
 static arena_t *
 arena_new(unsigned ind) {
 	arena_t *a = base_alloc(sizeof(arena_t));
 	if (a == NULL) {
 		return NULL;
 	}
-	a->ind = ind;
 	a->stats.metadata_allocated = sizeof(arena_t);
-	for (szind_t i = 0; i < SZ_NSMALL; i++) {
-		if (mutex_init(&a->bins[i].lock)) {
-			return NULL;
+	return arena_init_locked(a, ind) ? NULL : a;
+}
+
+unsigned
+arena_install_region(arena_t *a) {
+	mutex_lock(&arenas_lock);
+	/* A slot a destroyed heap left first, so that creating and
+	 * destroying heaps in a loop does not use up the table. */
+	unsigned ind = narenas_total > narenas_auto ? narenas_total : narenas_auto;
+	for (unsigned i = narenas_auto; i < narenas_total; i++) {
+		if (arena_slot_region[i] && arenas[i] == NULL) {
+			ind = i;
+			break;
 		}
 	}
-	if (mutex_init(&a->lock)) {
-		return NULL;
+	if (ind < ARENAS_MAX) {
+		__atomic_store_n(&arena_slot_region[ind], true, __ATOMIC_RELEASE);
+		__atomic_store_n(&arenas[ind], a, __ATOMIC_RELEASE);
+		if (ind >= narenas_total) {
+			__atomic_store_n(&narenas_total, ind + 1, __ATOMIC_RELEASE);
+		}
 	}
-	chunk_cache_init(&a->chunks, ind);
-	/* Called under arenas_lock, which guards the defaults. */
-	decay_init(&a->decay, arenas_decay_time, decay_now_ns());
-	a->lg_dirty_mult = arenas_lg_dirty_mult;
-	return a;
+	mutex_unlock(&arenas_lock);
+	return ind;
+}
+
+void
+arena_uninstall_region(unsigned ind) {
+	mutex_lock(&arenas_lock);
+	__atomic_store_n(&arenas[ind], NULL, __ATOMIC_RELEASE);
+	mutex_unlock(&arenas_lock);
 }
 
 void
 arena_chunk_hooks_get(arena_t *a, chunk_hooks_t *out) {
 	mutex_lock(&a->lock);
-	*out = a->chunks.hooks;
+	*out = *chunk_cache_hooks(&a->chunks);
 	mutex_unlock(&a->lock);
 }
 
@@ -88,6 +134,10 @@ arena_chunk_hooks_set(arena_t *a, const chunk_hooks_t *hooks) {
 	if (hooks->alloc == NULL || hooks->dalloc == NULL || hooks->commit == NULL ||
 	    hooks->decommit == NULL || hooks->purge == NULL || hooks->split == NULL ||
 	    hooks->merge == NULL) {
+		return true;
+	}
+	if (a->region != NULL) {
+		/* A private heap's memory is its region, nothing else. */
 		return true;
 	}
 	mutex_lock(&a->lock);
@@ -145,7 +195,8 @@ arena_get(unsigned ind) {
 	}
 	mutex_lock(&arenas_lock);
 	a = arenas[ind];
-	if (a == NULL) {
+	/* A slot private heaps use is never given an ordinary arena. */
+	if (a == NULL && !arena_slot_region[ind]) {
 		a = arena_new(ind);
 		if (a != NULL) {
 			__atomic_store_n(&arenas[ind], a, __ATOMIC_RELEASE);
@@ -242,7 +293,7 @@ arena_reset(arena_t *a) {
 		arena_chunk_t *next = c->next;
 		for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
 			uint32_t bits = c->map[pi];
-			if (bits & MAP_SMALL) {
+			if ((bits & MAP_SMALL) && a->region == NULL) {
 				run_t *run = c->misc[pi].run;
 				bin_t *bin = &a->bins[run->binind];
 				run->next = bin->desc_free;
@@ -292,7 +343,9 @@ arena_prefork(void) {
 	mutex_prefork(&arenas_lock);
 	for (unsigned i = 0; i < narenas_total; i++) {
 		arena_t *a = arenas[i];
-		if (a == NULL) {
+		/* A shared heap's locks are process-shared: the child uses
+		 * the same locks, which the parent's threads release. */
+		if (a == NULL || (a->region != NULL && a->region->shared)) {
 			continue;
 		}
 		for (szind_t b = 0; b < SZ_NSMALL; b++) {
@@ -316,7 +369,9 @@ void
 arena_postfork_parent(void) {
 	for (unsigned i = narenas_total; i-- > 0;) {
 		arena_t *a = arenas[i];
-		if (a == NULL) {
+		/* A shared heap's locks are process-shared: the child uses
+		 * the same locks, which the parent's threads release. */
+		if (a == NULL || (a->region != NULL && a->region->shared)) {
 			continue;
 		}
 		mutex_postfork_parent(&a->lock);
@@ -331,7 +386,9 @@ void
 arena_postfork_child(void) {
 	for (unsigned i = 0; i < narenas_total; i++) {
 		arena_t *a = arenas[i];
-		if (a == NULL) {
+		/* A shared heap's locks are process-shared: the child uses
+		 * the same locks, which the parent's threads release. */
+		if (a == NULL || (a->region != NULL && a->region->shared)) {
 			continue;
 		}
 		mutex_postfork_child(&a->lock);

@@ -48,9 +48,60 @@ arena_bin_boot(void) {
 	}
 }
 
+/* Sets up the descriptor of a new small run at page pi of chunk c and
+ * publishes the run in the page map. */
+static run_t *
+bin_run_init(bin_t *bin, run_t *run, szind_t binind, arena_chunk_t *c, size_t pi) {
+	const bin_info_t *info = &bin_infos[binind];
+	size_t npages = info->run_size >> LG_PAGE;
+	run->base = (char *)c + (pi << LG_PAGE);
+	run->prev = NULL;
+	run->next = NULL;
+	run->binind = binind;
+	run->nfree = info->nregs;
+	run->hint = 0;
+	bitmap_init(run->bitmap, info->nregs);
+	for (size_t i = 0; i < npages; i++) {
+		c->misc[pi + i].run = run;
+	}
+	/* Publish the class last: a page's szind says "this run's pages". */
+	memset(&c->pclass[pi], (int)binind + 1, npages);
+	if (config_stats) {
+		bin->stats.nruns++;
+		bin->stats.curruns++;
+	}
+	return run;
+}
+
+/* A new run in a region arena: its descriptor has a fixed slot in the
+ * region (arena_region_t), so nothing is allocated and nothing recycled. */
+static run_t *
+bin_run_new_region(arena_t *a, szind_t binind, arena_chunk_t **cp, size_t *pip) {
+	const bin_info_t *info = &bin_infos[binind];
+	const arena_region_t *r = a->region;
+	bool zeroed;
+	mutex_lock(&a->lock);
+	bool ok = arena_run_alloc(a, info->run_size >> LG_PAGE, MAP_SMALL, cp, pip, &zeroed);
+	mutex_unlock(&a->lock);
+	if (!ok) {
+		return NULL;
+	}
+	size_t ci = (size_t)((char *)*cp - r->chunks) >> LG_CHUNK;
+	char *block = ci < r->ndesc_head
+	                  ? r->desc_head + ci * arena_region_desc_block(r)
+	                  : r->desc_tail + (ci - r->ndesc_head) * arena_region_desc_block(r);
+	return (run_t *)(block + *pip * r->desc_slot);
+}
+
 static run_t *
 bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
 	const bin_info_t *info = &bin_infos[binind];
+	if (a->region != NULL) {
+		arena_chunk_t *c;
+		size_t pi;
+		run_t *run = bin_run_new_region(a, binind, &c, &pi);
+		return run == NULL ? NULL : bin_run_init(bin, run, binind, c, pi);
+	}
 	run_t *run = bin->desc_free;
 	if (run != NULL) {
 		bin->desc_free = run->next;
@@ -76,23 +127,7 @@ bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
 		bin->desc_free = run;
 		return NULL;
 	}
-	run->base = (char *)c + (pi << LG_PAGE);
-	run->prev = NULL;
-	run->next = NULL;
-	run->binind = binind;
-	run->nfree = info->nregs;
-	run->hint = 0;
-	bitmap_init(run->bitmap, info->nregs);
-	for (size_t i = 0; i < npages; i++) {
-		c->misc[pi + i].run = run;
-	}
-	/* Publish the class last: a page's szind says "this run's pages". */
-	memset(&c->pclass[pi], (int)binind + 1, npages);
-	if (config_stats) {
-		bin->stats.nruns++;
-		bin->stats.curruns++;
-	}
-	return run;
+	return bin_run_init(bin, run, binind, c, pi);
 }
 
 static void
@@ -242,8 +277,10 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
 		arena_maybe_purge(a);
 		mutex_unlock(&a->lock);
-		run->next = bin->desc_free;
-		bin->desc_free = run;
+		if (a->region == NULL) {
+			run->next = bin->desc_free;
+			bin->desc_free = run;
+		}
 		if (config_stats) {
 			bin->stats.curruns--;
 		}

@@ -116,7 +116,7 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 		mutex_unlock(&a->lock);
 		return;
 	}
-	chunk_hooks_t hooks = a->chunks.hooks;
+	chunk_hooks_t hooks = *chunk_cache_hooks(&a->chunks);
 	mutex_unlock(&a->lock);
 	/* The run is still allocated: nobody else touches its pages. */
 	bool zeroed =

@@ -77,7 +77,7 @@ arena_purge(arena_t *a, size_t want) {
 		if (n == 0) {
 			break;
 		}
-		chunk_hooks_t hooks = a->chunks.hooks;
+		chunk_hooks_t hooks = *chunk_cache_hooks(&a->chunks);
 		mutex_unlock(&a->lock);
 		bool zeroed[PURGE_BATCH];
 		for (unsigned i = 0; i < n; i++) {
@@ -206,7 +206,7 @@ arena_decay_sweep_if_due(void) {
 	}
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
-		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		arena_t *a = arena_sweepable(i);
 		/* A busy arena is being used, and so purges by itself. */
 		if (a != NULL && mutex_trylock(&a->lock)) {
 			arena_maybe_purge(a);
@@ -269,18 +269,19 @@ arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
 /* The bound on dirty pages held while the arena grows (arena.h,
  * arena_grow_bound; doc/design.md, "Reuse before purge"). */
 
-/* Dirty pages an arena may hold while it grows: 1/64 of its active pages
- * (page runs and huge allocations), and never less than a chunk's worth,
- * so small programs do not trade page by page. */
-#define ARENA_LG_DIRTY_BOUND 6
+ssize_t opt_lg_dirty_bound = -1;
 
 void
 arena_grow_bound(arena_t *a, size_t npages) {
-	if (!arena_purges(a)) {
+	ssize_t lg = opt_lg_dirty_bound;
+	if (lg < 0 || !arena_purges(a)) {
 		return;
 	}
 	size_t ndirty = arena_ndirty_total(a);
-	size_t bound = (a->nactive + a->nactive_huge) >> ARENA_LG_DIRTY_BOUND;
+	size_t active = a->nactive + a->nactive_huge;
+	size_t bound = (size_t)lg < sizeof(size_t) * 8 ? active >> lg : 0;
+	/* Never less than a chunk's worth: small programs do not trade page
+	 * by page. */
 	if (bound < CHUNK_NPAGES) {
 		bound = CHUNK_NPAGES;
 	}

@@ -176,8 +176,8 @@ uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
  * free racing with the chunk's release is a use-after-free already. */
 void
 arena_chunk_register(arena_chunk_t *c, bool registered) {
-	__atomic_store_n(&arena_chunk_registry[(uintptr_t)c >> LG_CHUNK], registered,
-	                 __ATOMIC_RELAXED);
+	uint8_t value = c->arena->region != NULL ? ARENA_REGISTRY_HEAP : ARENA_REGISTRY_ARENA;
+	arena_chunk_registry_set(c, registered ? value : 0);
 }
 
 static void arena_chunk_discard(arena_t *a, arena_chunk_t *c);
@@ -199,7 +199,8 @@ arena_release_cached(arena_t *a) {
 	bool released = arena_release_locked(a);
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
-		arena_t *other = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		/* A private heap's memory is its own: nothing to take there. */
+		arena_t *other = arena_sweepable(i);
 		/* Never wait for another arena's lock while holding ours. */
 		if (other != NULL && other != a && mutex_trylock(&other->lock)) {
 			released |= arena_release_locked(other);
@@ -225,8 +226,8 @@ arena_chunk_new(arena_t *a) {
 		chunk_dalloc(&a->chunks, c, CHUNK, false);
 		return NULL;
 	}
-	arena_chunk_register(c, true);
 	c->arena = a;
+	arena_chunk_register(c, true);
 	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
 	c->ndirty = 0;
 	c->dirty_prev = NULL;

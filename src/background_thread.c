@@ -77,7 +77,9 @@ bg_round(unsigned id) {
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	unsigned stride = bg_threads_wanted();
 	for (unsigned i = id; i < n; i += stride) {
-		arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+		/* Private heaps are left alone: their region may go away
+		 * at any time (alloc_heap_destroy). */
+		arena_t *a = arena_sweepable(i);
 		if (a == NULL) {
 			continue;
 		}

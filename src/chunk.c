@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "alloc/internal/assert.h"
@@ -96,6 +97,45 @@ const chunk_hooks_t chunk_hooks_default = {
     chunk_purge_default, chunk_split_default,  chunk_merge_default,
 };
 
+/* Region hooks (chunk.h). */
+
+static void *
+chunk_alloc_region(void *chunk, size_t size, size_t alignment, bool *zero, bool *commit,
+                   unsigned arena_ind) {
+	(void)chunk, (void)size, (void)alignment, (void)zero, (void)commit, (void)arena_ind;
+	return NULL;
+}
+
+static bool
+chunk_dalloc_region(void *chunk, size_t size, bool committed, unsigned arena_ind) {
+	(void)chunk, (void)size, (void)committed, (void)arena_ind;
+	return true;
+}
+
+static bool
+chunk_decommit_region(void *chunk, size_t size, size_t offset, size_t length, unsigned arena_ind) {
+	(void)chunk, (void)size, (void)offset, (void)length, (void)arena_ind;
+	return true;
+}
+
+static bool
+chunk_purge_region(void *chunk, size_t size, size_t offset, size_t length, unsigned arena_ind) {
+	(void)size, (void)arena_ind;
+	char *addr = (char *)chunk + offset;
+	if (madvise(addr, length, MADV_REMOVE) == 0) {
+		return false;
+	}
+	/* A private mapping: its pages go, but a file behind it would show
+	 * through, so the range is not counted as zeros. */
+	madvise(addr, length, MADV_DONTNEED);
+	return true;
+}
+
+const chunk_hooks_t chunk_hooks_region = {
+    chunk_alloc_region, chunk_dalloc_region, chunk_commit_default, chunk_decommit_region,
+    chunk_purge_region, chunk_split_default, chunk_merge_default,
+};
+
 void
 chunk_hooks_set(chunk_cache_t *cache, const chunk_hooks_t *hooks) {
 	cache->hooks = *hooks;
@@ -111,20 +151,20 @@ chunk_purge_range(const chunk_hooks_t *hooks, unsigned arena_ind, void *chunk, s
 bool
 chunk_may_merge(chunk_cache_t *cache, void *a, size_t size_a, void *b, size_t size_b) {
 	return cache->hooks_are_default ||
-	       !cache->hooks.merge(a, size_a, b, size_b, true, cache->arena_ind);
+	       !chunk_cache_hooks(cache)->merge(a, size_a, b, size_b, true, cache->arena_ind);
 }
 
 bool
 chunk_may_split(chunk_cache_t *cache, void *a, size_t size, size_t size_a, size_t size_b) {
 	return cache->hooks_are_default ||
-	       !cache->hooks.split(a, size, size_a, size_b, true, cache->arena_ind);
+	       !chunk_cache_hooks(cache)->split(a, size, size_a, size_b, true, cache->arena_ind);
 }
 
 /* Returns a span to whoever provided it; false if the hooks keep it
  * mapped (the caller must then keep it). */
 static bool
 cache_unmap(chunk_cache_t *cache, void *addr, size_t size) {
-	if (cache->hooks.dalloc(addr, size, true, cache->arena_ind)) {
+	if (chunk_cache_hooks(cache)->dalloc(addr, size, true, cache->arena_ind)) {
 		return false;
 	}
 	cache->mapped_bytes -= size;
@@ -145,6 +185,31 @@ chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind) {
 	cache->dirty_bytes = 0;
 	cache->mapped_bytes = 0;
 	cache->nodes_made = 0;
+	cache->region = false;
+}
+
+static void cache_insert(chunk_cache_t *cache, extent_t *node);
+
+void
+chunk_cache_init_region(chunk_cache_t *cache, void *addr, size_t size, extent_t *nodes,
+                        size_t nnodes) {
+	cache->region = true;
+	cache->hooks_are_default = false;
+	memset(&cache->hooks, 0, sizeof(cache->hooks));
+	for (size_t i = nnodes; i-- > 0;) {
+		chunk_node_free(cache, &nodes[i]);
+	}
+	cache->nodes_made = nnodes;
+	cache->mapped_bytes = size;
+	extent_t *node = chunk_node_alloc(cache);
+	node->addr = addr;
+	node->size = size;
+	/* Neither known zeros nor dirty: calloc clears it, purging leaves
+	 * it alone until the arena used it. */
+	node->zeroed = false;
+	node->dirty = false;
+	node->dirty_since = chunk_now();
+	cache_insert(cache, node);
 }
 
 extent_t *
@@ -153,6 +218,9 @@ chunk_node_alloc(chunk_cache_t *cache) {
 	if (node != NULL) {
 		cache->node_free = node->next;
 		return node;
+	}
+	if (cache->region) {
+		return NULL;
 	}
 	node = base_alloc(sizeof(extent_t));
 	if (node != NULL) {
@@ -320,6 +388,10 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 		cache_insert(cache, best);
 	}
 
+	if (cache->region) {
+		/* The region is all there is. */
+		return NULL;
+	}
 	bool zero = false;
 	bool commit = true;
 	void *fresh = cache->hooks.alloc(NULL, size, alignment, &zero, &commit, cache->arena_ind);

@@ -33,6 +33,7 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/prof.h"
+#include "alloc/internal/heap.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
@@ -113,6 +114,10 @@ arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	tsd_t *tsd = ctl_tsd();
 	if (tsd->tcache.stacks != NULL) {
 		tcache_flush(&tsd->tcache);
+	}
+	if (a->region != NULL) {
+		/* A private heap: alloc_heap_reset, under its lock. */
+		return heap_reset(a) == 0 ? 0 : EFAULT;
 	}
 	/* Sampled objects of the arena go with it (prof.h). */
 	prof_arena_reset(a);

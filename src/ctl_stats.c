@@ -154,6 +154,12 @@ ctl_arena_stats_read(arena_t *a, ctl_arena_stats_t *out) {
 	out->initialized = true;
 }
 
+void
+ctl_refresh_wait(void) {
+	mutex_lock(&ctl_lock);
+	mutex_unlock(&ctl_lock);
+}
+
 /* Under ctl_lock. */
 static void
 ctl_refresh_locked(void) {

@@ -52,6 +52,11 @@ thread_arena_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
 		if (a == NULL) {
 			return newind < narenas_auto ? EAGAIN : EFAULT;
 		}
+		/* A private heap's blocks never go through a thread's cache,
+		 * which a thread's own arena feeds. */
+		if (a->region != NULL) {
+			return EINVAL;
+		}
 		tsd_arena_set(tsd, a, true);
 		/* The cache's unmerged request counts now go to the new
 		 * arena's stats, like its future fills. */

@@ -90,7 +90,7 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 		mutex_unlock(&a->lock);
 		return;
 	}
-	chunk_hooks_t hooks = a->chunks.hooks;
+	chunk_hooks_t hooks = *chunk_cache_hooks(&a->chunks);
 	mutex_unlock(&a->lock);
 	bool zeroed = chunk_purge_range(&hooks, a->chunks.arena_ind, addr, size, 0, size);
 	mutex_lock(&a->lock);
@@ -162,6 +162,11 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 extent_t *
 huge_lookup(const void *ptr) {
 	return rtree_get(&huge_rtree, (uintptr_t)ptr);
+}
+
+bool
+huge_adopt(extent_t *e) {
+	return rtree_set(&huge_rtree, (uintptr_t)e->addr, e);
 }
 
 void

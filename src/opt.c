@@ -94,6 +94,9 @@ const opt_desc_t opt_table[] = {
     {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, NULL, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, (int64_t)sizeof(size_t) * 8 - 1, NULL,
      false},
+    /* -1: off. */
+    {"lg_dirty_bound", OPT_TYPE_SSIZE, &opt_lg_dirty_bound, -1, (int64_t)sizeof(size_t) * 8 - 1,
+     NULL, false},
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, OPT_ENUM_MAX(opt_purge_names), opt_purge_names, false},
     {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, OPT_ENUM_MAX(opt_purge_madvise_names),
      opt_purge_madvise_names, false},

@@ -7,7 +7,8 @@
  *
  * A line (one JSON object, keys in this order; sizes in bytes):
  *   time        wall-clock seconds since the epoch, to the millisecond
- *   pid, program  the process and its name (/proc/self/comm)
+ *   pid, ppid, program  the process, its parent and its name
+ *               (/proc/self/comm)
  *   epoch       the mallctl epoch of the snapshot the line shows
  *   final       true on the line written at exit or by a stop
  *   interval_ms the interval in force
@@ -107,8 +108,9 @@ tl_format_locked(bool final) {
 	tl_out_t o = {tl_line, sizeof(tl_line), 0};
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	tl_put(&o, "{\"time\":%llu.%03u,\"pid\":%d,\"program\":", (unsigned long long)ts.tv_sec,
-	       (unsigned)(ts.tv_nsec / 1000000), (int)getpid());
+	tl_put(&o, "{\"time\":%llu.%03u,\"pid\":%d,\"ppid\":%d,\"program\":",
+	       (unsigned long long)ts.tv_sec, (unsigned)(ts.tv_nsec / 1000000), (int)getpid(),
+	       (int)getppid());
 	tl_put_string(&o, tl_program);
 	tl_put(&o, ",\"epoch\":%llu,\"final\":%s,\"interval_ms\":%llu",
 	       (unsigned long long)s->epoch, final ? "true" : "false",

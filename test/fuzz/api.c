@@ -11,7 +11,12 @@
  * MALLOCX_ARENA of arena 0 and of two extended arenas); frees by free,
  * dallocx and sdallocx with any size from the requested to the usable one;
  * impossible sizes and alignments; explicit cache create/flush/destroy,
- * thread cache flush, arena purge and decay; statistics reads.
+ * thread cache flush, arena purge and decay; statistics reads. A private
+ * heap (alloc_heap_*, in a 16 MiB region) takes part: its own malloc,
+ * calloc, aligned_alloc, realloc and free, mallocx with its arena, reset
+ * (the model forgets its blocks), its statistics; its blocks are also
+ * freed and resized by every generic entry point, and a full heap may
+ * answer NULL + ENOMEM.
  *
  * The model keeps, for each live block, the size asked, the alignment and
  * a byte pattern written into it. It checks that contents survive
@@ -34,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "alloc/internal/config.h"
 #include "alloc/internal/export.h"
@@ -137,6 +143,17 @@ static bool have_stats;
 /* config.tcache: a --disable-tcache build has no tcache.* nodes. */
 static bool have_tcache;
 static uint64_t thread_base;
+/* The private heap, its region and its arena index. */
+#define HEAP_SIZE ((size_t)16 << 20)
+static alloc_heap_t *heap;
+static uint8_t *heap_region;
+static unsigned heap_arena;
+
+static bool
+in_heap(const void *p) {
+	return p != NULL && (const uint8_t *)p >= heap_region &&
+	       (const uint8_t *)p < heap_region + HEAP_SIZE;
+}
 
 static void
 die(const char *what, const block_t *b, size_t off) {
@@ -279,12 +296,25 @@ in_cache_flags(input_t *in) {
 		flags |= MALLOCX_ARENA(0);
 		break;
 	case 3:
-		flags |= MALLOCX_ARENA(ext_arenas[(b >> 7) & 1]);
+		flags |=
+		    b & 0x80 ? MALLOCX_ARENA(heap_arena) : MALLOCX_ARENA(ext_arenas[(b >> 4) & 1]);
 		break;
 	default:
 		break;
 	}
 	return flags;
+}
+
+/* Only the private heap may run out of memory: the last allocation failed
+ * there with ENOMEM when the call named its arena (mallocx) or it was one
+ * of the heap's own functions. */
+static bool heap_op_failed;
+
+static bool
+heap_full_ok(int err) {
+	bool ok = heap_op_failed && err == ENOMEM;
+	heap_op_failed = false;
+	return ok;
 }
 
 /* An alignment: 0 (none) or a power of two up to 4 MiB. */
@@ -386,6 +416,7 @@ op_alloc(unsigned op, unsigned s, input_t *in) {
 		return;
 	}
 	errno = 0;
+	heap_op_failed = false;
 	switch (op) {
 	case 0:
 		p = A(malloc)(size);
@@ -433,12 +464,16 @@ op_alloc(unsigned op, unsigned s, input_t *in) {
 			flags |= MALLOCX_ZERO;
 			zeroed = true;
 		}
+		heap_op_failed = ((unsigned)flags >> 20) == heap_arena + 1;
 		p = A(mallocx)(size, flags);
 		break;
 	}
 	}
 	FUZZ_TRACE_PRINT("slot %u: alloc op %u, size %zu, align %zu -> %p\n", s, op, size, align,
 	                 p);
+	if (p == NULL && heap_full_ok(errno)) {
+		return;
+	}
 	if (p == NULL) {
 		die("allocation failed", NULL, size);
 	}
@@ -465,6 +500,7 @@ op_realloc(unsigned op, unsigned s, input_t *in) {
 	bool zero = false;
 	void *p;
 	errno = 0;
+	heap_op_failed = false;
 	if (op == 0) {
 		if (size == 0 && b->p != NULL) {
 			/* liballoc, like glibc: frees and returns NULL. */
@@ -497,11 +533,17 @@ op_realloc(unsigned op, unsigned s, input_t *in) {
 		}
 		FUZZ_TRACE_PRINT("slot %u: rallocx(%p, %zu, %#x)\n", s, (void *)b->p, size,
 		                 (unsigned)flags);
+		heap_op_failed = ((unsigned)flags >> 20) == heap_arena + 1;
 		p = A(rallocx)(b->p, size, flags);
 	}
 	FUZZ_TRACE_PRINT(
 	    "slot %u: resize op %u of %p (req %zu), size %zu, align %zu, zero %d -> %p\n", s, op,
 	    (void *)b->p, old_req, size, align, zero, p);
+	if (p == NULL && errno == ENOMEM && (in_heap(b->p) || heap_op_failed)) {
+		/* A full heap: the block stays as it was. */
+		block_check(b);
+		return;
+	}
 	if (p == NULL) {
 		die("resize failed", b, size);
 	}
@@ -659,6 +701,121 @@ op_control(input_t *in) {
 	}
 }
 
+/* Forgets every block of the heap (after a reset): none is freed, so the
+ * thread counters keep counting them as live: move the base. */
+static void
+heap_forget_all(void) {
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		if (in_heap(slots[s].p)) {
+			thread_base += A(sallocx)(slots[s].p, 0);
+			block_forget(s);
+		}
+	}
+}
+
+static void
+op_heap(unsigned s, input_t *in) {
+	uint8_t what = in_u8(in);
+	block_t *b = &slots[s];
+	size_t size = in_size(in);
+	uint8_t seed = in_u8(in);
+	void *p = NULL;
+	size_t align = 0;
+	bool zeroed = false;
+	switch (what % 8) {
+	case 0:
+	case 1:
+		p = A(alloc_heap_malloc)(heap, size);
+		break;
+	case 2: {
+		size_t n = 1 + in_u8(in) % 16;
+		size = size / n * n;
+		p = A(alloc_heap_calloc)(heap, n, size / n);
+		zeroed = true;
+		break;
+	}
+	case 3:
+		align = in_align(in);
+		p = A(alloc_heap_aligned_alloc)(heap, align == 0 ? 1 : align, size);
+		break;
+	case 4:
+		if (in_heap(b->p) && size != 0 && live_req + size <= LIVE_MAX) {
+			size_t old_usize = block_check(b);
+			size_t old_req = b->req;
+			errno = 0;
+			p = A(alloc_heap_realloc)(heap, b->p, size);
+			FUZZ_TRACE_PRINT("slot %u: alloc_heap_realloc(%zu) -> %p\n", s, size, p);
+			if (p == NULL) {
+				if (errno != ENOMEM) {
+					die("alloc_heap_realloc failed without ENOMEM", b, size);
+				}
+				return;
+			}
+			if (!in_heap(p)) {
+				die("alloc_heap_realloc left the heap", b, size);
+			}
+			live_req += size - b->req;
+			b->p = p;
+			b->req = size;
+			size_t usize = A(sallocx)(p, 0);
+			live_usize += usize - old_usize;
+			size_t keep = old_req < size ? old_req : size;
+			span_do(b, 0, keep, true, false);
+			span_do(b, keep, size, false, false);
+		}
+		return;
+	case 5:
+		if (in_heap(b->p)) {
+			block_check(b);
+			void *q = b->p;
+			live_req -= b->req;
+			live_usize -= A(sallocx)(q, 0);
+			b->p = NULL;
+			A(alloc_heap_free)(heap, q);
+		}
+		return;
+	case 6:
+		heap_forget_all();
+		if (A(alloc_heap_reset)(heap) != 0) {
+			die("alloc_heap_reset failed", NULL, 0);
+		}
+		return;
+	default: {
+		alloc_heap_stats_t st;
+		if (A(alloc_heap_stats)(heap, &st) != 0) {
+			die("alloc_heap_stats failed", NULL, 0);
+		}
+		size_t n = 0, bytes = 0;
+		for (unsigned i = 0; i < NSLOTS; i++) {
+			if (in_heap(slots[i].p)) {
+				n++;
+				bytes += A(sallocx)(slots[i].p, 0);
+			}
+		}
+		if (st.nblocks != n || st.allocated != bytes || st.high_water < bytes ||
+		    st.active < bytes || st.usable + st.overhead != st.size) {
+			die("alloc_heap_stats does not match the heap's blocks", NULL,
+			    st.allocated);
+		}
+		return;
+	}
+	}
+	FUZZ_TRACE_PRINT("slot %u: heap op %u, size %zu -> %p\n", s, what % 8, size, p);
+	if (p == NULL) {
+		if (errno != ENOMEM) {
+			die("heap allocation failed without ENOMEM", NULL, size);
+		}
+		return;
+	}
+	if (!in_heap(p)) {
+		die("heap block outside the region", NULL, size);
+	}
+	if (slots[s].p != NULL) {
+		free_slot(s, in_u8(in), in);
+	}
+	block_new(s, p, size, align <= 1 ? 0 : align, zeroed, seed);
+}
+
 static void
 setup_once(void) {
 	static bool done;
@@ -673,6 +830,13 @@ setup_once(void) {
 		ctl_check(A(mallctl)("arenas.extend", &ext_arenas[i], &len, NULL, 0),
 		          "arenas.extend");
 	}
+	heap_region =
+	    mmap(NULL, HEAP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	heap = heap_region == MAP_FAILED ? NULL : A(alloc_heap_create)(heap_region, HEAP_SIZE, 0);
+	if (heap == NULL) {
+		die("alloc_heap_create failed", NULL, HEAP_SIZE);
+	}
+	heap_arena = A(alloc_heap_arena)(heap);
 	blen = sizeof(have_stats);
 	ctl_check(A(mallctl)("config.stats", &have_stats, &blen, NULL, 0), "config.stats");
 	if (!have_stats) {
@@ -736,6 +900,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		default:
 			if (op & 0x80) {
 				op_impossible(&in);
+			} else if (op & 0x40) {
+				op_heap(s, &in);
 			} else if (slots[s].p != NULL) {
 				block_check(&slots[s]);
 			}

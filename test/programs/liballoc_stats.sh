@@ -95,6 +95,8 @@ doc = xml.dom.minidom.parse(sys.argv[1])
 svg = doc.documentElement
 if svg.tagName != 'svg' or svg.getAttribute('xmlns') != 'http://www.w3.org/2000/svg':
     sys.exit('not an SVG document')
+if svg.getAttribute('viewBox') != '0 0 %s %s' % (svg.getAttribute('width'), svg.getAttribute('height')):
+    sys.exit('viewBox %s does not match the size' % svg.getAttribute('viewBox'))
 if svg.getElementsByTagName('image') or svg.getElementsByTagName('script'):
     sys.exit('not self-contained')
 titles = [t.firstChild.data for t in svg.getElementsByTagName('title')]
@@ -182,7 +184,7 @@ fi
 # Errors.
 out=$(python3 "$tool" summary "$work/none.json" 2>&1)
 [ $? = 1 ] && [[ $out == *"none.json: No such file or directory"* ]] || fail "missing file: $out"
-printf '{"time": 1, "allocated": 2}\nnot json\n' >"$work/bad.json"
+printf '{"time": 1, "resident": 2}\nnot json\n' >"$work/bad.json"
 out=$(python3 "$tool" plot "$work/bad.json" -o "$work/bad.svg" 2>&1)
 [ $? = 1 ] && [[ $out == *"bad.json:2: not a timeline line"* ]] || fail "bad file: $out"
 [ $status = 0 ] && echo "ok: errors: missing file, not a timeline"

@@ -67,7 +67,7 @@ check() {
 	shift
 	TL_FILES=$files python3 - "$@" <<PY
 import json, os, sys
-keys = ['time', 'pid', 'program', 'epoch', 'final', 'interval_ms', 'allocated', 'active',
+keys = ['time', 'pid', 'ppid', 'program', 'epoch', 'final', 'interval_ms', 'allocated', 'active',
         'resident', 'mapped', 'retained', 'metadata', 'dirty', 'threads', 'arenas',
         'arenas_left', 'top_classes']
 files = []

@@ -177,6 +177,7 @@ static const struct {
     {"lg_chunk", OPT_TYPE_SIZE, NULL, LG_CHUNK, LG_CHUNK, true},
     {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, 63, false},
+    {"lg_dirty_bound", OPT_TYPE_SSIZE, &opt_lg_dirty_bound, -1, 63, false},
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, 1, false},
     {"purge_madvise", OPT_TYPE_ENUM, &opt_purge_madvise, 0, 1, false},
     {"retain", OPT_TYPE_BOOL, &opt_retain, 0, 1, false},
@@ -275,6 +276,7 @@ test_defaults_documented(void **state) {
 	assert_true(opt_value_get(opt("lg_chunk")) == LG_CHUNK);
 	assert_true(opt_decay_time == 10);
 	assert_true(opt_lg_dirty_mult == 3);
+	assert_true(opt_lg_dirty_bound == -1);
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
 	assert_true(opt_max_bytes == 0);
 	/* Every default is in range, except narenas' internal 0 ("choose"). */
@@ -524,6 +526,13 @@ test_ranges(void **state) {
 	assert_true(opt_lg_dirty_mult == 63);
 	parse_expect("lg_dirty_mult:64", 1);
 	parse_expect("lg_dirty_mult:-2", 1);
+
+	parse_expect("lg_dirty_bound:6", 0);
+	assert_true(opt_lg_dirty_bound == 6);
+	parse_expect("lg_dirty_bound:-1", 0);
+	assert_true(opt_lg_dirty_bound == -1);
+	parse_expect("lg_dirty_bound:64", 1);
+	parse_expect("lg_dirty_bound:-2", 1);
 
 	parse_expect("tcache:false,stats_print:true,abort_conf:false", 0);
 	assert_false(opt_tcache);

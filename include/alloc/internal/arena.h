@@ -226,8 +226,44 @@ typedef struct {
 	large_stats_t hstats[SZ_NHUGE];
 } arena_stats_t;
 
+/*
+ * A fixed region of the caller's memory that an arena lives in (a private
+ * heap, heap.h): the arena takes its chunks only from the region (its chunk
+ * cache is seeded with them and never maps more), and the run descriptors
+ * of its small runs sit at fixed places in the region rather than coming
+ * from base memory, so every byte of the arena's state is in the region.
+ * Pointers in it are addresses of the region's one mapping, which must
+ * therefore be at the same address in every process that uses it.
+ *
+ * Descriptor slots: the run starting at page pi of chunk i has its
+ * descriptor at desc_block(i) + pi * desc_slot, where desc_slot is at least
+ * the largest run_desc_size / run pages of any bin, so a run's descriptor
+ * never reaches the slot of the next run. Blocks of chunks below
+ * ndesc_head are at desc_head, the others at desc_tail.
+ */
+typedef struct {
+	/* First chunk (chunk-aligned) and how many follow it. */
+	char *chunks;
+	size_t nchunks;
+	char *desc_head;
+	size_t ndesc_head;
+	char *desc_tail;
+	size_t desc_slot;
+	/* Shared between processes (robust, process-shared locks; no fork
+	 * handling: a fork does not copy the region). */
+	bool shared;
+} arena_region_t;
+
+/* Bytes of the descriptor block of one chunk. */
+ALWAYS_INLINE size_t
+arena_region_desc_block(const arena_region_t *r) {
+	return CHUNK_NPAGES * r->desc_slot;
+}
+
 struct arena_s {
 	unsigned ind;
+	/* NULL, or the caller's region the arena lives in (see above). */
+	arena_region_t *region;
 	/* Threads bound to this arena (for stats and arena choice). */
 	unsigned nthreads;
 	/* A thread moved away from this arena to its new CPU's arena, and no
@@ -308,6 +344,31 @@ extern unsigned narenas_auto;
 /* Computes bin shapes and page-class tables; call once at start-up. */
 void arena_boot(void);
 
+/* Per slot: the slot belongs to an arena in a caller's region (a private
+ * heap), now or before. Process-wide sweeps (decay, background threads,
+ * releasing cached memory) skip such slots without reading the arena: its
+ * region may be unmapped as soon as the heap is destroyed. */
+extern bool arena_slot_region[ARENAS_MAX];
+
+/* Sets up the arena at `a` (zeroed memory, e.g. in a caller's region) for
+ * slot ind; returns true when a lock cannot be initialised. */
+bool arena_init(arena_t *a, unsigned ind);
+/* Puts the region arena `a` into a free slot of arenas[] past the automatic
+ * ones (a slot a destroyed heap left, or a new one) and returns it, or
+ * returns ARENAS_MAX when every slot is taken. */
+unsigned arena_install_region(arena_t *a);
+/* Empties slot ind (the heap is destroyed or detached). */
+void arena_uninstall_region(unsigned ind);
+/* Whether arena slot i may be swept by process-wide loops (see
+ * arena_slot_region); reads the arena pointer only if so. */
+ALWAYS_INLINE arena_t *
+arena_sweepable(unsigned i) {
+	if (__atomic_load_n(&arena_slot_region[i], __ATOMIC_ACQUIRE)) {
+		return NULL;
+	}
+	return __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+}
+
 /* Returns arena ind, creating it if needed; NULL if ind >= ARENAS_MAX or
  * memory is short. */
 arena_t *arena_get(unsigned ind);
@@ -336,6 +397,11 @@ arena_pageind(const void *ptr) {
  * Huge allocations are not registered: free finds them in the rtree.
  */
 #define ARENA_REGISTRY_LG_SLOTS (LG_VADDR - LG_CHUNK)
+/* Registry values: a chunk of an ordinary arena, whose objects free()'s
+ * hit path may cache; a chunk of an arena in a caller's region (a private
+ * heap), whose objects bypass thread caches. */
+#define ARENA_REGISTRY_ARENA 1
+#define ARENA_REGISTRY_HEAP  2
 _Static_assert(ARENA_REGISTRY_LG_SLOTS <= 30, "configure bounds lg-vaddr - lg-chunk");
 extern uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
 
@@ -345,6 +411,35 @@ extern uint8_t arena_chunk_registry[(size_t)1 << ARENA_REGISTRY_LG_SLOTS];
 ALWAYS_INLINE bool
 arena_chunk_registered(const void *ptr) {
 	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] != 0;
+}
+
+/* Whether ptr lies in a chunk of an ordinary arena (not a private heap's):
+ * free()'s hit path, which may put the object in the thread's cache. */
+ALWAYS_INLINE bool
+arena_chunk_cacheable(const void *ptr) {
+	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] == ARENA_REGISTRY_ARENA;
+}
+
+/* Whether ptr lies in a registered chunk of a private heap; ptr below
+ * 2^LG_VADDR (not bounds-checked, like arena_chunk_registered). */
+ALWAYS_INLINE bool
+arena_chunk_heap(const void *ptr) {
+	return arena_chunk_registry[(uintptr_t)ptr >> LG_CHUNK] == ARENA_REGISTRY_HEAP;
+}
+
+/* Whether ptr (any value) lies in a registered chunk of a private heap. */
+ALWAYS_INLINE bool
+arena_chunk_in_region(const void *ptr) {
+	uintptr_t slot = (uintptr_t)ptr >> LG_CHUNK;
+	return slot < ((uintptr_t)1 << ARENA_REGISTRY_LG_SLOTS) &&
+	       arena_chunk_registry[slot] == ARENA_REGISTRY_HEAP;
+}
+
+/* Sets chunk c's registry value (0: not an arena chunk). Relaxed: a free
+ * racing with the chunk's release is a use-after-free already. */
+ALWAYS_INLINE void
+arena_chunk_registry_set(const void *c, uint8_t value) {
+	__atomic_store_n(&arena_chunk_registry[(uintptr_t)c >> LG_CHUNK], value, __ATOMIC_RELAXED);
 }
 
 /* Like arena_chunk_registered, for any pointer value (slow paths). */
@@ -550,18 +645,19 @@ void arena_decay_sweep_if_due(void);
 void arena_maybe_purge(arena_t *arena);
 
 /*
- * The bound on freed memory held resident. With arena->lock held, before
- * the arena makes `npages` pages resident that are not dirty (a clean run,
- * a new chunk, a huge span that no dirty cached span could serve): if it
- * holds more dirty pages than ARENA_DIRTY_BOUND allows, it purges as many
- * of its oldest dirty pages as it is about to fault in (no more than the
- * excess). Freed memory no request fits then cannot make the program's
- * resident set grow: the program's peak RSS stays within the bound of its
- * peak live memory, while freed memory that requests do fit is reused
- * without any purge (decay still purges it later). Only in arenas that
- * purge at all (arena_purges). May drop and retake the lock around
- * madvise, so the caller must look for memory again afterwards.
+ * The bound on freed memory held resident (opt.lg_dirty_bound, -1 = off,
+ * the default). With arena->lock held, before the arena makes `npages`
+ * pages resident that are not dirty (a clean run, a new chunk, a huge span
+ * that no dirty cached span could serve): if it holds more dirty pages than
+ * its active pages (page runs and huge allocations) >> lg_dirty_bound, and
+ * more than a chunk's worth, it purges as many of its oldest dirty pages as
+ * it is about to fault in, but no more than the excess. Freed memory that
+ * no request fits then cannot make the resident set grow, while freed
+ * memory that requests fit is still reused without any purge. Only in
+ * arenas that purge at all (arena_purges). May drop and retake the lock
+ * around madvise, so the caller must look for memory again afterwards.
  */
+extern ssize_t opt_lg_dirty_bound;
 void arena_grow_bound(arena_t *arena, size_t npages);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */

@@ -92,7 +92,27 @@ typedef struct {
 	/* hooks are chunk_hooks_default: no need to ask before splitting or
 	 * merging. */
 	bool hooks_are_default;
+	/* The cache's memory is a fixed region of the caller's (a private
+	 * heap): seeded once, never more mapped or unmapped, extent nodes
+	 * only from the region. `hooks` is then unused: the region may be
+	 * shared by processes whose copies of liballoc sit at different
+	 * addresses, so no function pointer is kept in it; every call goes
+	 * to chunk_hooks_region of the calling process. */
+	bool region;
 } chunk_cache_t;
+
+/* The hooks of region caches: alloc has nothing to give, dalloc keeps the
+ * memory, split and merge are free, purge returns pages to the kernel with
+ * madvise (MADV_REMOVE where the mapping allows, which frees shared memory
+ * and reads back zeros, else MADV_DONTNEED, whose result is not counted on
+ * to be zeros). */
+extern const chunk_hooks_t chunk_hooks_region;
+
+/* The hooks to call for the cache's memory. */
+static inline const chunk_hooks_t *
+chunk_cache_hooks(const chunk_cache_t *cache) {
+	return cache->region ? &chunk_hooks_region : &cache->hooks;
+}
 
 /* opt.retain: keep purged spans mapped (true, the default) rather than
  * unmapping them; mappings then never get split, and the process does not
@@ -100,6 +120,12 @@ typedef struct {
 extern bool opt_retain;
 
 void chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind);
+
+/* Turns an empty cache into a region cache holding [addr, addr+size) (whole
+ * chunks, contents unknown) whose extent nodes come from nodes[0..nnodes)
+ * and nowhere else. */
+void chunk_cache_init_region(chunk_cache_t *cache, void *addr, size_t size, extent_t *nodes,
+                             size_t nnodes);
 
 /* Replaces the hooks (arena.<i>.chunk_hooks write); every member must be
  * non-NULL. */

@@ -151,6 +151,11 @@ typedef struct {
 /* Refreshes the snapshot (what writing `epoch` does). */
 void ctl_refresh(void);
 
+/* Returns once no refresh that may have read an arena slot before it was
+ * emptied is still running (alloc_heap_destroy: the stats timeline's
+ * thread refreshes on its own, and the heap's region may go next). */
+void ctl_refresh_wait(void);
+
 /* What the stats timeline (timeline.h) writes per line: one refresh of the
  * snapshot, copied out, so a line shows exactly what stats.* read at its
  * epoch. Sizes in bytes. */

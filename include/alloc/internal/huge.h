@@ -25,6 +25,10 @@ void *huge_malloc(arena_t *arena, size_t usize, size_t alignment, bool zero);
 /* The extent of the huge allocation starting at ptr, or NULL. */
 extent_t *huge_lookup(const void *ptr);
 
+/* Enters a live huge allocation another process made in a shared heap
+ * (heap.c) into this process's radix tree; true on failure. */
+bool huge_adopt(extent_t *e);
+
 /* Frees every huge allocation of the arena at once (arena.<i>.reset, before
  * arena_reset): their spans go back to the arena's chunk cache. */
 void huge_reset(arena_t *arena);

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit test of the bound on freed memory held resident while an arena grows
+ * (arena.h: arena_grow_bound, opt.lg_dirty_bound).
+ *
+ * Checked, on arenas of the unit-test objects: an arena whose freed runs
+ * are all too small for the next requests (every other 16 KiB object freed,
+ * then 32 KiB objects asked for) keeps every freed page dirty while the
+ * bound is off (the default), and with lg_dirty_bound set purges as many
+ * old dirty pages as each new object faults in, never going below the
+ * bound; requests that freed runs do fit take them without any purge; a
+ * huge allocation that no cached span fits trades too; and an arena that
+ * does not purge at all (decay_time -1) never trades.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alloc/internal/arena.h"
+#include "alloc/internal/config.h"
+#include "alloc/internal/huge.h"
+#include "alloc/internal/pages.h"
+#include "alloc/internal/sz.h"
+
+/* Enough 16 KiB objects that half of them is well above the bound's floor
+ * of one chunk's pages. */
+enum { NOBJS = 1200, NBIG = 40 };
+
+#define OBJ_SIZE ((size_t)16 << 10)
+#define BIG_SIZE ((size_t)32 << 10)
+
+static void *objs[NOBJS];
+static void *bigs[NBIG];
+
+static int
+group_setup(void **state) {
+	(void)state;
+	pages_boot();
+	arena_boot();
+	return huge_boot() ? -1 : 0;
+}
+
+static int
+teardown(void **state) {
+	(void)state;
+	opt_lg_dirty_bound = -1;
+	return 0;
+}
+
+static size_t
+dirty_pages(arena_t *a) {
+	arena_stats_snapshot_t *s = malloc(sizeof(*s));
+	assert_non_null(s);
+	arena_stats_read(a, s);
+	size_t d = s->pdirty;
+	free(s);
+	return d;
+}
+
+/* A fresh arena holding NOBJS objects, every other one freed: dirty holes
+ * of four pages, none of which fits an eight-page object. Returns the
+ * dirty pages. */
+static size_t
+holed_arena(arena_t **out) {
+	arena_t *a = arena_extend();
+	assert_non_null(a);
+	szind_t ind = sz_size2index(OBJ_SIZE);
+	for (unsigned i = 0; i < NOBJS; i++) {
+		objs[i] = arena_malloc_large(a, ind, PAGE, false);
+		assert_non_null(objs[i]);
+		memset(objs[i], 0x5a, OBJ_SIZE);
+	}
+	arena_purge_all(a);
+	for (unsigned i = 0; i < NOBJS; i += 2) {
+		arena_dalloc_large(objs[i], ind);
+	}
+	size_t dirty = dirty_pages(a);
+	assert_int_equal(dirty, NOBJS / 2 * (OBJ_SIZE >> LG_PAGE));
+	*out = a;
+	return dirty;
+}
+
+static void
+alloc_bigs(arena_t *a, unsigned n) {
+	for (unsigned i = 0; i < n; i++) {
+		bigs[i] = arena_malloc_large(a, sz_size2index(BIG_SIZE), PAGE, false);
+		assert_non_null(bigs[i]);
+		memset(bigs[i], 0xa5, BIG_SIZE);
+	}
+}
+
+static void
+test_off_keeps_dirty(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a;
+	size_t dirty = holed_arena(&a);
+	alloc_bigs(a, NBIG);
+	assert_int_equal(dirty_pages(a), dirty);
+}
+
+static void
+test_on_trades(void **state) {
+	(void)state;
+	arena_t *a;
+	size_t dirty = holed_arena(&a);
+	opt_lg_dirty_bound = 6;
+	size_t big_pages = BIG_SIZE >> LG_PAGE;
+	for (unsigned i = 0; i < NBIG; i++) {
+		alloc_bigs(a, 1);
+		size_t now = dirty_pages(a);
+		/* As many pages as the new object, or a little more: runs are
+		 * purged whole (two four-page holes here). */
+		assert_true(now <= dirty - big_pages);
+		assert_true(now + 2 * big_pages >= dirty);
+		/* Never below the floor (a chunk's pages, above active / 64
+		 * here). */
+		assert_true(now >= CHUNK_NPAGES);
+		dirty = now;
+	}
+	/* A request the holes fit takes one of them: nothing purged, one
+	 * hole fewer. */
+	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
+	assert_non_null(p);
+	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+}
+
+static void
+test_floor(void **state) {
+	(void)state;
+	arena_t *a;
+	holed_arena(&a);
+	opt_lg_dirty_bound = 0;
+	/* Bound = active pages: the 2,400 dirty pages are below the ~2,400
+	 * active ones, so nothing is traded. */
+	size_t before = dirty_pages(a);
+	alloc_bigs(a, 4);
+	assert_int_equal(dirty_pages(a), before);
+}
+
+static void
+test_huge_trades(void **state) {
+	(void)state;
+	arena_t *a;
+	size_t dirty = holed_arena(&a);
+	opt_lg_dirty_bound = 6;
+	/* A huge span: no cached span exists, so it is new memory. */
+	size_t usize = CHUNK * 2;
+	void *h = huge_malloc(a, usize, CHUNK, false);
+	assert_non_null(h);
+	size_t now = dirty_pages(a);
+	assert_true(now < dirty);
+	assert_true(now >= CHUNK_NPAGES);
+	huge_dalloc(h, false);
+}
+
+static void
+test_no_purging_no_trade(void **state) {
+	(void)state;
+	arena_t *a;
+	size_t dirty = holed_arena(&a);
+	assert_false(arena_decay_time_set(a, -1));
+	opt_lg_dirty_bound = 6;
+	alloc_bigs(a, NBIG);
+	assert_int_equal(dirty_pages(a), dirty);
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_off_keeps_dirty, teardown),
+	    cmocka_unit_test_teardown(test_on_trades, teardown),
+	    cmocka_unit_test_teardown(test_floor, teardown),
+	    cmocka_unit_test_teardown(test_huge_trades, teardown),
+	    cmocka_unit_test_teardown(test_no_purging_no_trade, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
