@@ -146,6 +146,30 @@ usize_for(size_t size, size_t alignment) {
 	return usize_class(size, alignment);
 }
 
+/* The private heap ptr belongs to (its arena), or NULL. */
+static arena_t *heap_arena_of(const void *ptr);
+
+/*
+ * Blocks of private heaps get none of the debugging fills (junk, zero,
+ * redzone, quarantine): a reset or destroy throws them away in bulk, which
+ * a quarantine holding them would not survive, and the caller's region
+ * holds exactly what the heap API hands out. So their usable sizes are the
+ * plain class sizes, and an allocation for a heap skips alloc_fill.
+ */
+ALWAYS_INLINE bool
+alloc_for_heap(const arena_t *arena) {
+	return config_private_heap_only || (arena != NULL && arena->region != NULL);
+}
+
+/* usize_for for a request about the existing block ptr. */
+static size_t
+usize_for_block(const void *ptr, size_t size, size_t alignment) {
+	if (config_fill && unlikely(opt_redzone) && heap_arena_of(ptr) != NULL) {
+		return usize_class(size, alignment);
+	}
+	return usize_for(size, alignment);
+}
+
 /* Sets errno for a failed allocation of `size` bytes (opt.xmalloc aborts
  * instead). */
 COLD NOINLINE static void
@@ -232,6 +256,7 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 		 * PFXconfig_private_heap). */
 		arena = heap_private_arena();
 		if (arena == NULL) {
+			errno = ENOMEM;
 			return NULL;
 		}
 	}
@@ -280,7 +305,7 @@ alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena)
  */
 static void *
 alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
-	if (config_fill && unlikely(fill_slow_paths)) {
+	if (config_fill && unlikely(fill_slow_paths) && !alloc_for_heap(arena)) {
 		return alloc_fill(tsd, size, alignment, zero, arena);
 	}
 	size_t usize = usize_class(size, alignment);
@@ -395,7 +420,8 @@ ind_of(const void *ptr, size_t *usize, const char *func) {
 	}
 	szind_t ind = paged_ind_of(ptr, func);
 	*usize = sz_index2size(ind);
-	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL) {
+	if (config_fill && unlikely(opt_redzone) && ind < SZ_NSMALL &&
+	    !arena_chunk_in_region(ptr)) {
 		*usize -= fill_redzone_lead(ptr, ind, func) + FILL_REDZONE_SIZE;
 	}
 	return ind;
@@ -471,15 +497,15 @@ dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
 	if (config_prof && unlikely(prof_enabled)) {
 		prof_forget_huge(ptr);
 	}
-	if (config_fill && unlikely(fill_slow_paths)) {
-		fill_dalloc(tsd, ptr);
-		return;
-	}
 	extent_t *e = huge_lookup(ptr);
 	if (e == NULL) {
 		e = heap_adopt_huge(ptr);
 	}
 	arena_t *heap = e != NULL && e->arena->region != NULL ? e->arena : NULL;
+	if (config_fill && unlikely(fill_slow_paths) && heap == NULL) {
+		fill_dalloc(tsd, ptr);
+		return;
+	}
 	if (unlikely(heap != NULL) && !heap_enter(heap)) {
 		return;
 	}
@@ -540,7 +566,6 @@ ralloc_resized(void *ptr, size_t old_usize, size_t usize, bool zero) {
 static size_t ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin,
                                     size_t umax, bool zero);
 
-/* The private heap ptr belongs to (its arena), or NULL. */
 static arena_t *
 heap_arena_of(const void *ptr) {
 	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
@@ -611,7 +636,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
             arena_t *arena, const char *func) {
 	size_t old_usize;
 	szind_t old_ind = ind_of(ptr, &old_usize, func);
-	size_t usize = usize_for(size, alignment);
+	size_t usize = usize_for_block(ptr, size, alignment);
 	if (unlikely(usize == 0)) {
 		alloc_fail(size);
 		return NULL;
@@ -979,8 +1004,8 @@ ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 		return old_usize;
 	}
 	size_t max = size + extra < size ? SIZE_MAX : size + extra;
-	size_t umin = usize_for(size, alignment);
-	size_t umax = usize_for(max, alignment);
+	size_t umin = usize_for_block(ptr, size, alignment);
+	size_t umax = usize_for_block(ptr, max, alignment);
 	if (umin == 0) {
 		return old_usize;
 	}
@@ -1045,7 +1070,7 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 	if (unlikely(ptr == NULL)) {
 		return;
 	}
-	size_t expect = usize_for(size, f.alignment);
+	size_t expect = usize_for_block(ptr, size, f.alignment);
 	size_t usize;
 	szind_t ind = ind_of(ptr, &usize, "sdallocx");
 	/* The size costs one compare to check: a mismatch means the

@@ -218,6 +218,22 @@ msg_format(char *buf, size_t size, const char *fmt, ...) {
 	return n;
 }
 
+size_t
+msg_json_char(unsigned char c, char out[7]) {
+	if (c == '"' || c == '\\') {
+		out[0] = '\\';
+		out[1] = (char)c;
+		out[2] = '\0';
+		return 2;
+	}
+	if (c < 0x20) {
+		return msg_format(out, 7, "\\u%04x", c);
+	}
+	out[0] = (char)c;
+	out[1] = '\0';
+	return 1;
+}
+
 void
 msg_printf(const char *fmt, ...) {
 	char buf[4096];

@@ -144,16 +144,9 @@ static void
 js_string_value(sp_t *sp, const char *s) {
 	sp_puts(sp, "\"");
 	for (; s != NULL && *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			char e[3] = {'\\', (char)c, '\0'};
-			sp_puts(sp, e);
-		} else if (c < 0x20) {
-			sp_printf(sp, "\\u%04x", c);
-		} else {
-			char e[2] = {(char)c, '\0'};
-			sp_puts(sp, e);
-		}
+		char e[7];
+		msg_json_char((unsigned char)*s, e);
+		sp_puts(sp, e);
 	}
 	sp_puts(sp, "\"");
 }

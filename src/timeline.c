@@ -89,14 +89,9 @@ static void
 tl_put_string(tl_out_t *o, const char *s) {
 	tl_put(o, "\"");
 	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			tl_put(o, "\\%c", c);
-		} else if (c < 0x20) {
-			tl_put(o, "\\u%04x", c);
-		} else {
-			tl_put(o, "%c", c);
-		}
+		char e[7];
+		msg_json_char((unsigned char)*s, e);
+		tl_put(o, "%s", e);
 	}
 	tl_put(o, "\"");
 }

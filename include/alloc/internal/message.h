@@ -23,6 +23,12 @@ size_t msg_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 size_t msg_format(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The JSON spelling of byte c inside a string (quote and backslash
+ * escaped, control characters as \u00XX, anything else as is) into out,
+ * NUL-terminated; returns its length. For the JSON writers
+ * (stats_print.c, timeline.c). */
+size_t msg_json_char(unsigned char c, char out[7]);
+
 /* Formats and writes one message through malloc_message (or write(2) on
  * stderr when the program has not replaced it). Long output is truncated
  * at 4 KiB per call. */
