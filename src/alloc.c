@@ -481,6 +481,9 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 		 * can (uncached frees are checked in arena_dalloc_small). */
 		if (ind < SZ_NSMALL) {
 			arena_check_small(ptr, ind);
+		} else if (unlikely(((uintptr_t)ptr & PAGE_MASK) != 0)) {
+			/* Inside the first page of a large block. */
+			report_invalid("free", ptr);
 		}
 		tcache_dalloc(tc, ptr, ind);
 	} else if (ind < SZ_NSMALL) {
@@ -772,11 +775,59 @@ malloc_fast(size_t size) {
 	if (unlikely(tsd_fs_tick(pc))) {
 		return alloc_tick(size);
 	}
-	TSD_FS(tcache.head[pc]) = head + 1;
+	tsd_fs_head_move(pc, 1);
 	if (config_stats) {
 		TSD_FS(allocated) += TSD_FS(tcache.usize[pc]);
 	}
-	return *head;
+	void *ret = *head;
+	/* Out of the cache: no longer marked as freed (tcache.h). */
+	*tcache_key_slot(ret) = 0;
+	return ret;
+}
+
+/*
+ * The second half of free's hit path: ptr starts an object of bin pc's
+ * class. Full bins and objects that hold the key already (a double free,
+ * or data that matches the secret: tcache.h) go to the slow path.
+ */
+ALWAYS_INLINE void
+free_push(void *ptr, uintptr_t pc) {
+	void **head = TSD_FS(tcache.head[pc]);
+	uintptr_t key = tcache_key;
+	if (unlikely(head == TSD_FS(tcache.full[pc]) || *tcache_key_slot(ptr) == key)) {
+		free_slow(ptr);
+		return;
+	}
+	*tcache_key_slot(ptr) = key;
+	head[-1] = ptr;
+	tsd_fs_head_move(pc, -1);
+	if (config_stats) {
+		TSD_FS(deallocated) += TSD_FS(tcache.usize[pc]);
+	}
+}
+
+/*
+ * free of a pointer that failed the hit path's alignment test: in a small
+ * class whose size is not a power of two (the mask is all ones), ptr may
+ * still start a region; the region index says (a multiply, as the arena
+ * computes it). Anything else goes to the slow path, which reports it.
+ */
+NOINLINE static void
+free_region(void *ptr, uintptr_t pc) {
+	szind_t ind = (szind_t)pc - 1;
+	if (ind < SZ_NSMALL) {
+		const run_t *run = arena_chunk_of(ptr)->misc[arena_pageind(ptr)].run;
+		const bin_info_t *info = &bin_infos[ind];
+		size_t diff = (size_t)((const char *)ptr - run->base);
+		size_t idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+		/* The magic is exact at multiples of reg_size, so only a region
+		 * start gives back diff. */
+		if (likely(idx * info->reg_size == diff)) {
+			free_push(ptr, pc);
+			return;
+		}
+	}
+	free_slow(ptr);
 }
 
 ALWAYS_INLINE void
@@ -788,27 +839,29 @@ free_fast(void *ptr) {
 	}
 	/* Not an arena chunk (a huge block, a private heap's block, or a
 	 * pointer liballoc never returned, maybe unmapped): the slow path
-	 * sorts it out. */
-	if (unlikely(!arena_chunk_cacheable(ptr))) {
+	 * sorts it out. This is arena_chunk_cacheable and arena_ptr_pclass
+	 * with one shift shared: the chunk header's address is the registry
+	 * slot shifted back. */
+	uintptr_t page = (uintptr_t)ptr >> LG_PAGE;
+	/* Keeps GCC from deriving slot and the header from ptr afresh (two
+	 * more instructions). */
+	__asm__("" : "+r"(page));
+	uintptr_t slot = page >> (LG_CHUNK - LG_PAGE);
+	if (unlikely(arena_chunk_registry[slot] != ARENA_REGISTRY_ARENA)) {
 		free_slow(ptr);
 		return;
 	}
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
 	 * "no object here", always misses). */
-	unsigned pc = arena_ptr_pclass(ptr);
-	void **head = TSD_FS(tcache.head[pc]);
-	/* Full, or ptr is already on top of the stack (a double free, which
-	 * the slow path reports). The slot after every stack is NULL, so
-	 * *head is readable and never matches when the stack is empty. */
-	if (unlikely(head == TSD_FS(tcache.full[pc]) || *head == ptr)) {
-		free_slow(ptr);
+	const arena_chunk_t *chunk = (const arena_chunk_t *)(slot << LG_CHUNK);
+	uintptr_t pc = chunk->pclass[page & (CHUNK_NPAGES - 1)];
+	/* Not where an object of the class can start (an interior pointer),
+	 * or a class whose regions need the region index (tcache.h). */
+	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
+		free_region(ptr, pc);
 		return;
 	}
-	*--head = ptr;
-	TSD_FS(tcache.head[pc]) = head;
-	if (config_stats) {
-		TSD_FS(deallocated) += TSD_FS(tcache.usize[pc]);
-	}
+	free_push(ptr, pc);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include "alloc/internal/arena_run.h"
 #include "alloc/internal/arena_validate.h"
 #include "alloc/internal/base.h"
+#include "alloc/internal/extent_hooks.h"
 #include "alloc/internal/message.h"
 
 size_t arena_cactive_bytes;
@@ -141,9 +142,42 @@ arena_chunk_hooks_set(arena_t *a, const chunk_hooks_t *hooks) {
 		return true;
 	}
 	mutex_lock(&a->lock);
+	if (extent_hooks_is_chunk_face(hooks) && a->chunks.extent_hooks == NULL) {
+		/* Another arena's extent hooks, read as chunk hooks: they
+		 * would look for extent hooks this arena does not have. */
+		mutex_unlock(&a->lock);
+		return true;
+	}
 	chunk_hooks_set(&a->chunks, hooks);
 	mutex_unlock(&a->lock);
 	return false;
+}
+
+extent_hooks_t *
+arena_extent_hooks_get(arena_t *a) {
+	mutex_lock(&a->lock);
+	extent_hooks_t *ret = extent_hooks_get(&a->chunks);
+	mutex_unlock(&a->lock);
+	return ret;
+}
+
+bool
+arena_extent_hooks_set(arena_t *a, extent_hooks_t *hooks) {
+	mutex_lock(&a->lock);
+	bool err = extent_hooks_set(&a->chunks, hooks);
+	mutex_unlock(&a->lock);
+	return err;
+}
+
+void
+arena_give_back(arena_t *a, bool destroy) {
+	mutex_lock(&a->lock);
+	if (destroy) {
+		chunk_cache_destroy(&a->chunks);
+	} else if (!a->chunks.hooks_are_default) {
+		chunk_cache_release(&a->chunks);
+	}
+	mutex_unlock(&a->lock);
 }
 
 ssize_t

@@ -295,10 +295,19 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
  * A thread flushing its cache into a bin whose lock someone else holds (the
  * threads allocating from that arena fill from it, other threads flush
  * into it) does not wait: it links its regions into a chain through their
- * first words and pushes the chain with one compare-and-swap. Whoever
- * holds the lock next frees the whole list into the runs, in one pass and
- * under the lock it holds anyway. So a free never sleeps on a lock and
+ * second words (bin_remote_link) and pushes the chain with one
+ * compare-and-swap. Whoever holds the lock next frees the whole list into
+ * the runs, in one pass and under the lock it holds anyway. So a free never sleeps on a lock and
  * the owner pays for remote frees in batches, on its slow path. */
+
+/* Where a region on a remote list holds the link: its second word, so the
+ * thread-cache key in its first word stays and a double free of the region
+ * is still caught on the hit path (tcache.h); the 8-byte class has only the
+ * first. */
+static void **
+bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
+	return (void **)region + (bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *));
+}
 
 void
 arena_bin_remote_drain(arena_t *a, bin_t *bin) {
@@ -312,7 +321,7 @@ arena_bin_remote_drain(arena_t *a, bin_t *bin) {
 		 * region pushed twice (a double free) is caught by
 		 * bin_dalloc_locked the second time, before the list could
 		 * loop. */
-		void *next = *(void **)p;
+		void *next = *bin_remote_link(p, bin, a);
 		arena_chunk_t *c = arena_chunk_of(p);
 		bin_dalloc_locked(a, bin, c->misc[arena_pageind(p)].run, p);
 		freed++;
@@ -342,7 +351,7 @@ bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nreque
 			ptrs[left++] = ptr;
 			continue;
 		}
-		*(void **)ptr = head;
+		*bin_remote_link(ptr, bin, a) = head;
 		if (tail == NULL) {
 			tail = ptr;
 		}
@@ -350,7 +359,7 @@ bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nreque
 	}
 	void *old = __atomic_load_n(&bin->remote, __ATOMIC_RELAXED);
 	do {
-		*(void **)tail = old;
+		*bin_remote_link(tail, bin, a) = old;
 	} while (!__atomic_compare_exchange_n(&bin->remote, &old, head, true, __ATOMIC_RELEASE,
 	                                      __ATOMIC_RELAXED));
 	if (config_stats) {
@@ -360,23 +369,40 @@ bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nreque
 	return left;
 }
 
-void
-arena_check_small(const void *ptr, szind_t binind) {
+/* arena_check_small, and also that the region is in use when `in_use` is
+ * set. */
+static void
+bin_check_region(const void *ptr, szind_t binind, bool in_use) {
 	arena_chunk_t *c = arena_chunk_of(ptr);
 	run_t *run = c->misc[arena_pageind(ptr)].run;
 	size_t idx;
 	if (unlikely(run->binind != binind || !run_region_index(run, ptr, &idx))) {
 		arena_report_bad_free(ptr, "invalid pointer");
 	}
-	if (config_debug) {
+	if (in_use) {
 		bin_t *bin = &c->arena->bins[binind];
 		mutex_lock(&bin->lock);
-		bool in_use = bitmap_get(run->bitmap, idx);
+		/* A region waiting on the remote list is free already; the
+		 * drain may free its whole run (its pages then start no
+		 * object). */
+		arena_bin_remote_drain(c->arena, bin);
+		bool used = arena_ptr_pclass(ptr) == binind + 1 &&
+		            c->misc[arena_pageind(ptr)].run == run && bitmap_get(run->bitmap, idx);
 		mutex_unlock(&bin->lock);
-		if (unlikely(!in_use)) {
+		if (unlikely(!used)) {
 			arena_report_bad_free(ptr, "double free");
 		}
 	}
+}
+
+void
+arena_check_small(const void *ptr, szind_t binind) {
+	bin_check_region(ptr, binind, config_debug);
+}
+
+void
+arena_check_small_in_use(const void *ptr, szind_t binind) {
+	bin_check_region(ptr, binind, true);
 }
 
 void

@@ -18,6 +18,7 @@
 #include "alloc/internal/base.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
+#include "alloc/internal/extent_hooks.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/prof.h"
 #include "alloc/internal/util.h"
@@ -138,6 +139,11 @@ const chunk_hooks_t chunk_hooks_region = {
 
 void
 chunk_hooks_set(chunk_cache_t *cache, const chunk_hooks_t *hooks) {
+	if (extent_hooks_is_chunk_face(hooks)) {
+		/* The translation of the extent hooks, read back: they stay. */
+		return;
+	}
+	cache->extent_hooks = NULL;
 	cache->hooks = *hooks;
 	cache->hooks_are_default = memcmp(hooks, &chunk_hooks_default, sizeof(*hooks)) == 0;
 }
@@ -178,6 +184,8 @@ cache_unmap(chunk_cache_t *cache, void *addr, size_t size) {
 void
 chunk_cache_init(chunk_cache_t *cache, unsigned arena_ind) {
 	cache->arena_ind = arena_ind;
+	cache->extent_hooks = NULL;
+	memset(&cache->face_hooks, 0, sizeof(cache->face_hooks));
 	chunk_hooks_set(cache, &chunk_hooks_default);
 	cache->head = NULL;
 	cache->node_free = NULL;
@@ -451,7 +459,7 @@ chunk_cache_take_dirty(chunk_cache_t *cache) {
 
 void
 chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
-	if (!opt_retain && cache_unmap(cache, e->addr, e->size)) {
+	if ((!opt_retain || !cache->hooks_are_default) && cache_unmap(cache, e->addr, e->size)) {
 		chunk_node_free(cache, e);
 		return;
 	}
@@ -506,6 +514,25 @@ chunk_cache_release(chunk_cache_t *cache) {
 		cache_insert(cache, e);
 	}
 	return released;
+}
+
+size_t
+chunk_cache_destroy(chunk_cache_t *cache) {
+	size_t given = chunk_cache_release(cache);
+	extent_hooks_t *ext = cache->extent_hooks;
+	if (ext == NULL || ext->destroy == NULL) {
+		return given;
+	}
+	/* What is left was refused by dalloc: retained until now. */
+	extent_t *e;
+	while ((e = cache->head) != NULL) {
+		cache_unlink(cache, e);
+		ext->destroy(ext, e->addr, e->size, true, cache->arena_ind);
+		cache->mapped_bytes -= e->size;
+		given += e->size;
+		chunk_node_free(cache, e);
+	}
+	return given;
 }
 
 const char *

@@ -12,9 +12,11 @@
  * index). Before resetting, the calling thread's cache is flushed, so its
  * own cached objects cannot outlive the arena's memory; other threads'
  * caches and explicit caches that hold objects of the arena must have been
- * flushed by the program, as the manual requires. destroy, jemalloc 5's
- * spelling, is the same operation: the arena stays, empty and usable
- * (liballoc never recycles arena indices).
+ * flushed by the program, as the manual requires. Under program-supplied
+ * hooks the freed chunks go to their dalloc hook at once. destroy, jemalloc
+ * 5's, also gives back every chunk the arena keeps (the extent destroy hook
+ * gets those dalloc refuses); the arena stays, empty and usable (liballoc
+ * never recycles arena indices).
  *
  * dss reads "disabled" (liballoc never uses sbrk); writing "disabled" is
  * accepted, "primary" or "secondary" is EFAULT (the manual's answer when
@@ -23,9 +25,8 @@
  * lg_dirty_mult and decay_time are ssize_t; a value the arena refuses is
  * EFAULT, as in jemalloc 4.x.
  *
- * arena.<i>.chunk_hooks is not provided: the chunk layer cannot call
- * program-supplied hooks, and a read that returned hooks a write could not
- * install would mislead; the name answers ENOENT.
+ * chunk_hooks (jemalloc 4) and extent_hooks (jemalloc 5) read and write
+ * the arena's one set of memory hooks (extent_hooks.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -99,10 +100,12 @@ arena_i_decay_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	return 0;
 }
 
+/* reset and destroy: discards every allocation of an extended arena;
+ * then the freed memory goes back to program-supplied hooks (reset), or
+ * every cached span goes back, dalloc's refusals to destroy (destroy). */
 static int
-arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                  size_t newlen) {
-	(void)miblen;
+arena_i_discard(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                bool destroy) {
 	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
 	if (err != 0) {
 		return err;
@@ -123,7 +126,22 @@ arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	prof_arena_reset(a);
 	huge_reset(a);
 	arena_reset(a);
+	arena_give_back(a, destroy);
 	return 0;
+}
+
+static int
+arena_i_reset_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)miblen;
+	return arena_i_discard(mib, oldp, oldlenp, newp, newlen, false);
+}
+
+static int
+arena_i_destroy_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                    size_t newlen) {
+	(void)miblen;
+	return arena_i_discard(mib, oldp, oldlenp, newp, newlen, true);
 }
 
 static int
@@ -199,45 +217,101 @@ arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 }
 
 /*
+ * The two faces of the arena's memory hooks (extent_hooks.h) share one
+ * protocol: the value before is read out, a value written (of exactly
+ * `size` bytes) replaces it, and a value the arena refuses is EINVAL.
+ * get/set see the value through a pointer of the face's type.
+ */
+typedef struct {
+	void (*get)(arena_t *arena, void *out);
+	bool (*set)(arena_t *arena, const void *value);
+	size_t size;
+} ctl_hooks_face_t;
+
+static int
+arena_hooks_rw(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+               const ctl_hooks_face_t *face) {
+	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
+	if (a == NULL) {
+		return EFAULT;
+	}
+	_Alignas(void *) unsigned char old[sizeof(chunk_hooks_t)];
+	_Alignas(void *) unsigned char v[sizeof(chunk_hooks_t)];
+	face->get(a, old);
+	int err = ctl_write(newp, newlen, v, face->size);
+	if (err == 0) {
+		err = ctl_read(oldp, oldlenp, old, face->size);
+	}
+	if (err == 0 && newp != NULL && face->set(a, v)) {
+		err = EINVAL;
+	}
+	return err;
+}
+
+/*
  * arena.<i>.chunk_hooks (chunk_hooks_t, rw): the hooks through which the
  * arena maps, unmaps, purges, splits and merges its memory. A write
  * replaces all seven (each must be non-NULL: EINVAL otherwise); the old
  * value is returned as usual, so a program can wrap the previous hooks.
  */
+static void
+chunk_face_get(arena_t *a, void *out) {
+	arena_chunk_hooks_get(a, out);
+}
+
+static bool
+chunk_face_set(arena_t *a, const void *value) {
+	return arena_chunk_hooks_set(a, value);
+}
+
+static const ctl_hooks_face_t chunk_face = {chunk_face_get, chunk_face_set, sizeof(chunk_hooks_t)};
+
 static int
 arena_i_chunk_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                         size_t newlen) {
 	(void)miblen;
-	arena_t *a = mib[1] < ctl_narenas() ? ctl_arena_at(mib[1]) : NULL;
-	if (a == NULL) {
-		return EFAULT;
-	}
-	chunk_hooks_t old;
-	arena_chunk_hooks_get(a, &old);
-	chunk_hooks_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
-		return err;
-	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp != NULL && arena_chunk_hooks_set(a, &v)) {
-		return EINVAL;
-	}
-	return 0;
+	return arena_hooks_rw(mib, oldp, oldlenp, newp, newlen, &chunk_face);
+}
+
+/*
+ * arena.<i>.extent_hooks (extent_hooks_t *, rw): the same hooks as
+ * chunk_hooks, as jemalloc 5 sees them (extent_hooks.h). A read gives a
+ * table the program may wrap: extent_hooks_default on default hooks. A
+ * write of NULL or of a table without alloc is EINVAL.
+ */
+static void
+extent_face_get(arena_t *a, void *out) {
+	extent_hooks_t *h = arena_extent_hooks_get(a);
+	memcpy(out, &h, sizeof(h));
+}
+
+static bool
+extent_face_set(arena_t *a, const void *value) {
+	extent_hooks_t *h;
+	memcpy(&h, value, sizeof(h));
+	return arena_extent_hooks_set(a, h);
+}
+
+static const ctl_hooks_face_t extent_face = {extent_face_get, extent_face_set,
+                                             sizeof(extent_hooks_t *)};
+
+static int
+arena_i_extent_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+	(void)miblen;
+	return arena_hooks_rw(mib, oldp, oldlenp, newp, newlen, &extent_face);
 }
 
 static const ctl_node_t arena_i_children[] = {
     {.name = "purge", .handler = arena_i_purge_ctl},
     {.name = "decay", .handler = arena_i_decay_ctl},
     {.name = "reset", .handler = arena_i_reset_ctl},
-    {.name = "destroy", .handler = arena_i_reset_ctl},
+    {.name = "destroy", .handler = arena_i_destroy_ctl},
     {.name = "dss", .handler = arena_i_dss_ctl},
     {.name = "lg_dirty_mult", .handler = arena_i_lg_dirty_mult_ctl},
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},
     {.name = "chunk_hooks", .handler = arena_i_chunk_hooks_ctl},
+    {.name = "extent_hooks", .handler = arena_i_extent_hooks_ctl},
     {.name = NULL},
 };
 

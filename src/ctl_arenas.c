@@ -165,6 +165,37 @@ arenas_extend_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	return ctl_read(oldp, oldlenp, &ind, sizeof(ind));
 }
 
+/*
+ * arenas.create (jemalloc 5): arenas.extend, taking as new value an
+ * extent_hooks_t * for the new arena (NULL or no value: the default hooks).
+ * Hooks without alloc are EINVAL, and no arena is made.
+ */
+static int
+arenas_create_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)mib, (void)miblen;
+	extent_hooks_t *hooks = NULL;
+	int err = ctl_write(newp, newlen, &hooks, sizeof(hooks));
+	if (err == 0 && oldp != NULL && oldlenp != NULL && *oldlenp != sizeof(unsigned)) {
+		err = EINVAL;
+	}
+	if (err == 0 && hooks != NULL && hooks->alloc == NULL) {
+		err = EINVAL;
+	}
+	if (err != 0) {
+		return err;
+	}
+	arena_t *a = arena_extend();
+	if (a == NULL) {
+		return EAGAIN;
+	}
+	if (hooks != NULL) {
+		arena_extent_hooks_set(a, hooks);
+	}
+	unsigned ind = a->ind;
+	return ctl_read(oldp, oldlenp, &ind, sizeof(ind));
+}
+
 /* arenas.bin.<i>.* */
 
 static bool
@@ -284,6 +315,6 @@ const ctl_node_t ctl_arenas_children[] = {
     {.name = "nhchunks", .handler = arenas_nhchunks_ctl},
     {.name = "hchunk", .index = &arenas_hchunk_index},
     {.name = "extend", .handler = arenas_extend_ctl},
-    {.name = "create", .handler = arenas_extend_ctl},
+    {.name = "create", .handler = arenas_create_ctl},
     {.name = NULL},
 };

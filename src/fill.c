@@ -220,6 +220,14 @@ fill_obj(void *ptr, const char *func) {
 	if (opt_redzone && o.ind < SZ_NSMALL) {
 		o.lead = fill_redzone_lead(ptr, o.ind, func);
 		o.usize = o.csize - o.lead - FILL_REDZONE_SIZE;
+	} else if (o.ind < SZ_NSMALL) {
+		/* A pointer into the middle of a region must not reach the
+		 * quarantine (it would be junk-filled and released later as if
+		 * it were an object). */
+		arena_check_small(ptr, o.ind);
+	} else if (unlikely(((uintptr_t)ptr & PAGE_MASK) != 0)) {
+		/* Inside the first page of a large block. */
+		fill_report_invalid(func, ptr);
 	}
 	return o;
 }

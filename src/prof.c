@@ -23,6 +23,7 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof_dump.h"
+#include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
 
 #if ALLOC_CONFIG_PROF_BACKTRACE == 1
@@ -674,6 +675,9 @@ prof_alloc_sampled(arena_t *arena, szind_t ind, size_t alignment, bool zero) {
 	if (ret == NULL) {
 		return NULL;
 	}
+	/* A run that was cached and flushed before may still hold the thread
+	 * caches' key (tcache.h, "Bad frees"). */
+	*tcache_key_slot(ret) = 0;
 	if (!prof_record(tsd_get(), arena, ret, usize, ind, real)) {
 		/* Unrecorded: an ordinary object of the class it got. */
 		return ret;

@@ -6,6 +6,8 @@
 #include "alloc/internal/tcache.h"
 
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "alloc/internal/arena.h"
 #include "alloc/internal/assert.h"
@@ -20,6 +22,7 @@ size_t opt_lg_tcache_max = 15;
 unsigned tcache_nhbins;
 size_t tcache_maxclass;
 uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
+uintptr_t tcache_key;
 
 _Static_assert(TCACHE_NBINS_MAX <= UINT8_MAX + 1, "bin indexes must fit a byte");
 
@@ -39,8 +42,40 @@ static size_t tcache_total_slots;
 static mutex_t tcaches_lock = MUTEX_INITIALIZER;
 static tcache_t *tcaches_head;
 
+/*
+ * A secret the program cannot guess, so its own data rarely matches it:
+ * getrandom(2) (it never blocks once the kernel's pool is ready, and start-up
+ * must not wait for it), else the clock and addresses that ASLR moves,
+ * mixed. Never zero: popped objects hold zero.
+ */
+static uintptr_t
+tcache_key_make(void) {
+	uint64_t key = 0;
+	if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		key = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)&key ^
+		      ((uintptr_t)&tcache_key << 16);
+		/* splitmix64's finaliser spreads the bits. */
+		key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9u;
+		key = (key ^ (key >> 27)) * 0x94d049bb133111ebu;
+		key ^= key >> 31;
+	}
+	return key != 0 ? (uintptr_t)key : (uintptr_t)0x9e3779b97f4a7c15u;
+}
+
+uintptr_t
+tcache_align_mask(szind_t ind) {
+	if (ind >= SZ_NSMALL) {
+		return PAGE_MASK;
+	}
+	size_t size = sz_index2size(ind);
+	return is_pow2(size) ? size - 1 : UINTPTR_MAX;
+}
+
 void
 tcache_boot(void) {
+	tcache_key = tcache_key_make();
 	size_t max =
 	    opt_lg_tcache_max >= sizeof(size_t) * 8 - 1 ? SIZE_MAX : (size_t)1 << opt_lg_tcache_max;
 	if (max < SZ_SMALL_MAXCLASS) {
@@ -102,6 +137,7 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	t->gc_left[pc] = 0;
 	t->sample_left[pc] = 0;
 	t->usize[pc] = 0;
+	t->align_mask[pc] = 0;
 	TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
@@ -162,6 +198,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		t->head[pc] = t->empty[pc];
 		t->low_water[pc] = t->empty[pc];
 		t->usize[pc] = sz_index2size(i);
+		t->align_mask[pc] = tcache_align_mask(i);
 		t->gc_left[pc] = TCACHE_GC_INTERVAL + 1;
 		t->sample_left[pc] = 0;
 		if (config_prof && prof_enabled) {
@@ -308,7 +345,9 @@ tcache_pop(tcache_t *t, unsigned pc) {
 		/* A new low-water mark. */
 		t->low_water[pc]++;
 	}
-	return *t->head[pc]++;
+	void *ret = *t->head[pc]++;
+	*tcache_key_slot(ret) = 0;
+	return ret;
 }
 
 /* Fills empty small bin ind from `arena` and pops; NULL when the arena has
@@ -336,6 +375,8 @@ tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	}
 	t->head[pc] = t->empty[pc] - got;
 	void *ret = *t->head[pc]++;
+	/* A region that was cached and flushed before still holds the key. */
+	*tcache_key_slot(ret) = 0;
 	/* The bin ran empty: that is its low-water mark until GC looks. */
 	t->low_water[pc] = t->empty[pc];
 	return ret;
@@ -366,7 +407,13 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 				return prof_alloc_sampled(arena, ind, 0, false);
 			}
 		}
-		return arena_malloc_large(arena, ind, PAGE, false);
+		void *large = arena_malloc_large(arena, ind, PAGE, false);
+		if (large != NULL) {
+			/* A run that was cached and flushed before may still
+			 * hold the key: a free must not take it for cached. */
+			*tcache_key_slot(large) = 0;
+		}
+		return large;
 	} else {
 		ret = tcache_fill(t, arena, ind);
 		if (ret == NULL) {
@@ -376,7 +423,9 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 	unsigned events = tcache_count_request(t, pc);
 	if (config_prof && unlikely(events & TCACHE_EVENT_SAMPLE)) {
 		/* Hand out a sampled object instead; the one popped goes
-		 * back on top of the stack it came from. */
+		 * back on top of the stack it came from, marked as cached
+		 * again (tcache.h, "Bad frees"). */
+		*tcache_key_slot(ret) = tcache_key;
 		*--t->head[pc] = ret;
 		ret = prof_alloc_sampled(arena, ind, 0, false);
 	}
@@ -422,23 +471,31 @@ tcache_report_double_free(const void *ptr) {
 }
 
 void
+tcache_check_double_free(tcache_t *t, void *ptr, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	for (void **p = t->head[pc]; p < t->empty[pc]; p++) {
+		if (unlikely(*p == ptr)) {
+			tcache_report_double_free(ptr);
+		}
+	}
+	/* Flushed already: the region is free in its run (reports). */
+	if (ind < SZ_NSMALL) {
+		arena_check_small_in_use(ptr, ind);
+	}
+}
+
+void
 tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
 	unsigned pc = tcache_pc(ind);
 	assert_internal(t->ncached_max[pc] != 0);
-	if (unlikely(*t->head[pc] == ptr)) {
-		tcache_report_double_free(ptr);
-	}
-	if (config_debug) {
-		/* Debug builds look through the whole stack. */
-		for (void **p = t->head[pc]; p < t->empty[pc]; p++) {
-			if (unlikely(*p == ptr)) {
-				tcache_report_double_free(ptr);
-			}
-		}
+	if (unlikely(*tcache_key_slot(ptr) == tcache_key) || config_debug) {
+		/* Debug builds look through the whole stack every time. */
+		tcache_check_double_free(t, ptr, ind);
 	}
 	if (t->head[pc] == t->full[pc]) {
 		tcache_full(t, ind);
 	}
+	*tcache_key_slot(ptr) = tcache_key;
 	*--t->head[pc] = ptr;
 }
 

@@ -28,7 +28,7 @@
  *     memory in creations and in thread.tcache.enabled);
  *   - a failed call leaves a read-write value unchanged; a successful
  *     write reads back as written (decay times, lg_dirty_mult, thread.arena,
- *     thread.tcache.enabled, background_thread, chunk_hooks); the old
+ *     thread.tcache.enabled, background_thread, chunk_hooks, extent_hooks); the old
  *     value returned is the value before the call; a read with the wrong
  *     *oldlenp copies the part that fits; nothing is written past the
  *     buffer (exact-size ASan buffers, and a guard pattern after the value
@@ -51,7 +51,8 @@
  *   - chunk_hooks with fuzzer-chosen function pointers: the allocator
  *     would call them. Writes use a set of wrappers that forward to the
  *     default hooks, the set read back, or a set with a NULL member
- *     (EINVAL);
+ *     (EINVAL); extent_hooks and arenas.create likewise write NULL, the
+ *     default table, a copy of it, or a copy without alloc (EINVAL);
  *   - arena.<i>.dss with a fuzzer-chosen pointer: the value is a string
  *     pointer the allocator reads. Writes point at fuzzer-chosen strings,
  *     or are NULL;
@@ -176,6 +177,9 @@ typedef enum {
 	S_RESET,
 	S_TCACHE_CREATE,
 	S_EXTEND,
+	/* arenas.create: arenas.extend taking an extent_hooks_t *. */
+	S_CREATE,
+	S_EXT_HOOKS,
 	S_TCACHE_DESTROY,
 	S_INITIALIZED,
 } sem_t;
@@ -217,6 +221,7 @@ static const node_t nodes[] = {
     {"arena.%u.lg_dirty_mult", K_RW, sizeof(ssize_t), IX_ARENA, S_LG_DIRTY},
     {"arena.%u.decay_time", K_RW, sizeof(ssize_t), IX_ARENA, S_DECAY},
     {"arena.%u.chunk_hooks", K_RW, sizeof(chunk_hooks_t), IX_ARENA, S_HOOKS},
+    {"arena.%u.extent_hooks", K_RW, sizeof(extent_hooks_t *), IX_ARENA, S_EXT_HOOKS},
     {"arenas.narenas", K_RO, sizeof(unsigned), IX_NONE, S_PLAIN},
     {"arenas.initialized", K_RO, 0, IX_NONE, S_INITIALIZED},
     {"arenas.lg_dirty_mult", K_RW, sizeof(ssize_t), IX_NONE, S_LG_DIRTY},
@@ -234,7 +239,7 @@ static const node_t nodes[] = {
     {"arenas.lrun.%u.size", K_RO, sizeof(size_t), IX_LRUN, S_PLAIN},
     {"arenas.hchunk.%u.size", K_RO, sizeof(size_t), IX_HCHUNK, S_PLAIN},
     {"arenas.extend", K_CREATE, sizeof(unsigned), IX_NONE, S_EXTEND},
-    {"arenas.create", K_CREATE, sizeof(unsigned), IX_NONE, S_EXTEND},
+    {"arenas.create", K_CREATE, sizeof(unsigned), IX_NONE, S_CREATE},
     {"stats.allocated", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
     {"stats.active", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
     {"stats.mapped", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
@@ -261,6 +266,9 @@ static bool home_tcache;
 static ssize_t home_arenas_decay, home_arenas_lg;
 static bool home_background;
 static chunk_hooks_t default_hooks;
+/* The default extent hooks, a copy of them, and a copy without alloc. */
+static extent_hooks_t *default_ext;
+static extent_hooks_t ext_copy, ext_no_alloc;
 static unsigned extended[MAX_EXTENDS];
 static unsigned nextended;
 
@@ -478,6 +486,12 @@ setup_once(void) {
 	snprintf(name, sizeof(name), "arena.%u.chunk_hooks", home_arena);
 	len = sizeof(default_hooks);
 	ctl_ok(name, &default_hooks, &len, NULL, 0);
+	snprintf(name, sizeof(name), "arena.%u.extent_hooks", home_arena);
+	len = sizeof(default_ext);
+	ctl_ok(name, &default_ext, &len, NULL, 0);
+	ext_copy = *default_ext;
+	ext_no_alloc = ext_copy;
+	ext_no_alloc.alloc = NULL;
 	if (config_stats && config_tcache) {
 		flush_all_caches();
 		size_t before = stats_allocated();
@@ -725,9 +739,24 @@ make_value(const node_t *n, uint8_t *val, size_t size, char *dss_buf, size_t dss
 		memcpy(val, &h, sizeof(h));
 		break;
 	}
+	case S_CREATE:
+	case S_EXT_HOOKS: {
+		extent_hooks_t *const choice[] = {NULL, default_ext, &ext_copy, &ext_no_alloc};
+		memcpy(val, &choice[how % 4], sizeof(extent_hooks_t *));
+		break;
+	}
 	default:
 		break;
 	}
+}
+
+/* An extent_hooks_t * written to arena.<i>.extent_hooks or arenas.create
+ * that must be refused (EINVAL); NULL is refused by the former only. */
+static bool
+ext_hooks_bad(const uint8_t *val, bool null_ok) {
+	extent_hooks_t *h;
+	memcpy(&h, val, sizeof(h));
+	return h == NULL ? !null_ok : h->alloc == NULL;
 }
 
 /* Whether a written value is one the node accepts (for the EFAULT / EINVAL
@@ -756,6 +785,8 @@ value_error(const node_t *n, const target_t *t, const uint8_t *val) {
 		}
 		return strcmp(s, "disabled") == 0 ? 0 : EINVAL;
 	}
+	case S_EXT_HOOKS:
+		return ext_hooks_bad(val, false) ? EINVAL : 0;
 	case S_HOOKS: {
 		void *m[7];
 		memcpy(m, val, sizeof(m));
@@ -854,7 +885,7 @@ op_call(void) {
 	}
 
 	/* Creations are bounded per process (arenas) and per input. */
-	if (n->sem == S_EXTEND && nextended >= MAX_EXTENDS) {
+	if ((n->sem == S_EXTEND || n->sem == S_CREATE) && nextended >= MAX_EXTENDS) {
 		return;
 	}
 	if (n->sem == S_TCACHE_CREATE && ntcaches >= MAX_TCACHES) {
@@ -1020,7 +1051,13 @@ op_call(void) {
 			}
 			break;
 		case K_CREATE:
-			if (write_any) {
+			if (n->sem == S_CREATE) {
+				/* The new value is the new arena's hooks. */
+				if (newp != NULL && (newlen != sizeof(extent_hooks_t *) ||
+				                     ext_hooks_bad(val, true))) {
+					req[nreq++] = EINVAL;
+				}
+			} else if (write_any) {
 				req[nreq++] = EPERM;
 			}
 			if (read_bad) {
@@ -1116,7 +1153,8 @@ op_call(void) {
 
 	/* Creations and destructions. */
 	switch (n->sem) {
-	case S_EXTEND: {
+	case S_EXTEND:
+	case S_CREATE: {
 		unsigned na = narenas();
 		if (err == 0) {
 			if (na != narenas_before + 1) {

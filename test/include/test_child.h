@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -50,6 +51,15 @@ test_child_drain(int fd, char *buf, size_t size) {
 	memcpy(buf + len, tmp, copy);
 	buf[len + copy] = '\0';
 	return true;
+}
+
+/* Under valgrind /proc/self/exe is valgrind's launcher, which will not run
+ * as a child (valgrind preloads its vgpreload_*.so objects): tests skip
+ * their child cases then. */
+static inline bool
+test_child_under_valgrind(void) {
+	const char *preload = getenv("LD_PRELOAD");
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
 }
 
 /* Returns false (c->status -1) when the child could not be started. */

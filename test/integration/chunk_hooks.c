@@ -10,7 +10,13 @@
  * The "private heap" test hands an extended arena memory from a region the
  * test mapped itself and checks that small, large and huge allocations of
  * that arena all lie inside it.
+ *
+ * The retain test counts dalloc hook calls in children under
+ * MALLOC_CONF=retain:true and retain:false: freed and purged chunks of a
+ * hooked arena go back through dalloc in both (opt.retain is about
+ * liballoc's own mappings), and arena.<i>.reset hands them back at once.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +32,8 @@
 #include <cmocka.h>
 
 #include <alloc.h>
+
+#include "test_child.h"
 
 static unsigned
 new_arena(void) {
@@ -326,12 +334,80 @@ test_private_heap(void **state) {
 	assert_true(region_used > 0);
 }
 
+/* ---- dalloc under opt.retain (children) ---- */
+
+/* Prints the dalloc calls after free + purge, and after reset. */
+static int
+child_retain(void) {
+	unsigned a = new_arena();
+	chunk_hooks_t def;
+	if (hooks_rw(a, &def, NULL) != 0) {
+		return 2;
+	}
+	prev_hooks = def;
+	chunk_hooks_t wrap = {wrap_alloc, wrap_dalloc, wrap_commit, wrap_decommit,
+	                      wrap_purge, wrap_split,  wrap_merge};
+	if (hooks_rw(a, NULL, &wrap) != 0) {
+		return 2;
+	}
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	void *huge = mallocx(6u << 20, flags);
+	void *large = mallocx(200000, flags);
+	if (huge == NULL || large == NULL) {
+		return 2;
+	}
+	memset(huge, 1, 6u << 20);
+	n_dalloc = 0;
+	dallocx(huge, flags);
+	char name[64];
+	snprintf(name, sizeof(name), "arena.%u.purge", a);
+	if (mallctl(name, NULL, NULL, NULL, 0) != 0) {
+		return 2;
+	}
+	unsigned at_purge = n_dalloc;
+	n_dalloc = 0;
+	snprintf(name, sizeof(name), "arena.%u.reset", a);
+	if (mallctl(name, NULL, NULL, NULL, 0) != 0) {
+		return 2;
+	}
+	printf("purge %u reset %u\n", at_purge, n_dalloc);
+	return 0;
+}
+
+static void
+test_dalloc_under_retain(void **state) {
+	(void)state;
+	if (test_child_under_valgrind()) {
+		skip();
+	}
+	static const char *confs[] = {"retain:true", "retain:false", NULL};
+	for (int i = 0; i < 3; i++) {
+		test_child_t c;
+		assert_true(test_child_run(confs[i], "retain", &c));
+		if (!test_child_ok(&c)) {
+			fail_msg("MALLOC_CONF=%s: status 0x%x\n%s%s",
+			         confs[i] ? confs[i] : "(unset)", c.status, c.out, c.err);
+		}
+		unsigned at_purge = 0, at_reset = 0;
+		assert_int_equal(sscanf(c.out, "purge %u reset %u", &at_purge, &at_reset), 2);
+		print_message("# MALLOC_CONF=%s: dalloc calls: %u at purge, %u at reset\n",
+		              confs[i] ? confs[i] : "(unset)", at_purge, at_reset);
+		/* The huge span at purge; the large block's chunk at reset. */
+		assert_true(at_purge >= 1);
+		assert_true(at_reset >= 1);
+	}
+}
+
 int
-main(void) {
+main(int argc, char **argv) {
+	if (argc == 3 && strcmp(argv[1], "child") == 0) {
+		return strcmp(argv[2], "retain") == 0 ? child_retain() : 2;
+	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read_and_wrap),
 	    cmocka_unit_test(test_private_heap),
 	    cmocka_unit_test(test_fork_during_purge),
+	    cmocka_unit_test(test_dalloc_under_retain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,14 +54,6 @@ have_stats(void) {
 	return mallctl("config.stats", &stats, &len, NULL, 0) == 0 && stats;
 }
 
-/* Under valgrind /proc/self/exe is valgrind's launcher, which will not run
- * as a child; valgrind preloads its vgpreload_*.so objects. */
-static bool
-under_valgrind(void) {
-	const char *preload = getenv("LD_PRELOAD");
-	return preload != NULL && strstr(preload, "vgpreload") != NULL;
-}
-
 /* Contents survive growing 2 -> 48 MiB in uneven steps and shrinking by
  * halves back to 1 KiB; every usable byte is written each time. */
 static void
@@ -328,7 +320,7 @@ child_max_bytes(void) {
 static void
 test_max_bytes(void **state) {
 	(void)state;
-	if (!have_stats() || under_valgrind()) {
+	if (!have_stats() || test_child_under_valgrind()) {
 		print_message("# needs statistics and a child process: skipped\n");
 		skip();
 	}

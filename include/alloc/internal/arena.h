@@ -184,9 +184,10 @@ struct bin_s {
 	 *     one of this arena's runs, still marked in use in its run's
 	 *     bitmap and still counted in stats.curregs: to every reader of
 	 *     the bin it is allocated until drained;
-	 *   - the list is linked through each region's first word (every
-	 *     class holds a pointer), so the owner of the region gave it up
-	 *     (free) before it was linked;
+	 *   - the list is linked through each region's second word (the
+	 *     first in the 8-byte class), so the owner of the region gave it
+	 *     up (free) before it was linked, and the thread-cache key in
+	 *     the first word stays (tcache.h);
 	 *   - pushes (a whole chain with one release CAS) need no lock;
 	 *     the only other operation is taking the whole list (acquire
 	 *     exchange) under the lock, so no region is popped alone and
@@ -477,12 +478,16 @@ arena_ptr_pclass(const void *ptr) {
 /* Aborts with one line naming ptr and `what` ("invalid pointer", "double
  * free"): a free, realloc or sdallocx of a pointer the arena did not hand
  * out, or of one already freed. */
-COLD NOINLINE void arena_report_bad_free(const void *ptr, const char *what);
+COLD NOINLINE __attribute__((noreturn)) void arena_report_bad_free(const void *ptr,
+                                                                   const char *what);
 
 /* Aborts with a report unless ptr is the start of a region of small class
  * binind (and, in debug builds, one in use). No lock in release builds:
  * the run descriptor of a page holding live regions does not change. */
 void arena_check_small(const void *ptr, szind_t binind);
+/* The same, in every build also that the region is in use (takes the bin
+ * lock): the confirmation of a suspected double free (tcache.c). */
+void arena_check_small_in_use(const void *ptr, szind_t binind);
 
 /*
  * Migration. With per-CPU arenas, a thread that moves to another CPU for
@@ -618,6 +623,18 @@ bool arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult);
  * chunk.h). Setting returns true if a member is NULL. */
 void arena_chunk_hooks_get(arena_t *arena, chunk_hooks_t *out);
 bool arena_chunk_hooks_set(arena_t *arena, const chunk_hooks_t *hooks);
+
+/* arena.<i>.extent_hooks: the same hooks as jemalloc 5's extent_hooks_t
+ * (extent_hooks.h). Setting returns true if hooks is NULL or has no alloc
+ * member. */
+extent_hooks_t *arena_extent_hooks_get(arena_t *arena);
+bool arena_extent_hooks_set(arena_t *arena, extent_hooks_t *hooks);
+
+/* After huge_reset and arena_reset: on an arena with program-supplied
+ * hooks the freed chunks go back through the dalloc hook at once (reset);
+ * `destroy` (arena.<i>.destroy) gives every cached span back, whatever the
+ * hooks, and hands the spans dalloc refuses to the extent destroy hook. */
+void arena_give_back(arena_t *arena, bool destroy);
 
 /* Purges what the arena's decay curve (or ratio) says is due now
  * (arena.<i>.decay). */

@@ -9,7 +9,8 @@
  * before the kernel is asked again: mapping and faulting in memory costs far
  * more than reusing it. Dirty cached spans are purged by the arena's decay
  * (arena.c); purged spans stay mapped (opt.retain, the default) or are
- * unmapped (retain:false).
+ * unmapped (retain:false); under program-supplied hooks they always go to
+ * the dalloc hook.
  *
  * An extent_t describes one span: a cached free span, or a live huge
  * allocation. Extent nodes come from the base allocator and are recycled on
@@ -92,6 +93,12 @@ typedef struct {
 	/* hooks are chunk_hooks_default: no need to ask before splitting or
 	 * merging. */
 	bool hooks_are_default;
+	/* The program's jemalloc 5 hooks when it installed some (hooks are
+	 * then extent_hooks.c's translation of them), else NULL. */
+	extent_hooks_t *extent_hooks;
+	/* The 4.x hooks that arena.<i>.extent_hooks last read as an
+	 * extent_hooks_t (extent_hooks.c); zeroed before. */
+	chunk_hooks_t face_hooks;
 	/* The cache's memory is a fixed region of the caller's (a private
 	 * heap): seeded once, never more mapped or unmapped, extent nodes
 	 * only from the region. `hooks` is then unused: the region may be
@@ -128,7 +135,10 @@ void chunk_cache_init_region(chunk_cache_t *cache, void *addr, size_t size, exte
                              size_t nnodes);
 
 /* Replaces the hooks (arena.<i>.chunk_hooks write); every member must be
- * non-NULL. */
+ * non-NULL. Extent hooks installed before are forgotten, unless `hooks`
+ * are their translation read back (extent_hooks_is_chunk_face), which
+ * changes nothing: the caller refuses that translation for a cache without
+ * extent hooks. */
 void chunk_hooks_set(chunk_cache_t *cache, const chunk_hooks_t *hooks);
 
 /* Purges [chunk+offset, +length) of the span [chunk, chunk+size) through
@@ -177,7 +187,10 @@ extent_t *chunk_cache_take_dirty(chunk_cache_t *cache);
 
 /* Returns a span taken by chunk_cache_take_dirty after purging it
  * (`zeroed`: the purge left it reading as zeros). With opt.retain off the
- * span is unmapped instead. */
+ * span is unmapped instead, and so it is under any hooks the program
+ * installed, whatever opt.retain says: the span goes to their dalloc
+ * (kept, purged, if dalloc refuses). opt.retain is about liballoc's own
+ * mappings; hooks are the program's contract. */
 void chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed);
 
 /* Gives every cached span back to whoever provided it (munmap with the
@@ -186,6 +199,13 @@ void chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed);
  * request would otherwise stand in its way. Returns the bytes released
  * (spans the hooks refuse to take back stay cached). */
 size_t chunk_cache_release(chunk_cache_t *cache);
+
+/* Destroying an arena (arena.<i>.destroy): every cached span goes back
+ * through the dalloc hook; a span dalloc refuses goes to the extent hooks'
+ * destroy when the program installed extent hooks with one (the memory is
+ * then no longer the arena's), and stays cached otherwise. Returns the
+ * bytes given back or destroyed. */
+size_t chunk_cache_destroy(chunk_cache_t *cache);
 
 /* Checks the cache's invariants (sorted, disjoint, back links, the byte
  * counters); returns NULL, or the text of the first one that fails. Called

@@ -65,9 +65,21 @@ typedef struct arena_s arena_t;
  * head == low_water == full, so it misses on both malloc and free.
  *
  * Every stack is followed by one slot that stays NULL (*empty == NULL), so
- * free can compare the pointer with the top of the stack (*head) without
- * testing for an empty stack first: an immediate double free is caught on
- * the hit path for two instructions.
+ * the slow paths can read the top of the stack (*head) without testing for
+ * an empty stack first.
+ *
+ * Bad frees (doc/design.md, "Bad frees"). Every object in any cache holds
+ * tcache_key, a per-process secret, in its first word (tcache_key_slot):
+ * every push writes it, every pop clears it. A free whose object already
+ * holds the key is a double free unless the program's data happens to match
+ * the secret: the hit path sends it to the slow path, which confirms it by
+ * looking through the bin (and the run's bitmap) before reporting. So a
+ * double free is caught before the object can be handed out twice, however
+ * many frees came in between. align_mask[pc] catches interior pointers: an
+ * object of a class that is a power of two starts at a multiple of its size
+ * (mask size - 1), a cached large object on a page (mask PAGE - 1); for the
+ * other small classes the mask is all ones, and their frees take a short
+ * detour that computes the region index (free_region in alloc.c).
  *
  * ticks[pc] counts the bin's cached allocations down to the next bin event
  * (a GC step, or in --enable-prof builds a sampled allocation, whichever
@@ -97,6 +109,10 @@ struct tcache_s {
 	int64_t ticks[TCACHE_NBINS_MAX];
 	/* Usable size of the class, for the per-thread byte counters. */
 	size_t usize[TCACHE_NBINS_MAX];
+	/* free's test for interior pointers: ptr & align_mask[pc] != 0 means
+	 * ptr may not start an object of the class (see above); 0 in bins
+	 * that always miss. */
+	uintptr_t align_mask[TCACHE_NBINS_MAX];
 
 	/* Slow-path fields. */
 	void **empty[TCACHE_NBINS_MAX];
@@ -163,6 +179,26 @@ tcache_nrequests(const tcache_t *t, szind_t ind) {
 	return t->nrequests_base[pc] + (uint64_t)(t->period[pc] - t->ticks[pc]);
 }
 
+/* The secret every cached object holds in its first word (non-zero,
+ * random per process; set by tcache_boot). */
+extern uintptr_t tcache_key __attribute__((visibility("hidden")));
+
+/* Where a cached object holds the key: its first word (the smallest class
+ * is 8 bytes). */
+ALWAYS_INLINE uintptr_t *
+tcache_key_slot(void *ptr) {
+	return (uintptr_t *)ptr;
+}
+
+/* The align_mask value of cached class ind (see above). */
+uintptr_t tcache_align_mask(szind_t ind);
+
+/* Slow-path confirmation of a double free: ptr, an object of cached class
+ * ind, holds the key. Aborts with a report if ptr is in t's bin (or, for a
+ * small class, free in its run); returns when the key was the program's
+ * own data. */
+void tcache_check_double_free(tcache_t *t, void *ptr, szind_t ind);
+
 /* opt.tcache and opt.lg_tcache_max. */
 extern bool opt_tcache;
 extern size_t opt_lg_tcache_max;
@@ -197,8 +233,9 @@ void tcache_flush(tcache_t *tcache);
  * NULL when memory is short. */
 void *tcache_alloc(tcache_t *tcache, arena_t *arena, szind_t szind);
 
-/* Slow path of a free of a cached class: aborts on a pointer already on top
- * of the stack (a double free), flushes half of a full bin, then pushes. */
+/* Slow path of a free of a cached class: aborts on a double free (the
+ * object holds the key and is cached already), flushes half of a full bin,
+ * then pushes. */
 void tcache_dalloc(tcache_t *tcache, void *ptr, szind_t szind);
 
 /* One incremental GC step. */

@@ -114,8 +114,38 @@ tsd_fs_tick(unsigned pc) {
 	                 : "memory");
 	return negative;
 }
+/* (ptr & tsd_tls.tcache.align_mask[pc]) != 0 as one `testq ptr, %fs:...`:
+ * GCC 12 copies ptr and uses `and` instead (two more instructions). */
+ALWAYS_INLINE bool
+tsd_fs_misaligned(const void *ptr, uintptr_t pc) {
+	bool nonzero;
+	__asm__("testq %[ptr], %%fs:%c[off](%[base],%[pc],8)"
+	        : "=@ccnz"(nonzero)
+	        : [ptr] "r"(ptr), [base] "r"(tsd_tls_offset()), [pc] "r"(pc),
+	          [off] "i"(offsetof(tsd_t, tcache.align_mask))
+	        : "memory");
+	return nonzero;
+}
+/* tsd_tls.tcache.head[pc] += delta slots, as one read-modify-write (GCC
+ * keeps the new value in a register and stores it: one more instruction). */
+ALWAYS_INLINE void
+tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
+	__asm__ volatile("addq %[d], %%fs:%c[off](%[base],%[pc],8)"
+	                 :
+	                 : [d] "er"(delta * (intptr_t)sizeof(void *)), [base] "r"(tsd_tls_offset()),
+	                   [pc] "r"(pc), [off] "i"(offsetof(tsd_t, tcache.head))
+	                 : "memory", "cc");
+}
 #else
 #define TSD_FS(field) (tsd_tls.field)
+ALWAYS_INLINE bool
+tsd_fs_misaligned(const void *ptr, uintptr_t pc) {
+	return ((uintptr_t)ptr & tsd_tls.tcache.align_mask[pc]) != 0;
+}
+ALWAYS_INLINE void
+tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
+	tsd_tls.tcache.head[pc] += delta;
+}
 ALWAYS_INLINE bool
 tsd_fs_tick(unsigned pc) {
 	/* A relaxed load and store (TCACHE_COUNTER_SET), not a locked
@@ -126,6 +156,7 @@ tsd_fs_tick(unsigned pc) {
 }
 #endif
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
+_Static_assert(sizeof(((tcache_t *)0)->align_mask[0]) == 8, "tsd_fs_misaligned tests 8 bytes");
 
 /*
  * What the layers above thread state ask of it, decided once by alloc.c at
