@@ -580,7 +580,10 @@ heap_arena_of(const void *ptr) {
 
 static size_t
 ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax, bool zero) {
-	if (old_usize >= umin && old_usize <= umax) {
+	/* A block that already fits still tries to grow to umax (xallocx's
+	 * extra, as the manual says); when it cannot, it stays as it is. */
+	bool fits = old_usize >= umin && old_usize <= umax;
+	if (fits && (old_usize == umax || sz_is_small(old_ind))) {
 		return old_usize;
 	}
 	arena_t *heap = heap_arena_of(ptr);
@@ -602,8 +605,9 @@ ralloc_in_place(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_
 static size_t
 ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin, size_t umax,
                       bool zero) {
+	bool fits = old_usize >= umin && old_usize <= umax;
 	size_t targets[2] = {umax, umin};
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < (fits ? 1u : 2u); i++) {
 		size_t usize = targets[i];
 		szind_t ind = sz_size2index(usize);
 		bool ok = false;
@@ -615,14 +619,18 @@ ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin,
 		if (large) {
 			ok = arena_ralloc_large_in_place(ptr, old_ind, ind, zero);
 		} else if (huge) {
-			ok = huge_ralloc_in_place(huge_lookup(ptr), usize, zero);
+			/* Into cached address space after it, else by growing
+			 * its mapping where it is. */
+			extent_t *e = huge_lookup(ptr);
+			ok = huge_ralloc_in_place(e, usize, zero) ||
+			     (usize > e->size && huge_ralloc_extend(e, usize) == PAGES_GREW);
 		}
 		if (ok) {
 			ralloc_resized(ptr, old_usize, usize, zero);
 			return usize;
 		}
 	}
-	return 0;
+	return fits ? old_usize : 0;
 }
 
 /* A large block that a reallocation copies away from, from this size up,
@@ -887,15 +895,42 @@ ALLOC_NAME(calloc)(size_t num, size_t size) {
 	return alloc_slow(total, 0, true);
 }
 
+int opt_zero_realloc = ZERO_REALLOC_FREE;
+size_t alloc_zero_reallocs;
+
+/* realloc(ptr, 0), ptr non-NULL, per opt.zero_realloc. */
+COLD NOINLINE static void *
+realloc_zero(void *ptr) {
+	if (config_stats) {
+		__atomic_fetch_add(&alloc_zero_reallocs, 1, __ATOMIC_RELAXED);
+	}
+	switch (opt_zero_realloc) {
+	case ZERO_REALLOC_ALLOC: {
+		/* A zero-size allocation is one of the smallest class, as
+		 * malloc(0) gives. */
+		tsd_t *tsd = tsd_ready();
+		if (unlikely(tsd == NULL)) {
+			alloc_fail(1);
+			return NULL;
+		}
+		return ralloc_impl(tsd, ptr, 1, 0, false, &tsd->tcache, NULL, "realloc");
+	}
+	case ZERO_REALLOC_ABORT:
+		msg_fatal("realloc(%p, 0) under opt.zero_realloc:abort", ptr);
+	default:
+		/* glibc's behaviour, which programs rely on: free, return NULL. */
+		free_fast(ptr);
+		return NULL;
+	}
+}
+
 ALLOC_EXPORT void *
 ALLOC_NAME(realloc)(void *ptr, size_t size) {
 	if (ptr == NULL) {
 		return alloc_slow(size, 0, false);
 	}
 	if (size == 0) {
-		/* glibc's behaviour, which programs rely on: free, return NULL. */
-		free_fast(ptr);
-		return NULL;
+		return realloc_zero(ptr);
 	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {

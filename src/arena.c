@@ -30,9 +30,9 @@ unsigned narenas_auto;
 /* Protects arena creation (arenas[], narenas_total). Lock order: after
  * init_lock, before any bin lock. */
 static mutex_t arenas_lock = MUTEX_INITIALIZER;
-/* Defaults for arenas created later (arenas.decay_time and
- * arenas.lg_dirty_mult); under arenas_lock. */
-static ssize_t arenas_decay_time;
+/* Defaults for arenas created later (arenas.dirty_decay_ms,
+ * arenas.muzzy_decay_ms, arenas.lg_dirty_mult); under arenas_lock. */
+static ssize_t arenas_decay_ms[2];
 static ssize_t arenas_lg_dirty_mult;
 
 COLD NOINLINE void
@@ -47,7 +47,8 @@ arena_boot(void) {
 	sz_boot(CHUNK_RUN_MAX_PAGES * PAGE);
 	arena_run_boot();
 	arena_bin_boot();
-	arenas_decay_time = opt_decay_time;
+	arenas_decay_ms[DECAY_STAGE_DIRTY] = opt_dirty_decay_ms;
+	arenas_decay_ms[DECAY_STAGE_MUZZY] = opt_muzzy_decay_ms;
 	arenas_lg_dirty_mult = opt_lg_dirty_mult;
 }
 
@@ -69,7 +70,10 @@ arena_init_locked(arena_t *a, unsigned ind) {
 		return true;
 	}
 	chunk_cache_init(&a->chunks, ind);
-	decay_init(&a->decay, arenas_decay_time, decay_now_ns());
+	/* Under arenas_lock, which guards the defaults. */
+	a->created_ns = decay_now_ns();
+	decay_init(&a->decay, arenas_decay_ms[DECAY_STAGE_DIRTY], a->created_ns);
+	decay_init(&a->decay_muzzy, arenas_decay_ms[DECAY_STAGE_MUZZY], a->created_ns);
 	a->lg_dirty_mult = arenas_lg_dirty_mult;
 	return false;
 }
@@ -181,20 +185,20 @@ arena_give_back(arena_t *a, bool destroy) {
 }
 
 ssize_t
-arenas_decay_time_get(void) {
+arenas_decay_ms_get(decay_stage_t stage) {
 	mutex_lock(&arenas_lock);
-	ssize_t ret = arenas_decay_time;
+	ssize_t ret = arenas_decay_ms[stage];
 	mutex_unlock(&arenas_lock);
 	return ret;
 }
 
 bool
-arenas_decay_time_set(ssize_t decay_time) {
-	if (!arena_decay_time_valid(decay_time)) {
+arenas_decay_ms_set(decay_stage_t stage, ssize_t ms) {
+	if (!arena_decay_ms_valid(ms)) {
 		return true;
 	}
 	mutex_lock(&arenas_lock);
-	arenas_decay_time = decay_time;
+	arenas_decay_ms[stage] = ms;
 	mutex_unlock(&arenas_lock);
 	return false;
 }
@@ -285,6 +289,10 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 		 * exact once every thread's frees have returned. */
 		arena_bin_remote_drain(a, bin);
 		out->bins[i] = bin->stats;
+		out->bins[i].nonfull_runs = bin->runcur != NULL && bin->runcur->nfree != 0;
+		for (const run_t *r = bin->nonfull; r != NULL; r = r->next) {
+			out->bins[i].nonfull_runs++;
+		}
 		mutex_unlock(&bin->lock);
 		out->allocated_small += out->bins[i].curregs * bin_infos[i].reg_size;
 		out->nmalloc_small += out->bins[i].nmalloc;
@@ -297,9 +305,19 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 	out->pdirty = a->ndirty + (a->chunks.dirty_bytes >> LG_PAGE);
 	out->mapped = a->chunks.mapped_bytes;
 	out->retained = a->chunks.cached_bytes - a->chunks.dirty_bytes;
-	out->npurge = a->stats.npurge;
-	out->nmadvise = a->stats.nmadvise;
-	out->purged = a->stats.purged_pages;
+	out->pmuzzy = a->nmuzzy;
+	out->uptime_ns = decay_now_ns() - a->created_ns;
+	out->dirty_decay_ms = a->decay.time;
+	out->muzzy_decay_ms = a->decay_muzzy.time;
+	out->dirty_npurge = a->stats.npurge;
+	out->dirty_nmadvise = a->stats.nmadvise;
+	out->dirty_purged = a->stats.purged_pages;
+	out->muzzy_npurge = a->stats.muzzy_npurge;
+	out->muzzy_nmadvise = a->stats.muzzy_nmadvise;
+	out->muzzy_purged = a->stats.muzzy_purged;
+	out->npurge = out->dirty_npurge + out->muzzy_npurge;
+	out->nmadvise = out->dirty_nmadvise + out->muzzy_nmadvise;
+	out->purged = out->dirty_purged + out->muzzy_purged;
 	out->metadata_mapped = a->stats.mapped_chunks * CHUNK_HEADER_PAGES * PAGE;
 	out->metadata_allocated = __atomic_load_n(&a->stats.metadata_allocated, __ATOMIC_RELAXED) +
 	                          a->chunks.nodes_made * sizeof(extent_t);
@@ -346,6 +364,7 @@ arena_reset(arena_t *a) {
 	memset(a->avail, 0, sizeof(a->avail));
 	memset(a->avail_mask, 0, sizeof(a->avail_mask));
 	a->ndirty = 0;
+	a->nmuzzy = 0;
 	arena_cactive_sub(a->nactive << LG_PAGE);
 	a->nactive = 0;
 	a->stats.mapped_chunks = 0;

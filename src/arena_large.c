@@ -153,6 +153,7 @@ arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
 	}
 	if (config_stats) {
 		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
+		a->stats.lstats[szind - SZ_NSMALL].nflushes++;
 	}
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);

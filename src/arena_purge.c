@@ -5,11 +5,22 @@
  * decay curve (decay.h), or the ratio rule of opt.purge:ratio, or all at
  * once (arena.<i>.purge). Also the decay ticks and the sweep that let idle
  * arenas purge, and the per-arena purging settings.
+ *
+ * Two stages (decay.h, doc/design.md "Muzzy pages"): the dirty decay
+ * (arena->decay, or the ratio rule) purges dirty runs lazily, making them
+ * muzzy (MAP_MUZZY), when the arena's muzzy decay time is not 0 and its
+ * memory comes from the default chunk hooks; otherwise it purges them for
+ * good at once. The muzzy decay (arena->decay_muzzy) then purges muzzy
+ * runs with MADV_DONTNEED. Cached spans (whole free chunks, huge spans)
+ * have no muzzy stage: the dirty decay purges them for good. Under
+ * opt.purge_madvise:free (liballoc's MADV_FREE-only mode) every purge is
+ * lazy and muzzy pages are left to the kernel.
  */
 #include "alloc/internal/arena.h"
 
 #include "alloc/internal/arena_run.h"
 #include "alloc/internal/arena_validate.h"
+#include "alloc/internal/pages.h"
 
 /* What one purge pass works on: free page runs and cached spans taken out
  * of the arena's structures while the lock is dropped for madvise. */
@@ -26,19 +37,65 @@ arena_ndirty_total(const arena_t *a) {
 	return a->ndirty + (a->chunks.dirty_bytes >> LG_PAGE);
 }
 
+/* Under a->lock: whether the dirty stage purges runs lazily (making them
+ * muzzy) rather than for good. `forced`: arena.<i>.purge, which purges for
+ * good whatever the muzzy decay time. */
+static bool
+arena_purge_lazily(const arena_t *a, bool forced) {
+	if (!a->chunks.hooks_are_default) {
+		return false;
+	}
+	return opt_purge_madvise == PURGE_MADVISE_FREE || (!forced && a->decay_muzzy.time != 0);
+}
+
+/* Under a->lock: whether the muzzy stage ever purges muzzy runs. */
+static bool
+arena_purges_muzzy(const arena_t *a) {
+	return a->decay_muzzy.time >= 0 && opt_purge_madvise != PURGE_MADVISE_FREE;
+}
+
+/*
+ * Takes the free runs of chunk c whose map bits include `state` (MAP_DIRTY
+ * or MAP_MUZZY) out of the free lists into items[*n..], while fewer than
+ * PURGE_BATCH items are taken and *batch (pages) is below `room`. Taken
+ * runs are marked allocated meanwhile, so nobody else touches them.
+ */
+static void
+arena_purge_collect(arena_t *a, arena_chunk_t *c, uint32_t state, purge_item_t *items, unsigned *n,
+                    size_t *batch, size_t room) {
+	for (size_t pi = CHUNK_HEADER_PAGES;
+	     pi < CHUNK_NPAGES && *n < PURGE_BATCH && *batch < room;) {
+		uint32_t bits = c->map[pi];
+		size_t npages = map_npages(bits);
+		if ((bits & MAP_FREE) && (bits & state)) {
+			arena_avail_remove(a, c, pi);
+			arena_map_set_run(c, pi, npages, MAP_LARGE);
+			c->nfree_pages -= npages;
+			if (c == a->spare) {
+				a->spare = NULL;
+			}
+			items[(*n)++] = (purge_item_t){c, pi, npages, NULL};
+			*batch += npages;
+		}
+		pi += npages;
+	}
+}
+
 /*
  * Purges at least `want` dirty pages if there are that many: the oldest
  * cached spans first, then the dirty runs of the least recently dirtied
- * chunks. The lock is dropped around the madvise calls; the pages being
- * purged are out of every list meanwhile (runs marked allocated), so no
- * other thread touches them. Returns the pages purged.
+ * chunks, lazily when arena_purge_lazily says so. The lock is dropped
+ * around the madvise calls; the pages being purged are out of every list
+ * meanwhile (runs marked allocated), so no other thread touches them.
+ * Returns the pages purged.
  */
 static size_t
-arena_purge(arena_t *a, size_t want) {
+arena_purge(arena_t *a, size_t want, bool forced) {
 	if (a->purging || want == 0) {
 		return 0;
 	}
 	a->purging = true;
+	bool lazy = arena_purge_lazily(a, forced);
 	size_t total = 0;
 	while (total < want) {
 		purge_item_t items[PURGE_BATCH];
@@ -55,23 +112,7 @@ arena_purge(arena_t *a, size_t want) {
 		for (arena_chunk_t *c = a->dirty_head;
 		     c != NULL && n < PURGE_BATCH && total + batch < want;) {
 			arena_chunk_t *next_chunk = c->dirty_next;
-			for (size_t pi = CHUNK_HEADER_PAGES;
-			     pi < CHUNK_NPAGES && n < PURGE_BATCH && total + batch < want;) {
-				uint32_t bits = c->map[pi];
-				size_t npages = map_npages(bits);
-				if ((bits & MAP_FREE) && (bits & MAP_DIRTY)) {
-					arena_avail_remove(a, c, pi);
-					/* Allocated while being purged. */
-					arena_map_set_run(c, pi, npages, MAP_LARGE);
-					c->nfree_pages -= npages;
-					if (c == a->spare) {
-						a->spare = NULL;
-					}
-					items[n++] = (purge_item_t){c, pi, npages, NULL};
-					batch += npages;
-				}
-				pi += npages;
-			}
+			arena_purge_collect(a, c, MAP_DIRTY, items, &n, &batch, want - total);
 			c = next_chunk;
 		}
 		if (n == 0) {
@@ -80,11 +121,19 @@ arena_purge(arena_t *a, size_t want) {
 		chunk_hooks_t hooks = *chunk_cache_hooks(&a->chunks);
 		mutex_unlock(&a->lock);
 		bool zeroed[PURGE_BATCH];
+		bool muzzy[PURGE_BATCH];
 		for (unsigned i = 0; i < n; i++) {
 			size_t length = items[i].npages << LG_PAGE;
+			muzzy[i] = false;
 			if (items[i].extent != NULL) {
 				zeroed[i] = chunk_purge_range(&hooks, a->ind, items[i].extent->addr,
 				                              length, 0, length);
+				continue;
+			}
+			char *addr = (char *)items[i].chunk + (items[i].pi << LG_PAGE);
+			if (lazy && pages_purge_lazy(addr, length)) {
+				muzzy[i] = true;
+				zeroed[i] = false;
 			} else {
 				zeroed[i] = chunk_purge_range(&hooks, a->ind, items[i].chunk, CHUNK,
 				                              items[i].pi << LG_PAGE, length);
@@ -99,8 +148,10 @@ arena_purge(arena_t *a, size_t want) {
 				c->nfree_pages += items[i].npages;
 				/* Purged either way; only MADV_FREE-like purges
 				 * leave the contents undefined. */
-				arena_run_insert_free(a, c, items[i].pi, items[i].npages,
-				                      zeroed[i] ? 0 : MAP_UNZEROED);
+				uint32_t state = muzzy[i]    ? MAP_UNZEROED | MAP_MUZZY
+				                 : zeroed[i] ? 0
+				                             : MAP_UNZEROED;
+				arena_run_insert_free(a, c, items[i].pi, items[i].npages, state);
 			}
 		}
 		if (config_stats) {
@@ -116,8 +167,79 @@ arena_purge(arena_t *a, size_t want) {
 	return total;
 }
 
-void
-arena_maybe_purge(arena_t *a) {
+/*
+ * The muzzy stage: purges at least `want` muzzy pages for good (MADV_DONTNEED)
+ * if there are that many, chunk by chunk; like arena_purge, without the lock
+ * around the madvise calls. Returns the pages purged.
+ */
+static size_t
+arena_purge_muzzy(arena_t *a, size_t want) {
+	if (a->purging || want == 0) {
+		return 0;
+	}
+	a->purging = true;
+	size_t total = 0;
+	while (total < want) {
+		purge_item_t items[PURGE_BATCH];
+		unsigned n = 0;
+		size_t batch = 0;
+		/* From the head each batch: putting runs back may have given
+		 * an emptied chunk back to the cache. */
+		for (arena_chunk_t *c = a->chunks_head;
+		     c != NULL && n < PURGE_BATCH && total + batch < want; c = c->next) {
+			if (c->nmuzzy != 0) {
+				arena_purge_collect(a, c, MAP_MUZZY, items, &n, &batch,
+				                    want - total);
+			}
+		}
+		if (n == 0) {
+			break;
+		}
+		mutex_unlock(&a->lock);
+		bool zeroed[PURGE_BATCH];
+		for (unsigned i = 0; i < n; i++) {
+			zeroed[i] =
+			    pages_purge_forced((char *)items[i].chunk + (items[i].pi << LG_PAGE),
+			                       items[i].npages << LG_PAGE);
+		}
+		mutex_lock(&a->lock);
+		for (unsigned i = 0; i < n; i++) {
+			arena_chunk_t *ic = items[i].chunk;
+			ic->nfree_pages += items[i].npages;
+			arena_run_insert_free(a, ic, items[i].pi, items[i].npages,
+			                      zeroed[i] ? 0 : MAP_UNZEROED);
+		}
+		if (config_stats) {
+			a->stats.muzzy_nmadvise += n;
+			a->stats.muzzy_purged += batch;
+		}
+		total += batch;
+	}
+	if (config_stats && total != 0) {
+		a->stats.muzzy_npurge++;
+	}
+	a->purging = false;
+	return total;
+}
+
+/* Under a->lock: purges the muzzy pages the muzzy decay curve no longer
+ * allows. */
+static void
+arena_maybe_purge_muzzy(arena_t *a) {
+	if (!arena_purges_muzzy(a)) {
+		return;
+	}
+	size_t limit = decay_update(&a->decay_muzzy, decay_now_ns(), a->nmuzzy);
+	if (a->nmuzzy > limit) {
+		arena_purge_muzzy(a, a->nmuzzy - limit);
+		decay_purged(&a->decay_muzzy, a->nmuzzy);
+	}
+}
+
+/* Under a->lock: purges the dirty pages the dirty decay curve (or the
+ * ratio rule) no longer allows. */
+static void
+arena_maybe_purge_dirty(arena_t *a) {
 	size_t ndirty = arena_ndirty_total(a);
 	size_t limit;
 	if (opt_purge == PURGE_MODE_RATIO) {
@@ -146,9 +268,15 @@ arena_maybe_purge(arena_t *a) {
 		}
 	}
 	if (ndirty > limit) {
-		arena_purge(a, ndirty - limit);
+		arena_purge(a, ndirty - limit, false);
 		decay_purged(&a->decay, arena_ndirty_total(a));
 	}
+}
+
+void
+arena_maybe_purge(arena_t *a) {
+	arena_maybe_purge_dirty(a);
+	arena_maybe_purge_muzzy(a);
 }
 
 void
@@ -170,7 +298,8 @@ arena_decay_tick(arena_t *a) {
 	 * with arena.<i>.decay_time writes (decay_init stores it atomically
 	 * too); a stale answer costs one lock round or one skipped tick. */
 	if (opt_purge == PURGE_MODE_DECAY &&
-	    __atomic_load_n(&a->decay.time, __ATOMIC_RELAXED) < 0) {
+	    __atomic_load_n(&a->decay.time, __ATOMIC_RELAXED) < 0 &&
+	    __atomic_load_n(&a->decay_muzzy.time, __ATOMIC_RELAXED) < 0) {
 		return;
 	}
 	arena_decay(a);
@@ -181,8 +310,13 @@ arena_decay_background(arena_t *a) {
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	uint64_t next = UINT64_MAX;
+	uint64_t now = decay_now_ns();
 	if (opt_purge == PURGE_MODE_DECAY && arena_ndirty_total(a) != 0) {
-		next = decay_ns_until_next(&a->decay, decay_now_ns());
+		next = decay_ns_until_next(&a->decay, now);
+	}
+	if (a->nmuzzy != 0 && arena_purges_muzzy(a)) {
+		uint64_t m = decay_ns_until_next(&a->decay_muzzy, now);
+		next = m < next ? m : next;
 	}
 	mutex_unlock(&a->lock);
 	return next;
@@ -218,28 +352,37 @@ arena_decay_sweep_if_due(void) {
 size_t
 arena_purge_all(arena_t *a) {
 	mutex_lock(&a->lock);
-	size_t pages = arena_purge(a, arena_ndirty_total(a));
+	size_t pages = arena_purge(a, arena_ndirty_total(a), true);
 	decay_purged(&a->decay, arena_ndirty_total(a));
+	if (opt_purge_madvise != PURGE_MADVISE_FREE) {
+		pages += arena_purge_muzzy(a, a->nmuzzy);
+		decay_purged(&a->decay_muzzy, a->nmuzzy);
+	}
 	mutex_unlock(&a->lock);
 	arena_validate_maybe(a, true);
 	return pages << LG_PAGE;
 }
 
+static decay_t *
+arena_decay_of(arena_t *a, decay_stage_t stage) {
+	return stage == DECAY_STAGE_DIRTY ? &a->decay : &a->decay_muzzy;
+}
+
 ssize_t
-arena_decay_time_get(arena_t *a) {
+arena_decay_ms_get(arena_t *a, decay_stage_t stage) {
 	mutex_lock(&a->lock);
-	ssize_t ret = a->decay.time;
+	ssize_t ret = arena_decay_of(a, stage)->time;
 	mutex_unlock(&a->lock);
 	return ret;
 }
 
 bool
-arena_decay_time_set(arena_t *a, ssize_t decay_time) {
-	if (!arena_decay_time_valid(decay_time)) {
+arena_decay_ms_set(arena_t *a, decay_stage_t stage, ssize_t ms) {
+	if (!arena_decay_ms_valid(ms)) {
 		return true;
 	}
 	mutex_lock(&a->lock);
-	decay_init(&a->decay, decay_time, decay_now_ns());
+	decay_init(arena_decay_of(a, stage), ms, decay_now_ns());
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 	return false;
@@ -289,7 +432,8 @@ arena_grow_bound(arena_t *a, size_t npages) {
 		return;
 	}
 	size_t excess = ndirty - bound;
-	if (arena_purge(a, npages < excess ? npages : excess) != 0) {
+	/* For good: the point is to keep RSS down while the arena grows. */
+	if (arena_purge(a, npages < excess ? npages : excess, true) != 0) {
 		decay_purged(&a->decay, arena_ndirty_total(a));
 	}
 }

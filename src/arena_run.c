@@ -117,6 +117,10 @@ arena_avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint3
 		c->ndirty += npages;
 		dirty_list_append(a, c);
 	}
+	if (state & MAP_MUZZY) {
+		a->nmuzzy += npages;
+		c->nmuzzy += npages;
+	}
 }
 
 void
@@ -143,6 +147,10 @@ arena_avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 		if (c->ndirty == 0) {
 			dirty_list_unlink(a, c);
 		}
+	}
+	if (bits & MAP_MUZZY) {
+		a->nmuzzy -= npages;
+		c->nmuzzy -= npages;
 	}
 }
 
@@ -230,6 +238,7 @@ arena_chunk_new(arena_t *a) {
 	arena_chunk_register(c, true);
 	c->nfree_pages = CHUNK_RUN_MAX_PAGES;
 	c->ndirty = 0;
+	c->nmuzzy = 0;
 	c->dirty_prev = NULL;
 	c->dirty_next = NULL;
 	c->prev = NULL;
@@ -344,8 +353,10 @@ static void
 arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
 	/* Dirty only if some run still holds data: a chunk whose runs were
 	 * all purged must not be purged again (its header pages are the only
-	 * ones touched, and they are tiny). */
-	bool dirty = c->ndirty != 0;
+	 * ones touched, and they are tiny). Muzzy pages count as dirty here:
+	 * the chunk cache has no muzzy stage, and its dirty decay is what
+	 * will purge them for good. */
+	bool dirty = c->ndirty != 0 || c->nmuzzy != 0;
 	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
 		size_t n = map_npages(c->map[pi]);
 		arena_avail_remove(a, c, pi);
@@ -367,14 +378,15 @@ arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
 	}
 }
 
-/* Puts free pages [pi, pi+npages) in `state` (MAP_DIRTY, MAP_UNZEROED or
- * neither) into the free lists, merging with free neighbours that are
- * dirty or not alike; a merged run is unzeroed if any part is. */
+/* Puts free pages [pi, pi+npages) in `state` (MAP_DIRTY, MAP_UNZEROED,
+ * MAP_UNZEROED | MAP_MUZZY or neither) into the free lists, merging with
+ * free neighbours in the same dirty and muzzy state; a merged run is
+ * unzeroed if any part is. */
 void
 arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
-	uint32_t dirty = state & MAP_DIRTY;
+	uint32_t kind = state & MAP_MERGE_STATE;
 	uint32_t left = c->map[pi - 1];
-	if ((left & MAP_FREE) && (left & MAP_DIRTY) == dirty) {
+	if ((left & MAP_FREE) && (left & MAP_MERGE_STATE) == kind) {
 		size_t ln = map_npages(left);
 		arena_avail_remove(a, c, pi - ln);
 		pi -= ln;
@@ -383,7 +395,7 @@ arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, ui
 	}
 	if (pi + npages < CHUNK_NPAGES) {
 		uint32_t right = c->map[pi + npages];
-		if ((right & MAP_FREE) && (right & MAP_DIRTY) == dirty) {
+		if ((right & MAP_FREE) && (right & MAP_MERGE_STATE) == kind) {
 			arena_avail_remove(a, c, pi + npages);
 			npages += map_npages(right);
 			state |= right & MAP_UNZEROED;

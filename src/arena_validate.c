@@ -23,6 +23,7 @@
 typedef struct {
 	size_t nactive;
 	size_t ndirty;
+	size_t nmuzzy;
 	size_t nfree_runs;
 	size_t ndirty_chunks;
 	size_t allocated_large;
@@ -87,6 +88,7 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 	}
 	size_t nfree = 0;
 	size_t ndirty = 0;
+	size_t nmuzzy = 0;
 	uint32_t prev_bits = MAP_HEADER;
 	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES;) {
 		uint32_t bits = c->map[pi];
@@ -98,14 +100,20 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 		if (kind == MAP_FREE) {
 			/* Maximal: no free neighbour in the same dirty state
 			 * (the left one; the right one is checked from there). */
-			VALIDATE_CHECK(!((prev_bits & MAP_FREE) &&
-			                 (prev_bits & MAP_DIRTY) == (bits & MAP_DIRTY)));
+			VALIDATE_CHECK(!((prev_bits & MAP_FREE) && (prev_bits & MAP_MERGE_STATE) ==
+			                                               (bits & MAP_MERGE_STATE)));
+			/* Muzzy runs are unzeroed, never dirty. */
+			VALIDATE_CHECK(!(bits & MAP_MUZZY) ||
+			               (bits & MAP_STATE) == (MAP_MUZZY | MAP_UNZEROED));
 			for (size_t i = 0; i < npages; i++) {
 				VALIDATE_CHECK(c->pclass[pi + i] == PCLASS_NONE);
 			}
 			nfree += npages;
 			if (bits & MAP_DIRTY) {
 				ndirty += npages;
+			}
+			if (bits & MAP_MUZZY) {
+				nmuzzy += npages;
 			}
 			w->nfree_runs++;
 		} else {
@@ -138,7 +146,9 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 	}
 	VALIDATE_CHECK(nfree == c->nfree_pages);
 	VALIDATE_CHECK(ndirty == c->ndirty);
+	VALIDATE_CHECK(nmuzzy == c->nmuzzy);
 	w->ndirty += ndirty;
+	w->nmuzzy += nmuzzy;
 	if (ndirty != 0) {
 		w->ndirty_chunks++;
 	}
@@ -274,6 +284,7 @@ arena_validate_locked(const arena_t *a) {
 	VALIDATE_CHECK(spare_found);
 	VALIDATE_CHECK(w->nactive == a->nactive);
 	VALIDATE_CHECK(w->ndirty == a->ndirty);
+	VALIDATE_CHECK(w->nmuzzy == a->nmuzzy);
 	if (config_stats) {
 		VALIDATE_CHECK(nchunks == a->stats.mapped_chunks);
 	}

@@ -15,6 +15,7 @@
 #include "alloc/internal/timeline.h"
 
 bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
+size_t opt_max_background_threads = BACKGROUND_THREADS_MAX;
 
 /* Longest sleep: a thread whose arenas hold no dirty pages looks again
  * after this long (nothing wakes it when pages become dirty, which keeps
@@ -25,11 +26,16 @@ bool opt_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
 
 static uint64_t
 bg_sleep_cap(void) {
-	ssize_t t = arenas_decay_time_get();
+	/* The shorter of the two stages' decay times that purge at all. */
+	ssize_t t = arenas_decay_ms_get(DECAY_STAGE_DIRTY);
+	ssize_t m = arenas_decay_ms_get(DECAY_STAGE_MUZZY);
+	if (m > 0 && (t <= 0 || m < t)) {
+		t = m;
+	}
 	if (t <= 0) {
 		return t == 0 ? BG_SLEEP_MAX_NS / 100 : BG_SLEEP_MAX_NS;
 	}
-	uint64_t cap = (uint64_t)t * 1000 * 1000 * 1000 / 20;
+	uint64_t cap = (uint64_t)t * 1000 * 1000 / 20;
 	return cap < BG_SLEEP_MAX_NS ? cap : BG_SLEEP_MAX_NS;
 }
 /* Shortest sleep, so a decay time of 0 cannot make a thread spin. */
@@ -59,6 +65,16 @@ static bg_info_t bg_info[BACKGROUND_THREADS_MAX];
 /* Written under bg_lock, with atomic stores because
  * background_thread_check reads it without the lock. */
 static unsigned bg_nthreads;
+/* The max_background_threads mallctl, at most opt.max_background_threads;
+ * 0 until its first write, meaning the option's value. Atomic:
+ * bg_threads_wanted reads it without the lock. */
+static size_t bg_max;
+
+static size_t
+bg_max_get(void) {
+	size_t max = __atomic_load_n(&bg_max, __ATOMIC_RELAXED);
+	return max != 0 ? max : opt_max_background_threads;
+}
 
 static unsigned
 bg_threads_wanted(void) {
@@ -67,7 +83,8 @@ bg_threads_wanted(void) {
 	if (want == 0) {
 		want = 1;
 	}
-	return want < BACKGROUND_THREADS_MAX ? want : BACKGROUND_THREADS_MAX;
+	size_t max = bg_max_get();
+	return want < max ? want : (unsigned)max;
 }
 
 /* One round over thread id's arenas; returns how long to sleep. */
@@ -199,6 +216,29 @@ background_thread_check(void) {
 		bg_start_missing();
 	}
 	mutex_unlock(&bg_lock);
+}
+
+size_t
+background_thread_max_get(void) {
+	return bg_max_get();
+}
+
+bool
+background_thread_max_set(size_t max) {
+	if (max == 0 || max > opt_max_background_threads) {
+		return true;
+	}
+	/* The threads share the arenas out by their number: restart them
+	 * with the new one, as jemalloc does. */
+	bool enabled = background_thread_enabled();
+	if (enabled) {
+		background_thread_set(false);
+	}
+	__atomic_store_n(&bg_max, max, __ATOMIC_RELAXED);
+	if (enabled) {
+		background_thread_set(true);
+	}
+	return false;
 }
 
 bool

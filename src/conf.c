@@ -42,10 +42,13 @@ ALLOC_EXPORT const char *ALLOC_NAME(malloc_conf) __attribute__((weak)) = NULL;
 const char *conf_link_path = "/etc/malloc.conf";
 
 const conf_alias_t conf_aliases[] = {
-    /* jemalloc 5 counts the decay time in milliseconds (and has a second,
-     * "muzzy" decay liballoc does not have). */
-    {"dirty_decay_ms", "decay_time", CONF_ALIAS_SCALE, 1000,
-     "alias of decay_time, which counts whole seconds"},
+    /* jemalloc 4 counts the decay time of dirty pages in seconds. */
+    {"decay_time", "dirty_decay_ms", CONF_ALIAS_MULTIPLY, 1000,
+     "alias of dirty_decay_ms in whole seconds"},
+    /* Not a jemalloc option, but the jemalloc-sys README's example
+     * ("decay_ms:30000" for a decay time of 30 s): the decay time of dirty
+     * pages, which is what that sentence means. */
+    {"decay_ms", "dirty_decay_ms", CONF_ALIAS_SCALE, 1, "alias of dirty_decay_ms"},
     /* jemalloc 5 gives the largest cached size in bytes. */
     {"tcache_max", "lg_tcache_max", CONF_ALIAS_LOG2, 0,
      "alias of lg_tcache_max, the size being 2^lg_tcache_max"},
@@ -345,6 +348,11 @@ conf_alias_value(const conf_alias_t *a, const opt_desc_t *d, const char *v, size
 		}
 		x = (int64_t)ctz_u64((uint64_t)x);
 		break;
+	case CONF_ALIAS_MULTIPLY:
+		if (x >= 0 && __builtin_mul_overflow(x, a->scale, &x)) {
+			return false;
+		}
+		break;
 	}
 	*out = x;
 	return x >= d->min && x <= d->max;
@@ -355,6 +363,11 @@ static void
 conf_alias_expected(const conf_alias_t *a, const opt_desc_t *d, char *buf, size_t size) {
 	switch (a->kind) {
 	case CONF_ALIAS_SCALE: {
+		if (a->scale == 1) {
+			msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
+			           (long long)d->max);
+			break;
+		}
 		int64_t max = d->max > INT64_MAX / a->scale ? INT64_MAX : d->max * a->scale;
 		if (d->min < 0) {
 			msg_format(buf, size, "%lld or a multiple of %lld in [0, %lld]",
@@ -370,6 +383,10 @@ conf_alias_expected(const conf_alias_t *a, const opt_desc_t *d, char *buf, size_
 		msg_format(buf, size, "a power of two in [%llu, %llu]",
 		           1ULL << (d->min < 63 ? d->min : 63),
 		           1ULL << (d->max < 63 ? d->max : 63));
+		break;
+	case CONF_ALIAS_MULTIPLY:
+		msg_format(buf, size, "an integer in [%lld, %lld]", (long long)d->min,
+		           (long long)(d->max / a->scale));
 		break;
 	}
 }
@@ -502,6 +519,40 @@ conf_parse(const char *opts, const char *source) {
 	return ctx.nerrors;
 }
 
+/* opt.confirm_conf: every source that gave options, then every option's
+ * value in force, one line each (jemalloc 5 prints the same facts). */
+static void
+conf_confirm(void) {
+	char buf[PATH_MAX];
+	char value[OPT_STRING_MAX + 8];
+	for (int s = 0; s < CONF_NSOURCES; s++) {
+		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
+		if (opts != NULL && *opts != '\0') {
+			msg_printf("<liballoc>: options from %s: \"%s\"\n",
+			           conf_source_name((conf_source_t)s), opts);
+		}
+	}
+	for (size_t i = 0; i < opt_table_len; i++) {
+		const opt_desc_t *d = &opt_table[i];
+		int64_t v = opt_value_get(d);
+		switch (d->type) {
+		case OPT_TYPE_BOOL:
+			msg_format(value, sizeof(value), "%s", v != 0 ? "true" : "false");
+			break;
+		case OPT_TYPE_ENUM:
+			msg_format(value, sizeof(value), "%s", d->enum_names[v]);
+			break;
+		case OPT_TYPE_STRING:
+			msg_format(value, sizeof(value), "\"%s\"", (const char *)d->ptr);
+			break;
+		default:
+			msg_format(value, sizeof(value), "%lld", (long long)v);
+			break;
+		}
+		msg_printf("<liballoc>: opt.%s: %s\n", d->name, value);
+	}
+}
+
 unsigned
 conf_apply_sources(void) {
 	int saved_errno = errno;
@@ -510,6 +561,9 @@ conf_apply_sources(void) {
 	for (int s = 0; s < CONF_NSOURCES; s++) {
 		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
 		nerrors += conf_parse(opts, conf_source_name((conf_source_t)s));
+	}
+	if (opt_confirm_conf) {
+		conf_confirm();
 	}
 	errno = saved_errno;
 	if (nerrors > 0 && (opt_abort_conf || opt_abort)) {

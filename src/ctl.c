@@ -19,6 +19,7 @@ static const ctl_node_t ctl_root_children[] = {
     {.name = "version", .handler = ctl_version_handler},
     {.name = "epoch", .handler = ctl_epoch_handler},
     {.name = "background_thread", .handler = ctl_background_thread_handler},
+    {.name = "max_background_threads", .handler = ctl_max_background_threads_handler},
     {.name = "config", .children = ctl_config_children},
     {.name = "opt", .index = &ctl_opt_index},
     {.name = "thread", .children = ctl_thread_children},
@@ -79,6 +80,19 @@ ctl_parse_index(const char *s, size_t len, size_t *out) {
 	return true;
 }
 
+/* The child of `children` called name[0..len) and its position, or NULL. */
+static const ctl_node_t *
+ctl_child_find(const ctl_node_t *children, const char *name, size_t len, size_t *pos) {
+	for (size_t i = 0; children[i].name != NULL; i++) {
+		const char *cn = children[i].name;
+		if (strncmp(cn, name, len) == 0 && cn[len] == '\0') {
+			*pos = i;
+			return &children[i];
+		}
+	}
+	return NULL;
+}
+
 /*
  * Resolves up to *depth components of name into mib. On success *depth is
  * the number of components resolved: all of them when the name ends at a
@@ -100,12 +114,10 @@ ctl_lookup(const char *name, size_t *mib, size_t *depth) {
 		const ctl_node_t *next = NULL;
 		size_t pos = 0;
 		if (node->children != NULL) {
-			for (pos = 0; node->children[pos].name != NULL; pos++) {
-				const char *cn = node->children[pos].name;
-				if (strncmp(cn, elm, len) == 0 && cn[len] == '\0') {
-					next = &node->children[pos];
-					break;
-				}
+			next = ctl_child_find(node->children, elm, len, &pos);
+			if (next != NULL && next->alias != NULL) {
+				next = ctl_child_find(node->children, next->alias,
+				                      strlen(next->alias), &pos);
 			}
 		} else if (node->index != NULL) {
 			const ctl_index_t *index = node->index;
@@ -247,6 +259,43 @@ ctl_write(const void *newp, size_t newlen, void *value, size_t len) {
 		return EINVAL;
 	}
 	memcpy(value, newp, len);
+	return 0;
+}
+
+int
+ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	int err = ctl_readonly(newp, newlen);
+	if (err == 0) {
+		err = ctl_writeonly(oldp, oldlenp);
+	}
+	return err;
+}
+
+int
+ctl_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, ssize_t old_ms, bool seconds,
+             bool *set, ssize_t *new_ms) {
+	*set = false;
+	ssize_t old = seconds ? decay_ms_to_seconds(old_ms) : old_ms;
+	ssize_t v;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0 || newp == NULL) {
+		return err;
+	}
+	if (seconds) {
+		if (!arena_decay_time_valid(v)) {
+			return EFAULT;
+		}
+		v = v < 0 ? -1 : v * 1000;
+	}
+	if (!arena_decay_ms_valid(v)) {
+		return EFAULT;
+	}
+	*set = true;
+	*new_ms = v;
 	return 0;
 }
 

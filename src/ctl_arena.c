@@ -2,8 +2,9 @@
 /*
  * mallctl arena.<i>.*: actions on one arena, and its purging settings.
  *
- * <i> ranges over [0, arenas.narenas]; i == arenas.narenas means every
- * arena for purge and decay (jemalloc 4.x). An automatic arena that no
+ * <i> ranges over [0, arenas.narenas]; i == arenas.narenas (jemalloc 4.x)
+ * or 4096 (jemalloc 5's MALLCTL_ARENAS_ALL) means every arena for purge,
+ * decay and initialized. An automatic arena that no
  * thread used yet does not exist: purge and decay skip it, the settings
  * answer EFAULT, as jemalloc does for an uninitialised arena.
  *
@@ -23,7 +24,9 @@
  * the dss setting cannot be applied), anything else EINVAL.
  *
  * lg_dirty_mult and decay_time are ssize_t; a value the arena refuses is
- * EFAULT, as in jemalloc 4.x.
+ * EFAULT, as in jemalloc 4.x. dirty_decay_ms and muzzy_decay_ms (jemalloc
+ * 5) are the two decay times in milliseconds; decay_time is the dirty one
+ * in seconds (a time under a second reads as 1, see decay.h).
  *
  * chunk_hooks (jemalloc 4) and extent_hooks (jemalloc 5) read and write
  * the arena's one set of memory hooks (extent_hooks.h).
@@ -51,17 +54,7 @@ ctl_arena_at(size_t i) {
 static bool
 arena_index_valid(const size_t *mib, size_t depth, size_t i) {
 	(void)mib, (void)depth;
-	return i <= ctl_narenas();
-}
-
-/* Both directions are void for actions. */
-static int
-ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-	int err = ctl_readonly(newp, newlen);
-	if (err == 0) {
-		err = ctl_writeonly(oldp, oldlenp);
-	}
-	return err;
+	return i <= ctl_narenas() || i == CTL_ARENAS_ALL;
 }
 
 static int
@@ -75,7 +68,7 @@ arena_i_purge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	unsigned n = ctl_narenas();
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = ctl_arena_at(i);
-		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+		if (a != NULL && (ctl_arenas_all(mib[1], n) || mib[1] == i)) {
 			arena_purge_all(a);
 		}
 	}
@@ -93,7 +86,7 @@ arena_i_decay_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
 	unsigned n = ctl_narenas();
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = ctl_arena_at(i);
-		if (a != NULL && (mib[1] == n || mib[1] == i)) {
+		if (a != NULL && (ctl_arenas_all(mib[1], n) || mib[1] == i)) {
 			arena_decay(a);
 		}
 	}
@@ -192,28 +185,47 @@ arena_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	return 0;
 }
 
+/*
+ * arena.<i>.dirty_decay_ms, muzzy_decay_ms (jemalloc 5) and decay_time
+ * (4.x: the dirty one in seconds, read rounded up): ssize_t, rw. `seconds`
+ * says which unit the node speaks.
+ */
 static int
-arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                       size_t newlen) {
-	(void)miblen;
+arena_i_decay_rw(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                 decay_stage_t stage, bool seconds) {
 	arena_t *a = ctl_arena_at(mib[1]);
 	if (a == NULL) {
 		return EFAULT;
 	}
-	ssize_t old = arena_decay_time_get(a);
-	ssize_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
+	bool set;
+	ssize_t ms;
+	int err = ctl_decay_rw(oldp, oldlenp, newp, newlen, arena_decay_ms_get(a, stage), seconds,
+	                       &set, &ms);
+	if (err != 0 || !set) {
 		return err;
 	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp != NULL && arena_decay_time_set(a, v)) {
-		return EFAULT;
-	}
-	return 0;
+	return arena_decay_ms_set(a, stage, ms) ? EFAULT : 0;
+}
+
+static int
+arena_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, true);
+}
+
+static int
+arena_i_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                           void *newp, size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, false);
+}
+
+static int
+arena_i_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                           void *newp, size_t newlen) {
+	(void)miblen;
+	return arena_i_decay_rw(mib, oldp, oldlenp, newp, newlen, DECAY_STAGE_MUZZY, false);
 }
 
 /*
@@ -302,6 +314,23 @@ arena_i_extent_hooks_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *o
 	return arena_hooks_rw(mib, oldp, oldlenp, newp, newlen, &extent_face);
 }
 
+/* arena.<i>.initialized (jemalloc 5, bool r-): whether arena i exists (an
+ * automatic arena exists once a thread used it); true for the "all"
+ * index i == narenas when any arena does. */
+static int
+arena_i_initialized_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)miblen;
+	unsigned n = ctl_narenas();
+	bool v = false;
+	for (unsigned i = 0; i < n && !v; i++) {
+		if (ctl_arenas_all(mib[1], n) || mib[1] == i) {
+			v = ctl_arena_at(i) != NULL;
+		}
+	}
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static const ctl_node_t arena_i_children[] = {
     {.name = "purge", .handler = arena_i_purge_ctl},
     {.name = "decay", .handler = arena_i_decay_ctl},
@@ -312,6 +341,9 @@ static const ctl_node_t arena_i_children[] = {
     {.name = "decay_time", .handler = arena_i_decay_time_ctl},
     {.name = "chunk_hooks", .handler = arena_i_chunk_hooks_ctl},
     {.name = "extent_hooks", .handler = arena_i_extent_hooks_ctl},
+    {.name = "initialized", .handler = arena_i_initialized_ctl},
+    {.name = "dirty_decay_ms", .handler = arena_i_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = arena_i_muzzy_decay_ms_ctl},
     {.name = NULL},
 };
 

@@ -7,6 +7,15 @@
  *
  * arenas.narenas counts the automatic arena slots (created on first use)
  * and the extended arenas; arenas.initialized says which of them exist.
+ *
+ * jemalloc 5 names: arenas.bin.<i>.slab_size is run_size under its new name
+ * (same node, same MIB); arenas.bin.<i>.nshards is 1 (one bin per class and
+ * arena). arenas.nlextents / arenas.lextent.<i>.size count and size the
+ * classes jemalloc 5 calls large: liballoc's large classes followed by its
+ * huge ones, so lextent.<i> is lrun.<i> for i < nlruns and
+ * hchunk.<i - nlruns> above. arenas.lookup takes a pointer (write) and
+ * returns the index of the arena its memory belongs to (read): EINVAL for
+ * an address that is in no arena chunk and starts no huge allocation.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,6 +23,7 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 
@@ -67,24 +77,41 @@ arenas_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *o
 	return 0;
 }
 
+/* arenas.decay_time (seconds), arenas.dirty_decay_ms and
+ * arenas.muzzy_decay_ms: the defaults for arenas made later, as
+ * arena.<i>.* speak them. */
+static int
+arenas_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, decay_stage_t stage,
+                bool seconds) {
+	bool set;
+	ssize_t ms;
+	int err = ctl_decay_rw(oldp, oldlenp, newp, newlen, arenas_decay_ms_get(stage), seconds,
+	                       &set, &ms);
+	if (err != 0 || !set) {
+		return err;
+	}
+	return arenas_decay_ms_set(stage, ms) ? EFAULT : 0;
+}
+
 static int
 arenas_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                       size_t newlen) {
 	(void)mib, (void)miblen;
-	ssize_t old = arenas_decay_time_get();
-	ssize_t v;
-	int err = ctl_write(newp, newlen, &v, sizeof(v));
-	if (err != 0) {
-		return err;
-	}
-	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
-	if (err != 0) {
-		return err;
-	}
-	if (newp != NULL && arenas_decay_time_set(v)) {
-		return EFAULT;
-	}
-	return 0;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, true);
+}
+
+static int
+arenas_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)mib, (void)miblen;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_DIRTY, false);
+}
+
+static int
+arenas_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)mib, (void)miblen;
+	return arenas_decay_rw(oldp, oldlenp, newp, newlen, DECAY_STAGE_MUZZY, false);
 }
 
 static int
@@ -228,10 +255,20 @@ arenas_bin_i_run_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
 }
 
+static int
+arenas_bin_i_nshards_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+	(void)mib, (void)miblen;
+	uint32_t v = 1;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static const ctl_node_t arenas_bin_i_children[] = {
     {.name = "size", .handler = arenas_bin_i_size_ctl},
     {.name = "nregs", .handler = arenas_bin_i_nregs_ctl},
     {.name = "run_size", .handler = arenas_bin_i_run_size_ctl},
+    {.name = "slab_size", .alias = "run_size"},
+    {.name = "nshards", .handler = arenas_bin_i_nshards_ctl},
     {.name = NULL},
 };
 
@@ -299,6 +336,76 @@ static const ctl_index_t arenas_hchunk_index = {
     .elem = &arenas_hchunk_i_node,
 };
 
+/* arenas.nlextents, arenas.lextent.<i>.size (jemalloc 5) */
+
+static int
+arenas_nlextents_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                     size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned v = SZ_NLARGE + SZ_NHUGE;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static bool
+arenas_lextent_valid(const size_t *mib, size_t depth, size_t i) {
+	(void)mib, (void)depth;
+	return i < SZ_NLARGE + SZ_NHUGE;
+}
+
+static int
+arenas_lextent_i_size_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	size_t v = sz_index2size((szind_t)(SZ_NSMALL + mib[2]));
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static const ctl_node_t arenas_lextent_i_children[] = {
+    {.name = "size", .handler = arenas_lextent_i_size_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t arenas_lextent_i_node = {.name = "<i>",
+                                                 .children = arenas_lextent_i_children};
+
+static const ctl_index_t arenas_lextent_index = {
+    .valid = arenas_lextent_valid,
+    .elem = &arenas_lextent_i_node,
+};
+
+/* The arena whose memory ptr points into, or NULL. */
+static arena_t *
+arenas_lookup_arena(const void *ptr) {
+	if (((uintptr_t)ptr & CHUNK_MASK) == 0) {
+		extent_t *e = huge_lookup(ptr);
+		return e != NULL ? e->arena : NULL;
+	}
+	if (!arena_chunk_registered_checked(ptr)) {
+		return NULL;
+	}
+	return arena_chunk_of(ptr)->arena;
+}
+
+static int
+arenas_lookup_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                  size_t newlen) {
+	(void)mib, (void)miblen;
+	void *ptr = NULL;
+	if (newp == NULL) {
+		return EINVAL;
+	}
+	int err = ctl_write(newp, newlen, &ptr, sizeof(ptr));
+	if (err != 0) {
+		return err;
+	}
+	arena_t *a = arenas_lookup_arena(ptr);
+	if (a == NULL) {
+		return EINVAL;
+	}
+	unsigned ind = a->ind;
+	return ctl_read(oldp, oldlenp, &ind, sizeof(ind));
+}
+
 const ctl_node_t ctl_arenas_children[] = {
     {.name = "narenas", .handler = arenas_narenas_ctl},
     {.name = "initialized", .handler = arenas_initialized_ctl},
@@ -316,5 +423,10 @@ const ctl_node_t ctl_arenas_children[] = {
     {.name = "hchunk", .index = &arenas_hchunk_index},
     {.name = "extend", .handler = arenas_extend_ctl},
     {.name = "create", .handler = arenas_create_ctl},
+    {.name = "nlextents", .handler = arenas_nlextents_ctl},
+    {.name = "lextent", .index = &arenas_lextent_index},
+    {.name = "lookup", .handler = arenas_lookup_ctl},
+    {.name = "dirty_decay_ms", .handler = arenas_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = arenas_muzzy_decay_ms_ctl},
     {.name = NULL},
 };

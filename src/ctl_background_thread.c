@@ -10,6 +10,11 @@
  *       makes the write answer EFAULT (purging stays enabled, and the next
  *       allocation slow path tries again). ENOENT in a build configured
  *       with --disable-background-thread-support.
+ *   max_background_threads (size_t, rw)   the most threads background
+ *       purging may use, in [1, opt.max_background_threads] (EINVAL
+ *       otherwise). Changing it while purging is on stops the threads and
+ *       starts the new number, as jemalloc 5 does. ENOENT without
+ *       background thread support, like background_thread.
  *   stats.background_thread.num_threads  (size_t)   threads running
  *   stats.background_thread.num_runs     (uint64_t) wake-ups, all threads
  *   stats.background_thread.run_interval (uint64_t) average time between
@@ -52,6 +57,32 @@ ctl_background_thread_handler(const size_t *mib, size_t miblen, void *oldp, size
 	}
 	if (newp != NULL && v != old && background_thread_set(v)) {
 		return EFAULT;
+	}
+	return 0;
+}
+
+int
+ctl_max_background_threads_handler(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                   void *newp, size_t newlen) {
+	(void)mib, (void)miblen;
+	if (!config_background_thread_support) {
+		return ENOENT;
+	}
+	size_t old = background_thread_max_get();
+	size_t v = old;
+	int err = ctl_write(newp, newlen, &v, sizeof(v));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && (v == 0 || v > opt_max_background_threads)) {
+		return EINVAL;
+	}
+	err = ctl_read(oldp, oldlenp, &old, sizeof(old));
+	if (err != 0) {
+		return err;
+	}
+	if (newp != NULL && v != old && background_thread_max_set(v)) {
+		return EINVAL;
 	}
 	return 0;
 }

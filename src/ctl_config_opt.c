@@ -13,11 +13,14 @@
  *
  * opt.* is an index over opt_table (opt.h), so every option the table
  * lists is a node, typed by the table: bool, unsigned, ssize_t, size_t, or
- * const char * for enums (the value's name) and strings (opt.prof_prefix). jemalloc 5 spellings
- * that are views of 4.x options follow the table entries: opt.dirty_decay_ms is opt.decay_time in
- * milliseconds (-1 stays -1). In a build without thread caches (--disable-tcache) opt.tcache and
- * opt.lg_tcache_max are ENOENT, like the other thread-cache nodes; without --enable-prof the
- * opt.prof* and opt.lg_prof_* nodes are ENOENT, as in jemalloc.
+ * const char * for enums (the value's name). jemalloc 5 spellings that are
+ * views of other options follow the table entries: opt.decay_time (4.x) is
+ * opt.dirty_decay_ms in seconds (-1 stays -1, others round up) and
+ * opt.tcache_max (jemalloc 5) is 2^opt.lg_tcache_max bytes. In a build without thread
+ * caches (--disable-tcache) opt.tcache and opt.lg_tcache_max are ENOENT,
+ * like the other thread-cache nodes; without --enable-prof the opt.prof*
+ * and opt.lg_prof_* nodes are ENOENT, as in jemalloc. Strings
+ * (opt.prof_prefix, opt.stats_timeline) read as const char *.
  */
 #include <errno.h>
 #include <string.h>
@@ -167,7 +170,7 @@ const ctl_node_t ctl_config_children[] = {
 /* opt.* */
 
 /* Aliases after the table entries: position opt_table_len + k. */
-static const char *const opt_alias_names[] = {"dirty_decay_ms"};
+static const char *const opt_alias_names[] = {"decay_time", "tcache_max"};
 #define OPT_NALIASES (sizeof(opt_alias_names) / sizeof(opt_alias_names[0]))
 
 static bool
@@ -193,11 +196,22 @@ opt_index_valid(const size_t *mib, size_t depth, size_t i) {
 	return i < opt_table_len + OPT_NALIASES;
 }
 
-/* opt.dirty_decay_ms: opt.decay_time in milliseconds. */
+/* opt.decay_time (4.x): opt.dirty_decay_ms in seconds, rounded up. */
 static int
-opt_dirty_decay_ms_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-	ssize_t ms = opt_decay_time < 0 ? -1 : opt_decay_time * 1000;
-	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &ms, sizeof(ms));
+opt_decay_time_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	ssize_t s = decay_ms_to_seconds(opt_dirty_decay_ms);
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &s, sizeof(s));
+}
+
+/* opt.tcache_max: the largest size cached, 2^opt.lg_tcache_max bytes
+ * (ENOENT without thread caches, like opt.lg_tcache_max). */
+static int
+opt_tcache_max_read(void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+	if (!config_tcache) {
+		return ENOENT;
+	}
+	size_t v = (size_t)1 << opt_lg_tcache_max;
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
 }
 
 static int
@@ -205,7 +219,12 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 	(void)miblen;
 	size_t pos = mib[1];
 	if (pos >= opt_table_len) {
-		return opt_dirty_decay_ms_read(oldp, oldlenp, newp, newlen);
+		switch (pos - opt_table_len) {
+		case 0:
+			return opt_decay_time_read(oldp, oldlenp, newp, newlen);
+		default:
+			return opt_tcache_max_read(oldp, oldlenp, newp, newlen);
+		}
 	}
 	const opt_desc_t *d = &opt_table[pos];
 	/* As in jemalloc, the thread-cache options exist only in a build

@@ -31,8 +31,9 @@
  *
  * stats.background_thread.* are read live (ctl_background_thread.c).
  *
- * Per arena, lg_dirty_mult, decay_time and dss exist for real arenas only:
- * the merged view answers ENOENT for them.
+ * Per arena, lg_dirty_mult, decay_time, dirty/muzzy_decay_ms and dss exist
+ * for real arenas only: the merged view (index arenas.narenas, or 4096,
+ * jemalloc 5's MALLCTL_ARENAS_ALL) answers ENOENT for them.
  *
  * A build without statistics (--disable-stats, config_stats false) keeps no
  * counters, so it has no numbers to report: as in jemalloc, every stats.*
@@ -50,6 +51,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/ctl.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/opt.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 
@@ -74,6 +76,7 @@ typedef struct {
 	size_t resident;
 	size_t mapped;
 	size_t retained;
+	size_t metadata_thp;
 } ctl_totals_t;
 static ctl_totals_t ctl_snap_totals;
 
@@ -88,6 +91,7 @@ ctl_bin_stats_merge(bin_stats_t *sum, const bin_stats_t *s) {
 	sum->reruns += s->reruns;
 	sum->curregs += s->curregs;
 	sum->curruns += s->curruns;
+	sum->nonfull_runs += s->nonfull_runs;
 }
 
 static void
@@ -96,6 +100,7 @@ ctl_large_stats_merge(large_stats_t *sum, const large_stats_t *s) {
 	sum->ndalloc += s->ndalloc;
 	sum->nrequests += s->nrequests;
 	sum->curruns += s->curruns;
+	sum->nflushes += s->nflushes;
 }
 
 static void
@@ -103,6 +108,17 @@ ctl_arena_stats_merge(arena_stats_snapshot_t *sum, const arena_stats_snapshot_t 
 	sum->nthreads += s->nthreads;
 	sum->pactive += s->pactive;
 	sum->pdirty += s->pdirty;
+	sum->pmuzzy += s->pmuzzy;
+	sum->dirty_npurge += s->dirty_npurge;
+	sum->dirty_nmadvise += s->dirty_nmadvise;
+	sum->dirty_purged += s->dirty_purged;
+	sum->muzzy_npurge += s->muzzy_npurge;
+	sum->muzzy_nmadvise += s->muzzy_nmadvise;
+	sum->muzzy_purged += s->muzzy_purged;
+	/* The oldest arena's age. */
+	if (s->uptime_ns > sum->uptime_ns) {
+		sum->uptime_ns = s->uptime_ns;
+	}
 	sum->mapped += s->mapped;
 	sum->retained += s->retained;
 	sum->metadata_mapped += s->metadata_mapped;
@@ -150,7 +166,7 @@ ctl_arena_stats_read(arena_t *a, ctl_arena_stats_t *out) {
 		}
 	}
 	out->lg_dirty_mult = arena_lg_dirty_mult_get(a);
-	out->decay_time = arena_decay_time_get(a);
+	out->decay_time = decay_ms_to_seconds(out->astats.dirty_decay_ms);
 	out->initialized = true;
 }
 
@@ -193,6 +209,7 @@ ctl_refresh_locked(void) {
 	t->resident = t->metadata + t->active + (m->pdirty << LG_PAGE);
 	t->mapped = m->mapped + t->metadata;
 	t->retained = m->retained;
+	t->metadata_thp = base_thp_blocks();
 	ctl_snap_narenas = n;
 	ctl_epoch++;
 	ctl_snap_ready = true;
@@ -400,6 +417,29 @@ stats_mapped_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
 	return stats_total_read(oldp, oldlenp, newp, newlen, offsetof(ctl_totals_t, mapped));
 }
 
+/* stats.metadata_thp (jemalloc 5): metadata blocks of 2 MiB advised
+ * MADV_HUGEPAGE under opt.metadata_thp (the kernel decides whether each
+ * is backed by a huge page). */
+static int
+stats_metadata_thp_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                       size_t newlen) {
+	(void)mib, (void)miblen;
+	return stats_total_read(oldp, oldlenp, newp, newlen, offsetof(ctl_totals_t, metadata_thp));
+}
+
+/* stats.zero_reallocs (jemalloc 5): realloc(ptr, 0) calls with a non-NULL
+ * ptr so far, read live (see opt.zero_realloc). */
+static int
+stats_zero_reallocs_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)mib, (void)miblen;
+	if (!config_stats) {
+		return ENOENT;
+	}
+	size_t v = __atomic_load_n(&alloc_zero_reallocs, __ATOMIC_RELAXED);
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static int
 stats_retained_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                    size_t newlen) {
@@ -417,7 +457,7 @@ stats_arenas_valid(const size_t *mib, size_t depth, size_t i) {
 		return false;
 	}
 	ctl_lock_snapshot();
-	bool ok = i == ctl_snap_narenas ||
+	bool ok = ctl_arenas_all(i, ctl_snap_narenas) ||
 	          (i < ctl_snap_narenas && ctl_snap[i] != NULL && ctl_snap[i]->initialized);
 	mutex_unlock(&ctl_lock);
 	return ok;
@@ -427,7 +467,7 @@ stats_arenas_valid(const size_t *mib, size_t depth, size_t i) {
  * ctl_lock. */
 static const ctl_arena_stats_t *
 stats_arena_locked(size_t i) {
-	if (i == ctl_snap_narenas) {
+	if (ctl_arenas_all(i, ctl_snap_narenas)) {
 		return &ctl_snap_merged;
 	}
 	if (i < ctl_snap_narenas && ctl_snap[i] != NULL && ctl_snap[i]->initialized) {
@@ -479,7 +519,7 @@ stats_arenas_i_dss_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *old
 		return err;
 	}
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
@@ -493,7 +533,7 @@ stats_arenas_i_lg_dirty_mult_ctl(const size_t *mib, size_t miblen, void *oldp, s
                                  void *newp, size_t newlen) {
 	(void)miblen;
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
@@ -507,13 +547,112 @@ stats_arenas_i_decay_time_ctl(const size_t *mib, size_t miblen, void *oldp, size
                               void *newp, size_t newlen) {
 	(void)miblen;
 	mutex_lock(&ctl_lock);
-	bool merged = mib[2] == ctl_snap_narenas;
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
 	mutex_unlock(&ctl_lock);
 	if (merged) {
 		return ENOENT;
 	}
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen,
 	                        offsetof(ctl_arena_stats_t, decay_time), 0, sizeof(ssize_t));
+}
+
+/* stats.arenas.<i>.dirty_decay_ms / muzzy_decay_ms (jemalloc 5): the
+ * arena's decay times, like decay_time for real arenas only. */
+static int
+stats_arenas_i_decay_ms_read(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
+                             size_t newlen, size_t offset) {
+	mutex_lock(&ctl_lock);
+	bool merged = ctl_arenas_all(mib[2], ctl_snap_narenas);
+	mutex_unlock(&ctl_lock);
+	if (merged) {
+		return ENOENT;
+	}
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, offset, 0, sizeof(ssize_t));
+}
+
+static int
+stats_arenas_i_dirty_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_decay_ms_read(mib, oldp, oldlenp, newp, newlen,
+	                                    ASTATS(dirty_decay_ms));
+}
+
+static int
+stats_arenas_i_muzzy_decay_ms_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arenas_i_decay_ms_read(mib, oldp, oldlenp, newp, newlen,
+	                                    ASTATS(muzzy_decay_ms));
+}
+
+/* stats.arenas.<i>.uptime (jemalloc 5): ns since the arena was made (the
+ * oldest arena's in the merged view), as of the last refresh. */
+static int
+stats_arenas_i_uptime_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(uptime_ns), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_pmuzzy_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                          size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(pmuzzy), 0,
+	                        sizeof(size_t));
+}
+
+/* stats.arenas.<i>.{dirty,muzzy}_{npurge,nmadvise,purged} (jemalloc 5):
+ * each decay stage's sweeps, madvise calls and pages (npurge, nmadvise
+ * and purged are their sums). */
+static int
+stats_arenas_i_dirty_npurge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_npurge), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_dirty_nmadvise_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_nmadvise), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_dirty_purged_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(dirty_purged), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_npurge_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_npurge), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_nmadvise_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_nmadvise), 0,
+	                        sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_muzzy_purged_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(muzzy_purged), 0,
+	                        sizeof(uint64_t));
 }
 
 static int
@@ -566,6 +705,109 @@ stats_arenas_i_metadata_allocated_ctl(const size_t *mib, size_t miblen, void *ol
 	(void)miblen;
 	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(metadata_allocated), 0,
 	                        sizeof(size_t));
+}
+
+/* stats.arenas.<i>.resident (jemalloc 5): an upper bound of the arena's
+ * resident bytes: active and dirty pages, chunk headers and the base
+ * memory made for it. */
+static int
+stats_arenas_i_resident_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                            void *newp, size_t newlen) {
+	(void)miblen;
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	ctl_lock_snapshot();
+	const ctl_arena_stats_t *s = stats_arena_locked(mib[2]);
+	size_t v = 0;
+	if (s != NULL) {
+		const arena_stats_snapshot_t *a = &s->astats;
+		v = ((a->pactive + a->pdirty) << LG_PAGE) + a->metadata_mapped +
+		    a->metadata_allocated;
+	}
+	mutex_unlock(&ctl_lock);
+	return s == NULL ? ENOENT : ctl_read(oldp, oldlenp, &v, sizeof(v));
+}
+
+/* stats.arenas.<i>.base (jemalloc 5): metadata.allocated under its
+ * jemalloc 5 name, the base memory made for the arena. */
+static int
+stats_arenas_i_base_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, ASTATS(metadata_allocated), 0,
+	                        sizeof(size_t));
+}
+
+/* The uint64_t at `field` of each of the `n` elements (`elem` bytes apart)
+ * starting at `offset` in the snapshot of arena mib[2], summed. */
+static int
+stats_arena_sum(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                size_t offset, size_t elem, size_t n, size_t field) {
+	int err = ctl_readonly(newp, newlen);
+	if (err != 0) {
+		return err;
+	}
+	ctl_lock_snapshot();
+	const ctl_arena_stats_t *s = stats_arena_locked(mib[2]);
+	uint64_t v = 0;
+	for (size_t j = 0; s != NULL && j < n; j++) {
+		uint64_t x;
+		memcpy(&x, (const char *)s + offset + j * elem + field, sizeof(x));
+		v += x;
+	}
+	mutex_unlock(&ctl_lock);
+	return s == NULL ? ENOENT : ctl_read(oldp, oldlenp, &v, sizeof(v));
+}
+
+/* stats.arenas.<i>.small.nfills / nflushes (jemalloc 5): the bins' thread-
+ * cache fills and flushes, summed. */
+static int
+stats_arenas_i_small_nfills_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(bins), sizeof(bin_stats_t),
+	                       SZ_NSMALL, offsetof(bin_stats_t, nfills));
+}
+
+static int
+stats_arenas_i_small_nflushes_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(bins), sizeof(bin_stats_t),
+	                       SZ_NSMALL, offsetof(bin_stats_t, nflushes));
+}
+
+/* stats.arenas.<i>.large.nfills / nflushes (jemalloc 5). A thread cache
+ * takes large objects only from the program's frees, never in batches from
+ * the arena, so there are no large fills: nfills is 0 by construction.
+ * nflushes counts the flushes that returned large objects, per class,
+ * summed. */
+static int
+stats_arenas_i_large_nfills_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, 0, 0, 0, 0);
+}
+
+static int
+stats_arenas_i_large_nflushes_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                  void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_sum(mib, oldp, oldlenp, newp, newlen, ASTATS(lstats),
+	                       sizeof(large_stats_t), SZ_NLARGE, offsetof(large_stats_t, nflushes));
+}
+
+/* stats.arenas.<i>.bins.<j>.nonfull_slabs (jemalloc 5): the class's runs
+ * with free regions at the last refresh. */
+static int
+stats_arenas_i_bins_j_nonfull_slabs_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                        size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen,
+	                        ASTATS(bins) + offsetof(bin_stats_t, nonfull_runs),
+	                        sizeof(bin_stats_t), sizeof(size_t));
 }
 
 static const ctl_node_t stats_arenas_i_metadata_children[] = {
@@ -637,6 +879,8 @@ static const ctl_node_t stats_arenas_i_small_children[] = {
     {.name = "nmalloc", .handler = stats_arenas_i_small_nmalloc_ctl},
     {.name = "ndalloc", .handler = stats_arenas_i_small_ndalloc_ctl},
     {.name = "nrequests", .handler = stats_arenas_i_small_nrequests_ctl},
+    {.name = "nfills", .handler = stats_arenas_i_small_nfills_ctl},
+    {.name = "nflushes", .handler = stats_arenas_i_small_nflushes_ctl},
     {.name = NULL},
 };
 
@@ -679,6 +923,8 @@ static const ctl_node_t stats_arenas_i_large_children[] = {
     {.name = "nmalloc", .handler = stats_arenas_i_large_nmalloc_ctl},
     {.name = "ndalloc", .handler = stats_arenas_i_large_ndalloc_ctl},
     {.name = "nrequests", .handler = stats_arenas_i_large_nrequests_ctl},
+    {.name = "nfills", .handler = stats_arenas_i_large_nfills_ctl},
+    {.name = "nflushes", .handler = stats_arenas_i_large_nflushes_ctl},
     {.name = NULL},
 };
 
@@ -816,6 +1062,10 @@ static const ctl_node_t stats_arenas_i_bins_j_children[] = {
     {.name = "nruns", .handler = stats_arenas_i_bins_j_nruns_ctl},
     {.name = "nreruns", .handler = stats_arenas_i_bins_j_nreruns_ctl},
     {.name = "curruns", .handler = stats_arenas_i_bins_j_curruns_ctl},
+    {.name = "nslabs", .alias = "nruns"},
+    {.name = "nreslabs", .alias = "nreruns"},
+    {.name = "curslabs", .alias = "curruns"},
+    {.name = "nonfull_slabs", .handler = stats_arenas_i_bins_j_nonfull_slabs_ctl},
     {.name = NULL},
 };
 
@@ -940,6 +1190,67 @@ static const ctl_index_t stats_arenas_i_hchunks_index = {
     .elem = &stats_arenas_i_hchunks_j_node,
 };
 
+/* lextents.<j>.* (jemalloc 5): the large classes, then the huge ones, as
+ * arenas.lextent.<j> numbers them; the snapshot keeps hstats right after
+ * lstats, so one array index covers both. */
+_Static_assert(offsetof(arena_stats_snapshot_t, hstats) ==
+                   offsetof(arena_stats_snapshot_t, lstats) + SZ_NLARGE * sizeof(large_stats_t),
+               "hstats follows lstats");
+
+static bool
+stats_arenas_lextents_valid(const size_t *mib, size_t depth, size_t j) {
+	(void)mib, (void)depth;
+	return j < SZ_NLARGE + SZ_NHUGE;
+}
+
+static int
+stats_arenas_i_lextents_j_nmalloc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                      void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(nmalloc),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_ndalloc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                      void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(ndalloc),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_nrequests_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                        size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(nrequests),
+	                        sizeof(large_stats_t), sizeof(uint64_t));
+}
+
+static int
+stats_arenas_i_lextents_j_curlextents_ctl(const size_t *mib, size_t miblen, void *oldp,
+                                          size_t *oldlenp, void *newp, size_t newlen) {
+	(void)miblen;
+	return stats_arena_read(mib, oldp, oldlenp, newp, newlen, LRUN(curruns),
+	                        sizeof(large_stats_t), sizeof(size_t));
+}
+
+static const ctl_node_t stats_arenas_i_lextents_j_children[] = {
+    {.name = "nmalloc", .handler = stats_arenas_i_lextents_j_nmalloc_ctl},
+    {.name = "ndalloc", .handler = stats_arenas_i_lextents_j_ndalloc_ctl},
+    {.name = "nrequests", .handler = stats_arenas_i_lextents_j_nrequests_ctl},
+    {.name = "curlextents", .handler = stats_arenas_i_lextents_j_curlextents_ctl},
+    {.name = NULL},
+};
+
+static const ctl_node_t stats_arenas_i_lextents_j_node = {
+    .name = "<j>", .children = stats_arenas_i_lextents_j_children};
+
+static const ctl_index_t stats_arenas_i_lextents_index = {
+    .valid = stats_arenas_lextents_valid,
+    .elem = &stats_arenas_i_lextents_j_node,
+};
+
 static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "nthreads", .handler = stats_arenas_i_nthreads_ctl},
     {.name = "dss", .handler = stats_arenas_i_dss_ctl},
@@ -959,6 +1270,19 @@ static const ctl_node_t stats_arenas_i_children[] = {
     {.name = "bins", .index = &stats_arenas_i_bins_index},
     {.name = "lruns", .index = &stats_arenas_i_lruns_index},
     {.name = "hchunks", .index = &stats_arenas_i_hchunks_index},
+    {.name = "resident", .handler = stats_arenas_i_resident_ctl},
+    {.name = "base", .handler = stats_arenas_i_base_ctl},
+    {.name = "lextents", .index = &stats_arenas_i_lextents_index},
+    {.name = "dirty_decay_ms", .handler = stats_arenas_i_dirty_decay_ms_ctl},
+    {.name = "muzzy_decay_ms", .handler = stats_arenas_i_muzzy_decay_ms_ctl},
+    {.name = "uptime", .handler = stats_arenas_i_uptime_ctl},
+    {.name = "pmuzzy", .handler = stats_arenas_i_pmuzzy_ctl},
+    {.name = "dirty_npurge", .handler = stats_arenas_i_dirty_npurge_ctl},
+    {.name = "dirty_nmadvise", .handler = stats_arenas_i_dirty_nmadvise_ctl},
+    {.name = "dirty_purged", .handler = stats_arenas_i_dirty_purged_ctl},
+    {.name = "muzzy_npurge", .handler = stats_arenas_i_muzzy_npurge_ctl},
+    {.name = "muzzy_nmadvise", .handler = stats_arenas_i_muzzy_nmadvise_ctl},
+    {.name = "muzzy_purged", .handler = stats_arenas_i_muzzy_purged_ctl},
     {.name = NULL},
 };
 
@@ -977,6 +1301,8 @@ const ctl_node_t ctl_stats_children[] = {
     {.name = "resident", .handler = stats_resident_ctl},
     {.name = "mapped", .handler = stats_mapped_ctl},
     {.name = "retained", .handler = stats_retained_ctl},
+    {.name = "metadata_thp", .handler = stats_metadata_thp_ctl},
+    {.name = "zero_reallocs", .handler = stats_zero_reallocs_ctl},
     {.name = "background_thread", .children = ctl_stats_background_thread_children},
     {.name = "arenas", .index = &stats_arenas_index},
     {.name = NULL},

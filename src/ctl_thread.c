@@ -12,6 +12,11 @@
  * longer rebinds it). thread.tcache.enabled false flushes and releases the
  * thread's cache and leaves it off; true sets it up again, except while the
  * fill options keep caches off (EPERM, see fill.h).
+ * thread.idle (jemalloc 5, void action) is the program's hint that the
+ * thread will be idle for a while: its cache is flushed (the objects go
+ * back to their arenas, so other threads can reuse them) and its arena
+ * purges what its decay curve says is due, without waiting for the next
+ * allocation slow path.
  */
 #include <errno.h>
 
@@ -145,6 +150,14 @@ thread_tcache_enabled_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *
 	return 0;
 }
 
+/* Flushes the calling thread's cache, if it has one. */
+static void
+thread_cache_flush(tsd_t *tsd) {
+	if (tsd->tcache.stacks != NULL) {
+		tcache_flush(&tsd->tcache);
+	}
+}
+
 static int
 thread_tcache_flush_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                         size_t newlen) {
@@ -152,16 +165,28 @@ thread_tcache_flush_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 	if (!config_tcache) {
 		return ENOENT;
 	}
-	int err = ctl_readonly(newp, newlen);
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
 	if (err == 0) {
-		err = ctl_writeonly(oldp, oldlenp);
+		thread_cache_flush(ctl_tsd());
 	}
+	return err;
+}
+
+static int
+thread_idle_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                size_t newlen) {
+	(void)mib, (void)miblen;
+	int err = ctl_action_args(oldp, oldlenp, newp, newlen);
 	if (err != 0) {
 		return err;
 	}
 	tsd_t *tsd = ctl_tsd();
-	if (tsd->tcache.stacks != NULL) {
-		tcache_flush(&tsd->tcache);
+	if (config_tcache) {
+		thread_cache_flush(tsd);
+	}
+	arena_t *a = tsd_arena(tsd);
+	if (a != NULL) {
+		arena_decay(a);
 	}
 	return 0;
 }
@@ -180,5 +205,6 @@ const ctl_node_t ctl_thread_children[] = {
     {.name = "deallocatedp", .handler = thread_deallocatedp_ctl},
     {.name = "tcache", .children = thread_tcache_children},
     {.name = "prof", .children = ctl_thread_prof_children},
+    {.name = "idle", .handler = thread_idle_ctl},
     {.name = NULL},
 };

@@ -11,7 +11,8 @@
 
 #include "alloc/internal/assert.h"
 
-ssize_t opt_decay_time = 10;
+ssize_t opt_dirty_decay_ms = 10000;
+ssize_t opt_muzzy_decay_ms = 0;
 ssize_t opt_lg_dirty_mult = 3;
 int opt_purge = PURGE_MODE_DECAY;
 
@@ -49,13 +50,13 @@ decay_weight(unsigned step) {
 }
 
 void
-decay_init(decay_t *decay, ssize_t time, uint64_t now_ns) {
+decay_init(decay_t *decay, ssize_t time_ms, uint64_t now_ns) {
 	if (!decay_weights_ready) {
 		decay_weights_init();
 	}
 	/* Atomic: arena_decay_tick reads it without the arena lock. */
-	__atomic_store_n(&decay->time, time, __ATOMIC_RELAXED);
-	decay->interval_ns = time > 0 ? (uint64_t)time * 1000000000u / DECAY_NSTEPS : 0;
+	__atomic_store_n(&decay->time, time_ms, __ATOMIC_RELAXED);
+	decay->interval_ns = time_ms > 0 ? (uint64_t)time_ms * 1000000u / DECAY_NSTEPS : 0;
 	decay->epoch_ns = now_ns;
 	decay->ndirty_last = 0;
 	decay->limit = 0;

@@ -12,6 +12,8 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/rtree.h"
 
+size_t opt_oversize_threshold = 0;
+
 /* Start address of each live huge allocation -> its extent. */
 static rtree_t huge_rtree;
 
@@ -202,6 +204,10 @@ huge_dalloc(void *ptr, bool purge) {
 	rtree_clear(&huge_rtree, (uintptr_t)ptr);
 	arena_t *a = e->arena;
 	size_t usize = e->usize;
+	/* opt.oversize_threshold: blocks this big are not kept dirty. */
+	if (opt_oversize_threshold != 0 && usize >= opt_oversize_threshold) {
+		purge = true;
+	}
 	mutex_lock(&a->lock);
 	huge_list_remove(a, e);
 	huge_stats_add(a, e->usize, false);
@@ -258,6 +264,26 @@ huge_ralloc_in_place(extent_t *e, size_t new_usize, bool zero) {
 	return true;
 }
 
+pages_grow_t
+huge_ralloc_extend(extent_t *e, size_t new_usize) {
+	arena_t *a = e->arena;
+	assert_internal(new_usize > e->size && (new_usize & PAGE_MASK) == 0);
+	mutex_lock(&a->lock);
+	bool ours = a->chunks.hooks_are_default;
+	mutex_unlock(&a->lock);
+	if (!ours) {
+		return PAGES_UNMOVABLE;
+	}
+	pages_grow_t ret = pages_grow(e->addr, e->size, new_usize);
+	if (ret == PAGES_GREW) {
+		mutex_lock(&a->lock);
+		a->chunks.mapped_bytes += new_usize - e->size;
+		huge_resize_locked(a, e, new_usize);
+		mutex_unlock(&a->lock);
+	}
+	return ret;
+}
+
 void *
 huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	arena_t *a = e->arena;
@@ -273,18 +299,8 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	if (((uintptr_t)old & (alignment - 1)) != 0) {
 		return NULL;
 	}
-	mutex_lock(&a->lock);
-	bool ours = a->chunks.hooks_are_default;
-	mutex_unlock(&a->lock);
-	if (!ours) {
-		return NULL;
-	}
-	switch (pages_grow(old, old_size, new_usize)) {
+	switch (huge_ralloc_extend(e, new_usize)) {
 	case PAGES_GREW:
-		mutex_lock(&a->lock);
-		a->chunks.mapped_bytes += new_usize - old_size;
-		huge_resize_locked(a, e, new_usize);
-		mutex_unlock(&a->lock);
 		return old;
 	case PAGES_MOVABLE:
 		break;

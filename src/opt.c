@@ -4,7 +4,7 @@
  * owns, and opt_table, the one list of every option liballoc implements.
  *
  * An option's global lives with the subsystem that reads it (opt_tcache in
- * tcache.c, opt_decay_time in decay.c, ...) or here when no single
+ * tcache.c, opt_dirty_decay_ms in decay.c, ...) or here when no single
  * subsystem owns it. The table names each one with its type and its
  * accepted range: the MALLOC_CONF parser (conf.c) validates and stores
  * through it, the opt.* mallctl nodes read through it, and doc/options.md
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc/internal/arena.h"
+#include "alloc/internal/base.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/decay.h"
 #include "alloc/internal/fill.h"
@@ -23,6 +24,7 @@
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
 #include "alloc/internal/prof.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/timeline.h"
 #include "alloc/internal/util.h"
@@ -35,6 +37,9 @@ bool opt_abort_conf = false;
 unsigned opt_narenas = 0;
 percpu_arena_mode_t opt_percpu_arena = PERCPU_ARENA_PERCPU;
 bool opt_stats_print = false;
+bool opt_confirm_conf = false;
+/* opt.dss: liballoc maps with mmap only; "disabled" is the one value. */
+static int opt_dss = 0;
 
 /* opt.lg_chunk only reports the configured chunk size: the table entry is
  * build_time, so nothing ever writes this. */
@@ -64,6 +69,19 @@ static const char *const opt_purge_madvise_names[] = {
     [PURGE_MADVISE_FREE] = "free",
     NULL,
 };
+static const char *const opt_metadata_thp_names[] = {
+    [METADATA_THP_DISABLED] = "disabled",
+    [METADATA_THP_AUTO] = "auto",
+    [METADATA_THP_ALWAYS] = "always",
+    NULL,
+};
+static const char *const opt_dss_names[] = {"disabled", NULL};
+static const char *const opt_zero_realloc_names[] = {
+    [ZERO_REALLOC_FREE] = "free",
+    [ZERO_REALLOC_ALLOC] = "alloc",
+    [ZERO_REALLOC_ABORT] = "abort",
+    NULL,
+};
 static const char *const opt_purge_names[] = {
     [PURGE_MODE_DECAY] = "decay",
     [PURGE_MODE_RATIO] = "ratio",
@@ -81,6 +99,7 @@ const opt_desc_t opt_table[] = {
     /* name, type, storage, min, max, enum names, build_time */
     {"abort", OPT_TYPE_BOOL, &opt_abort, 0, 1, NULL, false},
     {"abort_conf", OPT_TYPE_BOOL, &opt_abort_conf, 0, 1, NULL, false},
+    {"confirm_conf", OPT_TYPE_BOOL, &opt_confirm_conf, 0, 1, NULL, false},
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, ARENAS_MAX, NULL, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, OPT_ENUM_MAX(opt_percpu_arena_names),
      opt_percpu_arena_names, false},
@@ -89,9 +108,13 @@ const opt_desc_t opt_table[] = {
      * up is huge and never cached. */
     {"lg_tcache_max", OPT_TYPE_SIZE, &opt_lg_tcache_max, 0, LG_CHUNK - 1, NULL, false},
     {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, NULL, false},
+    {"stats_print_opts", OPT_TYPE_STRING, opt_stats_print_opts, 0, OPT_STRING_MAX, NULL, false},
     /* Fixed by configure --with-lg-chunk: only that value is accepted. */
     {"lg_chunk", OPT_TYPE_SIZE, &opt_lg_chunk, LG_CHUNK, LG_CHUNK, NULL, true},
-    {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, NULL, false},
+    /* jemalloc 5's two decay times; decay_time (4.x) is an alias of the
+     * dirty one in seconds (conf.c). */
+    {"dirty_decay_ms", OPT_TYPE_SSIZE, &opt_dirty_decay_ms, -1, DECAY_MS_MAX, NULL, false},
+    {"muzzy_decay_ms", OPT_TYPE_SSIZE, &opt_muzzy_decay_ms, -1, DECAY_MS_MAX, NULL, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, (int64_t)sizeof(size_t) * 8 - 1, NULL,
      false},
     /* -1: off. */
@@ -105,6 +128,16 @@ const opt_desc_t opt_table[] = {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, NULL, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, OPT_ENUM_MAX(opt_thp_names), opt_thp_names, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, NULL, false},
+    {"max_background_threads", OPT_TYPE_SIZE, &opt_max_background_threads, 1,
+     BACKGROUND_THREADS_MAX, NULL, false},
+    {"metadata_thp", OPT_TYPE_ENUM, &opt_metadata_thp, 0, OPT_ENUM_MAX(opt_metadata_thp_names),
+     opt_metadata_thp_names, false},
+    /* 0: off. */
+    {"oversize_threshold", OPT_TYPE_SIZE, &opt_oversize_threshold, 0, SZ_HUGE_MAXCLASS, NULL,
+     false},
+    {"dss", OPT_TYPE_ENUM, &opt_dss, 0, OPT_ENUM_MAX(opt_dss_names), opt_dss_names, false},
+    {"zero_realloc", OPT_TYPE_ENUM, &opt_zero_realloc, 0, OPT_ENUM_MAX(opt_zero_realloc_names),
+     opt_zero_realloc_names, false},
     /* The fill options (fill.h); with configure --disable-fill they are
      * parsed, warned about and ignored. */
     {"junk", OPT_TYPE_ENUM, &opt_junk, 0, FILL_JUNK_FREE, opt_junk_names, false},

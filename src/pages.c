@@ -168,14 +168,25 @@ pages_map_aligned(size_t size, size_t alignment) {
 
 bool
 pages_purge(void *addr, size_t size) {
-	int saved_errno = errno;
-	bool zeroed;
-	if (opt_purge_madvise == PURGE_MADVISE_FREE && madvise(addr, size, MADV_FREE) == 0) {
-		zeroed = false;
-	} else {
-		/* The default, and the fallback for kernels without MADV_FREE. */
-		zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
+	if (opt_purge_madvise == PURGE_MADVISE_FREE && pages_purge_lazy(addr, size)) {
+		return false;
 	}
+	/* The default, and the fallback for kernels without MADV_FREE. */
+	return pages_purge_forced(addr, size);
+}
+
+bool
+pages_purge_lazy(void *addr, size_t size) {
+	int saved_errno = errno;
+	bool done = madvise(addr, size, MADV_FREE) == 0;
+	errno = saved_errno;
+	return done;
+}
+
+bool
+pages_purge_forced(void *addr, size_t size) {
+	int saved_errno = errno;
+	bool zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
 	errno = saved_errno;
 	return zeroed;
 }

@@ -272,9 +272,11 @@ sp_general(sp_t *sp) {
 	}
 
 	unsigned narenas = 0, nbins = 0, nhbins = 0, nlruns = 0, nhchunks = 0;
-	ssize_t lg_dirty_mult = 0, decay_time = 0;
+	ssize_t lg_dirty_mult = 0, decay_time = 0, dirty_ms = 0, muzzy_ms = 0;
 	size_t quantum = 0, page = 0, tcache_max = 0;
 	sp_read(&narenas, sizeof(narenas), "arenas.narenas");
+	sp_read(&dirty_ms, sizeof(dirty_ms), "arenas.dirty_decay_ms");
+	sp_read(&muzzy_ms, sizeof(muzzy_ms), "arenas.muzzy_decay_ms");
 	sp_read(&lg_dirty_mult, sizeof(lg_dirty_mult), "arenas.lg_dirty_mult");
 	sp_read(&decay_time, sizeof(decay_time), "arenas.decay_time");
 	sp_read(&quantum, sizeof(quantum), "arenas.quantum");
@@ -288,6 +290,7 @@ sp_general(sp_t *sp) {
 		sp_printf(sp, "Arenas: %u\n", narenas);
 		sp_printf(sp, "Min active:dirty page ratio per arena (lg): %zd\n", lg_dirty_mult);
 		sp_printf(sp, "Unused dirty page decay time: %zd\n", decay_time);
+		sp_printf(sp, "Decay time (ms): dirty %zd, muzzy %zd\n", dirty_ms, muzzy_ms);
 		sp_printf(sp, "Quantum size: %zu\n", quantum);
 		sp_printf(sp, "Page size: %zu\n", page);
 		if (have_tcache) {
@@ -299,6 +302,8 @@ sp_general(sp_t *sp) {
 	js_u64(sp, "narenas", narenas);
 	js_i64(sp, "lg_dirty_mult", lg_dirty_mult);
 	js_i64(sp, "decay_time", decay_time);
+	js_i64(sp, "dirty_decay_ms", dirty_ms);
+	js_i64(sp, "muzzy_decay_ms", muzzy_ms);
 	js_u64(sp, "quantum", quantum);
 	js_u64(sp, "page", page);
 	if (have_tcache) {
@@ -499,8 +504,9 @@ typedef struct {
 static void
 sp_arena(sp_t *sp, unsigned i, bool merged, const sp_tables_t *tables) {
 	unsigned nthreads = 0, nbins = 0, nlruns = 0, nhchunks = 0;
-	size_t pactive = 0, pdirty = 0, mapped = 0, retained = 0, page = 0;
+	size_t pactive = 0, pdirty = 0, pmuzzy = 0, mapped = 0, retained = 0, page = 0;
 	uint64_t npurge = 0, nmadvise = 0, purged = 0;
+	uint64_t muzzy_npurge = 0, muzzy_nmadvise = 0, muzzy_purged = 0;
 	ssize_t lg_dirty_mult = 0, decay_time = 0;
 	const char *dss = NULL;
 	sp_read(&page, sizeof(page), "arenas.page");
@@ -515,6 +521,10 @@ sp_arena(sp_t *sp, unsigned i, bool merged, const sp_tables_t *tables) {
 	sp_read(&npurge, sizeof(npurge), "stats.arenas.%u.npurge", i);
 	sp_read(&nmadvise, sizeof(nmadvise), "stats.arenas.%u.nmadvise", i);
 	sp_read(&purged, sizeof(purged), "stats.arenas.%u.purged", i);
+	sp_read(&pmuzzy, sizeof(pmuzzy), "stats.arenas.%u.pmuzzy", i);
+	sp_read(&muzzy_npurge, sizeof(muzzy_npurge), "stats.arenas.%u.muzzy_npurge", i);
+	sp_read(&muzzy_nmadvise, sizeof(muzzy_nmadvise), "stats.arenas.%u.muzzy_nmadvise", i);
+	sp_read(&muzzy_purged, sizeof(muzzy_purged), "stats.arenas.%u.muzzy_purged", i);
 	bool have_settings =
 	    !merged && sp_read(&dss, sizeof(dss), "stats.arenas.%u.dss", i) &&
 	    sp_read(&lg_dirty_mult, sizeof(lg_dirty_mult), "stats.arenas.%u.lg_dirty_mult", i) &&
@@ -538,6 +548,10 @@ sp_arena(sp_t *sp, unsigned i, bool merged, const sp_tables_t *tables) {
 		js_u64(sp, "npurge", npurge);
 		js_u64(sp, "nmadvise", nmadvise);
 		js_u64(sp, "purged", purged);
+		js_u64(sp, "pmuzzy", pmuzzy);
+		js_u64(sp, "muzzy_npurge", muzzy_npurge);
+		js_u64(sp, "muzzy_nmadvise", muzzy_nmadvise);
+		js_u64(sp, "muzzy_purged", muzzy_purged);
 		const char *kinds[] = {"small", "large", "huge"};
 		const sp_kind_t *vals[] = {&small, &large, &huge};
 		for (unsigned k = 0; k < 3; k++) {
@@ -558,6 +572,10 @@ sp_arena(sp_t *sp, unsigned i, bool merged, const sp_tables_t *tables) {
 		sp_printf(sp, "purging: dirty: %zu, sweeps: %llu, madvises: %llu, purged: %llu\n",
 		          pdirty, (unsigned long long)npurge, (unsigned long long)nmadvise,
 		          (unsigned long long)purged);
+		sp_printf(sp,
+		          "muzzy stage: muzzy: %zu, sweeps: %llu, madvises: %llu, purged: %llu\n",
+		          pmuzzy, (unsigned long long)muzzy_npurge,
+		          (unsigned long long)muzzy_nmadvise, (unsigned long long)muzzy_purged);
 		sp_puts(sp, "                            allocated      nmalloc      ndalloc"
 		            "    nrequests\n");
 		const char *labels[] = {"small:", "large:", "huge:"};
@@ -722,9 +740,11 @@ ALLOC_NAME(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbo
 	stats_print(write_cb, cbopaque, opts);
 }
 
+char opt_stats_print_opts[OPT_STRING_MAX + 1];
+
 static void
 stats_print_atexit(void) {
-	stats_print(NULL, NULL, NULL);
+	stats_print(NULL, NULL, opt_stats_print_opts);
 }
 
 void

@@ -4,9 +4,9 @@
 // OUT_DIR, and links lib/liballoc.a statically. std only: no registry is
 // reachable from the build machines.
 //
-// Where the C sources are: c-src/ inside the crate when it was packaged
-// (scripts/rust-package copies them in, with a generated configure), else
-// the repository two directories up. configure is generated into OUT_DIR
+// Where the C sources are: the repository two directories up when this is
+// its rust/liballoc-sys, else c-src/ inside the crate (a packaged crate:
+// scripts/rust-package copies them in, with a generated configure). configure is generated into OUT_DIR
 // with autoconf (so the source tree is never written to), or taken from the
 // sources when autoconf is missing and they carry one.
 //
@@ -95,15 +95,21 @@ fn malloc_conf_var() -> Option<String> {
     Some(s)
 }
 
-/// The C sources: packaged copy first, then the repository.
+/// The C sources: the repository when this crate is the one in it
+/// (rust/liballoc-sys), so a leftover c-src/ copy is never built from
+/// there; otherwise the copy packaged into the crate.
 fn source_dir(manifest: &Path) -> PathBuf {
+    let repo = manifest.join("..").join("..");
+    let in_repo = match (repo.join("rust").join("liballoc-sys").canonicalize(), manifest.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if in_repo && repo.join("configure.ac").is_file() && repo.join("src").is_dir() {
+        return repo.canonicalize().unwrap_or(repo);
+    }
     let packaged = manifest.join("c-src");
     if packaged.join("configure.ac").is_file() {
         return packaged;
-    }
-    let repo = manifest.join("..").join("..");
-    if repo.join("configure.ac").is_file() && repo.join("src").is_dir() {
-        return repo.canonicalize().unwrap_or(repo);
     }
     fail(&format!(
         "no C sources: neither {} nor {} holds configure.ac (run scripts/rust-package before \
@@ -280,12 +286,12 @@ fn main() {
 
     let configure = generate_configure(&src, &out);
     let build = out.join("build");
-    if let Err(e) = fs::create_dir_all(&build) {
-        fail(&format!("cannot create {}: {}", build.display(), e));
-    }
-    // configure again only when its arguments or configure itself changed.
+    // configure again only when its arguments or configure itself changed;
+    // then in an empty directory (objects and dependency files of another
+    // configuration or source directory must not survive).
     let args_file = build.join("cargo-config.args");
-    let args_text = args.join("\n");
+    // The source directory is part of the configuration (Makefile's srcdir).
+    let args_text = format!("{}\n--srcdir={}", args.join("\n"), src.display());
     let configured = build.join("Makefile").is_file()
         && fs::read_to_string(&args_file).map(|a| a == args_text).unwrap_or(false)
         && match (
@@ -296,6 +302,10 @@ fn main() {
             _ => false,
         };
     if !configured {
+        let _ = fs::remove_dir_all(&build);
+        if let Err(e) = fs::create_dir_all(&build) {
+            fail(&format!("cannot create {}: {}", build.display(), e));
+        }
         let mut cmd = Command::new("sh");
         cmd.current_dir(&build).arg(&configure).arg(format!("--srcdir={}", src.display())).args(&args);
         run(&mut cmd, &format!("configure {}", args.join(" ")), &build.join("cargo-configure.log"));

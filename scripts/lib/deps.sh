@@ -67,6 +67,9 @@ deps_test() {
 	deps_need libjemalloc-dev deps_have jeprof
 	deps_need golang-go deps_have go
 	deps_need binutils deps_have addr2line
+	# cargo and rustc for the Rust crates (rust/, the rust job): Debian's
+	# when no cargo is on PATH (any cargo from rustc 1.63 on builds them)
+	deps_need cargo deps_have cargo
 }
 
 deps_install() {

@@ -171,6 +171,7 @@ typedef enum {
 	S_TCACHE_ENABLED,
 	S_BACKGROUND,
 	S_DECAY,
+	S_DECAY_MS,
 	S_LG_DIRTY,
 	S_DSS,
 	S_HOOKS,
@@ -202,7 +203,7 @@ static const node_t nodes[] = {
     {"config.stats", K_RO, sizeof(bool), IX_NONE, S_PLAIN},
     {"config.malloc_conf", K_RO, sizeof(char *), IX_NONE, S_PLAIN},
     {"opt.%u", K_RO, 0, IX_OPT, S_PLAIN},
-    {"opt.dirty_decay_ms", K_RO, sizeof(ssize_t), IX_NONE, S_PLAIN},
+    {"opt.decay_time", K_RO, sizeof(ssize_t), IX_NONE, S_PLAIN},
     {"thread.arena", K_RW, sizeof(unsigned), IX_NONE, S_THREAD_ARENA},
     {"thread.allocated", K_RO, sizeof(uint64_t), IX_NONE, S_PLAIN},
     {"thread.allocatedp", K_RO, sizeof(uint64_t *), IX_NONE, S_PLAIN},
@@ -220,12 +221,16 @@ static const node_t nodes[] = {
     {"arena.%u.dss", K_RW, sizeof(char *), IX_ARENA, S_DSS},
     {"arena.%u.lg_dirty_mult", K_RW, sizeof(ssize_t), IX_ARENA, S_LG_DIRTY},
     {"arena.%u.decay_time", K_RW, sizeof(ssize_t), IX_ARENA, S_DECAY},
+    {"arena.%u.dirty_decay_ms", K_RW, sizeof(ssize_t), IX_ARENA, S_DECAY_MS},
+    {"arena.%u.muzzy_decay_ms", K_RW, sizeof(ssize_t), IX_ARENA, S_DECAY_MS},
     {"arena.%u.chunk_hooks", K_RW, sizeof(chunk_hooks_t), IX_ARENA, S_HOOKS},
     {"arena.%u.extent_hooks", K_RW, sizeof(extent_hooks_t *), IX_ARENA, S_EXT_HOOKS},
     {"arenas.narenas", K_RO, sizeof(unsigned), IX_NONE, S_PLAIN},
     {"arenas.initialized", K_RO, 0, IX_NONE, S_INITIALIZED},
     {"arenas.lg_dirty_mult", K_RW, sizeof(ssize_t), IX_NONE, S_LG_DIRTY},
     {"arenas.decay_time", K_RW, sizeof(ssize_t), IX_NONE, S_DECAY},
+    {"arenas.dirty_decay_ms", K_RW, sizeof(ssize_t), IX_NONE, S_DECAY_MS},
+    {"arenas.muzzy_decay_ms", K_RW, sizeof(ssize_t), IX_NONE, S_DECAY_MS},
     {"arenas.quantum", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
     {"arenas.page", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
     {"arenas.tcache_max", K_RO, sizeof(size_t), IX_NONE, S_PLAIN},
@@ -251,7 +256,6 @@ static const node_t nodes[] = {
     {"prof.dump", K_ABSENT, sizeof(char *), IX_NONE, S_PLAIN},
     {"thread.prof.name", K_ABSENT, sizeof(char *), IX_NONE, S_PLAIN},
     {"arena.%u.retain_grow_limit", K_ABSENT, sizeof(size_t), IX_ARENA, S_PLAIN},
-    {"arenas.lookup", K_ABSENT, sizeof(unsigned), IX_NONE, S_PLAIN},
 };
 #define NNODES (sizeof(nodes) / sizeof(nodes[0]))
 
@@ -263,7 +267,7 @@ static bool present[NNODES];
 
 static unsigned home_arena;
 static bool home_tcache;
-static ssize_t home_arenas_decay, home_arenas_lg;
+static ssize_t home_arenas_decay, home_arenas_lg, home_arenas_muzzy;
 static bool home_background;
 static chunk_hooks_t default_hooks;
 /* The default extent hooks, a copy of them, and a copy without alloc. */
@@ -479,6 +483,7 @@ setup_once(void) {
 	}
 	len = sizeof(ssize_t);
 	ctl_ok("arenas.decay_time", &home_arenas_decay, &len, NULL, 0);
+	ctl_ok("arenas.muzzy_decay_ms", &home_arenas_muzzy, &len, NULL, 0);
 	ctl_ok("arenas.lg_dirty_mult", &home_arenas_lg, &len, NULL, 0);
 	len = sizeof(bool);
 	ctl_ok("background_thread", &home_background, &len, NULL, 0);
@@ -692,6 +697,7 @@ make_value(const node_t *n, uint8_t *val, size_t size, char *dss_buf, size_t dss
 		break;
 	}
 	case S_DECAY:
+	case S_DECAY_MS:
 	case S_LG_DIRTY: {
 		ssize_t v;
 		memcpy(&v, val, sizeof(v));
@@ -768,6 +774,11 @@ value_error(const node_t *n, const target_t *t, const uint8_t *val) {
 		ssize_t v;
 		memcpy(&v, val, sizeof(v));
 		return v < -1 || v > (ssize_t)INT32_MAX ? EFAULT : 0;
+	}
+	case S_DECAY_MS: {
+		ssize_t v;
+		memcpy(&v, val, sizeof(v));
+		return v < -1 || v > (ssize_t)INT32_MAX * 1000 ? EFAULT : 0;
 	}
 	case S_LG_DIRTY: {
 		ssize_t v;
@@ -1364,6 +1375,7 @@ restore(void) {
 		ctl_ok("thread.tcache.enabled", NULL, NULL, &home_tcache, sizeof(home_tcache));
 	}
 	ctl_ok("arenas.decay_time", NULL, NULL, &home_arenas_decay, sizeof(ssize_t));
+	ctl_ok("arenas.muzzy_decay_ms", NULL, NULL, &home_arenas_muzzy, sizeof(ssize_t));
 	ctl_ok("arenas.lg_dirty_mult", NULL, NULL, &home_arenas_lg, sizeof(ssize_t));
 	ctl_ok("background_thread", NULL, NULL, &home_background, sizeof(bool));
 	unsigned na = narenas();
@@ -1374,6 +1386,8 @@ restore(void) {
 		char name[64];
 		snprintf(name, sizeof(name), "arena.%u.decay_time", i);
 		ctl_ok(name, NULL, NULL, &home_arenas_decay, sizeof(ssize_t));
+		snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", i);
+		ctl_ok(name, NULL, NULL, &home_arenas_muzzy, sizeof(ssize_t));
 		snprintf(name, sizeof(name), "arena.%u.lg_dirty_mult", i);
 		ctl_ok(name, NULL, NULL, &home_arenas_lg, sizeof(ssize_t));
 		snprintf(name, sizeof(name), "arena.%u.chunk_hooks", i);

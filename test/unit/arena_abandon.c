@@ -148,7 +148,7 @@ static void
 test_purging_off(void **state) {
 	(void)state;
 	arena_t *a = fresh_arena();
-	assert_false(arena_decay_time_set(a, -1));
+	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, -1));
 	arena_abandon(a);
 	for (unsigned i = 0; i < NOBJS / 2; i++) {
 		arena_dalloc_large(objs[i], obj_class());

@@ -7,7 +7,8 @@
  * Checked: a seeded random mix of every arena operation (small and large
  * allocation and free, aligned large runs, in-place large resizes, fills
  * and flushes, huge blocks, purges, reset) leaves an arena the walker finds
- * consistent after each step; and each kind of damage the walker is meant
+ * consistent after each step, also with the two-stage decay making freed
+ * runs muzzy (MAP_MUZZY) and purging them; and each kind of damage the walker is meant
  * to catch is caught, with the failed check named: a region bit set behind
  * nfree's back, a free-page counter, the dirty counter, a run's end marker,
  * the page class of a large run's inner page, the free-run mask, a bin's
@@ -99,12 +100,10 @@ release(live_t *l) {
 	l->p = NULL;
 }
 
+/* `nsteps` random operations on live[], the arena checked after each. */
 static void
-test_valid_through_operations(void **state) {
-	(void)state;
-	static live_t live[NLIVE];
-	assert_valid();
-	for (int step = 0; step < 6000; step++) {
+run_operations(live_t *live, int nsteps) {
+	for (int step = 0; step < nsteps; step++) {
 		live_t *l = &live[rng() % NLIVE];
 		if (l->p != NULL) {
 			uint64_t r = rng() % 8;
@@ -152,12 +151,25 @@ test_valid_through_operations(void **state) {
 		}
 		assert_valid();
 	}
+}
+
+static void
+release_all(live_t *live) {
 	for (size_t i = 0; i < NLIVE; i++) {
 		if (live[i].p != NULL) {
 			release(&live[i]);
 		}
 	}
 	assert_valid();
+}
+
+static void
+test_valid_through_operations(void **state) {
+	(void)state;
+	static live_t live[NLIVE];
+	assert_valid();
+	run_operations(live, 6000);
+	release_all(live);
 	/* Reset discards everything at once. */
 	for (size_t i = 0; i < 100; i++) {
 		arena_malloc_small(arena, (szind_t)(i % SZ_NSMALL), false);
@@ -168,6 +180,34 @@ test_valid_through_operations(void **state) {
 	huge_reset(arena);
 	arena_reset(arena);
 	assert_valid();
+}
+
+/* The same with the two-stage decay: every freed run goes muzzy at once
+ * (dirty decay 0) and stays so (muzzy decay -1), then the muzzy stage
+ * purges them all (0), then half a second's curve. Muzzy runs merge only
+ * with muzzy runs, and the counters match the runs. */
+static void
+test_valid_with_muzzy_runs(void **state) {
+	(void)state;
+	static live_t live[NLIVE];
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_MUZZY, -1));
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_DIRTY, 0));
+	/* Not a multiple of 1000: run_operations purges everything then. */
+	run_operations(live, 2990);
+	assert_true(arena->nmuzzy > 0);
+	assert_int_equal(arena->ndirty, 0);
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_MUZZY, 0));
+	assert_int_equal(arena->nmuzzy, 0);
+	assert_valid();
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_MUZZY, 500));
+	run_operations(live, 2000);
+	release_all(live);
+	arena_purge_all(arena);
+	assert_int_equal(arena->nmuzzy, 0);
+	assert_int_equal(arena->ndirty, 0);
+	assert_valid();
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_DIRTY, 10000));
+	assert_false(arena_decay_ms_set(arena, DECAY_STAGE_MUZZY, 0));
 }
 
 static void
@@ -265,6 +305,7 @@ int
 main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid_through_operations),
+	    cmocka_unit_test(test_valid_with_muzzy_runs),
 	    cmocka_unit_test(test_detects_damage),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -38,6 +38,8 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
+#include "alloc/internal/base.h"
+#include "alloc/internal/huge.h"
 #include "alloc/internal/export.h"
 #include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
@@ -169,13 +171,16 @@ static const struct {
 } test_expected_table[] = {
     {"abort", OPT_TYPE_BOOL, &opt_abort, 0, 1, false},
     {"abort_conf", OPT_TYPE_BOOL, &opt_abort_conf, 0, 1, false},
+    {"confirm_conf", OPT_TYPE_BOOL, &opt_confirm_conf, 0, 1, false},
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, 4096, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, 2, false},
     {"tcache", OPT_TYPE_BOOL, &opt_tcache, 0, 1, false},
     {"lg_tcache_max", OPT_TYPE_SIZE, &opt_lg_tcache_max, 0, LG_CHUNK - 1, false},
     {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, false},
+    {"stats_print_opts", OPT_TYPE_STRING, opt_stats_print_opts, 0, OPT_STRING_MAX, false},
     {"lg_chunk", OPT_TYPE_SIZE, NULL, LG_CHUNK, LG_CHUNK, true},
-    {"decay_time", OPT_TYPE_SSIZE, &opt_decay_time, -1, DECAY_TIME_MAX, false},
+    {"dirty_decay_ms", OPT_TYPE_SSIZE, &opt_dirty_decay_ms, -1, DECAY_MS_MAX, false},
+    {"muzzy_decay_ms", OPT_TYPE_SSIZE, &opt_muzzy_decay_ms, -1, DECAY_MS_MAX, false},
     {"lg_dirty_mult", OPT_TYPE_SSIZE, &opt_lg_dirty_mult, -1, 63, false},
     {"lg_dirty_bound", OPT_TYPE_SSIZE, &opt_lg_dirty_bound, -1, 63, false},
     {"purge", OPT_TYPE_ENUM, &opt_purge, 0, 1, false},
@@ -184,6 +189,13 @@ static const struct {
     {"max_bytes", OPT_TYPE_SIZE, &opt_max_bytes, 0, INT64_MAX, false},
     {"thp", OPT_TYPE_ENUM, &opt_thp, 0, 2, false},
     {"background_thread", OPT_TYPE_BOOL, &opt_background_thread, 0, 1, false},
+    {"max_background_threads", OPT_TYPE_SIZE, &opt_max_background_threads, 1,
+     BACKGROUND_THREADS_MAX, false},
+    {"metadata_thp", OPT_TYPE_ENUM, &opt_metadata_thp, 0, 2, false},
+    {"oversize_threshold", OPT_TYPE_SIZE, &opt_oversize_threshold, 0, (int64_t)SZ_HUGE_MAXCLASS,
+     false},
+    {"dss", OPT_TYPE_ENUM, NULL, 0, 0, false},
+    {"zero_realloc", OPT_TYPE_ENUM, &opt_zero_realloc, 0, 2, false},
     {"junk", OPT_TYPE_ENUM, &opt_junk, 0, 3, false},
     {"zero", OPT_TYPE_BOOL, &opt_zero, 0, 1, false},
     {"redzone", OPT_TYPE_BOOL, &opt_redzone, 0, 1, false},
@@ -274,7 +286,8 @@ test_defaults_documented(void **state) {
 	assert_int_equal(opt_lg_tcache_max, 15);
 	assert_false(opt_stats_print);
 	assert_true(opt_value_get(opt("lg_chunk")) == LG_CHUNK);
-	assert_true(opt_decay_time == 10);
+	assert_true(opt_dirty_decay_ms == 10000);
+	assert_true(opt_muzzy_decay_ms == 0);
 	assert_true(opt_lg_dirty_mult == 3);
 	assert_true(opt_lg_dirty_bound == -1);
 	assert_int_equal(opt_purge, PURGE_MODE_DECAY);
@@ -507,18 +520,27 @@ test_ranges(void **state) {
 	parse_expect("lg_tcache_max:0", 0);
 	assert_int_equal(opt_lg_tcache_max, 0);
 
+	/* decay_time (4.x) sets dirty_decay_ms in seconds. */
 	parse_expect("decay_time:-1", 0);
-	assert_true(opt_decay_time == -1);
+	assert_true(opt_dirty_decay_ms == -1);
 	parse_expect("decay_time:0", 0);
-	assert_true(opt_decay_time == 0);
+	assert_true(opt_dirty_decay_ms == 0);
 	parse_expect("decay_time:-0", 0);
-	assert_true(opt_decay_time == 0);
+	assert_true(opt_dirty_decay_ms == 0);
 	parse_expect("decay_time:2147483647", 0);
-	assert_true(opt_decay_time == DECAY_TIME_MAX);
+	assert_true(opt_dirty_decay_ms == DECAY_MS_MAX);
 	parse_expect("decay_time:2147483648", 1);
 	parse_expect("decay_time:-2", 1);
-	cap_expect("(expected an integer in [-1, 2147483647])");
-	assert_true(opt_decay_time == DECAY_TIME_MAX);
+	cap_expect("(alias of dirty_decay_ms in whole seconds: expected an integer in [-1, "
+	           "2147483647])");
+	assert_true(opt_dirty_decay_ms == DECAY_MS_MAX);
+	parse_expect("muzzy_decay_ms:-1", 0);
+	assert_true(opt_muzzy_decay_ms == -1);
+	parse_expect("muzzy_decay_ms:2500", 0);
+	assert_true(opt_muzzy_decay_ms == 2500);
+	parse_expect("muzzy_decay_ms:-2", 1);
+	cap_expect("(expected an integer in [-1, 2147483647000])");
+	assert_true(opt_muzzy_decay_ms == 2500);
 
 	parse_expect("lg_dirty_mult:-1", 0);
 	assert_true(opt_lg_dirty_mult == -1);
@@ -653,28 +675,33 @@ test_build_time(void **state) {
 static void
 test_aliases(void **state) {
 	(void)state;
-	parse_expect("dirty_decay_ms:5000", 0);
-	assert_true(opt_decay_time == 5);
-	parse_expect("dirty_decay_ms:0", 0);
-	assert_true(opt_decay_time == 0);
-	parse_expect("dirty_decay_ms:-1", 0);
-	assert_true(opt_decay_time == -1);
-	parse_expect("dirty_decay_ms:2147483647000", 0);
-	assert_true(opt_decay_time == DECAY_TIME_MAX);
-	parse_expect("dirty_decay_ms:10000", 0);
-	assert_true(opt_decay_time == 10);
+	/* dirty_decay_ms is the option; decay_time (seconds) and decay_ms
+	 * (the jemalloc-sys README's spelling) set it too. */
+	parse_expect("dirty_decay_ms:2500", 0);
+	assert_true(opt_dirty_decay_ms == 2500);
+	parse_expect("decay_time:5", 0);
+	assert_true(opt_dirty_decay_ms == 5000);
+	parse_expect("decay_ms:30000", 0);
+	assert_true(opt_dirty_decay_ms == 30000);
+	parse_expect("decay_ms:-1", 0);
+	assert_true(opt_dirty_decay_ms == -1);
+	parse_expect("decay_ms:1", 0);
+	assert_true(opt_dirty_decay_ms == 1);
+	parse_expect("decay_time:10", 0);
 
-	parse_expect("dirty_decay_ms:2500", 1);
-	assert_string_equal(cap_buf,
-	                    PREFIX "invalid value \"2500\" for option dirty_decay_ms (alias "
-	                           "of decay_time, which counts whole seconds: expected "
-	                           "-1 or a multiple of 1000 in [0, 2147483647000])\n");
-	const char *bad_ms[] = {"1", "999", "-2", "-1000", "2147483648000", "abc", "", "1000 "};
+	parse_expect("decay_ms:-2", 1);
+	assert_string_equal(cap_buf, PREFIX "invalid value \"-2\" for option decay_ms (alias "
+	                                    "of dirty_decay_ms: expected an integer in [-1, "
+	                                    "2147483647000])\n");
+	const char *bad_ms[] = {"-2", "-1000", "2147483648000", "abc", "", "1000 "};
 	for (size_t i = 0; i < sizeof(bad_ms) / sizeof(bad_ms[0]); i++) {
 		char buf[64];
-		parse_expect(pair(buf, sizeof(buf), "dirty_decay_ms", bad_ms[i]), 1);
-		cap_expect("for option dirty_decay_ms (alias of decay_time");
-		assert_true(opt_decay_time == 10);
+		parse_expect(pair(buf, sizeof(buf), "decay_ms", bad_ms[i]), 1);
+		cap_expect("for option decay_ms (alias of dirty_decay_ms");
+		assert_true(opt_dirty_decay_ms == 10000);
+		parse_expect(pair(buf, sizeof(buf), "decay_time", bad_ms[i]), 1);
+		cap_expect("for option decay_time (alias of dirty_decay_ms in whole seconds");
+		assert_true(opt_dirty_decay_ms == 10000);
 	}
 
 	parse_expect("tcache_max:4096", 0);
@@ -706,8 +733,8 @@ test_unknown_keys(void **state) {
 	(void)state;
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
-	const char *unknown[] = {"NARENAS:2",   "narena:2",         "narenas_:2",  "narenas2:2",
-	                         "prof_x:true", "muzzy_decay_ms:0", "lg_chunk_:21"};
+	const char *unknown[] = {"NARENAS:2",   "narena:2",      "narenas_:2",  "narenas2:2",
+	                         "prof_x:true", "muzzy_decay:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
 		cap_expect("unknown option \"");
@@ -870,7 +897,7 @@ test_order(void **state) {
 	assert_int_equal(cap_len, 0);
 	assert_int_equal(opt_narenas, 4);
 	assert_false(opt_tcache);
-	assert_true(opt_decay_time == 6);
+	assert_true(opt_dirty_decay_ms == 6000);
 	assert_true(opt_lg_dirty_mult == 4);
 	assert_int_equal(opt_lg_tcache_max, 11);
 

@@ -165,7 +165,7 @@ test_no_purging_no_trade(void **state) {
 	(void)state;
 	arena_t *a;
 	size_t dirty = holed_arena(&a);
-	assert_false(arena_decay_time_set(a, -1));
+	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, -1));
 	opt_lg_dirty_bound = 6;
 	alloc_bigs(a, NBIG);
 	assert_int_equal(dirty_pages(a), dirty);

@@ -62,8 +62,14 @@
  * (MADV_FREE, or a chunk hook that does not zero): not dirty for purging,
  * but calloc must still clear it. */
 #define MAP_UNZEROED 0x20u
-/* The state bits a free run carries. */
-#define MAP_STATE        (MAP_DIRTY | MAP_UNZEROED)
+/* Free run purged lazily by the dirty decay (MADV_FREE, with MAP_UNZEROED):
+ * muzzy, counted in nmuzzy until the muzzy decay purges it for good or it
+ * is allocated again. Free runs merge only with runs of the same
+ * MAP_DIRTY | MAP_MUZZY state, so the counts stay exact. */
+#define MAP_MUZZY 0x40u
+/* The state bits a free run carries, and those that decide merging. */
+#define MAP_STATE        (MAP_DIRTY | MAP_UNZEROED | MAP_MUZZY)
+#define MAP_MERGE_STATE  (MAP_DIRTY | MAP_MUZZY)
 #define MAP_NPAGES_SHIFT 8
 
 /* Length in pages of the run whose first or last page has map[] bits `bits`
@@ -104,6 +110,8 @@ struct arena_chunk_s {
 	/* Dirty free pages in this chunk; while non-zero the chunk is in the
 	 * arena's dirty list, least recently dirtied first. */
 	size_t ndirty;
+	/* Muzzy free pages in this chunk (MAP_MUZZY runs). */
+	size_t nmuzzy;
 	arena_chunk_t *dirty_prev;
 	arena_chunk_t *dirty_next;
 	uint8_t pclass[CHUNK_NPAGES];
@@ -163,6 +171,9 @@ typedef struct {
 	uint64_t reruns;
 	size_t curregs;
 	size_t curruns;
+	/* Runs with free regions (runcur and the nonfull list), counted by
+	 * arena_stats_read only. */
+	size_t nonfull_runs;
 } bin_stats_t;
 
 struct bin_s {
@@ -208,14 +219,21 @@ typedef struct {
 	uint64_t ndalloc;
 	uint64_t nrequests;
 	size_t curruns;
+	/* Thread-cache flushes that returned objects of the class. */
+	uint64_t nflushes;
 } large_stats_t;
 
 typedef struct {
 	/* Chunks used for page runs (not counting the chunk cache). */
 	size_t mapped_chunks;
-	/* Purge sweeps, madvise calls, pages purged. */
+	/* The dirty decay's purge sweeps (npurge, below), madvise calls and
+	 * pages purged (jemalloc 5's dirty_*; pages it made muzzy count). */
 	uint64_t nmadvise;
 	uint64_t purged_pages;
+	/* The same for the muzzy decay (muzzy_*). */
+	uint64_t muzzy_npurge;
+	uint64_t muzzy_nmadvise;
+	uint64_t muzzy_purged;
 	/* Bytes of base (metadata) memory made for this arena: the arena
 	 * itself, run descriptors, extent nodes. Updated atomically (run
 	 * descriptors are made under a bin lock only). */
@@ -290,6 +308,8 @@ struct arena_s {
 	bitmap_t avail_mask[2][BITMAP_NGROUPS(PSZ_MAX)];
 	/* Dirty pages in free runs (spare chunk included). */
 	size_t ndirty;
+	/* Muzzy pages in free runs (MAP_MUZZY). */
+	size_t nmuzzy;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
 	/* Pages of live huge allocations (huge.c), kept with or without
@@ -298,8 +318,12 @@ struct arena_s {
 	/* Chunks with dirty free pages, least recently dirtied first. */
 	arena_chunk_t *dirty_head;
 	arena_chunk_t *dirty_tail;
-	/* Purging policy state (see decay.h). */
+	/* Purging policy state (see decay.h): the dirty and the muzzy
+	 * stage. */
 	decay_t decay;
+	decay_t decay_muzzy;
+	/* When the arena was made (decay_now_ns clock): stats uptime. */
+	uint64_t created_ns;
 	ssize_t lg_dirty_mult;
 	/* A purge is in progress (the lock is dropped around madvise): others
 	 * do not start another one. */
@@ -556,6 +580,21 @@ typedef struct {
 	size_t pactive;
 	/* Dirty pages: free pages in runs and dirty cached chunk bytes. */
 	size_t pdirty;
+	/* Muzzy pages: free runs purged lazily, not yet for good. */
+	size_t pmuzzy;
+	/* Nanoseconds since the arena was made. */
+	uint64_t uptime_ns;
+	/* The arena's decay times (ms; -1 in the merged view). */
+	ssize_t dirty_decay_ms;
+	ssize_t muzzy_decay_ms;
+	/* Purges by stage (jemalloc 5); npurge, nmadvise and purged below
+	 * are their sums (jemalloc 4). */
+	uint64_t dirty_npurge;
+	uint64_t dirty_nmadvise;
+	uint64_t dirty_purged;
+	uint64_t muzzy_npurge;
+	uint64_t muzzy_nmadvise;
+	uint64_t muzzy_purged;
 	/* Bytes mapped by this arena (chunks, huge spans, cached spans). */
 	size_t mapped;
 	/* Mapped bytes held in the chunk cache already purged. */
@@ -594,15 +633,25 @@ void arena_stats_read(arena_t *arena, arena_stats_snapshot_t *out);
 void arena_reset(arena_t *arena);
 
 /*
- * Purging settings (arena.<i>.decay_time, arena.<i>.lg_dirty_mult) and
- * their defaults for arenas created later (arenas.decay_time,
- * arenas.lg_dirty_mult). Setters return true for a value out of range;
- * setting an arena's decay time purges at once what the new curve allows
- * no longer.
+ * Purging settings (arena.<i>.dirty_decay_ms / muzzy_decay_ms, their 4.x
+ * view arena.<i>.decay_time, arena.<i>.lg_dirty_mult) and their defaults
+ * for arenas created later (arenas.*). Setters return true for a value out
+ * of range; setting an arena's decay time purges at once what the new
+ * curve allows no longer.
  */
+typedef enum {
+	DECAY_STAGE_DIRTY = 0,
+	DECAY_STAGE_MUZZY = 1,
+} decay_stage_t;
+
 ALWAYS_INLINE bool
 arena_decay_time_valid(ssize_t decay_time) {
 	return decay_time >= -1 && decay_time <= DECAY_TIME_MAX;
+}
+
+ALWAYS_INLINE bool
+arena_decay_ms_valid(ssize_t ms) {
+	return ms >= -1 && ms <= DECAY_MS_MAX;
 }
 
 ALWAYS_INLINE bool
@@ -610,12 +659,12 @@ arena_lg_dirty_mult_valid(ssize_t lg_dirty_mult) {
 	return lg_dirty_mult >= -1 && lg_dirty_mult < (ssize_t)(sizeof(size_t) * 8);
 }
 
-ssize_t arena_decay_time_get(arena_t *arena);
-bool arena_decay_time_set(arena_t *arena, ssize_t decay_time);
+ssize_t arena_decay_ms_get(arena_t *arena, decay_stage_t stage);
+bool arena_decay_ms_set(arena_t *arena, decay_stage_t stage, ssize_t ms);
 ssize_t arena_lg_dirty_mult_get(arena_t *arena);
 bool arena_lg_dirty_mult_set(arena_t *arena, ssize_t lg_dirty_mult);
-ssize_t arenas_decay_time_get(void);
-bool arenas_decay_time_set(ssize_t decay_time);
+ssize_t arenas_decay_ms_get(decay_stage_t stage);
+bool arenas_decay_ms_set(decay_stage_t stage, ssize_t ms);
 ssize_t arenas_lg_dirty_mult_get(void);
 bool arenas_lg_dirty_mult_set(ssize_t lg_dirty_mult);
 

@@ -29,6 +29,9 @@
 
 /* opt.background_thread. */
 extern bool opt_background_thread;
+/* opt.max_background_threads: the most threads ever made, in
+ * [1, BACKGROUND_THREADS_MAX] (the default). */
+extern size_t opt_max_background_threads;
 
 /* Whether background purging is on (the background_thread mallctl). */
 bool background_thread_enabled(void);
@@ -40,6 +43,13 @@ bool background_thread_running(void);
  * allocation slow path (or now, when called outside the allocator). Off:
  * stops and joins them. Returns true if a thread could not be created. */
 bool background_thread_set(bool enable);
+
+/* The max_background_threads mallctl: the cap on threads, in
+ * [1, opt.max_background_threads]; changing it while purging is on stops
+ * the threads and starts them again with the new count. The setter
+ * returns true for a value out of that range. */
+size_t background_thread_max_get(void);
+bool background_thread_max_set(size_t max);
 
 /* Start-up with opt.background_thread: marks purging enabled; the threads
  * start at the next allocation slow path. */

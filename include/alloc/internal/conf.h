@@ -17,8 +17,9 @@
  *
  * Syntax (jemalloc's): "key:value,key:value,...". A key is
  * [A-Za-z0-9_]+, a value is everything up to the next comma; no
- * whitespace anywhere. Keys are the names in opt_table plus a few jemalloc
- * 5 aliases (conf_aliases). Every invalid piece (a pair without a key or a
+ * whitespace anywhere. Keys are the names in opt_table plus a few aliases
+ * (conf_aliases): jemalloc 4 and 5 spellings of table options in other
+ * units. Every invalid piece (a pair without a key or a
  * colon, an empty pair, a trailing comma, an unknown key, a value of the
  * wrong type or out of range) prints one warning naming the source, the key
  * and the value, and is ignored; parsing goes on with the next pair. With
@@ -48,8 +49,8 @@ typedef enum {
 extern const char *conf_link_path;
 
 /*
- * An alternative key for a table option, where a jemalloc 5 option means
- * exactly the same thing in other units. Values are accepted only where
+ * An alternative key for a table option, where a jemalloc 4 or 5 option
+ * means exactly the same thing in other units. Values are accepted only where
  * the conversion is exact.
  */
 typedef enum {
@@ -58,6 +59,9 @@ typedef enum {
 	CONF_ALIAS_SCALE,
 	/* target = log2(value); the value must be a power of two. */
 	CONF_ALIAS_LOG2,
+	/* target = value * scale (a coarser unit); negative values pass
+	 * through unchanged. */
+	CONF_ALIAS_MULTIPLY,
 } conf_alias_kind_t;
 
 typedef struct {
@@ -66,10 +70,11 @@ typedef struct {
 	/* The opt_table entry it sets. */
 	const char *target;
 	conf_alias_kind_t kind;
-	/* CONF_ALIAS_SCALE: units of the alias per unit of the target. */
+	/* CONF_ALIAS_SCALE: units of the alias per unit of the target;
+	 * CONF_ALIAS_MULTIPLY: units of the target per unit of the alias. */
 	int64_t scale;
-	/* Says in a warning what the alias is, e.g. "alias of decay_time,
-	 * which counts whole seconds". */
+	/* Says in a warning what the alias is, e.g. "alias of
+	 * dirty_decay_ms in seconds". */
 	const char *note;
 } conf_alias_t;
 

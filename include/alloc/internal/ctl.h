@@ -16,6 +16,14 @@
  * index whose elements are named at run time (opt.<name>, from opt_table)
  * maps names to positions with its `find` function.
  *
+ * Spellings. Where jemalloc 5 renamed a node that means the same thing
+ * (stats.arenas.<i>.bins.<j>.nslabs for 4.x's nruns), the new name is an
+ * entry of the same array with `alias` set to the sibling it stands for:
+ * resolution returns the sibling's position, so both names give the same
+ * node and the same MIB. An alias entry has no handler and no children;
+ * its own position never comes out of name resolution and answers ENOENT
+ * in mallctlbymib.
+ *
  * Handlers get the full MIB (so arena.<i> handlers read i from mib[1]) and
  * the caller's buffers, and return 0 or an errno value:
  *   ENOENT  unknown name, index out of range, not a leaf
@@ -62,6 +70,8 @@ struct ctl_node_s {
 	const ctl_node_t *children;
 	/* Interior with indexed elements. */
 	const ctl_index_t *index;
+	/* Another spelling of the sibling of this name (see "Spellings"). */
+	const char *alias;
 };
 
 struct ctl_index_s {
@@ -97,6 +107,7 @@ ctl_handler_t ctl_version_handler;
 ctl_handler_t ctl_epoch_handler;
 /* The background_thread leaf (ctl_background_thread.c). */
 ctl_handler_t ctl_background_thread_handler;
+ctl_handler_t ctl_max_background_threads_handler;
 
 /* The engine behind the exported functions (also used by stats_print.c and
  * glibc_ext.c, so they work in prefixed builds too). */
@@ -128,6 +139,19 @@ int ctl_write(const void *newp, size_t newlen, void *value, size_t len);
  * again. */
 int ctl_create_check(const void *oldp, const size_t *oldlenp, const void *newp, size_t newlen,
                      size_t len);
+/* Action leaves (void, --): EPERM when the caller passed a value either
+ * way. */
+int ctl_action_args(void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+/*
+ * The decay-time nodes (ssize_t, rw): reads the current value `old_ms`
+ * out in the node's unit (milliseconds, or whole seconds rounded up when
+ * `seconds`: the 4.x decay_time nodes) and takes the new one in that unit.
+ * Returns 0 with *set false when there is no new value, 0 with *set true and
+ * *new_ms the new value in milliseconds, or an errno value (EFAULT for a
+ * value out of range).
+ */
+int ctl_decay_rw(void *oldp, size_t *oldlenp, void *newp, size_t newlen, ssize_t old_ms,
+                 bool seconds, bool *set, ssize_t *new_ms);
 /* Read-only leaf: EPERM on a write, else ctl_read. */
 int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t newlen,
                         const void *value, size_t len);
@@ -136,6 +160,17 @@ int ctl_read_only_value(void *oldp, size_t *oldlenp, const void *newp, size_t ne
  * (arenas.narenas); index narenas in arena.<i> / stats.arenas.<i> means
  * all of them. */
 unsigned ctl_narenas(void);
+
+/* jemalloc 5's MALLCTL_ARENAS_ALL: the same "all arenas" index as
+ * narenas, under a fixed number no arena index reaches. */
+#define CTL_ARENAS_ALL 4096
+_Static_assert(ARENAS_MAX <= CTL_ARENAS_ALL, "arena indices stay below MALLCTL_ARENAS_ALL");
+
+/* Whether arena index i, with n arenas, means all of them. */
+static inline bool
+ctl_arenas_all(size_t i, unsigned n) {
+	return i == n || i == CTL_ARENAS_ALL;
+}
 
 /* ---------------------------------------------------------------------- */
 /* The statistics snapshot (ctl_stats.c). */

@@ -14,6 +14,12 @@
 
 #include "alloc/internal/arena.h"
 #include "alloc/internal/chunk.h"
+#include "alloc/internal/pages.h"
+
+/* opt.oversize_threshold (jemalloc 5): huge blocks of at least this many
+ * bytes have their pages purged when freed (when their arena purges at
+ * all) instead of staying dirty for decay; 0, the default, turns it off. */
+extern size_t opt_oversize_threshold;
 
 /* Sets up the radix tree; returns true on failure. */
 bool huge_boot(void);
@@ -34,7 +40,7 @@ bool huge_adopt(extent_t *e);
 void huge_reset(arena_t *arena);
 
 /* Frees a huge allocation and returns its usable size; aborts with a
- * message if ptr is not one. `purge`: purge its pages at once (when the
+ * message if ptr is not one. `purge` (or opt.oversize_threshold): purge its pages at once (when the
  * arena purges at all) instead of leaving them dirty for decay, for the old
  * block of a copying reallocation. */
 size_t huge_dalloc(void *ptr, bool purge);
@@ -43,6 +49,13 @@ size_t huge_dalloc(void *ptr, bool purge);
  * false (nothing changed) when the following memory is not available. A
  * shrink gives the tail back purged (see huge_dalloc). */
 bool huge_ralloc_in_place(extent_t *extent, size_t new_usize, bool zero);
+
+/* Grows a huge allocation to the huge class new_usize (> its size) by
+ * extending its mapping where it is (memory of the default chunk hooks
+ * only; the address space after it must be free). PAGES_GREW when it did,
+ * with the grown bytes zeroed; otherwise nothing changed, and
+ * PAGES_MOVABLE says huge_ralloc_remap could still move it. */
+pages_grow_t huge_ralloc_extend(extent_t *e, size_t new_usize);
 
 /* Grows a huge allocation to the huge class new_usize (> its size) without
  * copying: extends its mapping where it is, or moves its pages with mremap

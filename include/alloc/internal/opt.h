@@ -37,8 +37,26 @@ extern bool opt_abort_conf;
 extern unsigned opt_narenas;
 /* opt.percpu_arena. */
 extern percpu_arena_mode_t opt_percpu_arena;
-/* Print statistics at exit (opt.stats_print). */
+/* Print statistics at exit (opt.stats_print), with the malloc_stats_print
+ * opts letters of opt.stats_print_opts (jemalloc 5; "" prints all). */
 extern bool opt_stats_print;
+extern char opt_stats_print_opts[];
+/* opt.zero_realloc (jemalloc 5): what realloc(ptr, 0) does with a non-NULL
+ * ptr. FREE (the default, glibc's behaviour): frees ptr and returns NULL.
+ * ALLOC: a zero-size allocation, like malloc(0) (ptr is freed once the new
+ * block exists). ABORT: reports the call and aborts. Both live in alloc.c,
+ * with alloc_zero_reallocs, the calls counted (stats.zero_reallocs). */
+typedef enum {
+	ZERO_REALLOC_FREE = 0,
+	ZERO_REALLOC_ALLOC = 1,
+	ZERO_REALLOC_ABORT = 2,
+} zero_realloc_mode_t;
+extern int opt_zero_realloc;
+extern size_t alloc_zero_reallocs;
+
+/* Print the option strings read and the options in force at start-up
+ * (opt.confirm_conf, jemalloc 5). */
+extern bool opt_confirm_conf;
 
 typedef enum {
 	/* bool */

@@ -65,6 +65,14 @@ void pages_unmap(void *addr, size_t size);
  * are undefined (MADV_FREE) or the purge failed. */
 bool pages_purge(void *addr, size_t size);
 
+/* The two stages of jemalloc 5's decay, whatever opt.purge_madvise says:
+ * pages_purge_lazy makes [addr, addr+size) muzzy with MADV_FREE and returns
+ * true, or returns false having done nothing (a kernel without MADV_FREE);
+ * pages_purge_forced drops the pages with MADV_DONTNEED and returns true
+ * when the range now reads as zeros. */
+bool pages_purge_lazy(void *addr, size_t size);
+bool pages_purge_forced(void *addr, size_t size);
+
 /*
  * Growing a mapping without copying it, for huge reallocations (huge.c).
  * Only for memory liballoc mapped itself (the default chunk hooks): the

@@ -193,6 +193,134 @@ pub struct chunk_hooks_t {
     pub merge: Option<chunk_merge_t>,
 }
 
+// ---------------------------------------------------------------------------
+// Extent hooks (arena.<i>.extent_hooks, arenas.create): jemalloc 5.3's types.
+// Every hook gets the table it was called through; all but alloc and
+// destroy return false on success.
+
+/// Maps `size` bytes aligned to `alignment` (at `new_addr` when not null);
+/// null on failure.
+pub type extent_alloc_t = unsafe extern "C" fn(
+    extent_hooks: *mut extent_hooks_t,
+    new_addr: *mut c_void,
+    size: usize,
+    alignment: usize,
+    zero: *mut bool,
+    commit: *mut bool,
+    arena_ind: c_uint,
+) -> *mut c_void;
+/// Gives an extent back; true to keep it (retained until destroy).
+pub type extent_dalloc_t = unsafe extern "C" fn(
+    extent_hooks: *mut extent_hooks_t,
+    addr: *mut c_void,
+    size: usize,
+    committed: bool,
+    arena_ind: c_uint,
+) -> bool;
+/// Unmaps an extent for good (arena destruction).
+pub type extent_destroy_t =
+    unsafe extern "C" fn(extent_hooks: *mut extent_hooks_t, addr: *mut c_void, size: usize, committed: bool, arena_ind: c_uint);
+/// Commits, decommits or purges `length` bytes at `offset`; false on
+/// success (the type of `commit`, `decommit`, `purge_lazy` and
+/// `purge_forced`).
+pub type extent_range_t = unsafe extern "C" fn(
+    extent_hooks: *mut extent_hooks_t,
+    addr: *mut c_void,
+    size: usize,
+    offset: usize,
+    length: usize,
+    arena_ind: c_uint,
+) -> bool;
+/// Commits pages; false on success.
+pub type extent_commit_t = extent_range_t;
+/// Decommits pages; false on success.
+pub type extent_decommit_t = extent_range_t;
+/// Purges pages; false on success.
+pub type extent_purge_t = extent_range_t;
+/// Splits an extent in two; false on success.
+pub type extent_split_t = unsafe extern "C" fn(
+    extent_hooks: *mut extent_hooks_t,
+    addr: *mut c_void,
+    size: usize,
+    size_a: usize,
+    size_b: usize,
+    committed: bool,
+    arena_ind: c_uint,
+) -> bool;
+/// Merges two adjacent extents; false on success.
+pub type extent_merge_t = unsafe extern "C" fn(
+    extent_hooks: *mut extent_hooks_t,
+    addr_a: *mut c_void,
+    size_a: usize,
+    addr_b: *mut c_void,
+    size_b: usize,
+    committed: bool,
+    arena_ind: c_uint,
+) -> bool;
+
+/// The extent hook table (`struct extent_hooks_s`); a None member means
+/// "not supported".
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct extent_hooks_t {
+    /// Maps extents.
+    pub alloc: Option<extent_alloc_t>,
+    /// Gives extents back.
+    pub dalloc: Option<extent_dalloc_t>,
+    /// Unmaps extents for good.
+    pub destroy: Option<extent_destroy_t>,
+    /// Commits pages.
+    pub commit: Option<extent_commit_t>,
+    /// Decommits pages.
+    pub decommit: Option<extent_decommit_t>,
+    /// Purges pages lazily (`MADV_FREE`).
+    pub purge_lazy: Option<extent_purge_t>,
+    /// Purges pages at once.
+    pub purge_forced: Option<extent_purge_t>,
+    /// Splits an extent.
+    pub split: Option<extent_split_t>,
+    /// Merges two extents.
+    pub merge: Option<extent_merge_t>,
+}
+
+// ---------------------------------------------------------------------------
+// Private heaps.
+
+/// A private heap (opaque): allocation inside a region the caller provides.
+#[repr(C)]
+pub struct alloc_heap_t {
+    _private: [u8; 0],
+}
+
+/// `alloc_heap_create` flag: the heap is used by several processes.
+pub const ALLOC_HEAP_SHARED: c_uint = 1;
+
+/// What `alloc_heap_stats` reports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct alloc_heap_stats_t {
+    /// Bytes of the region.
+    pub size: usize,
+    /// Bytes blocks can use (the region's chunks).
+    pub usable: usize,
+    /// `size - usable`: headers, descriptors, alignment.
+    pub overhead: usize,
+    /// Usable bytes of the live blocks.
+    pub allocated: usize,
+    /// Highest `allocated` since create or reset.
+    pub high_water: usize,
+    /// Bytes of the pages holding live blocks.
+    pub active: usize,
+    /// `usable - active`.
+    pub free: usize,
+    /// Live blocks.
+    pub nblocks: usize,
+    /// Chunks in the region.
+    pub chunks: usize,
+    /// The flags the heap was created with.
+    pub flags: c_uint,
+}
+
 c_functions! {
     // -----------------------------------------------------------------------
     // The standard API.
@@ -246,6 +374,41 @@ c_functions! {
     /// The usable size `mallocx(size, flags)` would return, without
     /// allocating; 0 when the request cannot be satisfied.
     pub fn nallocx(size: usize, flags: c_int) -> usize;
+
+    // -----------------------------------------------------------------------
+    // Private heaps (see alloc(3)).
+
+    /// Makes a heap in `[base, base+size)` (page-aligned, at least 4 MiB);
+    /// null with errno EINVAL, EBUSY or ENOMEM.
+    pub fn alloc_heap_create(base: *mut c_void, size: usize, flags: c_uint) -> *mut alloc_heap_t;
+    /// The heap another process made at `base`; null (EINVAL) when there is none.
+    pub fn alloc_heap_attach(base: *mut c_void) -> *mut alloc_heap_t;
+    /// `malloc` from the heap.
+    pub fn alloc_heap_malloc(heap: *mut alloc_heap_t, size: usize) -> *mut c_void;
+    /// `calloc` from the heap.
+    pub fn alloc_heap_calloc(heap: *mut alloc_heap_t, n: usize, size: usize) -> *mut c_void;
+    /// `realloc` within the heap.
+    pub fn alloc_heap_realloc(heap: *mut alloc_heap_t, ptr: *mut c_void, size: usize) -> *mut c_void;
+    /// `aligned_alloc` from the heap.
+    pub fn alloc_heap_aligned_alloc(heap: *mut alloc_heap_t, alignment: usize, size: usize) -> *mut c_void;
+    /// Frees a block of the heap.
+    pub fn alloc_heap_free(heap: *mut alloc_heap_t, ptr: *mut c_void);
+    /// The heap's arena index in this process (for `MALLOCX_ARENA`).
+    pub fn alloc_heap_arena(heap: *mut alloc_heap_t) -> c_uint;
+    /// Frees every block of the heap at once; 0 or an errno value.
+    pub fn alloc_heap_reset(heap: *mut alloc_heap_t) -> c_int;
+    /// Ends the heap; 0 or an errno value.
+    pub fn alloc_heap_destroy(heap: *mut alloc_heap_t) -> c_int;
+    /// Fills `*st`; 0 or an errno value.
+    pub fn alloc_heap_stats(heap: *mut alloc_heap_t, st: *mut alloc_heap_stats_t) -> c_int;
+    /// Only in a library configured with `--enable-private-heap` (which no
+    /// feature of this crate selects; see `LIBALLOC_OVERRIDE`): the malloc
+    /// family allocates only from the heap made in `[start, start+size)`.
+    /// Referencing it with another library is a link error.
+    pub fn config_private_heap(start: *mut c_void, size: usize) -> c_int;
+    /// Only with `--enable-private-heap`: frees every block of the private
+    /// heap at once.
+    pub fn malloc_reset();
 
     // -----------------------------------------------------------------------
     // Introspection and tuning.
@@ -329,6 +492,37 @@ mod tests {
         assert_eq!(MALLOCX_TCACHE_NONE, 1 << 8);
         assert_eq!(MALLOCX_ARENA(0), 1 << 20);
         assert_eq!(MALLOCX_ARENA(3), 4 << 20);
+    }
+
+    #[test]
+    fn hook_tables_have_cs_layout() {
+        let p = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<chunk_hooks_t>(), 7 * p);
+        assert_eq!(std::mem::size_of::<extent_hooks_t>(), 9 * p);
+        assert_eq!(std::mem::size_of::<alloc_heap_stats_t>(), 10 * p);
+    }
+
+    #[test]
+    fn a_private_heap_in_a_region() {
+        let size = 8 << 20;
+        let layout = std::alloc::Layout::from_size_align(size, 4096).unwrap();
+        unsafe {
+            let region = std::alloc::alloc(layout) as *mut c_void;
+            assert!(!region.is_null());
+            let heap = alloc_heap_create(region, size, 0);
+            assert!(!heap.is_null());
+            let p = alloc_heap_malloc(heap, 1000) as *mut u8;
+            assert!(!p.is_null());
+            assert!(p as usize >= region as usize && (p as usize) < region as usize + size);
+            p.write_bytes(7, 1000);
+            let mut st = alloc_heap_stats_t::default();
+            assert_eq!(alloc_heap_stats(heap, &mut st), 0);
+            assert_eq!((st.size, st.nblocks), (size, 1));
+            assert!(st.allocated >= 1000);
+            alloc_heap_free(heap, p as *mut c_void);
+            assert_eq!(alloc_heap_destroy(heap), 0);
+            std::alloc::dealloc(region as *mut u8, layout);
+        }
     }
 
     #[test]
