@@ -27,6 +27,7 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
 #include "alloc/internal/pages.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/timeline.h"
@@ -54,6 +55,12 @@ static void alloc_postfork_child(void);
 static void
 alloc_thread_exit(tsd_t *tsd) {
 	fill_quarantine_drain(tsd);
+	if (config_prof) {
+		/* The thread's profile record outlives it while its samples
+		 * live (prof.h). */
+		prof_thread_exit(tsd->prof);
+		tsd->prof = NULL;
+	}
 }
 
 COLD NOINLINE static bool
@@ -69,6 +76,7 @@ malloc_init_hard(void) {
 	pages_boot();
 	arena_boot();
 	tcache_boot();
+	prof_boot();
 	/* The fill options act on slow paths only: no cache (fill.h). */
 	const tsd_hooks_t tsd_hooks = {.tcache = opt_tcache && !fill_slow_paths,
 	                               .exit = alloc_thread_exit};
@@ -93,6 +101,7 @@ malloc_init_hard(void) {
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
 	stats_print_atexit_boot();
 	fill_atexit_boot();
+	prof_boot_late();
 	timeline_boot();
 	return false;
 }
@@ -193,6 +202,16 @@ ALWAYS_INLINE void *
 alloc_from_arena(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
 	szind_t ind = sz_size2index(usize);
 	void *ret;
+	if (config_prof && unlikely(prof_enabled) && arena->region == NULL) {
+		/* Allocations a thread-cache bin counts are sampled there
+		 * (tcache_alloc); the rest share the thread's byte countdown.
+		 * Private heaps (heap.c) are not profiled. */
+		bool bin = ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL) &&
+		           tc != NULL && tcache_caches(tc, ind);
+		if (!bin && prof_count_bytes(usize)) {
+			return prof_alloc_sampled(arena, ind, alignment, zero);
+		}
+	}
 	if (ind < SZ_NPAGED && (alignment <= PAGE || ind < SZ_NSMALL)) {
 		if (tc != NULL && tcache_caches(tc, ind)) {
 			ret = tcache_alloc(tc, arena, ind);
@@ -331,6 +350,9 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 	}
 	arena_decay_sweep_if_due();
 	background_thread_check();
+	if (config_prof && unlikely(__atomic_load_n(&prof_dump_pending, __ATOMIC_RELAXED))) {
+		prof_dump_pending_run();
+	}
 	return ret;
 }
 
@@ -342,6 +364,16 @@ alloc_tick(size_t size) {
 	tsd_t *tsd = tsd_get();
 	szind_t ind = sz_size2index(size);
 	void *ret = tcache_alloc(&tsd->tcache, tsd->arena, ind);
+	if (config_prof && unlikely(prof_enabled)) {
+		/* A sampled object comes from the arena and may fail. */
+		if (unlikely(ret == NULL)) {
+			alloc_fail(size);
+			return NULL;
+		}
+		if (unlikely(__atomic_load_n(&prof_dump_pending, __ATOMIC_RELAXED))) {
+			prof_dump_pending_run();
+		}
+	}
 	if (config_stats) {
 		tsd->allocated += sz_index2size(ind);
 	}
@@ -362,6 +394,12 @@ paged_ind_of(const void *ptr, const char *func) {
 		report_invalid(func, ptr);
 	}
 	unsigned pclass = arena_ptr_pclass(ptr);
+	if (config_prof && unlikely(pclass == PCLASS_SAMPLED)) {
+		/* The class the program asked for; dalloc_paged knows. */
+		szind_t ind;
+		prof_sampled_usize(ptr, &ind);
+		return ind;
+	}
 	if (unlikely(pclass == PCLASS_NONE || pclass > SZ_NPAGED)) {
 		report_invalid(func, ptr);
 	}
@@ -424,6 +462,13 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 		dalloc_heap_paged(tsd, ptr, ind);
 		return;
 	}
+	if (config_prof && unlikely(prof_paged_is_sampled(ptr))) {
+		size_t usize = prof_dalloc_sampled(ptr);
+		if (config_stats) {
+			tsd->deallocated += usize;
+		}
+		return;
+	}
 	if (config_fill && unlikely(fill_slow_paths)) {
 		fill_dalloc(tsd, ptr);
 		return;
@@ -452,6 +497,9 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 /* `purge`: the old block of a copying reallocation (huge_dalloc). */
 static void
 dalloc_huge(tsd_t *tsd, void *ptr, bool purge) {
+	if (config_prof && unlikely(prof_enabled)) {
+		prof_forget_huge(ptr);
+	}
 	extent_t *e = huge_lookup(ptr);
 	if (e == NULL) {
 		e = heap_adopt_huge(ptr);
@@ -610,17 +658,34 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 		arena = heap;
 		tc = NULL;
 	}
-	if (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0) {
-		if (ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero) != 0) {
+	/* A sampled paged object is resized only by moving (its page is
+	 * marked and its run may be a promoted one), unless its class stays;
+	 * a sampled huge one resizes like any other and its record follows
+	 * (prof_huge_resized). */
+	bool sampled = config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr);
+	bool move_only = sampled && !sz_is_huge(old_ind);
+	if (move_only && usize == old_usize &&
+	    (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
+		return ptr;
+	}
+	if (!move_only && (alignment <= 1 || ((uintptr_t)ptr & (alignment - 1)) == 0)) {
+		size_t got = ralloc_in_place(ptr, old_ind, old_usize, usize, usize, zero);
+		if (got != 0) {
+			if (sampled) {
+				prof_huge_resized(ptr, ptr, got);
+			}
 			return ptr;
 		}
 	}
-	if (sz_is_huge(old_ind) && usize > old_usize) {
+	if (!move_only && sz_is_huge(old_ind) && usize > old_usize) {
 		/* Move the pages rather than the bytes (huge_ralloc_remap). */
 		extent_t *e = huge_lookup(ptr);
 		if (arena == NULL || arena == e->arena) {
 			void *ret = huge_ralloc_remap(e, usize, alignment);
 			if (ret != NULL) {
+				if (sampled) {
+					prof_huge_resized(ptr, ret, usize);
+				}
 				ralloc_resized(ret, old_usize, usize, zero);
 				return ret;
 			}
@@ -644,7 +709,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	if (sz_is_huge(old_ind)) {
 		dalloc_huge(tsd, ptr, true);
 	} else if (old_usize >= RALLOC_PURGE_MIN && heap == NULL &&
-	           !(config_fill && unlikely(fill_slow_paths))) {
+	           !(config_fill && unlikely(fill_slow_paths)) && !sampled) {
 		if (config_stats) {
 			tsd->deallocated += old_usize;
 		}
@@ -1042,8 +1107,16 @@ ALLOC_NAME(xallocx)(void *ptr, size_t size, size_t extra, int flags) {
 	if (umax == 0) {
 		umax = SZ_HUGE_MAXCLASS;
 	}
+	bool sampled = config_prof && unlikely(prof_enabled) && prof_is_sampled(ptr);
+	if (sampled && !sz_is_huge(old_ind)) {
+		/* Sampled paged objects never resize in place (ralloc_impl). */
+		return old_usize;
+	}
 	size_t usize =
 	    ralloc_in_place(ptr, old_ind, old_usize, umin, umax, (flags & FLAGS_ZERO) != 0);
+	if (sampled && usize != 0) {
+		prof_huge_resized(ptr, ptr, usize);
+	}
 	return usize != 0 ? usize : old_usize;
 }
 
@@ -1155,6 +1228,7 @@ alloc_prefork(void) {
 	heap_prefork();
 	arena_prefork();
 	huge_prefork();
+	prof_prefork();
 	base_prefork();
 }
 
@@ -1164,6 +1238,7 @@ alloc_postfork_parent(void) {
 		return;
 	}
 	base_postfork_parent();
+	prof_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
 	heap_postfork();
@@ -1180,6 +1255,7 @@ alloc_postfork_child(void) {
 		return;
 	}
 	base_postfork_child();
+	prof_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
 	heap_postfork();

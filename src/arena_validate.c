@@ -15,6 +15,7 @@
 #include "alloc/internal/config.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/util.h"
 
@@ -121,6 +122,10 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 		}
 		if (kind == MAP_LARGE) {
 			unsigned pclass = c->pclass[pi];
+			if (config_prof && pclass == PCLASS_SAMPLED) {
+				/* A sampled object: its class is in prof's table. */
+				pclass = prof_sampled_pclass((const char *)c + (pi << LG_PAGE));
+			}
 			VALIDATE_CHECK(pclass - 1 >= SZ_NSMALL && pclass - 1 < SZ_NPAGED);
 			size_t usize = sz_index2size(pclass - 1);
 			VALIDATE_CHECK(npages == usize >> LG_PAGE);

@@ -20,6 +20,7 @@
 #include "alloc/internal/decay.h"
 #include "alloc/internal/extent_hooks.h"
 #include "alloc/internal/pages.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/util.h"
 
 bool opt_retain = true;
@@ -173,6 +174,7 @@ cache_unmap(chunk_cache_t *cache, void *addr, size_t size) {
 		return false;
 	}
 	cache->mapped_bytes -= size;
+	prof_gdump_mapped(size, false);
 	return true;
 }
 
@@ -414,6 +416,7 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 		return NULL;
 	}
 	cache->mapped_bytes += size;
+	prof_gdump_mapped(size, true);
 	*zeroed = zero;
 	return fresh;
 }

@@ -437,6 +437,13 @@ conf_pair(conf_ctx_t *ctx, const char *k, size_t klen, const char *v, size_t vle
 			    d->name);
 			return;
 		}
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			conf_error(ctx,
+			           "option %s is not compiled in (heap profiling needs configure "
+			           "--enable-prof), ignored",
+			           d->name);
+			return;
+		}
 		if (d->type == OPT_TYPE_STRING) {
 			opt_string_set(d, v, vlen);
 		} else if (!d->build_time) {

@@ -27,6 +27,7 @@ static const ctl_node_t ctl_root_children[] = {
     {.name = "arena", .index = &ctl_arena_index},
     {.name = "arenas", .children = ctl_arenas_children},
     {.name = "stats", .children = ctl_stats_children},
+    {.name = "prof", .children = ctl_prof_children},
     {.name = "timeline", .children = ctl_timeline_children},
     {.name = NULL},
 };

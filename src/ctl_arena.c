@@ -36,6 +36,7 @@
 
 #include "alloc/internal/arena.h"
 #include "alloc/internal/ctl.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/heap.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
@@ -114,6 +115,8 @@ arena_i_discard(const size_t *mib, void *oldp, size_t *oldlenp, void *newp, size
 		/* A private heap: alloc_heap_reset, under its lock. */
 		return heap_reset(a) == 0 ? 0 : EFAULT;
 	}
+	/* Sampled objects of the arena go with it (prof.h). */
+	prof_arena_reset(a);
 	huge_reset(a);
 	arena_reset(a);
 	arena_give_back(a, destroy);

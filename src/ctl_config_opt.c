@@ -4,8 +4,10 @@
  * run-time options in force. All read-only.
  *
  * config.* answers from the config_* constants of config.h. Features
- * liballoc does not have (heap profiling, lazy locking, utrace, Valgrind
- * support, cache-oblivious placement) report false; config.xmalloc is
+ * liballoc does not have (lazy locking, utrace, Valgrind support,
+ * cache-oblivious placement) report false; config.prof is configure
+ * --enable-prof, config.prof_libgcc / config.prof_libunwind the backtrace
+ * method it chose; config.xmalloc is
  * config.fill, which compiles opt.xmalloc in; config.munmap is true because chunks are unmapped
  * when opt.retain is off or metadata runs short, config.tls because thread state lives in TLS.
  *
@@ -16,7 +18,9 @@
  * opt.dirty_decay_ms in seconds (-1 stays -1, others round up) and
  * opt.tcache_max (jemalloc 5) is 2^opt.lg_tcache_max bytes. In a build without thread
  * caches (--disable-tcache) opt.tcache and opt.lg_tcache_max are ENOENT,
- * like the other thread-cache nodes.
+ * like the other thread-cache nodes; without --enable-prof the opt.prof*
+ * and opt.lg_prof_* nodes are ENOENT, as in jemalloc. Strings
+ * (opt.prof_prefix, opt.stats_timeline) read as const char *.
  */
 #include <errno.h>
 #include <string.h>
@@ -83,21 +87,21 @@ static int
 config_prof_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                 size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof);
 }
 
 static int
 config_prof_libgcc_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                        size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof_backtrace == 1);
 }
 
 static int
 config_prof_libunwind_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                           size_t newlen) {
 	(void)mib, (void)miblen;
-	return ctl_config_bool(oldp, oldlenp, newp, newlen, false);
+	return ctl_config_bool(oldp, oldlenp, newp, newlen, config_prof_backtrace == 3);
 }
 
 static int
@@ -230,6 +234,10 @@ opt_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *new
 	}
 	/* Likewise the fill options without --enable-fill. */
 	if (!config_fill && fill_option_is_fill(d->ptr)) {
+		return ENOENT;
+	}
+	/* And the profiling options without --enable-prof. */
+	if (!config_prof && opt_is_prof(d->ptr)) {
 		return ENOENT;
 	}
 	switch (d->type) {

@@ -204,6 +204,7 @@ const ctl_node_t ctl_thread_children[] = {
     {.name = "deallocated", .handler = thread_deallocated_ctl},
     {.name = "deallocatedp", .handler = thread_deallocatedp_ctl},
     {.name = "tcache", .children = thread_tcache_children},
+    {.name = "prof", .children = ctl_thread_prof_children},
     {.name = "idle", .handler = thread_idle_ctl},
     {.name = NULL},
 };

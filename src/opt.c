@@ -23,6 +23,7 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/chunk.h"
 #include "alloc/internal/background_thread.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/timeline.h"
@@ -47,6 +48,8 @@ static size_t opt_lg_chunk = LG_CHUNK;
 /* Enum options are written through an int *. */
 _Static_assert(sizeof(percpu_arena_mode_t) == sizeof(int), "percpu_arena is stored as an int");
 _Static_assert(sizeof(fill_junk_t) == sizeof(int), "junk is stored as an int");
+_Static_assert(sizeof(prof_format_t) == sizeof(int), "prof_format is stored as an int");
+_Static_assert(PROF_PREFIX_MAX == OPT_STRING_MAX + 1, "prof_prefix is a string option");
 
 /* Value names, indexed by the enum value. */
 static const char *const opt_percpu_arena_names[] = {
@@ -147,7 +150,34 @@ const opt_desc_t opt_table[] = {
     {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, NULL, false},
     {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, TIMELINE_INTERVAL_MS_MAX, NULL,
      false},
+    /* Heap profiling (prof.h); without configure --enable-prof they are
+     * parsed, warned about and ignored. */
+    {"prof", OPT_TYPE_BOOL, &opt_prof, 0, 1, NULL, false},
+    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, OPT_STRING_MAX, NULL, false},
+    {"prof_active", OPT_TYPE_BOOL, &opt_prof_active, 0, 1, NULL, false},
+    {"prof_thread_active_init", OPT_TYPE_BOOL, &opt_prof_thread_active_init, 0, 1, NULL, false},
+    /* Up to 2^62 bytes between samples. */
+    {"lg_prof_sample", OPT_TYPE_SIZE, &opt_lg_prof_sample, 0, 62, NULL, false},
+    {"prof_accum", OPT_TYPE_BOOL, &opt_prof_accum, 0, 1, NULL, false},
+    /* -1: no interval dumps. */
+    {"lg_prof_interval", OPT_TYPE_SSIZE, &opt_lg_prof_interval, -1, 62, NULL, false},
+    {"prof_gdump", OPT_TYPE_BOOL, &opt_prof_gdump, 0, 1, NULL, false},
+    {"prof_final", OPT_TYPE_BOOL, &opt_prof_final, 0, 1, NULL, false},
+    {"prof_leak", OPT_TYPE_BOOL, &opt_prof_leak, 0, 1, NULL, false},
+    {"prof_format", OPT_TYPE_ENUM, &opt_prof_format, 0, PROF_FORMAT_PPROF, opt_prof_format_names,
+     false},
 };
+
+bool
+opt_is_prof(const void *ptr) {
+	for (size_t i = 0; i < opt_table_len; i++) {
+		if (opt_table[i].ptr == ptr) {
+			return strncmp(opt_table[i].name, "prof", 4) == 0 ||
+			       strncmp(opt_table[i].name, "lg_prof", 7) == 0;
+		}
+	}
+	return false;
+}
 
 const size_t opt_table_len = ARRAY_SIZE(opt_table);
 

@@ -14,6 +14,7 @@
 #include "alloc/internal/base.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/timeline.h"
 
 bool opt_tcache = true;
@@ -141,6 +142,9 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	t->full[pc] = NULL;
 	t->empty[pc] = NULL;
 	TCACHE_COUNTER_SET(t->ticks[pc], 0);
+	TCACHE_COUNTER_SET(t->period[pc], 0);
+	t->gc_left[pc] = 0;
+	t->sample_left[pc] = 0;
 	t->usize[pc] = 0;
 	t->region_magic[pc] = 0;
 	t->align_mask[pc] = 0;
@@ -149,6 +153,21 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	t->lg_fill_div[pc] = 0;
 	TCACHE_COUNTER_SET(t->ncached_max[pc], 0);
 	t->full_nrequests[pc] = UINT64_MAX;
+}
+
+_Static_assert(!ALLOC_CONFIG_PROF || PCLASS_SAMPLED < TCACHE_NBINS_MAX,
+               "the sampled objects' page-map class needs a bin that always misses");
+
+/* Starts bin pc's next tick period: up to its next GC step or sampled
+ * allocation, whichever comes first. */
+static void
+tcache_period_start(tcache_t *t, unsigned pc) {
+	int64_t next = t->gc_left[pc];
+	if (config_prof && t->sample_left[pc] != 0 && t->sample_left[pc] < next) {
+		next = t->sample_left[pc];
+	}
+	TCACHE_COUNTER_SET(t->period[pc], next - 1);
+	TCACHE_COUNTER_SET(t->ticks[pc], next - 1);
 }
 
 bool
@@ -174,6 +193,10 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	t->arena = arena;
 	size_t off = 0;
 	tcache_bin_disable(t, PCLASS_NONE);
+	if (config_prof) {
+		tcache_bin_disable(t, PCLASS_SAMPLED);
+		t->prng = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL;
+	}
 	for (szind_t i = 0; i < SZ_NPAGED; i++) {
 		unsigned pc = tcache_pc(i);
 		if (tcache_cap[i] == 0) {
@@ -184,10 +207,15 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		t->empty[pc] = stacks + off + tcache_cap[i];
 		t->head[pc] = t->empty[pc];
 		t->low_water[pc] = t->empty[pc];
-		TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
 		t->usize[pc] = sz_index2size(i);
 		t->region_magic[pc] = tcache_region_magic(i);
 		t->align_mask[pc] = tcache_align_mask(i);
+		t->gc_left[pc] = TCACHE_GC_INTERVAL + 1;
+		t->sample_left[pc] = 0;
+		if (config_prof && prof_enabled) {
+			t->sample_left[pc] = prof_bin_gap(&t->prng, t->usize[pc]);
+		}
+		tcache_period_start(t, pc);
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = 1;
@@ -273,20 +301,52 @@ tcache_destroy(tcache_t *t) {
 	arena_dalloc_large(stacks, tcache_stacks_szind());
 }
 
-/* Counts a request of bin pc. Returns true when the bin's tick period
- * ended (a GC step is due). A negative tick means the hit path counted
- * the request already, then missed. */
-static bool
+/* Bin events tcache_count_request reports. */
+#define TCACHE_EVENT_GC     0x1u
+#define TCACHE_EVENT_SAMPLE 0x2u
+
+/* Advances bin pc's sampling countdown by the n allocations of the period
+ * that ended; returns TCACHE_EVENT_SAMPLE when the last one is sampled.
+ * Draws the next gap while the thread samples. */
+static unsigned
+tcache_sample_advance(tcache_t *t, unsigned pc, int64_t n) {
+	unsigned events = 0;
+	int64_t left = t->sample_left[pc];
+	if (left != 0 && (left -= n) <= 0) {
+		events = TCACHE_EVENT_SAMPLE;
+		left = 0;
+	}
+	if (left == 0) {
+		left = prof_bin_gap(&t->prng, t->usize[pc]);
+	}
+	t->sample_left[pc] = left;
+	return events;
+}
+
+/* Counts a request of bin pc. Returns the events due when the bin's tick
+ * period ended with it, else 0. A negative tick means the hit path counted
+ * the request already (and its tick fired). */
+ALWAYS_INLINE unsigned
 tcache_count_request(tcache_t *t, unsigned pc) {
 	int64_t ticks = t->ticks[pc];
 	if (ticks >= 0 && --ticks >= 0) {
 		TCACHE_COUNTER_SET(t->ticks[pc], ticks);
-		return false;
+		return 0;
 	}
-	TCACHE_COUNTER_SET(t->nrequests_base[pc],
-	                   t->nrequests_base[pc] + (uint64_t)(TCACHE_GC_INTERVAL - ticks));
-	TCACHE_COUNTER_SET(t->ticks[pc], TCACHE_GC_INTERVAL);
-	return true;
+	/* The period's allocations, this one included (ticks is -1). */
+	int64_t n = t->period[pc] - ticks;
+	TCACHE_COUNTER_SET(t->nrequests_base[pc], t->nrequests_base[pc] + (uint64_t)n);
+	unsigned events = 0;
+	t->gc_left[pc] -= n;
+	if (t->gc_left[pc] <= 0) {
+		events |= TCACHE_EVENT_GC;
+		t->gc_left[pc] = TCACHE_GC_INTERVAL + 1;
+	}
+	if (config_prof && unlikely(prof_enabled)) {
+		events |= tcache_sample_advance(t, pc, n);
+	}
+	tcache_period_start(t, pc);
+	return events;
 }
 
 /* Pops the next object of bin pc, which must hold one. */
@@ -345,7 +405,19 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 		 * object, since a batch of large runs is a lot of memory.
 		 * The arena counts the request, so the cache does not. (An
 		 * empty bin misses on head == low_water, before the hit
-		 * path's tick, so nothing was counted yet.) */
+		 * path's tick, so nothing was counted yet.) While the thread
+		 * samples, the miss still advances the bin's countdowns: it
+		 * is counted, and taken back out of the bin's requests. */
+		if (config_prof && prof_enabled && prof_sampling()) {
+			TCACHE_COUNTER_SET(t->nrequests_base[pc], t->nrequests_base[pc] - 1);
+			unsigned events = tcache_count_request(t, pc);
+			if (events & TCACHE_EVENT_GC) {
+				tcache_gc_step(t);
+			}
+			if (events & TCACHE_EVENT_SAMPLE) {
+				return prof_alloc_sampled(arena, ind, 0, false);
+			}
+		}
 		void *large = arena_malloc_large(arena, ind, PAGE, false);
 		if (large != NULL) {
 			/* A run that was cached and flushed before may still
@@ -359,7 +431,16 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 			return NULL;
 		}
 	}
-	if (tcache_count_request(t, pc)) {
+	unsigned events = tcache_count_request(t, pc);
+	if (config_prof && unlikely(events & TCACHE_EVENT_SAMPLE)) {
+		/* Hand out a sampled object instead; the one popped goes
+		 * back on top of the stack it came from, marked as cached
+		 * again (tcache.h, "Bad frees"). */
+		*tcache_key_slot(ret) = tcache_key;
+		*--t->head[pc] = ret;
+		ret = prof_alloc_sampled(arena, ind, 0, false);
+	}
+	if (events & TCACHE_EVENT_GC) {
 		tcache_gc_step(t);
 	}
 	return ret;
@@ -481,10 +562,11 @@ tcache_stats_add(arena_t *arena, uint64_t *nrequests) {
 				continue;
 			}
 			int64_t ticks = __atomic_load_n(&t->ticks[pc], __ATOMIC_RELAXED);
+			int64_t period = __atomic_load_n(&t->period[pc], __ATOMIC_RELAXED);
 			uint64_t base = __atomic_load_n(&t->nrequests_base[pc], __ATOMIC_RELAXED);
 			uint64_t merged =
 			    __atomic_load_n(&t->nrequests_merged[pc], __ATOMIC_RELAXED);
-			uint64_t total = base + (uint64_t)(TCACHE_GC_INTERVAL - ticks);
+			uint64_t total = base + (uint64_t)(period - ticks);
 			if (total > merged) {
 				nrequests[i] += total - merged;
 			}

@@ -61,6 +61,12 @@ deps_test() {
 	# test runs it under tmux
 	deps_need librsvg2-bin deps_have rsvg-convert
 	deps_need tmux deps_have tmux
+	# heap profiling (test/programs/prof.sh): jeprof comes with
+	# libjemalloc-dev, go tool pprof with golang-go, addr2line (for
+	# liballoc-prof) with binutils
+	deps_need libjemalloc-dev deps_have jeprof
+	deps_need golang-go deps_have go
+	deps_need binutils deps_have addr2line
 	# cargo and rustc for the Rust crates (rust/, the rust job): Debian's
 	# when no cargo is on PATH (any cargo from rustc 1.63 on builds them)
 	deps_need cargo deps_have cargo

@@ -123,6 +123,10 @@ check_options(const char *opts) {
 	char buf[OPT_STRING_MAX + 64];
 	for (size_t i = 0; i < opt_table_len; i++) {
 		const opt_desc_t *d = &opt_table[i];
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			/* Not compiled in: warned about, ignored, ENOENT. */
+			continue;
+		}
 		int64_t v = opt_value_get(d);
 		/* A default may lie outside the range (narenas 0: "as many
 		 * as the percpu mode wants"); it cannot be written back. */
@@ -200,7 +204,8 @@ check_value(const uint8_t *data, size_t size) {
 		return;
 	}
 	const opt_desc_t *d = &opt_table[data[0] % opt_table_len];
-	if (d->type == OPT_TYPE_BOOL || d->type == OPT_TYPE_ENUM || d->type == OPT_TYPE_STRING) {
+	if (d->type == OPT_TYPE_BOOL || d->type == OPT_TYPE_ENUM || d->type == OPT_TYPE_STRING ||
+	    (!config_prof && opt_is_prof(d->ptr))) {
 		return;
 	}
 	int64_t v;

@@ -529,6 +529,15 @@ stats_node(const char *name) {
 	       strncmp(name, "thread.deallocated", 18) == 0;
 }
 
+/* Whether the node named `name` is a heap-profiling one: prof.*,
+ * thread.prof.*, opt.prof* and opt.lg_prof_*. Without --enable-prof they
+ * answer ENOENT, whether or not their names resolve. */
+static bool
+prof_node(const char *name) {
+	return strncmp(name, "prof.", 5) == 0 || strncmp(name, "thread.prof.", 12) == 0 ||
+	       strncmp(name, "opt.prof", 8) == 0 || strncmp(name, "opt.lg_prof_", 12) == 0;
+}
+
 /* Buffer shapes. */
 enum { NEW_NONE, NEW_NULL_LEN, NEW_EXACT, NEW_SHORT, NEW_LONG, NEW_NSHAPES };
 enum { OLD_NONE, OLD_LEN_ONLY, OLD_BUF_ONLY, OLD_EXACT, OLD_SHORT, OLD_LONG, OLD_NSHAPES };
@@ -908,6 +917,12 @@ op_call(void) {
 		}
 	}
 	cur_name = name;
+	/* The profiling nodes of an --enable-prof build act on the profiler
+	 * (test/integration/prof_ctl.c tests them); here they are only
+	 * checked to be absent from builds without it. */
+	if (config_prof && prof_node(name) && n->index != IX_OPT) {
+		return;
+	}
 
 	/* The new value: always a full node-sized value first, then the
 	 * newlen the shape asks for. */
@@ -934,7 +949,7 @@ op_call(void) {
 	}
 	/* Without config.stats the statistics answer ENOENT, by name and by
 	 * MIB, whether or not their names resolve (doc/alloc.3). */
-	bool stats_gone = !config_stats && stats_node(name);
+	bool stats_gone = (!config_stats && stats_node(name)) || (!config_prof && prof_node(name));
 	if (stats_gone) {
 		exists = false;
 	}

@@ -157,8 +157,16 @@ test_config_opt(void **state) {
 	size_t alen = sizeof(allocated);
 	/* The statistics are there exactly when config.stats says so. */
 	assert_int_equal(mallctl("stats.allocated", &allocated, &alen, NULL, 0), b ? 0 : ENOENT);
+	/* Heap profiling (configure --enable-prof): without it its options
+	 * and controls answer ENOENT, as in jemalloc. */
 	assert_int_equal(mallctl("config.prof", &b, &sz, NULL, 0), 0);
-	assert_false(b);
+	bool prof_on;
+	assert_int_equal(mallctl("opt.prof", &prof_on, &sz, NULL, 0), b ? 0 : ENOENT);
+	assert_int_equal(mallctl("prof.active", &prof_on, &sz, NULL, 0), b ? 0 : ENOENT);
+	assert_int_equal(mallctl("thread.prof.active", &prof_on, &sz, NULL, 0), b ? 0 : ENOENT);
+	if (!b) {
+		assert_int_equal(mallctl("prof.dump", NULL, NULL, NULL, 0), ENOENT);
+	}
 	const char *s;
 	sz = sizeof(s);
 	assert_int_equal(mallctl("config.malloc_conf", &s, &sz, NULL, 0), 0);

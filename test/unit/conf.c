@@ -43,6 +43,7 @@
 #include "alloc/internal/export.h"
 #include "alloc/internal/fill.h"
 #include "alloc/internal/opt.h"
+#include "alloc/internal/prof.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/timeline.h"
 
@@ -202,6 +203,17 @@ static const struct {
     {"xmalloc", OPT_TYPE_BOOL, &opt_xmalloc, 0, 1, false},
     {"stats_timeline", OPT_TYPE_STRING, opt_stats_timeline, 0, OPT_STRING_MAX, false},
     {"stats_interval_ms", OPT_TYPE_SIZE, &opt_stats_interval_ms, 1, 86400000, false},
+    {"prof", OPT_TYPE_BOOL, &opt_prof, 0, 1, false},
+    {"prof_prefix", OPT_TYPE_STRING, opt_prof_prefix, 0, OPT_STRING_MAX, false},
+    {"prof_active", OPT_TYPE_BOOL, &opt_prof_active, 0, 1, false},
+    {"prof_thread_active_init", OPT_TYPE_BOOL, &opt_prof_thread_active_init, 0, 1, false},
+    {"lg_prof_sample", OPT_TYPE_SIZE, &opt_lg_prof_sample, 0, 62, false},
+    {"prof_accum", OPT_TYPE_BOOL, &opt_prof_accum, 0, 1, false},
+    {"lg_prof_interval", OPT_TYPE_SSIZE, &opt_lg_prof_interval, -1, 62, false},
+    {"prof_gdump", OPT_TYPE_BOOL, &opt_prof_gdump, 0, 1, false},
+    {"prof_final", OPT_TYPE_BOOL, &opt_prof_final, 0, 1, false},
+    {"prof_leak", OPT_TYPE_BOOL, &opt_prof_leak, 0, 1, false},
+    {"prof_format", OPT_TYPE_ENUM, &opt_prof_format, 0, 1, false},
 };
 
 static void
@@ -243,7 +255,8 @@ test_table(void **state) {
 		}
 	}
 	assert_null(opt_find("", 0));
-	assert_null(opt_find("prof", 4));
+	assert_null(opt_find("pro", 3));
+	assert_null(opt_find("prof_", 5));
 
 	const opt_desc_t *d = opt("percpu_arena");
 	assert_string_equal(d->enum_names[PERCPU_ARENA_PERCPU], "percpu");
@@ -329,6 +342,10 @@ test_every_option_valid(void **state) {
 			/* Warned about and ignored (test_enums). */
 			continue;
 		}
+		if (!config_prof && opt_is_prof(d->ptr)) {
+			/* Likewise (test_prof_options). */
+			continue;
+		}
 		switch (d->type) {
 		case OPT_TYPE_BOOL:
 			expect_valid(d, "true", 1);
@@ -397,12 +414,14 @@ test_every_option_invalid(void **state) {
 			size_t klen = strlen(toolong);
 			memset(toolong + klen, 'y', (size_t)d->max + 1);
 			toolong[klen + (size_t)d->max + 1] = '\0';
+			int64_t before = opt_value_get(d);
 			parse_expect(toolong, 1);
-			char want[96];
-			snprintf(want, sizeof(want), "for option %s (expected at most 255 bytes)",
-			         d->name);
-			cap_expect(want);
-			assert_true(opt_value_get(d) == 0);
+			char msg[128];
+			snprintf(msg, sizeof(msg), "for option %s (expected at most %lld bytes)",
+			         d->name, (long long)d->max);
+			cap_expect(msg);
+			/* Unchanged (prof_prefix's default is not empty). */
+			assert_true(opt_value_get(d) == before);
 			continue;
 		}
 		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++) {
@@ -586,6 +605,44 @@ test_enums(void **state) {
 	}
 }
 
+/* The profiling options: parsed in every build, stored only in
+ * --enable-prof builds (elsewhere warned about and ignored). */
+static void
+test_prof_options(void **state) {
+	(void)state;
+	if (!config_prof) {
+		parse_expect("prof:true", 1);
+		assert_string_equal(cap_buf,
+		                    PREFIX "option prof is not compiled in (heap profiling "
+		                           "needs configure --enable-prof), ignored\n");
+		assert_false(opt_prof);
+		parse_expect("prof_prefix:/tmp/x", 1);
+		cap_expect("option prof_prefix is not compiled in");
+		assert_string_equal(opt_prof_prefix, "jeprof");
+		/* A bad value is still reported as one. */
+		parse_expect("lg_prof_sample:63", 1);
+		cap_expect("invalid value \"63\" for option lg_prof_sample");
+		return;
+	}
+	parse_expect("prof:true,lg_prof_sample:10,prof_format:pprof,prof_prefix:/tmp/a b", 0);
+	assert_true(opt_prof);
+	assert_int_equal(opt_lg_prof_sample, 10);
+	assert_int_equal(opt_prof_format, PROF_FORMAT_PPROF);
+	assert_string_equal(opt_prof_prefix, "/tmp/a b");
+	parse_expect("prof_prefix:", 0);
+	assert_string_equal(opt_prof_prefix, "");
+	char buf[PROF_PREFIX_MAX + 32];
+	int n = snprintf(buf, sizeof(buf), "prof_prefix:");
+	memset(buf + n, 'x', PROF_PREFIX_MAX);
+	buf[n + PROF_PREFIX_MAX] = '\0';
+	parse_expect(buf, 1);
+	cap_expect("for option prof_prefix (expected at most 255 bytes)");
+	assert_string_equal(opt_prof_prefix, "");
+	parse_expect("prof_prefix:jeprof", 0);
+	parse_expect("prof_format:jeprof", 0);
+	parse_expect("lg_prof_sample:19,prof:false", 0);
+}
+
 static void
 test_build_time(void **state) {
 	(void)state;
@@ -676,8 +733,8 @@ test_unknown_keys(void **state) {
 	(void)state;
 	parse_expect("foo:1", 1);
 	assert_string_equal(cap_buf, PREFIX "unknown option \"foo\" (value \"1\")\n");
-	const char *unknown[] = {"NARENAS:2", "narena:2",      "narenas_:2",  "narenas2:2",
-	                         "prof:true", "muzzy_decay:0", "lg_chunk_:21"};
+	const char *unknown[] = {"NARENAS:2",   "narena:2",      "narenas_:2",  "narenas2:2",
+	                         "prof_x:true", "muzzy_decay:0", "lg_chunk_:21"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		parse_expect(unknown[i], 1);
 		cap_expect("unknown option \"");
@@ -1028,6 +1085,7 @@ main(void) {
 	    cmocka_unit_test_setup_teardown(test_build_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prof_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order, setup, teardown),

@@ -48,6 +48,9 @@
 
 /* pclass byte of pages that begin no object. */
 #define PCLASS_NONE 0
+/* pclass byte of the first page of a sampled object (--enable-prof, prof.h):
+ * its real class is in prof's table. */
+#define PCLASS_SAMPLED (SZ_NPAGED + 1)
 
 /* map[] bits. */
 #define MAP_FREE   0x1u

@@ -47,6 +47,10 @@ static const bool config_tcache = ALLOC_CONFIG_TCACHE;
 static const bool config_fill = ALLOC_CONFIG_FILL;
 static const bool config_initial_exec_tls = ALLOC_CONFIG_INITIAL_EXEC_TLS;
 static const bool config_background_thread = ALLOC_CONFIG_BACKGROUND_THREAD;
+static const bool config_prof = ALLOC_CONFIG_PROF;
+/* How --enable-prof takes backtraces: 0 none, 1 libgcc, 2 frame pointers,
+ * 3 libunwind (config.prof_libgcc / config.prof_libunwind). */
+static const int config_prof_backtrace = ALLOC_CONFIG_PROF_BACKTRACE;
 /* --enable-private-heap: allocations that name no arena come from the one
  * private heap of heap.c (heap_private_arena). */
 static const bool config_private_heap_only = ALLOC_CONFIG_PRIVATE_HEAP;

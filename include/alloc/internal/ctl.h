@@ -95,6 +95,9 @@ extern const ctl_node_t ctl_tcache_children[];
 extern const ctl_index_t ctl_arena_index;
 extern const ctl_node_t ctl_arenas_children[];
 extern const ctl_node_t ctl_stats_children[];
+/* prof.* and thread.prof.* (ctl_prof.c). */
+extern const ctl_node_t ctl_prof_children[];
+extern const ctl_node_t ctl_thread_prof_children[];
 /* stats.background_thread.* (ctl_background_thread.c). */
 extern const ctl_node_t ctl_stats_background_thread_children[];
 /* timeline.* (ctl_timeline.c). */

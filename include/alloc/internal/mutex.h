@@ -21,6 +21,8 @@
  *   6. arena->lock (arena_run.c)           an arena's chunks, page runs,
  *                                          chunk cache and huge list
  *   7. rtree lock (rtree.c)                radix tree node creation
+ *      prof_dump_lock, then prof_lock      heap profile dumps; the tables of
+ *        (prof.c)                          sampled objects and backtraces
  *   8. base_lock (base.c)                  metadata memory
  * Fork handlers take every lock in this order and release them in reverse.
  */

@@ -97,6 +97,10 @@ typedef struct {
 extern const opt_desc_t opt_table[];
 extern const size_t opt_table_len;
 
+/* Whether the option stored at ptr is a heap-profiling one (prof*,
+ * lg_prof_*): those exist only in --enable-prof builds. */
+bool opt_is_prof(const void *ptr);
+
 /* The entry for `name`, or NULL. */
 const opt_desc_t *opt_find(const char *name, size_t len);
 

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alloc/internal/config.h"
 #include "alloc/internal/sz.h"
 #include "alloc/internal/util.h"
 
@@ -35,7 +36,10 @@ typedef struct arena_s arena_t;
  * free indexes them with the byte it reads. Slot 0 (PCLASS_NONE) is never
  * cached: freeing an address where no object starts falls to the slow
  * path. Classes above opt.lg_tcache_max are never cached either. */
-#define TCACHE_NBINS_MAX (SZ_NPAGED + 1)
+#define TCACHE_NBINS_MAX (SZ_NPAGED + 1 + ALLOC_CONFIG_PROF)
+/* In --enable-prof builds one more slot, PCLASS_SAMPLED (arena.h): the
+ * page-map class of sampled objects, whose bin is never set up, so their
+ * frees miss the hit path (prof.h). */
 
 /* Cached allocations of one class between two GC steps. */
 #define TCACHE_GC_INTERVAL 256
@@ -79,10 +83,13 @@ typedef struct arena_s arena_t;
  * class size with region_magic[pc]: one multiply and one compare
  * (arena_region_start, free_unaligned in alloc.c).
  *
- * ticks[pc] counts the bin's cached allocations down to the next GC step;
+ * ticks[pc] counts the bin's cached allocations down to the next bin event
+ * (a GC step, or in --enable-prof builds a sampled allocation, whichever
+ * comes first; the tick fires on the allocation that takes it below 0);
  * it doubles as the request counter, so the hit path pays one instruction
- * for both: the requests served from bin pc are
- * nrequests_base[pc] + TCACHE_GC_INTERVAL - ticks[pc].
+ * for all of them: the requests served from bin pc are
+ * nrequests_base[pc] + period[pc] - ticks[pc], period[pc] being the value
+ * the tick started from (TCACHE_GC_INTERVAL unless sampling came first).
  */
 typedef struct tcache_s tcache_t;
 
@@ -129,6 +136,16 @@ struct tcache_s {
 	 * the thread only freed objects of this class in between. */
 	uint64_t full_nrequests[TCACHE_NBINS_MAX];
 
+	/* The value ticks[pc] started its period from. */
+	int64_t period[TCACHE_NBINS_MAX];
+	/* Allocations from the start of the period to the next GC step. */
+	int64_t gc_left[TCACHE_NBINS_MAX];
+	/* Allocations from the start of the period to the next sampled one
+	 * (prof.h); 0 while the bin does not sample. */
+	int64_t sample_left[TCACHE_NBINS_MAX];
+	/* Random state of the bins' sampling countdowns. */
+	uint64_t prng;
+
 	/* Counts down uncached slow-path allocations to the next GC step. */
 	int32_t gc_ticker;
 	/* Next bin GC examines. */
@@ -165,7 +182,7 @@ tcache_caches(const tcache_t *t, szind_t ind) {
 ALWAYS_INLINE uint64_t
 tcache_nrequests(const tcache_t *t, szind_t ind) {
 	unsigned pc = tcache_pc(ind);
-	return t->nrequests_base[pc] + (uint64_t)(TCACHE_GC_INTERVAL - t->ticks[pc]);
+	return t->nrequests_base[pc] + (uint64_t)(t->period[pc] - t->ticks[pc]);
 }
 
 /* The secret every cached object holds in its first word (non-zero,

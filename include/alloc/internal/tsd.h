@@ -56,6 +56,11 @@ typedef struct {
 	/* Objects this thread freed, held back under opt.quarantine (fill.h);
 	 * NULL when there are none. */
 	struct fill_quarantine_s *quarantine;
+	/* Heap profiling (prof.h): the thread's record (NULL until its first
+	 * sample-related event) and its re-entry guard: set while it takes a
+	 * backtrace or dumps, when nothing it allocates is sampled. */
+	struct prof_tdata_s *prof;
+	bool prof_busy;
 } tsd_t;
 
 extern __thread tsd_t tsd_tls TSD_TLS_MODEL;
