@@ -265,7 +265,12 @@ test_hooks_copy(void **state) {
 		p = q;
 	}
 	CHECK(n_alloc > allocs, "no memory came through the alloc hook");
-	CHECK(n_purge > purges, "old copies were not purged through the hook");
+	/* A moving realloc purges the old copy at once, except under the fill
+	 * options, whose frees take the ordinary path (alloc.c): there the old
+	 * copies wait for decay, and some growth happens in place anyway. */
+	if (!test_fill_active()) {
+		CHECK(n_purge > purges, "old copies were not purged through the hook");
+	}
 	if (have_stats()) {
 		snprintf(name, sizeof(name), "stats.arenas.%u.huge.allocated", a);
 		size_t huge = ctl_size(name);
