@@ -34,20 +34,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#if defined(__has_include)
-#if __has_include(<jemalloc/jemalloc.h>)
-#include <jemalloc/jemalloc.h>
-#define HAVE_JEMALLOC_H 1
-#endif
-#endif
-
-#ifndef HAVE_JEMALLOC_H
-int
-main(void) {
-	printf("<jemalloc/jemalloc.h> is not installed (libjemalloc-dev)\n");
-	return 77;
-}
-#else
+#include "test_jemalloc.h"
+#ifdef HAVE_JEMALLOC_H
 
 #include "test_child.h"
 
