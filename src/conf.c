@@ -519,14 +519,24 @@ conf_parse(const char *opts, const char *source) {
 	return ctx.nerrors;
 }
 
+/*
+ * The buffer conf_source_read reads the malloc.conf link into, for
+ * conf_apply_sources and conf_confirm, which run at start-up under the init
+ * lock (or in a single-threaded unit test). Static rather than on the
+ * stack: PATH_MAX bytes there, mostly unwritten, would push every call made
+ * below them, and so the deepest stack page the process ever touches, a
+ * page or two further (doc/design.md, "Footprint").
+ */
+static char conf_link_buf[PATH_MAX];
+
 /* opt.confirm_conf: every source that gave options, then every option's
  * value in force, one line each (jemalloc 5 prints the same facts). */
-static void
+static NOINLINE void
 conf_confirm(void) {
-	char buf[PATH_MAX];
 	char value[OPT_STRING_MAX + 8];
 	for (int s = 0; s < CONF_NSOURCES; s++) {
-		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
+		const char *opts =
+		    conf_source_read((conf_source_t)s, conf_link_buf, sizeof(conf_link_buf));
 		if (opts != NULL && *opts != '\0') {
 			msg_printf("<liballoc>: options from %s: \"%s\"\n",
 			           conf_source_name((conf_source_t)s), opts);
@@ -556,10 +566,10 @@ conf_confirm(void) {
 unsigned
 conf_apply_sources(void) {
 	int saved_errno = errno;
-	char buf[PATH_MAX];
 	unsigned nerrors = 0;
 	for (int s = 0; s < CONF_NSOURCES; s++) {
-		const char *opts = conf_source_read((conf_source_t)s, buf, sizeof(buf));
+		const char *opts =
+		    conf_source_read((conf_source_t)s, conf_link_buf, sizeof(conf_link_buf));
 		nerrors += conf_parse(opts, conf_source_name((conf_source_t)s));
 	}
 	if (opt_confirm_conf) {

@@ -26,16 +26,34 @@ uintptr_t tcache_key;
 
 _Static_assert(TCACHE_NBINS_MAX <= UINT8_MAX + 1, "bin indexes must fit a byte");
 
-/* Capacity per class, and the slots of one cache's stack block: every
- * stack plus the NULL slot after it. */
+/* Full capacity per class, and the slots of one cache's stack block:
+ * every stack a bin can have in its life (tcache_bin_grow), each with the
+ * NULL slot after it. */
 static uint32_t tcache_cap[SZ_NPAGED];
 static size_t tcache_total_slots;
+/* Slots at the start of the block that hold the first stacks of every
+ * bin; the rest of the block is handed out as bins grow. */
+static size_t tcache_start_slots;
 
 /* Capacity bounds: a small bin holds twice a run's regions, within these
  * bounds; a large bin a fixed number. */
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE     20
+/* Capacity of a bin's first stack (or its full capacity, if smaller). */
+#define TCACHE_NSLOTS_START 8
+
+/* The capacity bin ind has after `cap`: double, up to the full one. */
+static uint32_t
+tcache_cap_next(szind_t ind, uint32_t cap) {
+	return 2 * cap < tcache_cap[ind] ? 2 * cap : tcache_cap[ind];
+}
+
+/* The capacity of bin ind's first stack. */
+static uint32_t
+tcache_cap_start(szind_t ind) {
+	return tcache_cap[ind] < TCACHE_NSLOTS_START ? tcache_cap[ind] : TCACHE_NSLOTS_START;
+}
 
 /* Protects the list of live caches. Lock order: after init_lock, before
  * any arena lock (see mutex.h). */
@@ -118,10 +136,26 @@ tcache_boot(void) {
 			cap = TCACHE_NSLOTS_LARGE;
 		}
 		tcache_cap[i] = cap;
-		if (cap != 0) {
-			tcache_total_slots += cap + 1;
+	}
+	/* The first stacks, then room for every stack the bins grow to. */
+	tcache_start_slots = 0;
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		if (tcache_cap[i] != 0) {
+			tcache_start_slots += tcache_cap_start(i) + 1;
 		}
 	}
+	tcache_total_slots = tcache_start_slots;
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		for (uint32_t c = tcache_cap_start(i); c < tcache_cap[i];) {
+			c = tcache_cap_next(i, c);
+			tcache_total_slots += c + 1;
+		}
+	}
+}
+
+unsigned
+tcache_cap_max(szind_t ind) {
+	return ind < SZ_NPAGED ? tcache_cap[ind] : 0;
 }
 
 /* Stack block bytes, rounded to a large size class. */
@@ -203,8 +237,9 @@ tcache_init(tcache_t *t, arena_t *arena) {
 			tcache_bin_disable(t, pc);
 			continue;
 		}
+		uint32_t cap = tcache_cap_start(i);
 		t->full[pc] = stacks + off;
-		t->empty[pc] = stacks + off + tcache_cap[i];
+		t->empty[pc] = stacks + off + cap;
 		t->head[pc] = t->empty[pc];
 		t->low_water[pc] = t->empty[pc];
 		t->usize[pc] = sz_index2size(i);
@@ -219,10 +254,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = 1;
-		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)tcache_cap[i]);
+		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
 		t->full_nrequests[pc] = UINT64_MAX;
-		off += tcache_cap[i] + 1;
+		off += cap + 1;
 	}
+	assert_internal(off == tcache_start_slots);
+	t->grow_next = stacks + off;
 	t->gc_ticker = TCACHE_GC_INTERVAL;
 	t->gc_bin = 0;
 	mutex_lock(&tcaches_lock);
@@ -234,6 +271,32 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	tcaches_head = t;
 	mutex_unlock(&tcaches_lock);
 	return false;
+}
+
+bool
+tcache_bin_grow(tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	uint32_t cap = t->ncached_max[pc];
+	if (cap == 0 || cap >= tcache_cap[ind]) {
+		return false;
+	}
+	cap = tcache_cap_next(ind, cap);
+	/* Every capacity a bin goes through has its stack reserved in the
+	 * block (tcache_boot), and a bin only grows: this fits. */
+	void **empty = t->grow_next + cap;
+	assert_internal(empty < (void **)t->stacks + tcache_total_slots);
+	t->grow_next = empty + 1;
+	/* The cached objects keep their order and their distance from the
+	 * bottom of the stack, and so does the low-water mark. */
+	unsigned ncached = tcache_ncached(t, ind);
+	unsigned low = (unsigned)(t->empty[pc] - t->low_water[pc]);
+	memcpy(empty - ncached, t->head[pc], ncached * sizeof(void *));
+	t->head[pc] = empty - ncached;
+	t->low_water[pc] = empty - low;
+	t->empty[pc] = empty;
+	t->full[pc] = empty - cap;
+	TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
+	return true;
 }
 
 /* Returns bin `ind`'s oldest objects (those nearest `empty`) to their
@@ -366,6 +429,11 @@ tcache_pop(tcache_t *t, unsigned pc) {
 static void *
 tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	unsigned pc = tcache_pc(ind);
+	if (tcache_nrequests(t, ind) != 0) {
+		/* Not the bin's first fill: it is in use, its stack grows
+		 * (a no-op once at full capacity). */
+		tcache_bin_grow(t, ind);
+	}
 	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
 	if (n == 0) {
 		n = 1;
@@ -458,6 +526,11 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
  */
 static void
 tcache_full(tcache_t *t, szind_t ind) {
+	if (tcache_bin_grow(t, ind)) {
+		/* Below its full capacity the bin grows instead (footprint:
+		 * stacks sized to use, tcache_bin_grow). */
+		return;
+	}
 	unsigned pc = tcache_pc(ind);
 	unsigned max = t->ncached_max[pc];
 	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
@@ -578,14 +651,26 @@ tcache_stats_add(arena_t *arena, uint64_t *nrequests) {
 /* Explicit caches by id, and recycled tcache_t structs; under tcaches_lock.
  * Stores to tcaches[] are atomic: tcaches_get reads it without the lock. A
  * slot holds TCACHES_RESERVED while tcaches_create sets its cache up
- * outside the lock, so two creations never take the same id. */
-static tcache_t *tcaches[TCACHES_MAX];
+ * outside the lock, so two creations never take the same id. The table
+ * (32 KiB) comes from base memory with the first tcache.create: a program
+ * that makes none does not have it among its static data, where it would
+ * push the variables every program touches onto more pages. */
+static tcache_t **tcaches;
 static tcache_t *tcaches_free_structs;
 #define TCACHES_RESERVED ((tcache_t *)1)
 
 bool
 tcaches_create(arena_t *arena, unsigned *id) {
 	mutex_lock(&tcaches_lock);
+	if (tcaches == NULL) {
+		tcache_t **table = base_alloc(TCACHES_MAX * sizeof(tcache_t *));
+		if (table == NULL) {
+			mutex_unlock(&tcaches_lock);
+			return true;
+		}
+		/* Base memory is zeroed. */
+		__atomic_store_n(&tcaches, table, __ATOMIC_RELEASE);
+	}
 	unsigned ind = 0;
 	while (ind < TCACHES_MAX && tcaches[ind] != NULL) {
 		ind++;
@@ -626,10 +711,11 @@ tcaches_create(arena_t *arena, unsigned *id) {
 
 tcache_t *
 tcaches_get(unsigned id) {
-	if (id >= TCACHES_MAX) {
+	tcache_t **table = __atomic_load_n(&tcaches, __ATOMIC_ACQUIRE);
+	if (id >= TCACHES_MAX || table == NULL) {
 		return NULL;
 	}
-	tcache_t *t = __atomic_load_n(&tcaches[id], __ATOMIC_ACQUIRE);
+	tcache_t *t = __atomic_load_n(&table[id], __ATOMIC_ACQUIRE);
 	return t != TCACHES_RESERVED ? t : NULL;
 }
 
@@ -649,9 +735,10 @@ tcaches_destroy(unsigned id) {
 		return true;
 	}
 	mutex_lock(&tcaches_lock);
-	tcache_t *t = tcaches[id];
-	if (t == TCACHES_RESERVED) {
-		/* Still being created: not an id anyone was given. */
+	tcache_t *t = tcaches != NULL ? tcaches[id] : NULL;
+	if (t == NULL || t == TCACHES_RESERVED) {
+		/* Not live, or still being created: not an id anyone was
+		 * given. */
 		t = NULL;
 	} else {
 		__atomic_store_n(&tcaches[id], NULL, __ATOMIC_RELAXED);

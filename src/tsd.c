@@ -26,8 +26,10 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc/internal/base.h"
 #include "alloc/internal/message.h"
 #include "alloc/internal/opt.h"
 
@@ -90,21 +92,33 @@ tsd_boot(const tsd_hooks_t *hooks) {
 	if (pthread_key_create(&tsd_key, tsd_destructor) != 0) {
 		return true;
 	}
+	/* The affinity mask through syscall(2) rather than glibc's
+	 * sched_getaffinity: the wrapper sits in a part of glibc's text that
+	 * nothing else a small program runs touches, and faulting it in maps
+	 * 64 KiB of libc (the kernel's fault-around) that count in every
+	 * process's RSS (doc/design.md, "Footprint"). The system call returns
+	 * the bytes it wrote and leaves the rest of the set as it was. */
 	cpu_set_t set;
+	CPU_ZERO(&set);
 	unsigned ncpus = 0;
 	unsigned nslots = 0;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+	if (syscall(SYS_sched_getaffinity, 0, sizeof(set), &set) > 0) {
 		/* percpu: one slot per CPU in the mask. phycpu: one per
 		 * distinct physical core (found by a linear search: CPU counts
-		 * are small and this runs once). */
-		static long keys[CPU_SETSIZE];
+		 * are small and this runs once), the core keys of the slots in
+		 * base memory: static data would add 8 KiB among the variables
+		 * every program touches (doc/design.md, "Footprint"). */
+		long *keys = NULL;
+		if (opt_percpu_arena == PERCPU_ARENA_PHYCPU) {
+			keys = base_alloc(CPU_SETSIZE * sizeof(long));
+		}
 		for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
 			if (!CPU_ISSET(cpu, &set)) {
 				continue;
 			}
 			ncpus++;
 			unsigned slot = nslots;
-			if (opt_percpu_arena == PERCPU_ARENA_PHYCPU) {
+			if (keys != NULL) {
 				long key = cpu_core_key(cpu);
 				for (unsigned k = 0; key >= 0 && k < nslots; k++) {
 					if (keys[k] == key) {

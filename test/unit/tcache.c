@@ -6,7 +6,12 @@
  * here as cache_alloc/cache_free, the slow paths are the real ones).
  *
  * Checked: capacities and the size->bin offset table from tcache_boot, for
- * several opt.lg_tcache_max values; the state tcache_init leaves; a miss
+ * several opt.lg_tcache_max values; the state tcache_init leaves (small
+ * first stacks packed at the start of the block); stacks that grow on a
+ * refill and on a free into a full bin, by doubling up to the full
+ * capacity, keeping their objects, their order and the low-water mark, in
+ * the order bins grow, never overlapping (the other tests run on caches
+ * grown to full capacity first); a miss
  * fills ncached_max >> lg_fill_div regions in one arena fill (bin stats
  * nfills/nmalloc/curregs) and hands them out lowest address first; large
  * classes never fill; a push onto a full bin flushes the older half, each
@@ -101,12 +106,26 @@ region_in_use(const void *p, szind_t ind) {
 	return bitmap_get(run->bitmap, idx);
 }
 
+/* A cache as tcache_init leaves it: every bin on its small first stack. */
 static tcache_t *
-cache_new(arena_t *a) {
+cache_new_fresh(arena_t *a) {
 	tcache_t *t = calloc(1, sizeof(*t));
 	assert_non_null(t);
 	assert_false(tcache_init(t, a));
 	assert_non_null(t->stacks);
+	return t;
+}
+
+/* A cache whose bins are all grown to their full capacity, as a thread's
+ * are after a while: the tests of fills, flushes and GC start from it. */
+static tcache_t *
+cache_new(arena_t *a) {
+	tcache_t *t = cache_new_fresh(a);
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		while (tcache_bin_grow(t, i)) {
+		}
+		assert_int_equal(t->ncached_max[tcache_pc(i)], tcache_cap_max(i));
+	}
 	return t;
 }
 
@@ -179,7 +198,7 @@ test_boot(void **state) {
 		assert_int_equal(tcache_size2pc_tab[s], sz_size2index(s) + 1);
 	}
 
-	tcache_t *t = cache_new(arena0);
+	tcache_t *t = cache_new_fresh(arena0);
 	assert_ptr_equal(t->arena, arena0);
 	assert_int_equal(t->gc_ticker, TCACHE_GC_INTERVAL);
 	assert_int_equal(t->gc_bin, 0);
@@ -197,11 +216,14 @@ test_boot(void **state) {
 			assert_ptr_equal(t->head[pc], t->full[pc]);
 			continue;
 		}
-		unsigned want = 20;
+		unsigned full = 20;
 		if (i < SZ_NSMALL) {
-			want = 2 * bin_infos[i].nregs;
-			want = want < 20 ? 20 : want > 200 ? 200 : want;
+			full = 2 * bin_infos[i].nregs;
+			full = full < 20 ? 20 : full > 200 ? 200 : full;
 		}
+		assert_int_equal(tcache_cap_max(i), full);
+		/* Every bin starts on a stack of 8 slots. */
+		unsigned want = full < 8 ? full : 8;
 		assert_int_equal(t->ncached_max[pc], want);
 		assert_int_equal(t->empty[pc] - t->full[pc], want);
 		assert_ptr_equal(t->head[pc], t->empty[pc]);
@@ -211,8 +233,8 @@ test_boot(void **state) {
 		assert_int_equal(t->lg_fill_div[pc], 1);
 		assert_int_equal(tcache_nrequests(t, i), 0);
 		assert_int_equal(t->ticks[pc], TCACHE_GC_INTERVAL);
-		/* The stacks lie one after the other in one block, each
-		 * followed by a NULL slot. */
+		/* The first stacks lie one after the other at the start of
+		 * the block, each followed by a NULL slot. */
 		assert_null(*t->empty[pc]);
 		if (prev_empty != NULL) {
 			assert_ptr_equal(t->full[pc], prev_empty + 1);
@@ -221,6 +243,128 @@ test_boot(void **state) {
 		}
 		prev_empty = t->empty[pc];
 	}
+	cache_delete(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stacks sized to use. */
+
+/* The highest first-stack slot of any bin: grown stacks lie above it. */
+static void **
+first_stacks_end(tcache_t *t) {
+	void **end = t->stacks;
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		unsigned pc = tcache_pc(i);
+		if (t->empty[pc] > end) {
+			end = t->empty[pc];
+		}
+	}
+	return end;
+}
+
+static void
+test_grow(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(64);
+	szind_t other = small_class(128);
+	tcache_t *t = cache_new_fresh(arena0);
+	unsigned pc = tcache_pc(ind);
+	void **first_end = first_stacks_end(t);
+	unsigned full = tcache_cap_max(ind);
+	assert_true(full > 16);
+	assert_int_equal(t->ncached_max[pc], 8);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+
+	/* The first fill takes half the first stack. */
+	enum { N = 512 };
+	void **objs = calloc(N, sizeof(void *));
+	assert_non_null(objs);
+	unsigned n = 0;
+	objs[n++] = cache_alloc(t, arena0, ind);
+	assert_int_equal(tcache_ncached(t, ind), 3);
+	assert_int_equal(t->ncached_max[pc], 8);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nmalloc, s0.nmalloc + 4);
+	}
+	while (tcache_ncached(t, ind) != 0) {
+		objs[n++] = cache_alloc(t, arena0, ind);
+	}
+	/* The refill grows the stack first: twice the capacity, above every
+	 * first stack, and a fill of half of it. */
+	objs[n++] = cache_alloc(t, arena0, ind);
+	assert_int_equal(t->ncached_max[pc], 16);
+	assert_int_equal(t->empty[pc] - t->full[pc], 16);
+	assert_true(t->full[pc] > first_end);
+	assert_null(*t->empty[pc]);
+	assert_int_equal(tcache_ncached(t, ind), 7);
+	assert_ptr_equal(t->low_water[pc], t->empty[pc]);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).nmalloc, s0.nmalloc + 4 + 8);
+	}
+	void **grown_at = t->empty[pc];
+	/* The objects the test holds (popped), freed at the end. */
+	unsigned npopped = n;
+
+	/* Another bin growing takes the next stack in the block. */
+	void *q = cache_alloc(t, arena0, other);
+	assert_non_null(q);
+	assert_true(tcache_bin_grow(t, other));
+	assert_ptr_equal(t->full[tcache_pc(other)], grown_at + 1);
+	assert_int_equal(tcache_ncached(t, other), 3);
+
+	/* Frees into a full bin grow it instead of flushing, keeping the
+	 * objects, their order and the low-water mark. */
+	while (n < N - 1 && t->ncached_max[pc] < full) {
+		unsigned cap = t->ncached_max[pc];
+		while (t->head[pc] != t->full[pc]) {
+			objs[n] = arena_malloc_small(arena0, ind, false);
+			assert_non_null(objs[n]);
+			cache_free(t, objs[n++], ind);
+		}
+		unsigned cached = tcache_ncached(t, ind);
+		unsigned low = (unsigned)(t->empty[pc] - t->low_water[pc]);
+		void **old_empty = t->empty[pc];
+		objs[n] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[n]);
+		cache_free(t, objs[n++], ind);
+		unsigned want = 2 * cap < full ? 2 * cap : full;
+		assert_int_equal(t->ncached_max[pc], want);
+		assert_int_equal(tcache_ncached(t, ind), cached + 1);
+		assert_int_equal(t->empty[pc] - t->low_water[pc], low);
+		assert_true(t->full[pc] > old_empty);
+		assert_null(*t->empty[pc]);
+		/* Newest on top, then the older ones in order (below them
+		 * the rest of the second fill). */
+		for (unsigned k = 0; k < n - npopped; k++) {
+			assert_ptr_equal(t->head[pc][k], objs[n - 1 - k]);
+		}
+	}
+	assert_int_equal(t->ncached_max[pc], full);
+	assert_false(tcache_bin_grow(t, ind));
+	/* At full capacity a free into the full bin flushes as before. */
+	while (t->head[pc] != t->full[pc]) {
+		objs[n] = arena_malloc_small(arena0, ind, false);
+		cache_free(t, objs[n++], ind);
+	}
+	objs[n] = arena_malloc_small(arena0, ind, false);
+	cache_free(t, objs[n++], ind);
+	assert_int_equal(tcache_ncached(t, ind), full / 2 + 1);
+	assert_true(n < N);
+
+	/* Everything goes back: the cache keeps nothing of the arena's. */
+	for (unsigned i = 0; i < npopped; i++) {
+		cache_free(t, objs[i], ind);
+	}
+	cache_free(t, q, other);
+	for (unsigned i = 0; i < tcache_ncached(t, ind); i++) {
+		assert_true(region_in_use(t->head[pc][i], ind));
+	}
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+	}
+	free(objs);
 	cache_delete(t);
 }
 
@@ -863,6 +1007,7 @@ int
 main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot),
+	    cmocka_unit_test(test_grow),
 	    cmocka_unit_test(test_fill),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),

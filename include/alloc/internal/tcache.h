@@ -19,6 +19,18 @@
  * low-water mark) are flushed, three quarters of them, and the bin fills
  * fewer next time. A bin that ran empty fills more. So a thread that stops
  * using a class hands its objects back, and idle threads hoard little.
+ *
+ * Stacks sized to use. A bin starts with a stack of TCACHE_NSLOTS_START
+ * slots (its first fill takes half of that), all bins' first stacks packed
+ * at the start of the cache's stack block. A bin that is filled again, or
+ * that a free finds at its limit, grows: its objects move to a stack twice
+ * as large, up to its full capacity (tcache_cap_max), taken from the rest
+ * of the block in the order bins grow. The block reserves every stack each
+ * bin can go through, but only the slots written are ever touched, so a
+ * thread that uses a class a few times costs a few cached objects and a
+ * few bytes of stack, not a batch of a hundred and a page of slots; the
+ * stacks of the bins a thread does use are packed together. ncached_max is
+ * the current capacity.
  */
 #ifndef ALLOC_INTERNAL_TCACHE_H
 #define ALLOC_INTERNAL_TCACHE_H
@@ -129,7 +141,8 @@ struct tcache_s {
 	uint64_t nrequests_merged[TCACHE_NBINS_MAX];
 	/* A fill takes ncached_max >> lg_fill_div objects. */
 	uint8_t lg_fill_div[TCACHE_NBINS_MAX];
-	/* Capacity; 0 for a bin that is never used (always misses). */
+	/* Current capacity (tcache_bin_grow); 0 for a bin that is never used
+	 * (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
 	/* The bin's request count at its last flush on a full stack
 	 * (UINT64_MAX before the first): unchanged at the next one means
@@ -153,8 +166,10 @@ struct tcache_s {
 	/* Arena the cache was created for: its unmerged request counts are
 	 * reported as that arena's. */
 	arena_t *arena;
-	/* Memory of all avail stacks (one block). */
+	/* Memory of all avail stacks (one block), and the next unused slot of
+	 * the part of it that bins grow into (tcache_bin_grow). */
 	void *stacks;
+	void **grow_next;
 	/* Position in the list of live caches (tcaches_lock). */
 	tcache_t *prev;
 	tcache_t *next;
@@ -223,6 +238,15 @@ extern uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
 
 /* Computes capacities from the options; call once at start-up. */
 void tcache_boot(void);
+
+/* The full capacity of class ind's bin (0: never cached). */
+unsigned tcache_cap_max(szind_t ind);
+
+/* Grows bin ind to its next capacity (twice the current one, up to
+ * tcache_cap_max), moving its objects to a new stack; false when the bin
+ * is at its full capacity already or not cached. Called by the slow paths
+ * on a refill and on a free that finds the bin at its limit. */
+bool tcache_bin_grow(tcache_t *t, szind_t ind);
 
 /* Sets a zeroed tcache up for use, allocating its stacks from `arena`.
  * Returns true when memory is short (the cache then stays disabled). */
