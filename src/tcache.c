@@ -42,6 +42,10 @@ static size_t tcache_start_slots;
 #define TCACHE_NSLOTS_LARGE     20
 /* Capacity of a bin's first stack (or its full capacity, if smaller). */
 #define TCACHE_NSLOTS_START 8
+/* A refill grows the bin's stack when it comes within this many GC steps
+ * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
+ * the bin's previous fill. */
+#define TCACHE_GROW_STEPS 2
 
 /* The capacity bin ind has after `cap`: double, up to the full one. */
 static uint32_t
@@ -214,12 +218,16 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	/* The stacks come from an automatic arena: arena.<i>.reset discards
 	 * all the memory of an arena made by arenas.extend, and must not take
 	 * the stacks of a cache that outlives it (a cache keeps working after
-	 * its arena is reset). Zeroed: the NULL slot after every stack. */
+	 * its arena is reset). Not zeroed: only the NULL slot after each stack
+	 * must be, and it is written when the stack is set up here or in
+	 * tcache_bin_grow; zeroing the block would touch every page of it
+	 * (a recycled run is not known to be zero), where a thread touches
+	 * only the stacks it uses. */
 	arena_t *home = arena->ind < narenas_auto ? arena : arena_get(0);
 	if (home == NULL) {
 		return true;
 	}
-	void **stacks = arena_malloc_large(home, tcache_stacks_szind(), PAGE, true);
+	void **stacks = arena_malloc_large(home, tcache_stacks_szind(), PAGE, false);
 	if (stacks == NULL) {
 		return true;
 	}
@@ -240,6 +248,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		uint32_t cap = tcache_cap_start(i);
 		t->full[pc] = stacks + off;
 		t->empty[pc] = stacks + off + cap;
+		*t->empty[pc] = NULL;
 		t->head[pc] = t->empty[pc];
 		t->low_water[pc] = t->empty[pc];
 		t->usize[pc] = sz_index2size(i);
@@ -286,6 +295,7 @@ tcache_bin_grow(tcache_t *t, szind_t ind) {
 	void **empty = t->grow_next + cap;
 	assert_internal(empty < (void **)t->stacks + tcache_total_slots);
 	t->grow_next = empty + 1;
+	*empty = NULL;
 	/* The cached objects keep their order and their distance from the
 	 * bottom of the stack, and so does the low-water mark. */
 	unsigned ncached = tcache_ncached(t, ind);
@@ -429,11 +439,14 @@ tcache_pop(tcache_t *t, unsigned pc) {
 static void *
 tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	unsigned pc = tcache_pc(ind);
-	if (tcache_nrequests(t, ind) != 0) {
-		/* Not the bin's first fill: it is in use, its stack grows
-		 * (a no-op once at full capacity). */
+	if (tcache_nrequests(t, ind) != 0 && t->gc_steps - t->fill_step[pc] <= TCACHE_GROW_STEPS) {
+		/* The bin ran through its last fill quickly, compared with
+		 * the thread's other allocations: its stack grows (a no-op at
+		 * full capacity). A class the thread uses now and then keeps
+		 * a small stack and small fills. */
 		tcache_bin_grow(t, ind);
 	}
+	t->fill_step[pc] = t->gc_steps;
 	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
 	if (n == 0) {
 		n = 1;
@@ -586,6 +599,7 @@ tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
 void
 tcache_gc_step(tcache_t *t) {
 	t->gc_ticker = TCACHE_GC_INTERVAL;
+	t->gc_steps++;
 	/* The stats timeline hangs off this event too. */
 	timeline_tick();
 	if (t->stacks == NULL) {

@@ -22,10 +22,13 @@
  *
  * Stacks sized to use. A bin starts with a stack of TCACHE_NSLOTS_START
  * slots (its first fill takes half of that), all bins' first stacks packed
- * at the start of the cache's stack block. A bin that is filled again, or
- * that a free finds at its limit, grows: its objects move to a stack twice
- * as large, up to its full capacity (tcache_cap_max), taken from the rest
- * of the block in the order bins grow. The block reserves every stack each
+ * at the start of the cache's stack block. A bin that is filled again soon
+ * after its last fill (within TCACHE_GROW_STEPS GC steps: the thread
+ * allocates in this class often), or that a free finds at its limit, grows:
+ * its objects move to a stack twice as large, up to its full capacity
+ * (tcache_cap_max), taken from the rest of the block in the order bins
+ * grow. A class the thread allocates now and then keeps a small stack and
+ * fills of a few objects. The block reserves every stack each
  * bin can go through, but only the slots written are ever touched, so a
  * thread that uses a class a few times costs a few cached objects and a
  * few bytes of stack, not a batch of a hundred and a page of slots; the
@@ -161,6 +164,11 @@ struct tcache_s {
 
 	/* Counts down uncached slow-path allocations to the next GC step. */
 	int32_t gc_ticker;
+	/* GC steps so far (the thread's allocation clock), and per bin its
+	 * value at the bin's last fill: a bin refilled soon after grows
+	 * (tcache_fill). */
+	uint32_t gc_steps;
+	uint32_t fill_step[TCACHE_NBINS_MAX];
 	/* Next bin GC examines. */
 	uint32_t gc_bin;
 	/* Arena the cache was created for: its unmerged request counts are
