@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The thread caches' footprint through lib/liballoc.so (doc/design.md,
+ * "Footprint"): what a thread's cache holds beyond the program's live
+ * objects, read as a fresh arena's stats.arenas.<i>.small.allocated (live
+ * objects plus the objects cached for them) minus the usable size of what
+ * the program holds. Each case runs in a new thread bound to a new arena
+ * (arenas.create, thread.arena), so its cache starts empty and nothing else
+ * allocates there.
+ *
+ *  - a small program's allocations (bench/tiny's pattern: 400 blocks of
+ *    8-512 bytes, every other one freed, 100 more): the cache holds at most
+ *    TINY_CACHED_MAX bytes beyond the live blocks (a cache that filled
+ *    every class with half its full stack held about 200 KiB here);
+ *  - a class used now and then among many other allocations keeps its
+ *    first, small stack: at most 8 cached objects of it at any time;
+ *  - a class used all the time grows its stack to full capacity: 20,000
+ *    allocations of it take few fills (fills of the full stack's half),
+ *    so sizing the stacks to use costs the busy classes nothing.
+ *
+ * liballoc-specific: skipped (exit 77) when the process allocator does not
+ * export mallctl; each case skips without statistics or thread caches, or
+ * with a fill option on (no thread caches then).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "test_rng.h"
+#include "test_skip.h"
+
+/* What bench/tiny's allocations may leave cached beyond the live blocks. */
+#define TINY_CACHED_MAX ((size_t)48 << 10)
+
+static bool have_tcache;
+static bool have_stats;
+
+static void
+ctl_read(const char *name, void *v, size_t len) {
+	size_t l = len;
+	assert_int_equal(mallctl(name, v, &l, NULL, 0), 0);
+	assert_int_equal(l, len);
+}
+
+static void
+refresh(void) {
+	uint64_t e = 1;
+	size_t sz = sizeof(e);
+	assert_int_equal(mallctl("epoch", &e, &sz, &e, sizeof(e)), 0);
+}
+
+/* Bytes of small objects arena a has handed out (live or cached). */
+static size_t
+small_allocated(unsigned a) {
+	char name[64];
+	snprintf(name, sizeof(name), "stats.arenas.%u.small.allocated", a);
+	refresh();
+	size_t v;
+	ctl_read(name, &v, sizeof(v));
+	return v;
+}
+
+/* A counter of bin `bin` of arena a (curregs, nfills). */
+static uint64_t
+bin_stat(unsigned a, unsigned bin, const char *what) {
+	char name[96];
+	snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.%s", a, bin, what);
+	refresh();
+	if (strcmp(what, "curregs") == 0) {
+		size_t v;
+		ctl_read(name, &v, sizeof(v));
+		return v;
+	}
+	uint64_t v;
+	ctl_read(name, &v, sizeof(v));
+	return v;
+}
+
+/* The bin index (arenas.bin.<i>.size) of small size `size`. */
+static unsigned
+bin_of(size_t size) {
+	unsigned nbins;
+	ctl_read("arenas.nbins", &nbins, sizeof(nbins));
+	for (unsigned i = 0; i < nbins; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "arenas.bin.%u.size", i);
+		size_t s;
+		ctl_read(name, &s, sizeof(s));
+		if (s >= size) {
+			return i;
+		}
+	}
+	fail_msg("no small class for %zu bytes", size);
+	return 0;
+}
+
+/* Binds the calling thread to a new arena and returns its index. */
+static unsigned
+bind_new_arena(void) {
+	unsigned a;
+	size_t sz = sizeof(a);
+	assert_int_equal(mallctl("arenas.create", &a, &sz, NULL, 0), 0);
+	assert_int_equal(mallctl("thread.arena", NULL, NULL, &a, sizeof(a)), 0);
+	return a;
+}
+
+static void
+run_in_thread(void *(*fn)(void *)) {
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, fn, NULL), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+}
+
+static void
+skip_unless_measurable(void) {
+	test_skip_unless(have_stats, "statistics");
+	test_skip_unless(have_tcache, "thread caches");
+	test_skip_if_fill();
+}
+
+/* ---------------------------------------------------------------------- */
+
+enum { TINY_N1 = 400, TINY_N2 = 100 };
+
+static void *
+tiny_thread(void *arg) {
+	(void)arg;
+	unsigned a = bind_new_arena();
+	assert_int_equal(small_allocated(a), 0);
+	static void *p[TINY_N1 + TINY_N2];
+	uint64_t rng = 16;
+	for (unsigned i = 0; i < TINY_N1 + TINY_N2; i++) {
+		if (i == TINY_N1) {
+			for (unsigned k = 0; k < TINY_N1; k += 2) {
+				free(p[k]);
+				p[k] = NULL;
+			}
+		}
+		size_t n = test_rng_next(&rng) % 8 == 0 ? 64 + test_rng_next(&rng) % 449
+		                                        : 8 + test_rng_next(&rng) % 57;
+		p[i] = malloc(n);
+		assert_non_null(p[i]);
+		memset(p[i], (int)i, n);
+	}
+	size_t live = 0;
+	for (unsigned i = 0; i < TINY_N1 + TINY_N2; i++) {
+		if (p[i] != NULL) {
+			live += malloc_usable_size(p[i]);
+		}
+	}
+	size_t allocated = small_allocated(a);
+	assert_true(allocated >= live);
+	print_message("# tiny: %zu bytes live, %zu more cached\n", live, allocated - live);
+	assert_true(allocated - live <= TINY_CACHED_MAX);
+	for (unsigned i = 0; i < TINY_N1 + TINY_N2; i++) {
+		free(p[i]);
+	}
+	return NULL;
+}
+
+static void
+test_small_program(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	run_in_thread(tiny_thread);
+}
+
+/* ---------------------------------------------------------------------- */
+
+#define RARE_SIZE 3000
+enum { RARE_EVERY = 500, RARE_ROUNDS = 60, RARE_LIVE = 64 };
+
+static void *
+rare_thread(void *arg) {
+	(void)arg;
+	unsigned a = bind_new_arena();
+	unsigned bin = bin_of(RARE_SIZE);
+	void *ring[RARE_LIVE] = {NULL};
+	uint64_t rng = 7;
+	uint64_t most = 0;
+	for (unsigned r = 0; r < RARE_ROUNDS; r++) {
+		/* The busy small classes, a ring of live blocks. */
+		for (unsigned i = 0; i < RARE_EVERY; i++) {
+			unsigned s = (unsigned)(test_rng_next(&rng) % RARE_LIVE);
+			free(ring[s]);
+			ring[s] = malloc(16 + test_rng_next(&rng) % 240);
+			assert_non_null(ring[s]);
+		}
+		/* Now and then one block of the rare class, used and freed. */
+		void *q = malloc(RARE_SIZE);
+		assert_non_null(q);
+		memset(q, 1, RARE_SIZE);
+		free(q);
+		uint64_t cached = bin_stat(a, bin, "curregs");
+		most = cached > most ? cached : most;
+	}
+	print_message("# a class used once per %u allocations: at most %llu cached\n",
+	              RARE_EVERY + 1, (unsigned long long)most);
+	assert_true(most >= 1);
+	assert_true(most <= 8);
+	for (unsigned s = 0; s < RARE_LIVE; s++) {
+		free(ring[s]);
+	}
+	return NULL;
+}
+
+static void
+test_rare_class(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	run_in_thread(rare_thread);
+}
+
+/* ---------------------------------------------------------------------- */
+
+#define BUSY_SIZE 32
+enum { BUSY_N = 20000 };
+
+static void *
+busy_thread(void *arg) {
+	(void)arg;
+	unsigned a = bind_new_arena();
+	unsigned bin = bin_of(BUSY_SIZE);
+	void **p = calloc(BUSY_N, sizeof(void *));
+	assert_non_null(p);
+	uint64_t fills0 = bin_stat(a, bin, "nfills");
+	for (unsigned i = 0; i < BUSY_N; i++) {
+		p[i] = malloc(BUSY_SIZE);
+		assert_non_null(p[i]);
+	}
+	uint64_t fills = bin_stat(a, bin, "nfills") - fills0;
+	print_message("# %u allocations of %u bytes: %llu fills\n", BUSY_N, BUSY_SIZE,
+	              (unsigned long long)fills);
+	/* Full-size fills are 100 objects at this class (half a 200-slot
+	 * stack); the few small ones while the stack grows add a handful. */
+	assert_true(fills <= BUSY_N / 100 + 8);
+	for (unsigned i = 0; i < BUSY_N; i++) {
+		free(p[i]);
+	}
+	free(p);
+	return NULL;
+}
+
+static void
+test_busy_class(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	run_in_thread(busy_thread);
+}
+
+int
+main(void) {
+	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
+		printf("# the process allocator has no mallctl: skipped\n");
+		return 77;
+	}
+	size_t sz = sizeof(bool);
+	have_tcache = mallctl("config.tcache", &have_tcache, &sz, NULL, 0) == 0 && have_tcache;
+	sz = sizeof(bool);
+	have_stats = mallctl("config.stats", &have_stats, &sz, NULL, 0) == 0 && have_stats;
+	bool enabled = false;
+	sz = sizeof(enabled);
+	if (have_tcache &&
+	    (mallctl("opt.tcache", &enabled, &sz, NULL, 0) != 0 || !enabled)) {
+		/* tcache:false in MALLOC_CONF: threads get no cache. */
+		have_tcache = false;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_small_program),
+	    cmocka_unit_test(test_rare_class),
+	    cmocka_unit_test(test_busy_class),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
