@@ -40,8 +40,12 @@ static size_t tcache_start_slots;
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE     20
-/* Capacity of a bin's first stack (or its full capacity, if smaller). */
-#define TCACHE_NSLOTS_START 8
+/* Capacity of a bin's first stack: TCACHE_NSLOTS_START slots, fewer for
+ * classes whose first fill (half the stack) would pass
+ * TCACHE_START_FILL_BYTES, at least 2 (a fill of one), never more than the
+ * full capacity. */
+#define TCACHE_NSLOTS_START     8
+#define TCACHE_START_FILL_BYTES ((size_t)8 << 10)
 /* A refill grows the bin's stack when it comes within this many GC steps
  * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
  * the bin's previous fill. */
@@ -56,7 +60,11 @@ tcache_cap_next(szind_t ind, uint32_t cap) {
 /* The capacity of bin ind's first stack. */
 static uint32_t
 tcache_cap_start(szind_t ind) {
-	return tcache_cap[ind] < TCACHE_NSLOTS_START ? tcache_cap[ind] : TCACHE_NSLOTS_START;
+	size_t fill = TCACHE_START_FILL_BYTES / sz_index2size(ind);
+	uint32_t cap = fill >= TCACHE_NSLOTS_START / 2 ? TCACHE_NSLOTS_START
+	               : fill >= 1                    ? (uint32_t)(2 * fill)
+	                                              : 2;
+	return tcache_cap[ind] < cap ? tcache_cap[ind] : cap;
 }
 
 /* Protects the list of live caches. Lock order: after init_lock, before
@@ -539,15 +547,17 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
  */
 static void
 tcache_full(tcache_t *t, szind_t ind) {
-	if (tcache_bin_grow(t, ind)) {
-		/* Below its full capacity the bin grows instead (footprint:
-		 * stacks sized to use, tcache_bin_grow). */
+	unsigned pc = tcache_pc(ind);
+	uint64_t nrequests = tcache_nrequests(t, ind);
+	/* Below its full capacity the bin grows instead (stacks sized to
+	 * use, tcache_bin_grow); a bin that never served an allocation (a
+	 * consumer's) only up to an eighth of it, the least the limit below
+	 * goes down to: what it caches is pure overhead. */
+	if ((nrequests != 0 || t->ncached_max[pc] < tcache_cap[ind] / 8) && tcache_bin_grow(t, ind)) {
 		return;
 	}
-	unsigned pc = tcache_pc(ind);
 	unsigned max = t->ncached_max[pc];
 	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
-	uint64_t nrequests = tcache_nrequests(t, ind);
 	if (nrequests != t->full_nrequests[pc]) {
 		t->full_nrequests[pc] = nrequests;
 		t->full[pc] = t->empty[pc] - max;
@@ -557,7 +567,9 @@ tcache_full(tcache_t *t, szind_t ind) {
 		return;
 	}
 	tcache_bin_flush(t, ind, 0);
-	unsigned floor = max / 8 != 0 ? max / 8 : 1;
+	/* An eighth of the full capacity (of the current one, if smaller). */
+	unsigned floor = tcache_cap[ind] / 8 < max ? tcache_cap[ind] / 8 : max;
+	floor = floor != 0 ? floor : 1;
 	limit = limit / 2 > floor ? limit / 2 : floor;
 	t->full[pc] = t->empty[pc] - limit;
 }

@@ -10,7 +10,8 @@
  * first stacks packed at the start of the block); stacks that grow on a
  * refill and on a free into a full bin, by doubling up to the full
  * capacity, keeping their objects, their order and the low-water mark, in
- * the order bins grow, never overlapping (the other tests run on caches
+ * the order bins grow, never overlapping, a bin that only takes frees
+ * only to an eighth of its full capacity (the other tests run on caches
  * grown to full capacity first); a miss
  * fills ncached_max >> lg_fill_div regions in one arena fill (bin stats
  * nfills/nmalloc/curregs) and hands them out lowest address first; large
@@ -222,8 +223,11 @@ test_boot(void **state) {
 			full = full < 20 ? 20 : full > 200 ? 200 : full;
 		}
 		assert_int_equal(tcache_cap_max(i), full);
-		/* Every bin starts on a stack of 8 slots. */
-		unsigned want = full < 8 ? full : 8;
+		/* Every bin starts on a stack of 8 slots, fewer where a fill
+		 * of half of it would pass 8 KiB (at least 2). */
+		size_t fill = (8 << 10) / sz_index2size(i);
+		unsigned want = fill >= 4 ? 8 : fill >= 1 ? 2 * (unsigned)fill : 2;
+		want = full < want ? full : want;
 		assert_int_equal(t->ncached_max[pc], want);
 		assert_int_equal(t->empty[pc] - t->full[pc], want);
 		assert_ptr_equal(t->head[pc], t->empty[pc]);
@@ -360,6 +364,45 @@ test_grow(void **state) {
 	for (unsigned i = 0; i < tcache_ncached(t, ind); i++) {
 		assert_true(region_in_use(t->head[pc][i], ind));
 	}
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+	}
+	free(objs);
+	cache_delete(t);
+}
+
+/* A bin that only takes frees (a consumer's) grows only to an eighth of
+ * its full capacity, the least its limit goes down to: it never holds more
+ * than that, where a full stack would hold up to 200 objects the producer
+ * cannot reuse. */
+static void
+test_grow_free_only(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(64);
+	tcache_t *t = cache_new_fresh(arena0);
+	unsigned pc = tcache_pc(ind);
+	unsigned eighth = tcache_cap_max(ind) / 8;
+	assert_true(eighth > 8);
+	enum { N = 1000 };
+	void **objs = calloc(N, sizeof(void *));
+	assert_non_null(objs);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	unsigned most = 0;
+	for (unsigned i = 0; i < N; i++) {
+		objs[i] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[i]);
+		cache_free(t, objs[i], ind);
+		unsigned n = tcache_ncached(t, ind);
+		most = n > most ? n : most;
+		assert_true(t->ncached_max[pc] < 2 * eighth);
+	}
+	/* Grown past its first stack, to the eighth (8 doubles until it is
+	 * at least that), and its limit at the eighth once flushing. */
+	assert_true(t->ncached_max[pc] >= eighth);
+	assert_int_equal(t->empty[pc] - t->full[pc], eighth);
+	assert_true(most <= t->ncached_max[pc]);
 	tcache_flush(t);
 	if (config_stats) {
 		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
@@ -1008,6 +1051,7 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot),
 	    cmocka_unit_test(test_grow),
+	    cmocka_unit_test(test_grow_free_only),
 	    cmocka_unit_test(test_fill),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
