@@ -62,8 +62,8 @@ static uint32_t
 tcache_cap_start(szind_t ind) {
 	size_t fill = TCACHE_START_FILL_BYTES / sz_index2size(ind);
 	uint32_t cap = fill >= TCACHE_NSLOTS_START / 2 ? TCACHE_NSLOTS_START
-	               : fill >= 1                    ? (uint32_t)(2 * fill)
-	                                              : 2;
+	               : fill >= 1                     ? (uint32_t)(2 * fill)
+	                                               : 2;
 	return tcache_cap[ind] < cap ? tcache_cap[ind] : cap;
 }
 
@@ -553,7 +553,8 @@ tcache_full(tcache_t *t, szind_t ind) {
 	 * use, tcache_bin_grow); a bin that never served an allocation (a
 	 * consumer's) only up to an eighth of it, the least the limit below
 	 * goes down to: what it caches is pure overhead. */
-	if ((nrequests != 0 || t->ncached_max[pc] < tcache_cap[ind] / 8) && tcache_bin_grow(t, ind)) {
+	if ((nrequests != 0 || t->ncached_max[pc] < tcache_cap[ind] / 8) &&
+	    tcache_bin_grow(t, ind)) {
 		return;
 	}
 	unsigned max = t->ncached_max[pc];

@@ -273,8 +273,7 @@ main(void) {
 	have_stats = mallctl("config.stats", &have_stats, &sz, NULL, 0) == 0 && have_stats;
 	bool enabled = false;
 	sz = sizeof(enabled);
-	if (have_tcache &&
-	    (mallctl("opt.tcache", &enabled, &sz, NULL, 0) != 0 || !enabled)) {
+	if (have_tcache && (mallctl("opt.tcache", &enabled, &sz, NULL, 0) != 0 || !enabled)) {
 		/* tcache:false in MALLOC_CONF: threads get no cache. */
 		have_tcache = false;
 	}
