@@ -41,6 +41,7 @@
 #include "alloc.h"
 #include "test_rng.h"
 #include "test_skip.h"
+#include "test_stats.h"
 
 /* What bench/tiny's allocations may leave cached beyond the live blocks. */
 #define TINY_CACHED_MAX ((size_t)48 << 10)
@@ -55,19 +56,12 @@ ctl_read(const char *name, void *v, size_t len) {
 	assert_int_equal(l, len);
 }
 
-static void
-refresh(void) {
-	uint64_t e = 1;
-	size_t sz = sizeof(e);
-	assert_int_equal(mallctl("epoch", &e, &sz, &e, sizeof(e)), 0);
-}
-
 /* Bytes of small objects arena a has handed out (live or cached). */
 static size_t
 small_allocated(unsigned a) {
 	char name[64];
 	snprintf(name, sizeof(name), "stats.arenas.%u.small.allocated", a);
-	refresh();
+	test_stats_refresh();
 	size_t v;
 	ctl_read(name, &v, sizeof(v));
 	return v;
@@ -78,7 +72,7 @@ static uint64_t
 bin_stat(unsigned a, unsigned bin, const char *what) {
 	char name[96];
 	snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.%s", a, bin, what);
-	refresh();
+	test_stats_refresh();
 	if (strcmp(what, "curregs") == 0) {
 		size_t v;
 		ctl_read(name, &v, sizeof(v));
@@ -269,8 +263,7 @@ main(void) {
 	}
 	size_t sz = sizeof(bool);
 	have_tcache = mallctl("config.tcache", &have_tcache, &sz, NULL, 0) == 0 && have_tcache;
-	sz = sizeof(bool);
-	have_stats = mallctl("config.stats", &have_stats, &sz, NULL, 0) == 0 && have_stats;
+	have_stats = test_stats_enabled();
 	bool enabled = false;
 	sz = sizeof(enabled);
 	if (have_tcache && (mallctl("opt.tcache", &enabled, &sz, NULL, 0) != 0 || !enabled)) {
