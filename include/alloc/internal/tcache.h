@@ -221,6 +221,30 @@ extern size_t tcache_maxclass;
  * malloc's hit path two instructions. */
 extern uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
 
+/*
+ * The bins of the sizes above SZ_LOOKUP_MAXCLASS, up to SZ_LARGE_MAXCLASS:
+ * every class there is a multiple of 1 KiB (four classes per doubling from
+ * 4 KiB up), so (size - 1) >> 10 determines it, and one load replaces
+ * sz_size2index_big's five instructions (bsr, shifts) on malloc's hit path
+ * for the cached large classes. 1.75 KiB with 2 MiB chunks; with chunks
+ * above 8 MiB the table would outgrow that, and malloc computes instead.
+ */
+#define TCACHE_BIG_LG_STEP  10
+#define TCACHE_BIG_NENTRIES ((SZ_LARGE_MAXCLASS - 1) >> TCACHE_BIG_LG_STEP) + 1
+#define TCACHE_BIG_TAB      (TCACHE_BIG_NENTRIES <= 8192)
+extern uint8_t tcache_big2pc_tab[TCACHE_BIG_TAB ? TCACHE_BIG_NENTRIES : 1];
+_Static_assert(SZ_LOOKUP_MAXCLASS >= (4 << TCACHE_BIG_LG_STEP),
+               "classes above are 1 KiB multiples");
+
+/* The bin of size, SZ_LOOKUP_MAXCLASS < size <= SZ_LARGE_MAXCLASS. */
+ALWAYS_INLINE unsigned
+tcache_big_pc(size_t size) {
+	if (TCACHE_BIG_TAB) {
+		return tcache_big2pc_tab[(size - 1) >> TCACHE_BIG_LG_STEP];
+	}
+	return tcache_pc(sz_size2index_big(size));
+}
+
 /* Computes capacities from the options; call once at start-up. */
 void tcache_boot(void);
 
