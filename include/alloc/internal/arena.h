@@ -548,8 +548,8 @@ arena_ptr_pclass(const void *ptr) {
 
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
- * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
- * most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
+ * small run, (ptr + (pbias[page] << 8)) mod 2^16, is exact because runs are
+ * at most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
  * larger pages pbias is 32 bits, and as runs then outgrow the range below,
  * free divides instead). ptr starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without

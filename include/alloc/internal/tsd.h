@@ -120,34 +120,16 @@ tsd_fs_tick(uintptr_t pc) {
 	return negative;
 }
 /*
- * free's interior-pointer test (arena_region_start) on the offset
- * (uint16_t)(ptr + bias), bias being the page's zero-extended 16-bit pbias:
- * `add %di, %ax; imul %fs:..., %eax; cmp %fs:..., %eax` (the 16-bit add
- * keeps the upper half zero). GCC 12 zero-extends the sum again and loads
- * the magic into a register first (two more instructions).
- */
-ALWAYS_INLINE bool
-tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
-	bool below;
-	__asm__("addw %w[ptr], %w[x]\n\t"
-	        "imull %%fs:%c[off](%[base],%[pc],4), %k[x]\n\t"
-	        "cmpl %%fs:%c[off](%[base],%[pc],4), %k[x]"
-	        : [x] "+&r"(bias), "=@ccb"(below)
-	        : [ptr] "r"(ptr), [base] "r"(tsd_tls_offset()), [pc] "r"(pc),
-	          [off] "i"(offsetof(tsd_t, tcache.region_magic))
-	        : "memory");
-	return below;
-}
-/*
  * free's interior-pointer test with one-byte biases (4 KiB pages,
  * arena_region_offset): the offset x = (uint16_t)ptr + (*bias << 8) mod
  * 2^16, and x * M < M with M = region_magic[pc]. Four instructions: the
  * zero-extending copy of the pointer's low half, the byte added to its
- * second byte (%ch and the like: x must live in %eax..%edx, and the
- * bias's address in registers that need no REX prefix, hence the "Q" and
- * "R" constraints), the multiply and the compare against %fs-relative
- * memory. The bias is read as the page's class byte is (arena_page_hdr):
- * at hdr + page, off the same two registers.
+ * second byte (%ah: x must live in one of %eax..%edx, which have such a
+ * byte; GCC 12 given the choice takes %ebx and saves it, two more
+ * instructions; and the bias's address in registers that need no REX
+ * prefix, the "R" constraint), the multiply and the compare against
+ * %fs-relative memory. The bias is read as the page's class byte is
+ * (arena_page_hdr): at hdr + page, off the same two registers.
  */
 ALWAYS_INLINE bool
 tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t pc) {
@@ -225,11 +207,6 @@ tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t p
 	uint32_t x = (uint16_t)((uintptr_t)ptr + ((uint32_t)bias << 8));
 	return x * magic < magic;
 }
-ALWAYS_INLINE bool
-tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
-	uint32_t magic = tsd_tls.tcache.region_magic[pc];
-	return (uint16_t)((uintptr_t)ptr + bias) * magic < magic;
-}
 ALWAYS_INLINE void
 tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
 	tsd_tls.tcache.head[pc] += delta;
@@ -255,7 +232,7 @@ tsd_fs_tick(uintptr_t pc) {
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->align_mask[0]) == 8, "tsd_fs_misaligned tests 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->region_magic[0]) == 4,
-               "tsd_fs_region_start16 multiplies by 4 bytes");
+               "tsd_fs_region_start8 multiplies by 4 bytes");
 
 /*
  * What the layers above thread state ask of it, decided once by alloc.c at
