@@ -759,8 +759,10 @@ alloc_arena_free(void *ptr) {
 /*
  * The hit paths. They reach the thread's state through TSD_FS (see tsd.h)
  * rather than a pointer, so the compiler uses %fs-relative operands instead
- * of materialising the address.
+ * of materialising the address. No branch on them depends on the size
+ * class (doc/design.md, "The hit path").
  */
+
 /* malloc's hit path for `size`, whose bin is pc. */
 ALWAYS_INLINE void *
 malloc_pop(size_t size, uintptr_t pc) {

@@ -231,11 +231,11 @@ extern uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
  * every class there is a multiple of 1 KiB (four classes per doubling from
  * 4 KiB up), so (size - 1) >> 10 determines it, and one load replaces
  * sz_size2index_big's five instructions (bsr, shifts) on malloc's hit path
- * for the cached large classes. 1.75 KiB with 2 MiB chunks; with chunks
- * above 8 MiB the table would outgrow that, and malloc computes instead.
+ * for the cached large classes. 1.75 KiB with 2 MiB chunks, 7 KiB with
+ * 8 MiB ones; from 16 MiB chunks up malloc computes instead.
  */
 #define TCACHE_BIG_LG_STEP  10
-#define TCACHE_BIG_NENTRIES ((SZ_LARGE_MAXCLASS - 1) >> TCACHE_BIG_LG_STEP) + 1
+#define TCACHE_BIG_NENTRIES (((SZ_LARGE_MAXCLASS - 1) >> TCACHE_BIG_LG_STEP) + 1)
 #define TCACHE_BIG_TAB      (TCACHE_BIG_NENTRIES <= 8192)
 extern uint8_t tcache_big2pc_tab[TCACHE_BIG_TAB ? TCACHE_BIG_NENTRIES : 1];
 _Static_assert(SZ_LOOKUP_MAXCLASS >= (4 << TCACHE_BIG_LG_STEP),

@@ -168,13 +168,6 @@ tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
 	                   [pc] "r"(pc), [off] "i"(offsetof(tsd_t, tcache.head))
 	                 : "memory", "cc");
 }
-/*
- * The cache key (tcache.h) on this build: the thread-state offset itself,
- * which the hit paths hold in a register anyway, so free compares and
- * stores it without loading a secret (one instruction). The same for every
- * thread of the process; tcache_boot sets tcache_key to it for the slow
- * paths. See doc/design.md, "Bad frees on the hit path".
- */
 /* tsd_tls.size2pc[size] as `movzbl %fs:...(off,size), reg`, with the offset
  * register kept for the rest of malloc's hit path: GCC 12 loads the offset
  * into the register it then loads the byte into, and loads it again after
@@ -189,6 +182,13 @@ tsd_fs_size2pc(size_t size) {
 	    : "memory");
 	return pc;
 }
+/*
+ * The cache key (tcache.h) on this build: the thread-state offset itself,
+ * which the hit paths hold in a register anyway, so free compares and
+ * stores it without loading a secret (one instruction). The same for every
+ * thread of the process; tcache_boot sets tcache_key to it for the slow
+ * paths. See doc/design.md, "Bad frees on the hit path".
+ */
 #define TSD_KEY_IS_OFFSET 1
 ALWAYS_INLINE uintptr_t
 tsd_fs_key(void) {
