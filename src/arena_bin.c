@@ -440,6 +440,33 @@ arena_small_region_base(const void *ptr, szind_t binind) {
 }
 
 unsigned
+arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
+	if (config_fill && fill_slow_paths) {
+		return arena_bin_flush(ptrs, n, binind, nrequests);
+	}
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	return bin_remote_push(a, &a->bins[binind], ptrs, n, nrequests);
+}
+
+void
+arena_bins_remote_drain(arena_t *a, bool wait) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		bin_t *bin = &a->bins[i];
+		if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+			continue;
+		}
+		if (wait) {
+			mutex_lock(&bin->lock);
+		} else if (!mutex_trylock(&bin->lock)) {
+			/* Its holder drains it before letting go. */
+			continue;
+		}
+		arena_bin_remote_drain(a, bin);
+		mutex_unlock(&bin->lock);
+	}
+}
+
+unsigned
 arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;
 	arena_validate_maybe(a, false);

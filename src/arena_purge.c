@@ -281,6 +281,7 @@ arena_maybe_purge(arena_t *a) {
 
 void
 arena_decay(arena_t *a) {
+	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
@@ -307,6 +308,7 @@ arena_decay_tick(arena_t *a) {
 
 uint64_t
 arena_decay_background(arena_t *a) {
+	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	uint64_t next = UINT64_MAX;
@@ -341,8 +343,14 @@ arena_decay_sweep_if_due(void) {
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = arena_sweepable(i);
+		if (a == NULL) {
+			continue;
+		}
+		/* Regions handed over to an arena no thread allocates from
+		 * any more wait for this. */
+		arena_bins_remote_drain(a, false);
 		/* A busy arena is being used, and so purges by itself. */
-		if (a != NULL && mutex_trylock(&a->lock)) {
+		if (mutex_trylock(&a->lock)) {
 			arena_maybe_purge(a);
 			mutex_unlock(&a->lock);
 		}
@@ -351,6 +359,7 @@ arena_decay_sweep_if_due(void) {
 
 size_t
 arena_purge_all(arena_t *a) {
+	arena_bins_remote_drain(a, true);
 	mutex_lock(&a->lock);
 	size_t pages = arena_purge(a, arena_ndirty_total(a), true);
 	decay_purged(&a->decay, arena_ndirty_total(a));

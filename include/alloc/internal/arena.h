@@ -618,6 +618,20 @@ void arena_dalloc_large_purged(void *ptr, szind_t szind);
  * (bin_t.remote), without waiting. */
 unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
 
+/* The same without any lock: pushes those of ptrs[0..n) that belong to the
+ * arena owning ptrs[0] onto its bin's remote list, for that arena's threads
+ * to free into the runs on their next slow path (thread caches flushing
+ * objects of an arena other than their thread's, tcache.c). Builds whose
+ * fill options own the freed bytes (junk, write-after-free checks) take
+ * the lock instead (arena_bin_flush). */
+unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Drains the remote lists of every bin of arena a: explicit purges and the
+ * decay sweeps, so regions handed over to an arena that no thread uses any
+ * more are freed (and their runs purged) all the same. With `wait` false a
+ * bin whose lock is busy is skipped: its holder drains it. */
+void arena_bins_remote_drain(arena_t *a, bool wait);
+
 /* Under bin->lock: frees the regions on bin's remote list into their runs
  * (arena_bin_flush's busy path). Cheap when the list is empty. */
 void arena_bin_remote_drain(arena_t *arena, bin_t *bin);
