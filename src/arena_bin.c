@@ -17,6 +17,8 @@
 
 bin_info_t bin_infos[SZ_NSMALL];
 
+static void bin_unlock(arena_t *a, bin_t *bin);
+
 static size_t
 gcd(size_t a, size_t b) {
 	while (b != 0) {
@@ -207,7 +209,7 @@ arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 		bin->stats.nrequests++;
 		bin->stats.curregs++;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	if (zero && ret != NULL) {
 		memset(ret, 0, bin_infos[binind].reg_size);
 	}
@@ -240,7 +242,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 		bin->stats.nfills++;
 		bin->stats.curregs += got;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	return got;
 }
 
@@ -252,6 +254,22 @@ run_region_index(const run_t *run, const void *ptr, size_t *idx) {
 	size_t diff = (size_t)((const char *)ptr - run->base);
 	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
 	return diff < info->run_size && *idx * info->reg_size == diff;
+}
+
+/* Lets go of bin's lock; then, when the bin gave pages back to the arena
+ * while holding it, lets the arena purge what its policy says is due. So a
+ * bin's lock is never held across a purge's madvise calls, and a flush
+ * that empties many runs purges once. */
+static void
+bin_unlock(arena_t *a, bin_t *bin) {
+	bool purge = bin->purge_due;
+	bin->purge_due = false;
+	mutex_unlock(&bin->lock);
+	if (purge) {
+		mutex_lock(&a->lock);
+		arena_maybe_purge(a);
+		mutex_unlock(&a->lock);
+	}
 }
 
 /* Returns a region to its run, under the bin lock. */
@@ -279,8 +297,10 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		size_t pi = arena_pageind(run->base);
 		mutex_lock(&a->lock);
 		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
-		arena_maybe_purge(a);
 		mutex_unlock(&a->lock);
+		/* Purging may madvise: bin_unlock does it, once, after the
+		 * bin's lock is free again. */
+		bin->purge_due = true;
 		if (a->region == NULL) {
 			run->next = bin->desc_free;
 			bin->desc_free = run;
@@ -392,7 +412,7 @@ bin_check_region(const void *ptr, szind_t binind, bool in_use) {
 		arena_bin_remote_drain(c->arena, bin);
 		bool used = arena_ptr_pclass(ptr) == binind + 1 &&
 		            c->misc[arena_pageind(ptr)].run == run && bitmap_get(run->bitmap, idx);
-		mutex_unlock(&bin->lock);
+		bin_unlock(c->arena, bin);
 		if (unlikely(!used)) {
 			arena_report_bad_free(ptr, "double free");
 		}
@@ -422,7 +442,7 @@ arena_dalloc_small(void *ptr, szind_t binind) {
 		bin->stats.ndalloc++;
 		bin->stats.curregs--;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 }
 
 void *
@@ -462,7 +482,7 @@ arena_bins_remote_drain(arena_t *a, bool wait) {
 			continue;
 		}
 		arena_bin_remote_drain(a, bin);
-		mutex_unlock(&bin->lock);
+		bin_unlock(a, bin);
 	}
 }
 
@@ -500,6 +520,6 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	}
 	/* What others pushed while this flush held the lock. */
 	arena_bin_remote_drain(a, bin);
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	return left;
 }

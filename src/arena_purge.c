@@ -287,8 +287,18 @@ arena_decay(arena_t *a) {
 	mutex_unlock(&a->lock);
 }
 
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+__thread char arena_thread_self __attribute__((tls_model("initial-exec")));
+#else
+__thread char arena_thread_self;
+#endif
+
 void
 arena_abandon(arena_t *a) {
+	/* Someone else allocated here after this thread: not abandoned. */
+	if (__atomic_load_n(&a->last_thread, __ATOMIC_RELAXED) != &arena_thread_self) {
+		return;
+	}
 	__atomic_store_n(&a->abandoned, true, __ATOMIC_RELAXED);
 	arena_decay(a);
 }

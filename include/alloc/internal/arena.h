@@ -229,6 +229,9 @@ struct bin_s {
 	void *remote;
 	uint64_t remote_nflushes;
 	uint64_t remote_nrequests;
+	/* A run was given back to the arena under the lock: the arena
+	 * purges once the lock is free (bin_unlock, arena_bin.c). */
+	bool purge_due;
 } CACHE_ALIGNED;
 
 typedef struct {
@@ -308,6 +311,10 @@ struct arena_s {
 	 * dirty, whatever its decay curve allows: nobody is left to reuse
 	 * them. */
 	bool abandoned;
+	/* The thread that allocated from this arena last (its
+	 * arena_thread_self; atomic, relaxed): arena_abandon leaves an arena
+	 * that another thread allocated from since alone. */
+	const void *last_thread;
 
 	bin_t bins[SZ_NSMALL];
 
@@ -581,11 +588,31 @@ void arena_check_small_in_use(const void *ptr, szind_t binind);
  * the pages freed into it from then on exceed an eighth;
  * arena_note_alloc, on every path that allocates from an arena, clears the
  * mark again as soon as any thread still (or again) allocates there.
+ *
+ * A thread leaving an arena another thread allocated from after it (short
+ * -lived threads of a pool, several threads per CPU) does not mark it: the
+ * others will reuse what it frees, and purging it would only make them
+ * fault the pages in again. So arena_note_alloc also records who allocated
+ * last (arena->last_thread, one load on those slow paths, and a store only
+ * when the thread changes), and arena_abandon marks the arena only when
+ * the thread leaving it was that thread.
  */
 void arena_abandon(arena_t *arena);
 
+/* An address unique to the calling thread (a thread-local byte's): the
+ * identity arena->last_thread records. */
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+extern __thread char arena_thread_self __attribute__((tls_model("initial-exec")));
+#else
+extern __thread char arena_thread_self;
+#endif
+
 ALWAYS_INLINE void
 arena_note_alloc(arena_t *arena) {
+	const void *self = &arena_thread_self;
+	if (unlikely(__atomic_load_n(&arena->last_thread, __ATOMIC_RELAXED) != self)) {
+		__atomic_store_n(&arena->last_thread, self, __ATOMIC_RELAXED);
+	}
 	if (unlikely(__atomic_load_n(&arena->abandoned, __ATOMIC_RELAXED))) {
 		__atomic_store_n(&arena->abandoned, false, __ATOMIC_RELAXED);
 	}
