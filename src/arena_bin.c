@@ -18,6 +18,11 @@
 bin_info_t bin_infos[SZ_NSMALL];
 
 static void bin_unlock(arena_t *a, bin_t *bin);
+static void bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p);
+
+/* Regions a fill takes off its bin's remote list before its lock, at most:
+ * a thread cache hands over up to 100 at a time. */
+#define BIN_TAKE_MAX 256
 
 static size_t
 gcd(size_t a, size_t b) {
@@ -223,7 +228,16 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	const bin_info_t *info = &bin_infos[binind];
 	unsigned got = 0;
 	arena_note_alloc(a);
+	/* Regions handed over by other arenas' threads: their links are
+	 * read (one cache miss each, in another CPU's cache) before the lock
+	 * is taken, so the lock is held only to free them. */
+	void *taken[BIN_TAKE_MAX];
+	void *rest;
+	unsigned ntaken = arena_bin_remote_take(bin, taken, BIN_TAKE_MAX, &rest);
 	mutex_lock(&bin->lock);
+	if (ntaken != 0) {
+		bin_remote_free(a, bin, taken, ntaken, rest);
+	}
 	arena_bin_remote_drain(a, bin);
 	while (got < n) {
 		run_t *run = bin->runcur;
@@ -333,13 +347,17 @@ bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
 	return (void **)region + (bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *));
 }
 
-void
-arena_bin_remote_drain(arena_t *a, bin_t *bin) {
-	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
-		return;
+/* Under bin->lock: frees the n regions at taken[] and then the chain at
+ * p, all taken off bin's remote list, into their runs. */
+static void
+bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p) {
+	size_t freed = n;
+	for (unsigned i = 0; i < n; i++) {
+		/* A region pushed twice (a double free) is caught by
+		 * bin_dalloc_locked the second time. */
+		arena_chunk_t *c = arena_chunk_of(taken[i]);
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(taken[i])].run, taken[i]);
 	}
-	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
-	size_t freed = 0;
 	while (p != NULL) {
 		/* The link first: freeing may give the run's pages back. A
 		 * region pushed twice (a double free) is caught by
@@ -359,6 +377,31 @@ arena_bin_remote_drain(arena_t *a, bin_t *bin) {
 		bin->stats.nrequests +=
 		    __atomic_exchange_n(&bin->remote_nrequests, 0, __ATOMIC_RELAXED);
 	}
+}
+
+void
+arena_bin_remote_drain(arena_t *a, bin_t *bin) {
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return;
+	}
+	bin_remote_free(a, bin, NULL, 0, __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE));
+}
+
+unsigned
+arena_bin_remote_take(bin_t *bin, void **taken, unsigned max, void **rest) {
+	*rest = NULL;
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return 0;
+	}
+	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
+	const arena_t *a = arena_chunk_of(p)->arena;
+	unsigned n = 0;
+	while (p != NULL && n < max) {
+		taken[n++] = p;
+		p = *bin_remote_link(p, bin, a);
+	}
+	*rest = p;
+	return n;
 }
 
 /* Pushes those of ptrs[0..n) that belong to arena a onto bin's remote list

@@ -12,6 +12,7 @@
  *     read, a fill, a flush) frees them all, with the flushes' counters,
  *     and the arena's metadata walks clean;
  *   - a region pushed twice (a double free) is reported when drained
+ *     (by a flush, or by a fill, which takes the list before its lock)
  *     instead of making the list loop;
  *   - a hand-over (arena_bin_hand_over, a thread cache flushing objects
  *     of another arena) pushes the owner's regions without the lock even
@@ -32,6 +33,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -181,9 +183,11 @@ test_fill_drains(void **state) {
 	assert_null(arena_validate(arena0));
 }
 
+/* A region pushed twice is reported by the drain of a flush (by_fill
+ * false) or by a fill, which takes the list before its lock
+ * (arena_bin_remote_take). */
 static void
-test_double_push_reported(void **state) {
-	(void)state;
+double_push_reported(bool by_fill) {
 	szind_t ind = small_class(96);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -204,13 +208,25 @@ test_double_push_reported(void **state) {
 		arena_bin_flush(twice + 1, 1, ind, 0);
 		mutex_unlock(&bin->lock);
 		/* Drained here: the second copy is a double free. */
-		arena_bin_flush(p + 1, 1, ind, 0);
+		if (by_fill) {
+			void *q[4];
+			arena_bin_fill(arena0, ind, q, 4);
+		} else {
+			arena_bin_flush(p + 1, 1, ind, 0);
+		}
 		_exit(0);
 	}
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+static void
+test_double_push_reported(void **state) {
+	(void)state;
+	double_push_reported(false);
+	double_push_reported(true);
 }
 
 static void

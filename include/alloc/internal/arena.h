@@ -218,11 +218,20 @@ struct bin_s {
 	 *     the first word stays (tcache.h);
 	 *   - pushes (a whole chain with one release CAS) need no lock;
 	 *     the only other operation is taking the whole list (acquire
-	 *     exchange) under the lock, so no region is popped alone and
-	 *     there is no ABA problem;
+	 *     exchange), so no region is popped alone and there is no ABA
+	 *     problem; it is taken under the lock, or by a fill just before
+	 *     it takes the lock (arena_bin_remote_take), whose regions stay
+	 *     allocated, as on the list, until it frees them under the lock;
+	 *   - regions of the thread's own arena come here only when the lock
+	 *     is busy; a thread cache hands other arenas' regions over here
+	 *     whether it is busy or not (arena_bin_hand_over), so a thread
+	 *     never takes another CPU's arena's bin lock to free;
 	 *   - the bin's paths that hold the lock drain it (fill, flush, the
-	 *     one-region paths, stats reads), so regions wait there at most
-	 *     until the bin is used again; arena_reset discards it.
+	 *     one-region paths, stats reads), and so do the decay sweep, the
+	 *     background threads, arena.<i>.decay and .purge and malloc_trim
+	 *     (arena_bins_remote_drain), so regions wait there at most until
+	 *     the bin is used again or the next sweep (100 ms) of any
+	 *     thread's slow path; arena_reset discards it.
 	 * remote_nflushes and remote_nrequests carry those flushes' counters
 	 * to stats the same way (atomic adds, folded in at the drain).
 	 */
@@ -652,6 +661,12 @@ unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequ
  * fill options own the freed bytes (junk, write-after-free checks) take
  * the lock instead (arena_bin_flush). */
 unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Takes bin's remote list without its lock (a fill, about to take it):
+ * copies the first regions, at most max, to taken[] and returns how many;
+ * *rest is the chain of the others (NULL when none). The caller frees all
+ * of them under the lock; until then they stay allocated. */
+unsigned arena_bin_remote_take(bin_t *bin, void **taken, unsigned max, void **rest);
 
 /* Drains the remote lists of every bin of arena a: explicit purges and the
  * decay sweeps, so regions handed over to an arena that no thread uses any
