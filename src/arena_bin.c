@@ -233,7 +233,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	 * is taken, so the lock is held only to free them. */
 	void *taken[BIN_TAKE_MAX];
 	void *rest;
-	unsigned ntaken = arena_bin_remote_take(bin, taken, BIN_TAKE_MAX, &rest);
+	unsigned ntaken = arena_bin_remote_take(a, bin, taken, BIN_TAKE_MAX, &rest);
 	mutex_lock(&bin->lock);
 	if (ntaken != 0) {
 		bin_remote_free(a, bin, taken, ntaken, rest);
@@ -388,13 +388,13 @@ arena_bin_remote_drain(arena_t *a, bin_t *bin) {
 }
 
 unsigned
-arena_bin_remote_take(bin_t *bin, void **taken, unsigned max, void **rest) {
+arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max, void **rest) {
 	*rest = NULL;
 	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
 		return 0;
 	}
+	/* NULL when another thread took the list since the load. */
 	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
-	const arena_t *a = arena_chunk_of(p)->arena;
 	unsigned n = 0;
 	while (p != NULL && n < max) {
 		taken[n++] = p;

@@ -662,11 +662,13 @@ unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequ
  * the lock instead (arena_bin_flush). */
 unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
 
-/* Takes bin's remote list without its lock (a fill, about to take it):
- * copies the first regions, at most max, to taken[] and returns how many;
- * *rest is the chain of the others (NULL when none). The caller frees all
- * of them under the lock; until then they stay allocated. */
-unsigned arena_bin_remote_take(bin_t *bin, void **taken, unsigned max, void **rest);
+/* Takes the remote list of bin (of arena a) without its lock (a fill about
+ * to take it): copies the first regions, at most max, to taken[] and
+ * returns how many; *rest is the chain of the others (NULL when none). 0
+ * when the list is empty, or another thread took it first. The caller
+ * frees all of them under the lock; until then they stay allocated. */
+unsigned arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max,
+                               void **rest);
 
 /* Drains the remote lists of every bin of arena a: explicit purges and the
  * decay sweeps, so regions handed over to an arena that no thread uses any
