@@ -99,6 +99,19 @@ curregs(arena_t *a, szind_t ind) {
 	return n;
 }
 
+/* Fills n regions of class ind from arena0 into ptrs[0..n) and n from
+ * arena1 into ptrs[n..2n), and interleaves them into mixed[0..2n), arena0's
+ * first. */
+static void
+fill_both_arenas(szind_t ind, unsigned n, void **ptrs, void **mixed) {
+	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, n), n);
+	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + n, n), n);
+	for (unsigned i = 0; i < n; i++) {
+		mixed[2 * i] = ptrs[i];
+		mixed[2 * i + 1] = ptrs[n + i];
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 
 static void
@@ -107,23 +120,17 @@ test_busy_flush_pushes(void **state) {
 	enum { N = 40 };
 	szind_t ind = small_class(48);
 	bin_t *bin0 = &arena0->bins[ind];
+	/* The two arenas' regions interleaved: the flush must take arena0's
+	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
 	void *ptrs[2 * N];
-	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
-	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + N, N), N);
+	void *mixed[2 * N];
+	fill_both_arenas(ind, N, ptrs, mixed);
 	size_t base0 = curregs(arena0, ind);
 	arena_stats_snapshot_t *before = malloc(sizeof(*before));
 	arena_stats_snapshot_t *after = malloc(sizeof(*after));
 	assert_non_null(before);
 	assert_non_null(after);
 	arena_stats_read(arena0, before);
-
-	/* Interleave the two arenas' regions: the flush must take arena0's
-	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
-	void *mixed[2 * N];
-	for (unsigned i = 0; i < N; i++) {
-		mixed[2 * i] = ptrs[i];
-		mixed[2 * i + 1] = ptrs[N + i];
-	}
 	mutex_lock(&bin0->lock);
 	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
 	assert_int_equal(left, N);
@@ -236,14 +243,9 @@ test_hand_over(void **state) {
 	szind_t ind = small_class(80);
 	bin_t *bin0 = &arena0->bins[ind];
 	void *ptrs[2 * N];
-	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
-	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + N, N), N);
-	size_t base0 = curregs(arena0, ind);
 	void *mixed[2 * N];
-	for (unsigned i = 0; i < N; i++) {
-		mixed[2 * i] = ptrs[i];
-		mixed[2 * i + 1] = ptrs[N + i];
-	}
+	fill_both_arenas(ind, N, ptrs, mixed);
+	size_t base0 = curregs(arena0, ind);
 	/* The lock is free, and still not taken. */
 	unsigned left = arena_bin_hand_over(mixed, 2 * N, ind, 3);
 	if (config_fill && fill_slow_paths) {

@@ -482,6 +482,17 @@ test_full_flush(void **state) {
 	cache_delete(t);
 }
 
+/* Frees n objects of class ind into t, even ones from arena0, odd ones
+ * from arena1. */
+static void
+cache_both_arenas(tcache_t *t, szind_t ind, void **objs, int n) {
+	for (int i = 0; i < n; i++) {
+		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
+		assert_non_null(objs[i]);
+		cache_free(t, objs[i], ind);
+	}
+}
+
 /* Objects of another arena cached here go back to that arena. */
 static void
 test_flush_owner_arena(void **state) {
@@ -493,11 +504,7 @@ test_flush_owner_arena(void **state) {
 	bin_stats_t a1 = bin_stats(arena1, ind);
 	enum { N = 16 };
 	void *objs[N];
-	for (int i = 0; i < N; i++) {
-		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
-		assert_non_null(objs[i]);
-		cache_free(t, objs[i], ind);
-	}
+	cache_both_arenas(t, ind, objs, N);
 	tcache_flush(t);
 	if (config_stats) {
 		assert_int_equal(bin_stats(arena0, ind).curregs, a0.curregs);
@@ -524,11 +531,7 @@ test_flush_other_arena_hands_over(void **state) {
 	bin_stats_t a1 = bin_stats(arena1, ind);
 	enum { N = 16 };
 	void *objs[N];
-	for (int i = 0; i < N; i++) {
-		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
-		assert_non_null(objs[i]);
-		cache_free(t, objs[i], ind);
-	}
+	cache_both_arenas(t, ind, objs, N);
 	mutex_lock(&bin1->lock);
 	tcache_flush(t);
 	assert_int_equal(tcache_ncached(t, ind), 0);
