@@ -17,6 +17,7 @@
 #include "alloc/internal/prof.h"
 #include "alloc/internal/tsd.h"
 #include "alloc/internal/timeline.h"
+#include "alloc/internal/tsd.h"
 
 bool opt_tcache = true;
 size_t opt_lg_tcache_max = 15;
@@ -350,9 +351,17 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	uint64_t total = tcache_nrequests(t, ind);
 	uint64_t nrequests = total - t->nrequests_merged[pc];
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], total);
+	/* The thread's own arena (the cache's, for a thread not set up):
+	 * objects of any other are handed over without a lock
+	 * (arena_bin_hand_over). */
+	const arena_t *home = tsd_get()->arena != NULL ? tsd_get()->arena : t->arena;
 	while (left != 0) {
 		if (ind < SZ_NSMALL) {
-			left = arena_bin_flush(oldest, left, ind, nrequests);
+			if (arena_chunk_of(oldest[0])->arena != home) {
+				left = arena_bin_hand_over(oldest, left, ind, nrequests);
+			} else {
+				left = arena_bin_flush(oldest, left, ind, nrequests);
+			}
 		} else {
 			left = arena_large_flush(oldest, left, ind, nrequests);
 		}

@@ -224,17 +224,29 @@ struct bin_s {
 	 *     the first word stays (tcache.h);
 	 *   - pushes (a whole chain with one release CAS) need no lock;
 	 *     the only other operation is taking the whole list (acquire
-	 *     exchange) under the lock, so no region is popped alone and
-	 *     there is no ABA problem;
+	 *     exchange), so no region is popped alone and there is no ABA
+	 *     problem; it is taken under the lock, or by a fill just before
+	 *     it takes the lock (arena_bin_remote_take), whose regions stay
+	 *     allocated, as on the list, until it frees them under the lock;
+	 *   - regions of the thread's own arena come here only when the lock
+	 *     is busy; a thread cache hands other arenas' regions over here
+	 *     whether it is busy or not (arena_bin_hand_over), so a thread
+	 *     never takes another CPU's arena's bin lock to free;
 	 *   - the bin's paths that hold the lock drain it (fill, flush, the
-	 *     one-region paths, stats reads), so regions wait there at most
-	 *     until the bin is used again; arena_reset discards it.
+	 *     one-region paths, stats reads), and so do the decay sweep, the
+	 *     background threads, arena.<i>.decay and .purge and malloc_trim
+	 *     (arena_bins_remote_drain), so regions wait there at most until
+	 *     the bin is used again or the next sweep (100 ms) of any
+	 *     thread's slow path; arena_reset discards it.
 	 * remote_nflushes and remote_nrequests carry those flushes' counters
 	 * to stats the same way (atomic adds, folded in at the drain).
 	 */
 	void *remote;
 	uint64_t remote_nflushes;
 	uint64_t remote_nrequests;
+	/* A run was given back to the arena under the lock: the arena
+	 * purges once the lock is free (bin_unlock, arena_bin.c). */
+	bool purge_due;
 } CACHE_ALIGNED;
 
 typedef struct {
@@ -314,6 +326,10 @@ struct arena_s {
 	 * dirty, whatever its decay curve allows: nobody is left to reuse
 	 * them. */
 	bool abandoned;
+	/* The thread that allocated from this arena last (its
+	 * arena_thread_self; atomic, relaxed): arena_abandon leaves an arena
+	 * that another thread allocated from since alone. */
+	const void *last_thread;
 
 	bin_t bins[SZ_NSMALL];
 
@@ -615,11 +631,31 @@ void arena_check_small_in_use(const void *ptr, szind_t binind);
  * the pages freed into it from then on exceed an eighth;
  * arena_note_alloc, on every path that allocates from an arena, clears the
  * mark again as soon as any thread still (or again) allocates there.
+ *
+ * A thread leaving an arena another thread allocated from after it (short
+ * -lived threads of a pool, several threads per CPU) does not mark it: the
+ * others will reuse what it frees, and purging it would only make them
+ * fault the pages in again. So arena_note_alloc also records who allocated
+ * last (arena->last_thread, one load on those slow paths, and a store only
+ * when the thread changes), and arena_abandon marks the arena only when
+ * the thread leaving it was that thread.
  */
 void arena_abandon(arena_t *arena);
 
+/* An address unique to the calling thread (a thread-local byte's): the
+ * identity arena->last_thread records. */
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+extern __thread char arena_thread_self __attribute__((tls_model("initial-exec")));
+#else
+extern __thread char arena_thread_self;
+#endif
+
 ALWAYS_INLINE void
 arena_note_alloc(arena_t *arena) {
+	const void *self = &arena_thread_self;
+	if (unlikely(__atomic_load_n(&arena->last_thread, __ATOMIC_RELAXED) != self)) {
+		__atomic_store_n(&arena->last_thread, self, __ATOMIC_RELAXED);
+	}
 	if (unlikely(__atomic_load_n(&arena->abandoned, __ATOMIC_RELAXED))) {
 		__atomic_store_n(&arena->abandoned, false, __ATOMIC_RELAXED);
 	}
@@ -651,6 +687,28 @@ void arena_dalloc_large_purged(void *ptr, szind_t szind);
  * bin's lock is busy, the regions go to the bin's remote list instead
  * (bin_t.remote), without waiting. */
 unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* The same without any lock: pushes those of ptrs[0..n) that belong to the
+ * arena owning ptrs[0] onto its bin's remote list, for that arena's threads
+ * to free into the runs on their next slow path (thread caches flushing
+ * objects of an arena other than their thread's, tcache.c). Builds whose
+ * fill options own the freed bytes (junk, write-after-free checks) take
+ * the lock instead (arena_bin_flush). */
+unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Takes the remote list of bin (of arena a) without its lock (a fill about
+ * to take it): copies the first regions, at most max, to taken[] and
+ * returns how many; *rest is the chain of the others (NULL when none). 0
+ * when the list is empty, or another thread took it first. The caller
+ * frees all of them under the lock; until then they stay allocated. */
+unsigned arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max,
+                               void **rest);
+
+/* Drains the remote lists of every bin of arena a: explicit purges and the
+ * decay sweeps, so regions handed over to an arena that no thread uses any
+ * more are freed (and their runs purged) all the same. With `wait` false a
+ * bin whose lock is busy is skipped: its holder drains it. */
+void arena_bins_remote_drain(arena_t *a, bool wait);
 
 /* Under bin->lock: frees the regions on bin's remote list into their runs
  * (arena_bin_flush's busy path). Cheap when the list is empty. */
