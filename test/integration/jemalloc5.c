@@ -23,7 +23,8 @@
  *                pages no longer resident by mincore), -1 never, 0 at once,
  *                arena.<i>.purge does both; npurge is the sum of the stages
  *   xallocx      xallocx(p, size, extra) grows a block that already fits
- *                when room follows: 4 + 2 pages -> 6 pages (large; 16 + 8 -> 24 KiB with 4 KiB pages), 4 MiB
+ *                when room follows: 4 + 2 pages -> 6 pages (large; 16 + 8 -> 24 KiB with 4 KiB
+ * pages), 4 MiB
  *                + 4 MiB -> 8 MiB (huge) in a fresh arena
  *   dss          opt.dss, arena.<i>.dss, stats.arenas.<i>.dss: "disabled";
  *                other values refused
@@ -733,8 +734,7 @@ test_xallocx_extra(void **state) {
 	/* Extra beyond what follows: the block keeps its size. */
 	void *q = mallocx(4 * pg, flags);
 	CHECK(q != NULL, "mallocx");
-	CHECK(xallocx(p, 6 * pg, 1 * MiB, flags) == 6 * pg || q < p,
-	      "grew over the next block");
+	CHECK(xallocx(p, 6 * pg, 1 * MiB, flags) == 6 * pg || q < p, "grew over the next block");
 	dallocx(q, flags);
 	dallocx(p, flags);
 

@@ -55,7 +55,7 @@ static size_t cap;
  * with larger pages (--with-lg-page=16, where small classes reach
  * 224 KiB and a thread cache would hold them). */
 static size_t page_scale = 1;
-#define LARGE(n) ((size_t)(n) * page_scale)
+#define LARGE(n) ((size_t)(n)*page_scale)
 
 static void
 sizes_boot(void) {

@@ -741,7 +741,8 @@ test_explicit(void **state) {
 	dallocx(n, MALLOCX_TCACHE_NONE);
 
 	/* Large classes (when cached), sdallocx, and rallocx's old block. */
-	size_t lsize = nallocx(large_size(), 0) <= read_size("arenas.tcache_max") ? large_size() : 0;
+	size_t lsize =
+	    nallocx(large_size(), 0) <= read_size("arenas.tcache_max") ? large_size() : 0;
 	if (lsize != 0) {
 		void *l = mallocx(lsize, f1);
 		assert_non_null(l);
