@@ -103,15 +103,21 @@ struct page_misc_s {
  * Per page of a small run, what the hit path of free adds to a pointer to
  * get its offset in the run: minus the run's base, modulo 2^16 (2^32 when
  * runs can exceed 64 KiB, i.e. pages above 4 KiB). Written when the run is
- * set up, before its pages' class; left as it is on other pages, which
- * free never tests this way (their bins' region_magic is 0, tcache.h). Two
- * bytes a page keep the header of a 2 MiB chunk at two pages. See
+ * set up, before its pages' class; left as it is on other pages, where it
+ * is still a multiple of the page size, which is all the test needs for a
+ * large class (arena_region_offset). With 4 KiB pages the bias is a multiple
+ * of 4 KiB below 2^16, so its second byte is all of it: one byte a page
+ * (ARENA_PBIAS_SHIFT), which free adds to the second byte of the pointer's
+ * low half, and which sits at the same index as the page's class byte. See
  * arena_region_offset and doc/design.md, "Bad frees on the hit path".
  */
 #if LG_PAGE <= 12
-typedef uint16_t arena_pbias_t;
+typedef uint8_t arena_pbias_t;
+#define ARENA_PBIAS_SHIFT 8
+_Static_assert(LG_PAGE >= ARENA_PBIAS_SHIFT, "a run base's low byte is zero");
 #else
 typedef uint32_t arena_pbias_t;
+#define ARENA_PBIAS_SHIFT 0
 #endif
 
 typedef struct arena_chunk_s arena_chunk_t;
@@ -509,6 +515,30 @@ arena_count_purge(arena_t *a, size_t npages) {
 	}
 }
 
+/*
+ * For free's hit path, which has the page number ptr >> LG_PAGE and the
+ * registry slot (ptr >> LG_CHUNK) at hand: the chunk's address minus
+ * slot * CHUNK_NPAGES, so that a per-page byte array of the header is read
+ * at hdr + offsetof(array) + page, where the chunk address and the page's
+ * index in the chunk would take two instructions (a shift and a mask) to
+ * get from them; the multiply is one.
+ */
+ALWAYS_INLINE uintptr_t
+arena_page_hdr(uintptr_t slot) {
+	uintptr_t hdr;
+#if defined(__x86_64__)
+	if (CHUNK - CHUNK_NPAGES <= INT32_MAX) {
+		/* GCC 12 makes the multiply two shifts and a subtraction. */
+		__asm__("imulq %[k], %[slot], %[hdr]"
+		        : [hdr] "=r"(hdr)
+		        : [slot] "r"(slot), [k] "i"(CHUNK - CHUNK_NPAGES));
+		return hdr;
+	}
+#endif
+	hdr = slot * (CHUNK - CHUNK_NPAGES);
+	return hdr;
+}
+
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned
@@ -518,8 +548,8 @@ arena_ptr_pclass(const void *ptr) {
 
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
- * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
- * most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
+ * small run, (ptr + (pbias[page] << 8)) mod 2^16, is exact because runs are
+ * at most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
  * larger pages pbias is 32 bits, and as runs then outgrow the range below,
  * free divides instead). ptr starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without
@@ -532,6 +562,10 @@ arena_ptr_pclass(const void *ptr) {
  */
 ALWAYS_INLINE uint32_t
 arena_region_offset(const arena_chunk_t *chunk, uintptr_t pageind, const void *ptr) {
+	if (sizeof(arena_pbias_t) == 1) {
+		return (uint16_t)((uintptr_t)ptr +
+		                  ((uint32_t)chunk->pbias[pageind] << ARENA_PBIAS_SHIFT));
+	}
 	return (arena_pbias_t)((arena_pbias_t)(uintptr_t)ptr + chunk->pbias[pageind]);
 }
 
@@ -550,7 +584,7 @@ arena_region_start(uint32_t x, uint32_t m) {
 /* Sets the pbias of the npages pages at pi, a small run at base. */
 ALWAYS_INLINE void
 arena_pbias_set(arena_chunk_t *c, size_t pi, size_t npages, const void *base) {
-	arena_pbias_t bias = (arena_pbias_t)(0 - (uintptr_t)base);
+	arena_pbias_t bias = (arena_pbias_t)((0 - (uintptr_t)base) >> ARENA_PBIAS_SHIFT);
 	for (size_t i = 0; i < npages; i++) {
 		c->pbias[pi + i] = bias;
 	}
