@@ -635,7 +635,10 @@ ralloc_in_place_arena(void *ptr, szind_t old_ind, size_t old_usize, size_t umin,
 
 /* A large block that a reallocation copies away from, from this size up,
  * is purged at once rather than left dirty (doc/design.md, "Huge
- * reallocation"); below it the madvise would cost more than it saves. */
+ * reallocation"); below it the madvise would cost more than it saves.
+ * With pages above 16 KiB small classes reach past this size (up to 4
+ * pages less half a page): those regions go back to their bin as usual,
+ * the test below is on the class, not only the size. */
 #define RALLOC_PURGE_MIN ((size_t)64 << 10)
 
 /*
@@ -708,7 +711,7 @@ ralloc_impl(tsd_t *tsd, void *ptr, size_t size, size_t alignment, bool zero, tca
 	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
 	if (sz_is_huge(old_ind)) {
 		dalloc_huge(tsd, ptr, true);
-	} else if (old_usize >= RALLOC_PURGE_MIN && heap == NULL &&
+	} else if (sz_is_large(old_ind) && old_usize >= RALLOC_PURGE_MIN && heap == NULL &&
 	           !(config_fill && unlikely(fill_slow_paths)) && !sampled) {
 		if (config_stats) {
 			tsd->deallocated += old_usize;

@@ -103,9 +103,18 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 	mutex_unlock(&a->lock);
 }
 
-void *
-huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
-	assert_internal(usize >= CHUNK && (usize & PAGE_MASK) == 0);
+/*
+ * huge_malloc, trying once more when the metadata could not be had
+ * (`retry`): the span's radix-tree leaf is base memory, mapped on demand,
+ * and when the address space is full (RLIMIT_AS, opt.max_bytes) of chunks
+ * the caches hold, no leaf can be mapped even though a cached span fits.
+ * Giving the cached chunks back makes room for the leaf; the span then
+ * comes from a fresh mapping. (With 64 KiB pages every leaf, being page
+ * aligned, tends to need a base block of its own: the case that showed
+ * it.)
+ */
+static void *
+huge_malloc_try(arena_t *a, size_t usize, size_t alignment, bool zero, bool retry) {
 	if (alignment < CHUNK) {
 		alignment = CHUNK;
 	}
@@ -152,13 +161,20 @@ huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
 		huge_stats_add(a, usize, false);
 		chunk_dalloc(&a->chunks, addr, usize, zeroed);
 		chunk_node_free(&a->chunks, e);
+		retry = retry && arena_release_cached(a);
 		mutex_unlock(&a->lock);
-		return NULL;
+		return retry ? huge_malloc_try(a, usize, alignment, zero, false) : NULL;
 	}
 	if (zero && !zeroed) {
 		memset(addr, 0, usize);
 	}
 	return addr;
+}
+
+void *
+huge_malloc(arena_t *a, size_t usize, size_t alignment, bool zero) {
+	assert_internal(usize >= CHUNK && (usize & PAGE_MASK) == 0);
+	return huge_malloc_try(a, usize, alignment, zero, true);
 }
 
 extent_t *

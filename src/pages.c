@@ -88,6 +88,14 @@ pages_uncharge(size_t size) {
 	__atomic_fetch_sub(&pages_mapped, size, __ATOMIC_RELAXED);
 }
 
+/*
+ * The alignment mmap is sure to give: the kernel's page, which is PAGE
+ * or smaller (--with-lg-page may be larger than the build machine's page,
+ * as jemalloc allows: 64 KiB liballoc pages on a 4 KiB kernel). No Linux
+ * port has pages below 4 KiB, so this needs no system call.
+ */
+#define PAGES_MMAP_ALIGN ((size_t)4096 < PAGE ? (size_t)4096 : PAGE)
+
 /* mmap and munmap without accounting: pages_map_aligned over-maps for a
  * moment and trims, and only what it keeps is charged. */
 static void *
@@ -107,8 +115,10 @@ pages_munmap(void *addr, size_t size) {
 	errno = saved_errno;
 }
 
-void *
-pages_map(size_t size) {
+/* pages_map without the alignment to PAGE that a kernel with smaller
+ * pages does not give. */
+static void *
+pages_map_any(size_t size) {
 	assert_internal(size != 0 && (size & PAGE_MASK) == 0);
 	if (!pages_charge(size)) {
 		return NULL;
@@ -118,6 +128,16 @@ pages_map(size_t size) {
 		pages_uncharge(size);
 	}
 	return ret;
+}
+
+void *
+pages_map(size_t size) {
+	/* Every address liballoc hands out or carves up is a multiple of
+	 * PAGE (pages.h). */
+	if (PAGES_MMAP_ALIGN < PAGE) {
+		return pages_map_aligned(size, PAGE);
+	}
+	return pages_map_any(size);
 }
 
 void
@@ -140,15 +160,17 @@ pages_map_aligned(size_t size, size_t alignment) {
 	/* Optimistic: most mappings land next to the previous one, and the
 	 * kernel hands out addresses top-down, so a size that is a multiple of
 	 * the alignment is often aligned already. */
-	void *ret = pages_map(size);
+	void *ret = pages_map_any(size);
 	if (ret == NULL || ((uintptr_t)ret & (alignment - 1)) == 0) {
 		return ret;
 	}
 	/* Unmapped, but still charged: the aligned mapping takes its place. */
 	pages_munmap(ret, size);
 
-	/* Map enough to contain an aligned range, then trim both ends. */
-	size_t alloc_size = size + alignment - PAGE;
+	/* Map enough to contain an aligned range, then trim both ends: the
+	 * mapping starts on a kernel page, so the aligned start is at most
+	 * alignment - PAGES_MMAP_ALIGN bytes into it. */
+	size_t alloc_size = size + alignment - PAGES_MMAP_ALIGN;
 	char *raw = alloc_size < size ? NULL : pages_mmap(alloc_size);
 	if (raw == NULL) {
 		pages_uncharge(size);

@@ -209,7 +209,10 @@ test_fork_during_purge(void **state) {
 	assert_non_null(p);
 	memset(p, 1, size);
 	dallocx(p, flags);
-	assert_true(arena_pdirty(a) >= size >> 12);
+	size_t page;
+	size_t len2 = sizeof(page);
+	assert_int_equal(mallctl("arenas.page", &page, &len2, NULL, 0), 0);
+	assert_true(arena_pdirty(a) >= size / page);
 
 	/* A thread purges; its first purge call sleeps in the hook, with the
 	 * arena's lock dropped and the runs out of the lists. Fork then. */

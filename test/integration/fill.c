@@ -164,11 +164,17 @@ child_junk(void) {
 	size_t sz = sizeof(a);
 	CHILD_CHECK(mallctl("arenas.extend", &a, &sz, NULL, 0) == 0, "arenas.extend");
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
-	unsigned char *big = mallocx(opaque(40000), flags);
+	/* About 10 and 20 pages (40,000 and 80,000 bytes with 4 KiB pages):
+	 * large whatever the page size. */
+	size_t page;
+	sz = sizeof(page);
+	CHILD_CHECK(mallctl("arenas.page", &page, &sz, NULL, 0) == 0, "arenas.page");
+	size_t from = 10 * page - page / 4, to = 20 * page - page / 2;
+	unsigned char *big = mallocx(opaque(from), flags);
 	size_t u = sallocx(big, 0);
 	memset(big, 0x44, u);
-	size_t got = xallocx(big, 80000, 0, flags);
-	CHILD_CHECK(got >= 80000, "xallocx(40000 -> 80000) = %zu", got);
+	size_t got = xallocx(big, to, 0, flags);
+	CHILD_CHECK(got >= to, "xallocx(%zu -> %zu) = %zu", from, to, got);
 	CHILD_CHECK(first_not(big + u, got - u, 0xa5) == got - u, "xallocx grown byte %zu",
 	            u + first_not(big + u, got - u, 0xa5));
 	CHILD_CHECK(first_not(big, u, 0x44) == u, "xallocx lost contents");

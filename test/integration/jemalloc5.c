@@ -23,7 +23,8 @@
  *                pages no longer resident by mincore), -1 never, 0 at once,
  *                arena.<i>.purge does both; npurge is the sum of the stages
  *   xallocx      xallocx(p, size, extra) grows a block that already fits
- *                when room follows: 16 KiB + 8 KiB -> 24 KiB (large), 4 MiB
+ *                when room follows: 4 + 2 pages -> 6 pages (large; 16 + 8 -> 24 KiB with 4 KiB
+ * pages), 4 MiB
  *                + 4 MiB -> 8 MiB (huge) in a fresh arena
  *   dss          opt.dss, arena.<i>.dss, stats.arenas.<i>.dss: "disabled";
  *                other values refused
@@ -95,6 +96,15 @@ ctl_u64(const char *fmt, unsigned i) {
 	uint64_t v;
 	ctl_read(name, &v, sizeof(v));
 	return v;
+}
+
+/* arenas.page: liballoc's page, which may be larger than the kernel's
+ * (--with-lg-page=16); page counts in the statistics are in it. */
+static size_t
+arena_page(void) {
+	size_t page;
+	ctl_read("arenas.page", &page, sizeof(page));
+	return page;
 }
 
 static void
@@ -554,15 +564,21 @@ decay_stats(unsigned a, decay_stats_t *s) {
 	s->purged = ctl_u64("stats.arenas.%u.purged", a);
 }
 
-#define NBLOCKS 16
-#define BLOCK   (64 * KiB)
+/* NBLOCKS large blocks of BLOCK bytes, half a chunk in all, so that they
+ * stay in one chunk and no chunk is ever wholly free (a free chunk leaves
+ * the arena's page counts for the chunk cache): with 4 KiB pages 16 of
+ * 64 KiB, with larger pages fewer, of 4 pages at least (64 KiB pages: 4
+ * of 256 KiB). */
+#define NBLOCKS_MAX 16
+#define BLOCK       (arena_page() * 4 > 64 * KiB ? arena_page() * 4 : 64 * KiB)
+#define NBLOCKS     (MiB / BLOCK < NBLOCKS_MAX ? MiB / BLOCK : NBLOCKS_MAX)
 
 /* Allocates and frees NBLOCKS large blocks in arena a (their pages
  * written), leaving them free; returns the lowest block. */
 static char *
 churn(unsigned a, char **blocks) {
 	char *low = NULL;
-	for (int i = 0; i < NBLOCKS; i++) {
+	for (size_t i = 0; i < NBLOCKS; i++) {
 		blocks[i] = mallocx(BLOCK, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
 		if (blocks[i] == NULL) {
 			return NULL;
@@ -570,7 +586,7 @@ churn(unsigned a, char **blocks) {
 		memset(blocks[i], 0x5a, BLOCK);
 		low = low == NULL || blocks[i] < low ? blocks[i] : low;
 	}
-	for (int i = 0; i < NBLOCKS; i++) {
+	for (size_t i = 0; i < NBLOCKS; i++) {
 		dallocx(blocks[i], MALLOCX_TCACHE_NONE);
 	}
 	return low;
@@ -593,10 +609,10 @@ churn(unsigned a, char **blocks) {
  * muzzy_decay_ms. */
 static int
 child_muzzy(void) {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = arena_page();
 	size_t pages = NBLOCKS * BLOCK / page;
 	unsigned a = arena_create();
-	char *blocks[NBLOCKS];
+	char *blocks[NBLOCKS_MAX];
 	decay_stats_t s = {0};
 	char *low = churn(a, blocks);
 	EXPECT(low != NULL);
@@ -621,7 +637,7 @@ child_muzzy(void) {
 	EXPECT(s.purged == s.dirty_purged + s.muzzy_purged);
 	EXPECT(s.nmadvise == s.dirty_nmadvise + s.muzzy_nmadvise);
 	/* MADV_DONTNEED: none of the blocks' pages is resident. */
-	for (int i = 0; i < NBLOCKS; i++) {
+	for (size_t i = 0; i < NBLOCKS; i++) {
 		EXPECT(resident_pages(blocks[i], BLOCK) == 0);
 	}
 
@@ -672,12 +688,12 @@ child_oversize(void) {
 	dallocx(small, MALLOCX_TCACHE_NONE);
 	decay_stats(a, &s);
 	size_t dirty0 = s.pdirty;
-	EXPECT(dirty0 >= BLOCK / 4096);
+	EXPECT(dirty0 >= BLOCK / arena_page());
 	uint64_t purged0 = s.purged;
 	dallocx(big, MALLOCX_TCACHE_NONE);
 	decay_stats(a, &s);
 	EXPECT(s.pdirty == dirty0);
-	EXPECT(s.purged >= purged0 + 8 * MiB / (size_t)sysconf(_SC_PAGESIZE));
+	EXPECT(s.purged >= purged0 + 8 * MiB / arena_page());
 	printf("ok\n");
 	return 0;
 }
@@ -701,23 +717,24 @@ static void
 test_xallocx_extra(void **state) {
 	(void)state;
 	test_skip_if_redzone_or_quarantine();
-	/* Large: the pages after a 16 KiB block of a fresh arena are free. */
+	/* Large: the pages after a block of 4 pages (16 KiB with 4 KiB
+	 * pages) of a fresh arena are free; extra 2 pages makes it 6. */
+	size_t pg = arena_page();
 	unsigned a = arena_create();
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
-	void *p = mallocx(16 * KiB, flags);
+	void *p = mallocx(4 * pg, flags);
 	CHECK(p != NULL, "mallocx");
-	size_t usize = xallocx(p, 16 * KiB, 8 * KiB, flags);
-	CHECK(usize == 24 * KiB, "xallocx(16 KiB, extra 8 KiB) -> %zu", usize);
-	CHECK(sallocx(p, 0) == 24 * KiB, "sallocx %zu", sallocx(p, 0));
+	size_t usize = xallocx(p, 4 * pg, 2 * pg, flags);
+	CHECK(usize == 6 * pg, "xallocx(4 pages, extra 2 pages) -> %zu", usize);
+	CHECK(sallocx(p, 0) == 6 * pg, "sallocx %zu", sallocx(p, 0));
 	/* Without extra it stays; a smaller size with extra keeps the
 	 * larger block it already has room for. */
-	CHECK(xallocx(p, 24 * KiB, 0, flags) == 24 * KiB, "no extra");
-	CHECK(xallocx(p, 20 * KiB, 4 * KiB, flags) == 24 * KiB, "within");
+	CHECK(xallocx(p, 6 * pg, 0, flags) == 6 * pg, "no extra");
+	CHECK(xallocx(p, 5 * pg, pg, flags) == 6 * pg, "within");
 	/* Extra beyond what follows: the block keeps its size. */
-	void *q = mallocx(16 * KiB, flags);
+	void *q = mallocx(4 * pg, flags);
 	CHECK(q != NULL, "mallocx");
-	CHECK(xallocx(p, 24 * KiB, 1 * MiB, flags) == 24 * KiB || q < p,
-	      "grew over the next block");
+	CHECK(xallocx(p, 6 * pg, 1 * MiB, flags) == 6 * pg || q < p, "grew over the next block");
 	dallocx(q, flags);
 	dallocx(p, flags);
 

@@ -476,8 +476,10 @@ test_arena_reset(void **state) {
 	for (int i = 0; i < 100; i++) {
 		assert_non_null(mallocx(32, flags));
 	}
+	/* Large: about 24 pages (100,000 bytes with 4 KiB pages). */
+	size_t large = 24 * read_size("arenas.page") + read_size("arenas.page") / 2;
 	for (int i = 0; i < 5; i++) {
-		assert_non_null(mallocx(100000, flags));
+		assert_non_null(mallocx(large, flags));
 	}
 	assert_non_null(mallocx(4 << 20, flags));
 	char name[96];

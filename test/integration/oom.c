@@ -50,11 +50,22 @@ static size_t headroom;
 /* The cap of the max_bytes children: 64 MiB, or 16 chunks. */
 static size_t cap;
 
+/* arenas.page / 4096: the sizes below that are large with 4 KiB pages
+ * (40,000 and up) are scaled by it, so they stay large, in as many pages,
+ * with larger pages (--with-lg-page=16, where small classes reach
+ * 224 KiB and a thread cache would hold them). */
+static size_t page_scale = 1;
+#define LARGE(n) ((size_t)(n)*page_scale)
+
 static void
 sizes_boot(void) {
 	size_t lg = 0;
 	size_t sz = sizeof(lg);
 	mallctl("opt.lg_chunk", &lg, &sz, NULL, 0);
+	size_t page = 4096;
+	sz = sizeof(page);
+	mallctl("arenas.page", &page, &sz, NULL, 0);
+	page_scale = page / 4096;
 	chunk = (size_t)1 << lg;
 	headroom = 8 * chunk > 64 * MiB ? 8 * chunk : 64 * MiB;
 	cap = 16 * chunk > 64 * MiB ? 16 * chunk : 64 * MiB;
@@ -262,7 +273,7 @@ exhaust_and_recover(alloc_fn_t fn, size_t size, const char *what) {
 static void
 exhaust_everything(void) {
 	exhaust(via_malloc, 2 * chunk, "malloc");
-	exhaust(via_malloc, 40000, "malloc");
+	exhaust(via_malloc, LARGE(40000), "malloc");
 	exhaust(via_malloc, 4000, "malloc");
 	exhaust(via_malloc, 64, "malloc");
 }
@@ -295,35 +306,35 @@ static void
 child_rlimit(void) {
 	limit_address_space();
 	exhaust_and_recover(via_malloc, 64, "malloc");
-	exhaust_and_recover(via_malloc, 40000, "malloc");
+	exhaust_and_recover(via_malloc, LARGE(40000), "malloc");
 	exhaust_and_recover(via_malloc, chunk + chunk / 2, "malloc");
 	exhaust_and_recover(via_malloc, headroom / 2 + chunk / 2, "malloc");
 	exhaust_and_recover(via_calloc, 5000, "calloc");
 	exhaust_and_recover(via_calloc, 2 * chunk + chunk / 2, "calloc");
 	exhaust_and_recover(via_realloc, 200, "realloc");
-	exhaust_and_recover(via_reallocarray, 100000, "reallocarray");
-	exhaust_and_recover(via_posix_memalign, 100000, "posix_memalign");
-	exhaust_and_recover(via_aligned_alloc, 20000, "aligned_alloc");
+	exhaust_and_recover(via_reallocarray, LARGE(100000), "reallocarray");
+	exhaust_and_recover(via_posix_memalign, LARGE(100000), "posix_memalign");
+	exhaust_and_recover(via_aligned_alloc, LARGE(20000), "aligned_alloc");
 	exhaust_and_recover(via_memalign, chunk + chunk / 2, "memalign");
-	exhaust_and_recover(via_mallocx, 100000, "mallocx");
+	exhaust_and_recover(via_mallocx, LARGE(100000), "mallocx");
 	exhaust_and_recover(via_mallocx_no_tcache, 3000, "mallocx");
 
 	/* Resizing with nothing left: the old block stays as it was. */
 	size_t before = allocated_now();
 	char *small = malloc(100);
-	char *large = malloc(50000);
+	char *large = malloc(LARGE(50000));
 	size_t huge_size = chunk + chunk / 2;
 	char *huge = malloc(huge_size);
 	CHECK(small != NULL && large != NULL && huge != NULL, "setup");
 	memset(small, 's', 100);
-	memset(large, 'l', 50000);
+	memset(large, 'l', LARGE(50000));
 	memset(huge, 'h', huge_size);
 	exhaust_everything();
 	struct {
 		char *p;
 		size_t size;
 		int c;
-	} blocks[] = {{small, 100, 's'}, {large, 50000, 'l'}, {huge, huge_size, 'h'}};
+	} blocks[] = {{small, 100, 's'}, {large, LARGE(50000), 'l'}, {huge, huge_size, 'h'}};
 	for (size_t i = 0; i < 3; i++) {
 		char *p = blocks[i].p;
 		size_t size = blocks[i].size;
@@ -385,7 +396,7 @@ late_thread(void *arg) {
 	/* 1: main has exhausted memory; this is the thread's first
 	 * allocator call. */
 	pthread_barrier_wait(&step);
-	size_t sizes[] = {64, 40000, 2 * chunk};
+	size_t sizes[] = {64, LARGE(40000), 2 * chunk};
 	for (int i = 0; i < 3; i++) {
 		errno = 0;
 		void *p = malloc(sizes[i]);

@@ -139,7 +139,11 @@ madvise(void *addr, size_t len, int advice) {
 
 static const char *child_name = "?";
 static bool child_failed;
+/* The kernel's page (/proc/self/statm counts in it) and liballoc's
+ * (arenas.page: the stats' page counts), which --with-lg-page may make
+ * larger. */
 static long page_size;
+static long alloc_page;
 
 /* Formats into a stack buffer and write(2)s it: no stdio buffer, no
  * malloc, so it may run between the measurements. */
@@ -420,12 +424,12 @@ report_stats(void) {
 	unsigned n = ctl_unsigned("arenas.narenas");
 	say("stats: pactive %.1f MiB, pdirty %.1f MiB, mapped %.1f MiB, retained %.1f MiB, "
 	    "npurge %llu, nmadvise %llu, purged %.1f MiB",
-	    mib(ctl_u64f("stats.arenas.%u.pactive", n) * (size_t)page_size),
-	    mib(ctl_u64f("stats.arenas.%u.pdirty", n) * (size_t)page_size),
+	    mib(ctl_u64f("stats.arenas.%u.pactive", n) * (size_t)alloc_page),
+	    mib(ctl_u64f("stats.arenas.%u.pdirty", n) * (size_t)alloc_page),
 	    mib(ctl_u64("stats.mapped")), mib(ctl_u64("stats.retained")),
 	    (unsigned long long)ctl_u64f("stats.arenas.%u.npurge", n),
 	    (unsigned long long)ctl_u64f("stats.arenas.%u.nmadvise", n),
-	    mib(ctl_u64f("stats.arenas.%u.purged", n) * (size_t)page_size));
+	    mib(ctl_u64f("stats.arenas.%u.purged", n) * (size_t)alloc_page));
 }
 
 /* Called last in every case, with no thread left that could purge. */
@@ -458,13 +462,13 @@ check_madvise_stats(void) {
 	    (unsigned long long)madv_free_calls, mib(madv_free_bytes),
 	    (unsigned long long)madv_free_failed, (unsigned long long)madv_thp_calls,
 	    (unsigned long long)madv_other_calls, (unsigned long long)nmadvise,
-	    (unsigned long long)purged, mib(purged * (size_t)page_size),
+	    (unsigned long long)purged, mib(purged * (size_t)alloc_page),
 	    (unsigned long long)npurge);
 	CHECK(nmadvise == calls, "stats nmadvise %llu, purge madvise calls %llu",
 	      (unsigned long long)nmadvise, (unsigned long long)calls);
-	CHECK(purged * (uint64_t)page_size == bytes,
+	CHECK(purged * (uint64_t)alloc_page == bytes,
 	      "stats purged %llu pages = %llu bytes, purge madvise calls covered %llu bytes",
-	      (unsigned long long)purged, (unsigned long long)(purged * (uint64_t)page_size),
+	      (unsigned long long)purged, (unsigned long long)(purged * (uint64_t)alloc_page),
 	      (unsigned long long)bytes);
 	CHECK(sum_nmadvise == nmadvise && sum_purged == purged,
 	      "per-arena sums %llu / %llu differ from the merged %llu / %llu",
@@ -544,16 +548,17 @@ case_bg(void) {
 	check_madvise_stats();
 }
 
-/* A size that misses every thread cache: above 2^opt.lg_tcache_max and
- * below a chunk. */
+/* A size that misses every thread cache: above arenas.tcache_max (the
+ * largest cached class: 2^opt.lg_tcache_max, or every small class, which
+ * with 64 KiB pages reach 224 KiB) and below a chunk. */
 static size_t
 uncached_size(void) {
-	size_t lg = 0;
-	size_t sz = sizeof(lg);
-	mallctl("opt.lg_tcache_max", &lg, &sz, NULL, 0);
+	size_t max = 0;
+	size_t sz = sizeof(max);
+	mallctl("arenas.tcache_max", &max, &sz, NULL, 0);
 	size_t size = 100 * KiB;
-	if (lg < 20 && size <= ((size_t)1 << lg)) {
-		size = ((size_t)1 << lg) + 4 * KiB;
+	if (max < MiB && size <= max) {
+		size = max + (size_t)alloc_page;
 	}
 	return size;
 }
@@ -709,7 +714,7 @@ case_ratio(void) {
 	epoch();
 	unsigned n = ctl_unsigned("arenas.narenas");
 	size_t chunk = (size_t)ctl_u64("opt.lg_chunk");
-	size_t chunk_pages = ((size_t)1 << chunk) / (size_t)page_size;
+	size_t chunk_pages = ((size_t)1 << chunk) / (size_t)alloc_page;
 	ssize_t lg_mult = 0;
 	size_t lsz = sizeof(lg_mult);
 	CHECK(mallctl("opt.lg_dirty_mult", &lg_mult, &lsz, NULL, 0) == 0 && lg_mult >= 0,
@@ -818,8 +823,8 @@ case_madv_free(void) {
 	    mib(above(rss_now(), base_rss)));
 	epoch();
 	unsigned n = ctl_unsigned("arenas.narenas");
-	size_t purged = ctl_u64f("stats.arenas.%u.purged", n) * (size_t)page_size;
-	size_t dirty = ctl_u64f("stats.arenas.%u.pdirty", n) * (size_t)page_size;
+	size_t purged = ctl_u64f("stats.arenas.%u.purged", n) * (size_t)alloc_page;
+	size_t dirty = ctl_u64f("stats.arenas.%u.pdirty", n) * (size_t)alloc_page;
 	size_t mapped = ctl_u64("stats.mapped");
 	CHECK(purged >= total / 2, "only %.1f MiB purged", mib(purged));
 	/* Pages given back with MADV_FREE are no longer dirty: they must not
@@ -895,6 +900,9 @@ static const purge_case_t cases[] = {
 static int
 child_main(const char *name) {
 	page_size = sysconf(_SC_PAGESIZE);
+	size_t ap = (size_t)page_size, aplen = sizeof(ap);
+	mallctl("arenas.page", &ap, &aplen, NULL, 0);
+	alloc_page = (long)ap;
 	child_name = name;
 	/* A hung child is a failure, not a hung test suite. */
 	alarm(60);

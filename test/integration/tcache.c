@@ -12,8 +12,11 @@
  *    is the largest class not above 2^lg (at least every small class, at
  *    most every large one), arenas.nhbins counts the classes up to it, a
  *    block of tcache_max bytes is cached and one of the next class is not;
- *    with lg_tcache_max:16 a freed 40 KiB block comes back at once;
+ *    with lg_tcache_max:(lg page + 4) a freed block of 10 pages comes back
+ *    at once (with 4 KiB pages: lg_tcache_max:16, 40 KiB);
  *    tcache_max:65536 is jemalloc 5's spelling of lg_tcache_max:16;
+ *    sizes follow arenas.page, so the test means the same with 64 KiB
+ *    pages (--with-lg-page=16), where small classes reach 224 KiB;
  *  - opt.tcache / tcache:false: no thread is cached, thread.tcache.enabled
  *    reads false everywhere, every malloc and free reaches the arena;
  *  - thread.tcache.enabled: per thread; turning it off flushes the cache,
@@ -60,6 +63,16 @@ keep(void *p) {
 
 static bool have_tcache;
 static bool have_stats;
+/* arenas.page and its log2. */
+static size_t page;
+static unsigned lg_page;
+
+/* A large size whose class is 5 pages (20 KiB with 4 KiB pages), cached
+ * by default when pages are 4 KiB. */
+static size_t
+large_size(void) {
+	return 4 * page + page / 2;
+}
 static const char *built_in_conf = "";
 
 /* ---------------------------------------------------------------------- */
@@ -244,10 +257,11 @@ child_facts(void) {
 	return 0;
 }
 
-/* A 40 KiB block freed and asked for again. */
+/* A block of 10 pages (40 KiB with 4 KiB pages) freed and asked for
+ * again. */
 static int
 child_reuse(void) {
-	size_t size = 40 << 10;
+	size_t size = 10 * page;
 	unsigned char *p = keep(malloc(size));
 	CHILD_CHECK(p != NULL);
 	memset(p, 0x5a, size);
@@ -299,7 +313,7 @@ child_off(void) {
 		}
 		refresh();
 		CHILD_CHECK(bin_curregs(child_arena, j) == 0);
-		void *l = keep(malloc(20000));
+		void *l = keep(malloc(large_size()));
 		free(l);
 		refresh();
 		CHILD_CHECK(arena_large_allocated(child_arena) == 0);
@@ -433,6 +447,22 @@ test_nodes(void **state) {
 	assert_int_equal(mallctl("tcache.destroy", NULL, NULL, &u, sizeof(u)), EFAULT);
 }
 
+/* The facts line's start for opt.lg_tcache_max lg: arenas.tcache_max is
+ * 2^lg (a power of two is a class) within [small_max, largest large
+ * class]. */
+static void
+expect_facts(const char *conf, int on, unsigned lg, size_t small_max) {
+	unsigned nlruns;
+	assert_int_equal(ctl_get("arenas.nlruns", &nlruns, sizeof(nlruns)), 0);
+	char name[64], want[128];
+	snprintf(name, sizeof(name), "arenas.lrun.%u.size", nlruns - 1);
+	size_t large_max = read_size(name);
+	size_t max = (size_t)1 << lg;
+	max = max < small_max ? small_max : max > large_max ? large_max : max;
+	snprintf(want, sizeof(want), "tcache=%d lg=%u max=%zu ", on, lg, max);
+	expect_out(conf, want);
+}
+
 static void
 test_lg_tcache_max(void **state) {
 	(void)state;
@@ -451,16 +481,17 @@ test_lg_tcache_max(void **state) {
 	size_t small_max = read_size(name);
 	const char *cached = have_stats ? " cached_max=1 cached_next=0 cached_small=1" : "";
 
-	/* Default: 32 KiB. */
+	/* Default: 32 KiB (with pages above 4 KiB, every small class and
+	 * no large one). */
 	run("", "facts");
-	expect_out("", "tcache=1 lg=15 max=32768 ");
+	expect_facts("", 1, 15, small_max);
 	expect_out("", cached);
 	/* Up and down. */
 	run("lg_tcache_max:16", "facts");
-	expect_out("lg_tcache_max:16", "tcache=1 lg=16 max=65536 ");
+	expect_facts("lg_tcache_max:16", 1, 16, small_max);
 	expect_out("lg_tcache_max:16", cached);
 	run("lg_tcache_max:20", "facts");
-	expect_out("lg_tcache_max:20", "tcache=1 lg=20 max=1048576 ");
+	expect_facts("lg_tcache_max:20", 1, 20, small_max);
 	expect_out("lg_tcache_max:20", cached);
 	/* Every small class at least, and no large one. */
 	run("lg_tcache_max:0", "facts");
@@ -471,19 +502,22 @@ test_lg_tcache_max(void **state) {
 	expect_out("lg_tcache_max:13", want + strlen("tcache=1 lg=0"));
 	/* jemalloc 5's spelling. */
 	run("tcache_max:65536", "facts");
-	expect_out("tcache_max:65536", "tcache=1 lg=16 max=65536 ");
+	expect_facts("tcache_max:65536", 1, 16, small_max);
 	/* With caching off the limits still read back, nothing is cached. */
 	run("tcache:false,lg_tcache_max:16", "facts");
-	expect_out("tcache:false,lg_tcache_max:16", "tcache=0 lg=16 max=65536 ");
+	expect_facts("tcache:false,lg_tcache_max:16", 0, 16, small_max);
 	if (have_stats) {
 		expect_out("tcache:false,lg_tcache_max:16",
 		           " cached_max=0 cached_next=0 cached_small=0");
 	}
 
-	/* A 40 KiB block is cached with lg_tcache_max:16: freed and asked for
+	/* A block of 10 pages is cached with lg_tcache_max:(lg page + 4)
+	 * (4 KiB pages: 40 KiB with lg_tcache_max:16): freed and asked for
 	 * again, the same block comes back. */
-	run("lg_tcache_max:16", "reuse");
-	expect_out("lg_tcache_max:16", "same=1\n");
+	char conf[64];
+	snprintf(conf, sizeof(conf), "lg_tcache_max:%u", lg_page + 4);
+	run(conf, "reuse");
+	expect_out(conf, "same=1\n");
 }
 
 static void
@@ -605,7 +639,7 @@ test_thread_flush(void **state) {
 	bool on = true;
 	assert_int_equal(mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on)), 0);
 	size_t tmax = read_size("arenas.tcache_max");
-	size_t lsize = 20000 <= tmax ? 20000 : 0;
+	size_t lsize = nallocx(large_size(), 0) <= tmax ? large_size() : 0;
 	void *ps[10], *ls[2] = {NULL, NULL};
 	for (int i = 0; i < 10; i++) {
 		ps[i] = keep(malloc(192));
@@ -695,7 +729,8 @@ test_explicit(void **state) {
 	dallocx(n, MALLOCX_TCACHE_NONE);
 
 	/* Large classes (when cached), sdallocx, and rallocx's old block. */
-	size_t lsize = 20000 <= read_size("arenas.tcache_max") ? 20000 : 0;
+	size_t lsize =
+	    nallocx(large_size(), 0) <= read_size("arenas.tcache_max") ? large_size() : 0;
 	if (lsize != 0) {
 		void *l = mallocx(lsize, f1);
 		assert_non_null(l);
@@ -784,6 +819,13 @@ main(int argc, char **argv) {
 	    ctl_get("config.malloc_conf", &built_in_conf, sizeof(built_in_conf)) != 0) {
 		printf("mallctl config.* failed\n");
 		return 1;
+	}
+	if (ctl_get("arenas.page", &page, sizeof(page)) != 0) {
+		printf("mallctl arenas.page failed\n");
+		return 1;
+	}
+	while (((size_t)1 << lg_page) < page) {
+		lg_page++;
 	}
 	if (argc == 3 && strcmp(argv[1], "child") == 0) {
 		return child_main(argv[2]);

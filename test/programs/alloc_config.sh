@@ -16,19 +16,14 @@
 # Needs LIBALLOC (make check sets it; exit 77 = skip).
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-build=${ALLOC_BUILDDIR:-.}
-src=${ALLOC_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc
 cfg=$build/alloc-config
 if [ ! -x "$cfg" ]; then
 	echo "FAIL: $cfg was not made by configure"
 	exit 1
 fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-alloc-config.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+prog_workdir alloc-config
 
 status=0
 fail() {

@@ -12,30 +12,27 @@
 # Environment: LIBALLOC (set by make check), ALLOC_SRCDIR. Exit 77 when
 # LIBALLOC or python3 is missing.
 set -u
-src=${ALLOC_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-if [ -z "${LIBALLOC:-}" ] || [ ! -f "$LIBALLOC" ] || ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: LIBALLOC unset or missing, or no python3"
-	exit 77
-fi
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc 77
+prog_need python3
 LIBALLOC=$(readlink -f "$LIBALLOC")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-timeline.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+prog_workdir bench-timeline
 
 only=(pair)
 command -v sqlite3 >/dev/null 2>&1 && only+=(sqlite)
-export LIBALLOC BENCH_BIN=$tmp/bin
+export LIBALLOC BENCH_BIN=$work/bin
 if ! bash "$src/scripts/bench" --tiny --rounds 1 --libs glibc,liballoc --no-install --no-build \
-	--timeout 120 --timeline --interval-ms 20 --out "$tmp/results" --only "${only[@]}" \
-	>"$tmp/out.log" 2>&1; then
-	cat "$tmp/out.log"
+	--timeout 120 --timeline --interval-ms 20 --out "$work/results" --only "${only[@]}" \
+	>"$work/out.log" 2>&1; then
+	cat "$work/out.log"
 	echo "FAIL: scripts/bench --timeline failed"
 	exit 1
 fi
-if grep -q 'keeps no statistics' "$tmp"/results/logs/*.liballoc.1.log; then
+if grep -q 'keeps no statistics' "$work"/results/logs/*.liballoc.1.log; then
 	echo "SKIP: built without statistics: liballoc writes no timeline"
 	exit 77
 fi
-python3 - "$tmp/results" "${only[@]}" <<'PY'
+python3 - "$work/results" "${only[@]}" <<'PY'
 import glob, json, os, sys
 import xml.dom.minidom
 out, workloads = sys.argv[1], sys.argv[2:]

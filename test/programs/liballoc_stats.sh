@@ -17,25 +17,14 @@
 # without them those parts skip.
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 not found"
-	exit 77
-fi
-src=${ALLOC_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc
+prog_need python3
 tool=$src/scripts/liballoc-stats
-helper=${ALLOC_BUILDDIR:-.}/test/programs/timeline
-if [ ! -x "$helper" ]; then
-	echo "FAIL: $helper was not built"
-	exit 1
-fi
-helper=$(cd "$(dirname "$helper")" && pwd)/timeline
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-stats.XXXXXX")
+prog_helper timeline
+prog_workdir stats
 tmux_sock=$work/tmux.sock
-trap 'tmux -S "$tmux_sock" kill-server 2>/dev/null; rm -rf "$work"' EXIT
+prog_on_exit 'tmux -S "$tmux_sock" kill-server 2>/dev/null'
 
 status=0
 fail() {

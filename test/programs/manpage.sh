@@ -16,34 +16,24 @@
 # or nm is missing.
 set -u
 
-srcdir=${ALLOC_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/preamble.sh"
+srcdir=$src
 page=$srcdir/doc/alloc.3
 prefix=${ALLOC_PREFIX:-}
 nm=${NM:-nm}
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-if [ ! -f "$LIBALLOC" ]; then
-	echo "FAIL: LIBALLOC=$LIBALLOC does not exist"
-	exit 1
-fi
+prog_need_liballoc 1
 if ! command -v groff >/dev/null 2>&1; then
 	echo "SKIP: groff not found (install groff-base)"
 	exit 77
 fi
-if ! command -v "$nm" >/dev/null 2>&1; then
-	echo "SKIP: $nm not found"
-	exit 77
-fi
+prog_need "$nm"
 if [ ! -f "$page" ]; then
 	echo "FAIL: $page does not exist"
 	exit 1
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-manpage.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+prog_workdir manpage
 status=0
 
 # 1. Rendering. -ww enables every warning; -P-cbou makes grotty write plain

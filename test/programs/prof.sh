@@ -23,19 +23,12 @@
 # A tool that is not installed skips its checks with a note.
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-helper=$(readlink -f "${ALLOC_BUILDDIR:-.}/test/programs/prof_sites")
-if [ ! -x "$helper" ]; then
-	echo "FAIL: $helper was not built"
-	exit 1
-fi
-srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc
+prog_helper prof_sites
+srcdir=$src
 liballoc_prof="python3 $srcdir/scripts/liballoc-prof"
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-prof.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+prog_workdir prof
 
 LD_PRELOAD=$LIBALLOC "$helper" noleak 2>/dev/null
 if [ $? = 77 ]; then

@@ -14,13 +14,9 @@
 # Needs LIBALLOC=/abs/path/liballoc.so (exit 77 = skip).
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-src=${ALLOC_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-run-deps.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc
+prog_workdir run-deps
 
 tree=$work/tree
 mkdir -p "$tree/scripts/lib" "$work/farm" "$work/shim"

@@ -10,21 +10,11 @@
 # Needs LIBALLOC=/abs/path/liballoc.so and python3 (exit 77 = skip).
 set -u
 
-if [ -z "${LIBALLOC:-}" ]; then
-	echo "SKIP: LIBALLOC is not set"
-	exit 77
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 not found"
-	exit 77
-fi
-helper=${ALLOC_BUILDDIR:-.}/test/programs/stats_json
-if [ ! -x "$helper" ]; then
-	echo "FAIL: $helper was not built"
-	exit 1
-fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-stats-json.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib/preamble.sh"
+prog_need_liballoc
+prog_need python3
+prog_helper stats_json
+prog_workdir stats-json
 
 status=0
 # check OPTS PYTHON-EXPRESSION: the JSON for OPTS parses and the expression

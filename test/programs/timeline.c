@@ -5,7 +5,13 @@
  * there is none). One mode per run:
  *
  *   busy SECONDS       allocates and frees a mix of sizes (a working set of
- *                      about 20 MiB) for SECONDS, then exits
+ *                      about 20 MiB) for SECONDS, then exits; with
+ *                      TL_STALLS=FILE set, writes there the stalls it saw:
+ *                      one line "START END" (CLOCK_REALTIME seconds, the
+ *                      clock of the timeline's "time") per gap of more than
+ *                      5 ms between two of its rounds of 1,000 calls, when
+ *                      it made no allocator call (descheduled on a loaded
+ *                      machine), so the test can tell them from late lines
  *   sleep SECONDS      allocates 8 MiB once, then makes no allocator call
  *                      for SECONDS (only a background thread writes)
  *   agree              allocates, asks for a line (timeline.flush), then
@@ -46,11 +52,67 @@ now_s(void) {
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double
+realtime_s(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The stalls busy() saw (see the top); the longest ones are kept when
+ * there are more. */
+#define STALL_MIN_S 0.005
+#define NSTALLS_MAX 4096
+static double stall_start[NSTALLS_MAX], stall_end[NSTALLS_MAX];
+static unsigned nstalls;
+
+static void
+stall_note(double start, double end) {
+	if (end - start <= STALL_MIN_S) {
+		return;
+	}
+	unsigned at = nstalls;
+	if (at == NSTALLS_MAX) {
+		/* Full: replace the shortest, if this one is longer. */
+		at = 0;
+		for (unsigned k = 1; k < NSTALLS_MAX; k++) {
+			if (stall_end[k] - stall_start[k] < stall_end[at] - stall_start[at]) {
+				at = k;
+			}
+		}
+		if (stall_end[at] - stall_start[at] >= end - start) {
+			return;
+		}
+	} else {
+		nstalls++;
+	}
+	stall_start[at] = start;
+	stall_end[at] = end;
+}
+
+static int
+stalls_write(void) {
+	const char *path = getenv("TL_STALLS");
+	if (path == NULL) {
+		return 0;
+	}
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		perror(path);
+		return 1;
+	}
+	for (unsigned k = 0; k < nstalls; k++) {
+		fprintf(f, "%.6f %.6f\n", stall_start[k], stall_end[k]);
+	}
+	return fclose(f) == 0 ? 0 : 1;
+}
+
 /* Churns a working set of 1,000 blocks of 16 B to 40 KiB for `seconds`. */
 static void
 busy(double seconds) {
 	static void *keep[1000];
 	double end = now_s() + seconds;
+	double last = realtime_s();
 	unsigned i = 0;
 	do {
 		for (int k = 0; k < 1000; k++, i++) {
@@ -59,6 +121,9 @@ busy(double seconds) {
 			keep[i % 1000] = malloc(size);
 			memset(keep[i % 1000], 1, size < 64 ? size : 64);
 		}
+		double t = realtime_s();
+		stall_note(last, t);
+		last = t;
 	} while (now_s() < end);
 	for (int k = 0; k < 1000; k++) {
 		free(keep[k]);
@@ -306,7 +371,7 @@ main(int argc, char **argv) {
 	double arg = argc > 2 ? atof(argv[2]) : 1.0;
 	if (strcmp(mode, "busy") == 0) {
 		busy(arg);
-		return 0;
+		return stalls_write();
 	}
 	if (strcmp(mode, "sleep") == 0) {
 		/* volatile: the compiler may not drop the pair. */

@@ -28,10 +28,14 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
 
-enum { NOBJS = 200 };
+/* 200 objects with 4 KiB pages, in general about 1.5 chunks' worth: when
+ * three quarters are freed, one chunk is left entirely free and becomes
+ * the arena's spare, whose dirty pages count one by one (a second free
+ * chunk would go to the chunk cache, which counts it whole). */
+enum { NOBJS = CHUNK_NPAGES * 25 / 64 };
 
-/* 16 KiB objects: the smallest large class, four pages each. */
-#define OBJ_SIZE ((size_t)16 << 10)
+/* The smallest large class, four pages each (16 KiB with 4 KiB pages). */
+#define OBJ_SIZE SZ_LARGE_MINCLASS
 
 static void *objs[NOBJS];
 
@@ -73,6 +77,10 @@ static arena_t *
 fresh_arena(void) {
 	arena_t *a = arena_extend();
 	assert_non_null(a);
+	/* The longest decay time: the counts below are exact, and with the
+	 * default 10 s a decay epoch passes every 50 ms, after which the
+	 * curve may purge a run of its own on a loaded machine. */
+	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
 	fill(a);
 	arena_purge_all(a);
 	size_t active, dirty;

@@ -124,6 +124,12 @@ run_operations(live_t *live, int nsteps) {
 			} else if (r < 95) {
 				l->ind = (szind_t)(SZ_NSMALL + rng() % 12);
 				size_t align = r < 80 ? PAGE << (rng() % 5) : PAGE;
+				/* The run plus its alignment slack must fit in a
+				 * chunk: with 64 KiB pages the last of these
+				 * classes do not at the larger alignments. */
+				if (sz_index2size(l->ind) + align - PAGE > sz_large_run_max) {
+					align = PAGE;
+				}
 				l->p = arena_malloc_large(arena, l->ind, align, false);
 				if (l->p != NULL) {
 					assert_int_equal((uintptr_t)l->p & (align - 1), 0);

@@ -4,13 +4,20 @@
  * (arena.h: arena_grow_bound, opt.lg_dirty_bound).
  *
  * Checked, on arenas of the unit-test objects: an arena whose freed runs
- * are all too small for the next requests (every other 16 KiB object freed,
- * then 32 KiB objects asked for) keeps every freed page dirty while the
+ * are all too small for the next requests (every other 4-page object freed,
+ * then 8-page objects asked for) keeps every freed page dirty while the
  * bound is off (the default), and with lg_dirty_bound set purges as many
  * old dirty pages as each new object faults in, never going below the
  * bound; requests that freed runs do fit take them without any purge; a
  * huge allocation that no cached span fits trades too; and an arena that
  * does not purge at all (decay_time -1) never trades.
+ *
+ * The sizes are in pages and the counts in chunks' pages, so the test
+ * means the same for every page size (4 KiB: 16 and 32 KiB objects, 1,200
+ * of them). The arenas' decay time is the longest there is: the test
+ * counts dirty pages exactly, and with the default 10 s an epoch passes
+ * every 50 ms, after which decay may purge a run of its own on a slow or
+ * loaded machine (the bound under test purges regardless of decay).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,12 +35,18 @@
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
 
-/* Enough 16 KiB objects that half of them is well above the bound's floor
- * of one chunk's pages. */
-enum { NOBJS = 1200, NBIG = 40 };
+/* The smallest large class (4 pages), and one of twice its size. */
+#define OBJ_SIZE SZ_LARGE_MINCLASS
+#define BIG_SIZE (2 * SZ_LARGE_MINCLASS)
 
-#define OBJ_SIZE ((size_t)16 << 10)
-#define BIG_SIZE ((size_t)32 << 10)
+/* Enough objects that half of them is well above the bound's floor of one
+ * chunk's pages (4.7 chunks' worth: 1,200 with 4 KiB pages); big objects
+ * for 0.6 chunk's worth of trades (40 with 4 KiB pages), at least 4
+ * (test_floor). */
+enum {
+	NOBJS = CHUNK_NPAGES * 75 / 64 * 2,
+	NBIG = CHUNK_NPAGES * 5 / 64 < 4 ? 4 : CHUNK_NPAGES * 5 / 64,
+};
 
 static void *objs[NOBJS];
 static void *bigs[NBIG];
@@ -70,7 +83,10 @@ static size_t
 holed_arena(arena_t **out) {
 	arena_t *a = arena_extend();
 	assert_non_null(a);
+	/* No decay epoch passes while the test runs (see the top). */
+	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
 	szind_t ind = sz_size2index(OBJ_SIZE);
+	assert_true(ind >= SZ_NSMALL && ind < SZ_NPAGED);
 	for (unsigned i = 0; i < NOBJS; i++) {
 		objs[i] = arena_malloc_large(a, ind, PAGE, false);
 		assert_non_null(objs[i]);
@@ -137,8 +153,9 @@ test_floor(void **state) {
 	arena_t *a;
 	holed_arena(&a);
 	opt_lg_dirty_bound = 0;
-	/* Bound = active pages: the 2,400 dirty pages are below the ~2,400
-	 * active ones, so nothing is traded. */
+	/* Bound = active pages: the NOBJS / 2 holes' dirty pages are no
+	 * more than the NOBJS / 2 objects' active ones, so nothing is
+	 * traded. */
 	size_t before = dirty_pages(a);
 	alloc_bigs(a, 4);
 	assert_int_equal(dirty_pages(a), before);

@@ -2,13 +2,17 @@
 /*
  * Unit test of the page mappings (pages.h, pages.c): alignment of
  * pages_map_aligned, and the huge-page alignment that opt.thp:always adds
- * for mappings of at least one huge page (--with-lg-hugepage).
+ * for mappings of at least one huge page (--with-lg-hugepage); pages_map
+ * and pages_map_aligned return multiples of PAGE even when PAGE is larger
+ * than the kernel's page (a --with-lg-page=16 build on a 4 KiB kernel),
+ * mapping after mapping, with the trimmed ends given back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -39,6 +43,34 @@ test_alignment(void **state) {
 	}
 }
 
+/* mmap aligns to the kernel's page only: with a larger PAGE, mappings of
+ * odd numbers of kernel pages in between leave the next ones misaligned
+ * unless pages.c aligns them. */
+static void
+test_page_aligned(void **state) {
+	(void)state;
+	opt_thp = THP_NEVER;
+	pages_boot();
+	void *odd[16];
+	for (int i = 0; i < 16; i++) {
+		odd[i] = mmap(NULL, 4096 * (size_t)(2 * i + 1), PROT_READ | PROT_WRITE,
+		              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(odd[i] != MAP_FAILED);
+		char *p = pages_map(PAGE * (size_t)(i % 3 + 1));
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p & PAGE_MASK, 0);
+		p[0] = 1;
+		p[PAGE * (size_t)(i % 3 + 1) - 1] = 2;
+		pages_unmap(p, PAGE * (size_t)(i % 3 + 1));
+		test_map(3 * PAGE, 2 * PAGE);
+	}
+	for (int i = 0; i < 16; i++) {
+		munmap(odd[i], 4096 * (size_t)(2 * i + 1));
+	}
+	opt_thp = THP_DEFAULT;
+	pages_boot();
+}
+
 static void
 test_thp_always_aligns_to_hugepage(void **state) {
 	(void)state;
@@ -61,6 +93,7 @@ int
 main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_alignment),
+	    cmocka_unit_test(test_page_aligned),
 	    cmocka_unit_test(test_thp_always_aligns_to_hugepage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

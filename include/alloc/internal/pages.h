@@ -50,7 +50,9 @@ void pages_boot(void);
 /* Applies opt.thp to a fresh mapping. */
 void pages_set_thp(void *addr, size_t size);
 
-/* Maps size bytes of zeroed read-write memory; NULL on failure. */
+/* Maps size bytes of zeroed read-write memory, aligned to PAGE (also when
+ * --with-lg-page made PAGE larger than the kernel's page); NULL on
+ * failure. */
 void *pages_map(size_t size);
 
 /* Maps size bytes aligned to `alignment` (a power of two >= PAGE);

@@ -13,26 +13,15 @@
 #   Runs CMD in $work/plain and $work/preload and compares the results;
 #   CMD must also succeed on the system allocator.
 
+# The checks and the scratch directory come from preamble.sh.
+. "$(dirname "${BASH_SOURCE[0]}")/preamble.sh"
+
 compare_setup() {
 	local name=$1
 	shift
-	if [ -z "${LIBALLOC:-}" ]; then
-		echo "SKIP: LIBALLOC is not set"
-		exit 77
-	fi
-	if [ ! -f "$LIBALLOC" ]; then
-		echo "FAIL: LIBALLOC=$LIBALLOC does not exist"
-		exit 1
-	fi
-	local tool
-	for tool in "$@"; do
-		if ! command -v "$tool" >/dev/null 2>&1; then
-			echo "SKIP: $tool not found"
-			exit 77
-		fi
-	done
-	work=$(mktemp -d "${TMPDIR:-/tmp}/liballoc-$name.XXXXXX")
-	trap 'rm -rf "$work"' EXIT
+	prog_need_liballoc 1
+	prog_need "$@"
+	prog_workdir "$name"
 	lib_real=$(readlink -f "$LIBALLOC")
 	# Is liballoc really mapped into a preloaded process?
 	if ! LD_PRELOAD=$LIBALLOC cat /proc/self/maps | grep -qF "$lib_real"; then
