@@ -488,9 +488,19 @@ prof_bt_intern(const uintptr_t *pcs, unsigned n) {
 /* The counts of bt for thread td, made if new; NULL when memory is short. */
 static prof_tctx_t *
 prof_tctx_get(prof_bt_t *bt, prof_tdata_t *td) {
-	for (prof_tctx_t *t = bt->tctxs; t != NULL; t = t->next) {
-		if (t->tdata == td) {
-			return t;
+	/* The shorter list: few threads per backtrace in most programs, few
+	 * backtraces per thread in programs of many short threads. */
+	if (td->ntctx < bt->ntctx) {
+		for (prof_tctx_t *t = td->tctxs; t != NULL; t = t->tdata_next) {
+			if (t->bt == bt) {
+				return t;
+			}
+		}
+	} else {
+		for (prof_tctx_t *t = bt->tctxs; t != NULL; t = t->next) {
+			if (t->tdata == td) {
+				return t;
+			}
 		}
 	}
 	prof_tctx_t *t = base_alloc(sizeof(*t));
@@ -501,6 +511,10 @@ prof_tctx_get(prof_bt_t *bt, prof_tdata_t *td) {
 	t->tdata = td;
 	t->next = bt->tctxs;
 	bt->tctxs = t;
+	bt->ntctx++;
+	t->tdata_next = td->tctxs;
+	td->tctxs = t;
+	td->ntctx++;
 	td->has_tctx = true;
 	return t;
 }
@@ -521,6 +535,9 @@ typedef struct {
 	uint32_t real_ind;
 	/* Arena the object came from (arena.<i>.reset). */
 	arena_t *arena;
+	/* The unbiasing factor its counts were added with (taken off again
+	 * with the same one). */
+	double factor;
 } prof_sample_t;
 
 static prof_sample_t *prof_samples;
@@ -671,10 +688,10 @@ prof_record(tsd_t *tsd, arena_t *arena, void *ptr, size_t usize, szind_t ind, sz
 	mutex_lock(&prof_lock);
 	prof_bt_t *bt = prof_bt_intern(pcs, n);
 	prof_tctx_t *t = bt == NULL ? NULL : prof_tctx_get(bt, td);
-	prof_sample_t s = {(uintptr_t)ptr, t, usize, ind, real_ind, arena};
+	double factor = prof_unbias_factor(usize, prof_lg_sample);
+	prof_sample_t s = {(uintptr_t)ptr, t, usize, ind, real_ind, arena, factor};
 	bool ok = t != NULL && prof_sample_insert(&s);
 	if (ok) {
-		double factor = prof_unbias_factor(usize, prof_lg_sample);
 		prof_cnt_add(t, usize, factor);
 		if (real_ind >= SZ_NPAGED) {
 			__atomic_fetch_add(&prof_nhuge, 1, __ATOMIC_RELAXED);
@@ -784,7 +801,7 @@ prof_forget(const void *ptr, prof_sample_t *out) {
 	}
 	*out = *s;
 	if (s->tctx != NULL) {
-		prof_cnt_sub(s->tctx, s->usize, prof_unbias_factor(s->usize, prof_lg_sample));
+		prof_cnt_sub(s->tctx, s->usize, s->factor);
 	}
 	if (s->real_ind >= SZ_NPAGED) {
 		__atomic_fetch_sub(&prof_nhuge, 1, __ATOMIC_RELAXED);
@@ -821,17 +838,16 @@ prof_huge_resized(void *old, void *new_ptr, size_t usize) {
 	if (s != NULL) {
 		prof_sample_t moved = *s;
 		if (moved.tctx != NULL) {
-			prof_cnt_sub(moved.tctx, moved.usize,
-			             prof_unbias_factor(moved.usize, prof_lg_sample));
+			prof_cnt_sub(moved.tctx, moved.usize, moved.factor);
 		}
 		prof_sample_remove(s);
 		moved.ptr = (uintptr_t)new_ptr;
 		moved.usize = usize;
 		moved.ind = moved.real_ind = sz_size2index(usize);
+		moved.factor = prof_unbias_factor(usize, prof_lg_sample);
 		if (prof_sample_insert(&moved)) {
 			if (moved.tctx != NULL) {
-				prof_cnt_add(moved.tctx, usize,
-				             prof_unbias_factor(usize, prof_lg_sample));
+				prof_cnt_add(moved.tctx, usize, moved.factor);
 			}
 		} else {
 			/* No room to keep it: the object is no longer sampled. */
@@ -854,8 +870,7 @@ prof_arena_reset(arena_t *arena) {
 			continue;
 		}
 		if (s->tctx != NULL) {
-			prof_cnt_sub(s->tctx, s->usize,
-			             prof_unbias_factor(s->usize, prof_lg_sample));
+			prof_cnt_sub(s->tctx, s->usize, s->factor);
 		}
 		if (s->real_ind >= SZ_NPAGED) {
 			__atomic_fetch_sub(&prof_nhuge, 1, __ATOMIC_RELAXED);

@@ -744,6 +744,7 @@ prof_unwind_backtrace(uintptr_t *pcs, unsigned max) {
 		/* An object was unloaded: its addresses may be reused. */
 		memset(uw_table, 0, UW_TABLE_SIZE);
 		uw_table_subs = subs;
+		uw_stats.flushes++;
 	}
 	unsigned n = 0;
 	uintptr_t addr = pc;

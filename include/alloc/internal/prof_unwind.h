@@ -79,11 +79,13 @@ typedef struct {
 prof_unwind_rule_t prof_unwind_rule_decode(uintptr_t addr);
 
 /* Counters since start-up, for the unit test: frames whose rule came from
- * the table, rules decoded, backtraces that fell back. */
+ * the table, rules decoded, backtraces that fell back, times the table was
+ * emptied because an object was unloaded. */
 typedef struct {
 	uint64_t hits;
 	uint64_t decoded;
 	uint64_t fallbacks;
+	uint64_t flushes;
 } prof_unwind_stats_t;
 prof_unwind_stats_t prof_unwind_stats_get(void);
 
