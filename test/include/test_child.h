@@ -6,10 +6,12 @@
  * test_child_run(conf, mode, &c) executes /proc/self/exe as
  * `prog child MODE` with MALLOC_CONF=conf in its environment (removed when
  * conf is NULL), collects its stdout and stderr (truncated to the buffers)
- * and its wait status. The test's main() dispatches on argv[1] == "child".
+ * and its wait status. The test's main() dispatches on argv[1] == "child",
+ * through test_child_dispatch when the child's work is a table of modes.
  * A child that hangs is killed by its own alarm after 60 s. Header-only:
  * every function is static; needs _GNU_SOURCE (execve of /proc/self/exe,
- * environ).
+ * environ). test_child_expect, which fails the running cmocka test, is
+ * there only when <cmocka.h> is included first.
  */
 #ifndef TEST_CHILD_H
 #define TEST_CHILD_H
@@ -156,5 +158,40 @@ static inline bool
 test_child_ok(const test_child_t *c) {
 	return c->status != -1 && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
 }
+
+/* One child mode: `prog child NAME` runs fn and exits with what it returns. */
+typedef struct {
+	const char *name;
+	int (*fn)(void);
+} test_child_mode_t;
+
+/* Runs the mode named `mode` out of modes[0..n); an unknown name is an
+ * error (exit status 2, a line on stderr). */
+static inline int
+test_child_dispatch(const char *mode, const test_child_mode_t *modes, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(mode, modes[i].name) == 0) {
+			return modes[i].fn();
+		}
+	}
+	fprintf(stderr, "unknown child mode %s\n", mode);
+	return 2;
+}
+
+#ifdef fail_msg
+/* Runs the child and fails the current test unless it exited 0 and, when
+ * `quiet`, wrote nothing to stderr; the message shows both outputs. */
+static inline void
+test_child_expect(const char *conf, const char *mode, bool quiet, test_child_t *c) {
+	const char *shown = conf != NULL ? conf : "(unset)";
+	if (!test_child_run(conf, mode, c) || !test_child_ok(c)) {
+		fail_msg("MALLOC_CONF=%s %s: status 0x%x\nstdout:\n%s\nstderr:\n%s", shown, mode,
+		         c->status, c->out, c->err);
+	}
+	if (quiet && c->err[0] != '\0') {
+		fail_msg("MALLOC_CONF=%s %s: unexpected stderr:\n%s", shown, mode, c->err);
+	}
+}
+#endif
 
 #endif

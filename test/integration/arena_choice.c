@@ -194,17 +194,12 @@ child_cpus(void) {
 
 static int
 child_main(const char *mode) {
-	if (strcmp(mode, "show") == 0) {
-		return child_show();
-	}
-	if (strcmp(mode, "rr") == 0) {
-		return child_rr();
-	}
-	if (strcmp(mode, "cpus") == 0) {
-		return child_cpus();
-	}
-	fprintf(stderr, "unknown child mode %s\n", mode);
-	return 2;
+	static const test_child_mode_t modes[] = {
+	    {"show", child_show},
+	    {"rr", child_rr},
+	    {"cpus", child_cpus},
+	};
+	return test_child_dispatch(mode, modes, sizeof(modes) / sizeof(modes[0]));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -214,14 +209,7 @@ static test_child_t child;
 
 static void
 run(const char *conf, const char *mode, bool quiet) {
-	if (!test_child_run(conf, mode, &child) || !test_child_ok(&child)) {
-		fail_msg("MALLOC_CONF=%s %s: status 0x%x\nstdout:\n%s\nstderr:\n%s",
-		         conf != NULL ? conf : "(unset)", mode, child.status, child.out, child.err);
-	}
-	if (quiet && child.err[0] != '\0') {
-		fail_msg("MALLOC_CONF=%s %s: unexpected stderr:\n%s",
-		         conf != NULL ? conf : "(unset)", mode, child.err);
-	}
+	test_child_expect(conf, mode, quiet, &child);
 }
 
 static void

@@ -21,7 +21,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -32,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +38,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "test_child.h"
 
 /*
  * The program's options, read at start-up like MALLOC_CONF but before it.
@@ -58,8 +57,6 @@ void ALLOC_API(free)(void *ptr);
 
 #define STR2(x) #x
 #define STR(x)  STR2(x)
-
-extern char **environ;
 
 /* ---------------------------------------------------------------------- */
 /* The child side. */
@@ -141,7 +138,7 @@ thread_find_freed(void *arg) {
  * main's cache, out of the other thread's reach.
  */
 static int
-child_tcache(void) {
+test_child_tcache(void) {
 	void *keep = ALLOC_API(malloc)(TCACHE_SIZE);
 	tcache_freed = ALLOC_API(malloc)(TCACHE_SIZE);
 	ALLOC_API(free)(tcache_freed);
@@ -223,7 +220,7 @@ child_main(const char *mode) {
 		return child_arenas();
 	}
 	if (strcmp(mode, "tcache") == 0) {
-		return child_tcache();
+		return test_child_tcache();
 	}
 	if (strcmp(mode, "mallctl") == 0) {
 		return child_mallctl();
@@ -235,92 +232,8 @@ child_main(const char *mode) {
 /* ---------------------------------------------------------------------- */
 /* The parent side. */
 
-typedef struct {
-	int status;
-	char out[4096];
-	char err[8192];
-} child_t;
-
-/* Appends what fd has to buf; false at end of file. */
-static bool
-drain(int fd, char *buf, size_t size) {
-	size_t len = strlen(buf);
-	char tmp[1024];
-	ssize_t n = read(fd, tmp, sizeof(tmp));
-	if (n <= 0) {
-		return false;
-	}
-	size_t copy = (size_t)n < size - 1 - len ? (size_t)n : size - 1 - len;
-	memcpy(buf + len, tmp, copy);
-	buf[len + copy] = '\0';
-	return true;
-}
-
-/* Runs this program as `conf child MODE` with MALLOC_CONF=conf (unset when
- * conf is NULL). */
 static void
-run_child(const char *conf, const char *mode, child_t *c) {
-	memset(c, 0, sizeof(*c));
-	static char *envp[4096];
-	static char var[4096];
-	size_t n = 0;
-	for (char **e = environ; *e != NULL && n < 4094; e++) {
-		if (strncmp(*e, "MALLOC_CONF=", 12) != 0) {
-			envp[n++] = *e;
-		}
-	}
-	if (conf != NULL) {
-		snprintf(var, sizeof(var), "MALLOC_CONF=%s", conf);
-		envp[n++] = var;
-	}
-	envp[n] = NULL;
-
-	int out[2], err[2];
-	assert_int_equal(pipe(out), 0);
-	assert_int_equal(pipe(err), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core);
-		alarm(60);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		char *argv[] = {"conf", "child", (char *)mode, NULL};
-		execve("/proc/self/exe", argv, envp);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-	int open_fds = 2;
-	while (open_fds > 0) {
-		if (poll(fds, 2, -1) < 0) {
-			assert_int_equal(errno, EINTR);
-			continue;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (fds[i].fd >= 0 && fds[i].revents != 0) {
-				bool more = i == 0 ? drain(fds[i].fd, c->out, sizeof(c->out))
-				                   : drain(fds[i].fd, c->err, sizeof(c->err));
-				if (!more) {
-					close(fds[i].fd);
-					fds[i].fd = -1;
-					open_fds--;
-				}
-			}
-		}
-	}
-	assert_int_equal(waitpid(pid, &c->status, 0), pid);
-}
-
-static void
-expect_exit0(const child_t *c, const char *conf) {
+expect_exit0(const test_child_t *c, const char *conf) {
 	if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0) {
 		fail_msg("MALLOC_CONF=%s: status 0x%x\nstdout:\n%s\nstderr:\n%s", conf, c->status,
 		         c->out, c->err);
@@ -328,7 +241,7 @@ expect_exit0(const child_t *c, const char *conf) {
 }
 
 static void
-expect_abort(const child_t *c, const char *conf) {
+expect_abort(const test_child_t *c, const char *conf) {
 	if (!WIFSIGNALED(c->status) || WTERMSIG(c->status) != SIGABRT) {
 		fail_msg("MALLOC_CONF=%s: expected SIGABRT, status 0x%x\nstdout:\n%s\nstderr:\n%s",
 		         conf, c->status, c->out, c->err);
@@ -344,7 +257,7 @@ count_lines(const char *s) {
 	return n;
 }
 
-static child_t child;
+static test_child_t child;
 
 /* Options built in with configure --with-malloc-conf (read through
  * mallctl config.malloc_conf when exported) would change every result
@@ -367,14 +280,14 @@ static void
 test_no_options(void **state) {
 	(void)state;
 	skip_if_built_in_conf();
-	run_child(NULL, "plain", &child);
+	assert_true(test_child_run(NULL, "plain", &child));
 	expect_exit0(&child, "(unset)");
 	assert_string_equal(child.out, "ok\n");
 	assert_string_equal(child.err, "");
-	run_child("", "plain", &child);
+	assert_true(test_child_run("", "plain", &child));
 	expect_exit0(&child, "");
 	assert_string_equal(child.err, "");
-	run_child("narenas:2,tcache:false,decay_time:0", "plain", &child);
+	assert_true(test_child_run("narenas:2,tcache:false,decay_time:0", "plain", &child));
 	expect_exit0(&child, "narenas:2,tcache:false,decay_time:0");
 	assert_string_equal(child.out, "ok\n");
 	assert_string_equal(child.err, "");
@@ -384,7 +297,7 @@ static void
 test_bad_pair_warns_once(void **state) {
 	(void)state;
 	skip_if_built_in_conf();
-	run_child("narenas:abc", "plain", &child);
+	assert_true(test_child_run("narenas:abc", "plain", &child));
 	expect_exit0(&child, "narenas:abc");
 	assert_string_equal(child.out, "ok\n");
 	assert_string_equal(child.err, "<liballoc>: MALLOC_CONF: invalid value \"abc\" for option "
@@ -392,7 +305,7 @@ test_bad_pair_warns_once(void **state) {
 
 	/* Two bad pairs, two lines; the good one in between applies. */
 	const char *conf = "foo:1,narenas:2,tcache:maybe";
-	run_child(conf, "arenas", &child);
+	assert_true(test_child_run(conf, "arenas", &child));
 	expect_exit0(&child, conf);
 	assert_string_equal(child.out, "arenas 2\n");
 	assert_int_equal(count_lines(child.err), 2);
@@ -400,10 +313,10 @@ test_bad_pair_warns_once(void **state) {
 	assert_non_null(strstr(child.err, "invalid value \"maybe\" for option tcache"));
 
 	/* Malformed strings: one line per bad piece. */
-	run_child("narenas,,x", "plain", &child);
+	assert_true(test_child_run("narenas,,x", "plain", &child));
 	expect_exit0(&child, "narenas,,x");
 	assert_int_equal(count_lines(child.err), 3);
-	run_child("narenas:2,", "plain", &child);
+	assert_true(test_child_run("narenas:2,", "plain", &child));
 	expect_exit0(&child, "narenas:2,");
 	assert_string_equal(child.err, "<liballoc>: MALLOC_CONF: options end with a comma\n");
 }
@@ -413,26 +326,26 @@ test_abort_conf(void **state) {
 	(void)state;
 	skip_if_built_in_conf();
 	const char *conf = "abort_conf:true,narenas:abc";
-	run_child(conf, "plain", &child);
+	assert_true(test_child_run(conf, "plain", &child));
 	expect_abort(&child, conf);
 	assert_string_equal(child.out, "");
 	assert_string_equal(child.err, "<liballoc>: MALLOC_CONF: invalid value \"abc\" for option "
 	                               "narenas (expected an unsigned integer in [1, 4096])\n");
 
 	conf = "narenas:abc,abort_conf:true";
-	run_child(conf, "plain", &child);
+	assert_true(test_child_run(conf, "plain", &child));
 	expect_abort(&child, conf);
 	assert_int_equal(count_lines(child.err), 2);
 	assert_non_null(strstr(child.err, "aborting: 1 invalid option (see above)"));
 
 	conf = "abort:true,bogus:1";
-	run_child(conf, "plain", &child);
+	assert_true(test_child_run(conf, "plain", &child));
 	expect_abort(&child, conf);
 	assert_string_equal(child.err,
 	                    "<liballoc>: MALLOC_CONF: unknown option \"bogus\" (value \"1\")\n");
 
 	conf = "abort_conf:true,narenas:2";
-	run_child(conf, "plain", &child);
+	assert_true(test_child_run(conf, "plain", &child));
 	expect_exit0(&child, conf);
 	assert_string_equal(child.err, "");
 }
@@ -442,7 +355,7 @@ test_narenas(void **state) {
 	(void)state;
 	skip_if_built_in_conf();
 	/* malloc_conf above: narenas:3, percpu_arena:disabled. */
-	run_child(NULL, "arenas", &child);
+	assert_true(test_child_run(NULL, "arenas", &child));
 	expect_exit0(&child, "(unset)");
 	assert_string_equal(child.out, "arenas 3\n");
 
@@ -458,7 +371,7 @@ test_narenas(void **state) {
 	    {"narenas:1,percpu_arena:phycpu", "arenas 1\n"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		run_child(cases[i].conf, "arenas", &child);
+		assert_true(test_child_run(cases[i].conf, "arenas", &child));
 		expect_exit0(&child, cases[i].conf);
 		assert_string_equal(child.err, "");
 		if (strcmp(child.out, cases[i].out) != 0) {
@@ -475,14 +388,14 @@ test_tcache(void **state) {
 	/* Without thread caches built in (configure --disable-tcache) the
 	 * option is accepted but every free goes straight to the arena. */
 	const char *cached = have_tcache ? "reuse no\n" : "reuse yes\n";
-	run_child("narenas:1", "tcache", &child);
+	assert_true(test_child_run("narenas:1", "tcache", &child));
 	expect_exit0(&child, "narenas:1");
 	assert_string_equal(child.out, cached);
-	run_child("narenas:1,tcache:true", "tcache", &child);
+	assert_true(test_child_run("narenas:1,tcache:true", "tcache", &child));
 	expect_exit0(&child, "narenas:1,tcache:true");
 	assert_string_equal(child.out, cached);
 	assert_string_equal(child.err, "");
-	run_child("narenas:1,tcache:false", "tcache", &child);
+	assert_true(test_child_run("narenas:1,tcache:false", "tcache", &child));
 	expect_exit0(&child, "narenas:1,tcache:false");
 	assert_string_equal(child.out, "reuse yes\n");
 	assert_string_equal(child.err, "");
@@ -492,7 +405,7 @@ static void
 test_mallctl_reads_back(void **state) {
 	(void)state;
 	skip_if_built_in_conf();
-	run_child(NULL, "mallctl", &child);
+	assert_true(test_child_run(NULL, "mallctl", &child));
 	expect_exit0(&child, "(unset)");
 	if (strcmp(child.out, "no-mallctl\n") == 0) {
 		print_message("# the library does not export mallctl: skipped\n");
@@ -513,7 +426,7 @@ test_mallctl_reads_back(void **state) {
 
 	const char *conf = "narenas:2,percpu_arena:phycpu,tcache:false,lg_tcache_max:12,"
 	                   "decay_time:7,lg_dirty_mult:5,purge:ratio,abort_conf:true";
-	run_child(conf, "mallctl", &child);
+	assert_true(test_child_run(conf, "mallctl", &child));
 	expect_exit0(&child, conf);
 	assert_string_equal(child.err, "");
 	if (have_tcache) {
@@ -528,7 +441,7 @@ test_mallctl_reads_back(void **state) {
 
 	/* jemalloc 5 aliases. */
 	conf = "dirty_decay_ms:3000,tcache_max:65536";
-	run_child(conf, "mallctl", &child);
+	assert_true(test_child_run(conf, "mallctl", &child));
 	expect_exit0(&child, conf);
 	assert_string_equal(child.err, "");
 	assert_non_null(strstr(child.out, " decay_time=3 "));

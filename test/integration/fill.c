@@ -444,11 +444,33 @@ child_reset(void) {
 }
 
 static int
+child_overflow_after(void) {
+	return child_overflow(1);
+}
+
+static int
+child_overflow_before(void) {
+	return child_overflow(-1);
+}
+
+static int
+child_overflow_realloc(void) {
+	return child_overflow(2);
+}
+
+static int
+child_xmalloc_malloc(void) {
+	return child_xmalloc(0);
+}
+
+static int
+child_xmalloc_calloc(void) {
+	return child_xmalloc(1);
+}
+
+static int
 child_main(const char *mode) {
-	static const struct {
-		const char *name;
-		int (*fn)(void);
-	} simple[] = {
+	static const test_child_mode_t modes[] = {
 	    {"opts", child_opts},
 	    {"junk", child_junk},
 	    {"junk_free", child_junk_free},
@@ -462,29 +484,13 @@ child_main(const char *mode) {
 	    {"drain", child_drain},
 	    {"fork", child_fork},
 	    {"reset", child_reset},
+	    {"overflow", child_overflow_after},
+	    {"underflow", child_overflow_before},
+	    {"overflow_realloc", child_overflow_realloc},
+	    {"xmalloc", child_xmalloc_malloc},
+	    {"xmalloc_calloc", child_xmalloc_calloc},
 	};
-	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-		if (strcmp(mode, simple[i].name) == 0) {
-			return simple[i].fn();
-		}
-	}
-	if (strcmp(mode, "overflow") == 0) {
-		return child_overflow(1);
-	}
-	if (strcmp(mode, "underflow") == 0) {
-		return child_overflow(-1);
-	}
-	if (strcmp(mode, "overflow_realloc") == 0) {
-		return child_overflow(2);
-	}
-	if (strcmp(mode, "xmalloc") == 0) {
-		return child_xmalloc(0);
-	}
-	if (strcmp(mode, "xmalloc_calloc") == 0) {
-		return child_xmalloc(1);
-	}
-	printf("unknown mode %s\n", mode);
-	return 2;
+	return test_child_dispatch(mode, modes, sizeof(modes) / sizeof(modes[0]));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -501,14 +507,7 @@ skip_without_fill(void) {
 static void
 run_ok(const char *conf, const char *mode) {
 	test_child_t c;
-	assert_true(test_child_run(conf, mode, &c));
-	if (!test_child_ok(&c)) {
-		fail_msg("child %s (MALLOC_CONF=%s): status %#x\nstdout: %s\nstderr: %s", mode,
-		         conf, c.status, c.out, c.err);
-	}
-	if (c.err[0] != '\0') {
-		fail_msg("child %s (MALLOC_CONF=%s) wrote to stderr: %s", mode, conf, c.err);
-	}
+	test_child_expect(conf, mode, true, &c);
 }
 
 /* Runs a death test: the child must die of SIGABRT after printing the

@@ -811,16 +811,12 @@ test_misc(void **state) {
 
 static int
 child_main(const char *mode) {
-	if (strcmp(mode, "opts") == 0) {
-		return child_opts();
-	}
-	if (strcmp(mode, "muzzy") == 0) {
-		return child_muzzy();
-	}
-	if (strcmp(mode, "oversize") == 0) {
-		return child_oversize();
-	}
-	return 2;
+	static const test_child_mode_t modes[] = {
+	    {"opts", child_opts},
+	    {"muzzy", child_muzzy},
+	    {"oversize", child_oversize},
+	};
+	return test_child_dispatch(mode, modes, sizeof(modes) / sizeof(modes[0]));
 }
 
 int

@@ -311,17 +311,12 @@ child_off(void) {
 
 static int
 child_main(const char *mode) {
-	if (strcmp(mode, "facts") == 0) {
-		return child_facts();
-	}
-	if (strcmp(mode, "reuse") == 0) {
-		return child_reuse();
-	}
-	if (strcmp(mode, "off") == 0) {
-		return child_off();
-	}
-	fprintf(stderr, "unknown child mode %s\n", mode);
-	return 2;
+	static const test_child_mode_t modes[] = {
+	    {"facts", child_facts},
+	    {"reuse", child_reuse},
+	    {"off", child_off},
+	};
+	return test_child_dispatch(mode, modes, sizeof(modes) / sizeof(modes[0]));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -331,14 +326,7 @@ static test_child_t child;
 
 static void
 run(const char *conf, const char *mode) {
-	if (!test_child_run(conf, mode, &child) || !test_child_ok(&child)) {
-		fail_msg("MALLOC_CONF=%s %s: status 0x%x\nstdout:\n%s\nstderr:\n%s",
-		         conf != NULL ? conf : "(unset)", mode, child.status, child.out, child.err);
-	}
-	if (child.err[0] != '\0') {
-		fail_msg("MALLOC_CONF=%s %s: unexpected stderr:\n%s",
-		         conf != NULL ? conf : "(unset)", mode, child.err);
-	}
+	test_child_expect(conf, mode, true, &child);
 }
 
 static void
