@@ -97,8 +97,9 @@ uw_read_fixed(uw_reader_t *r, size_t n) {
 	return v;
 }
 
+/* A LEB128 number; sign: sign-extended from its last byte's bit 6. */
 static uint64_t
-uw_read_uleb(uw_reader_t *r) {
+uw_read_leb(uw_reader_t *r, bool sign) {
 	uint64_t v = 0;
 	for (unsigned shift = 0;; shift += 7) {
 		if (r->bad || r->p >= r->end || shift > 63) {
@@ -108,28 +109,22 @@ uw_read_uleb(uw_reader_t *r) {
 		uint8_t b = *r->p++;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if ((b & 0x80) == 0) {
+			if (sign && shift + 7 < 64 && (b & 0x40) != 0) {
+				v |= ~(uint64_t)0 << (shift + 7);
+			}
 			return v;
 		}
 	}
 }
 
+static uint64_t
+uw_read_uleb(uw_reader_t *r) {
+	return uw_read_leb(r, false);
+}
+
 static int64_t
 uw_read_sleb(uw_reader_t *r) {
-	uint64_t v = 0;
-	for (unsigned shift = 0;; shift += 7) {
-		if (r->bad || r->p >= r->end || shift > 63) {
-			r->bad = true;
-			return 0;
-		}
-		uint8_t b = *r->p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			if (shift + 7 < 64 && (b & 0x40) != 0) {
-				v |= ~(uint64_t)0 << (shift + 7);
-			}
-			return (int64_t)v;
-		}
-	}
+	return (int64_t)uw_read_leb(r, true);
 }
 
 /* A pointer in encoding enc. datarel: the base of DW_EH_PE_datarel (0:
