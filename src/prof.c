@@ -106,6 +106,7 @@ prof_ln(double x) {
 	    1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
 	};
 	double p = inv_odd[10];
+#pragma GCC unroll 16
 	for (int i = 9; i >= 0; i--) {
 		p = p * z2 + inv_odd[i];
 	}
@@ -144,6 +145,7 @@ prof_exp(double x) {
 	    1.0 / 87178291200.0,
 	};
 	double p = inv_fact[14];
+#pragma GCC unroll 16
 	for (int i = 13; i >= 0; i--) {
 		p = p * r + inv_fact[i];
 	}
