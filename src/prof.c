@@ -1095,9 +1095,11 @@ prof_boot_late(void) {
 	if (!config_prof || !prof_enabled) {
 		return;
 	}
-	/* The unwinder's first run may set itself up (and allocate): do it
-	 * now, with sampling off for this thread, rather than inside the
-	 * first sampled allocation. */
+	/* The unwinder's first run sets itself up (libunwind allocates then;
+	 * the cached unwinder decodes the rules of the frames below here):
+	 * do it now, with sampling off for this thread, rather than inside
+	 * the first sampled allocation. A later fallback to libgcc's
+	 * unwinder runs with sampling off too. */
 	tsd_t *tsd = tsd_get();
 	uintptr_t pcs[4] = {0};
 	bool busy = tsd->prof_busy;
