@@ -759,21 +759,13 @@ alloc_arena_free(void *ptr) {
 /*
  * The hit paths. They reach the thread's state through TSD_FS (see tsd.h)
  * rather than a pointer, so the compiler uses %fs-relative operands instead
- * of materialising the address.
+ * of materialising the address. No branch on them depends on the size
+ * class (doc/design.md, "The hit path").
  */
+
+/* malloc's hit path for `size`, whose bin is pc. */
 ALWAYS_INLINE void *
-malloc_fast(size_t size) {
-	if (!config_tcache) {
-		return alloc_slow(size, 0, false);
-	}
-	unsigned pc;
-	if (likely(size <= SZ_LOOKUP_MAXCLASS)) {
-		pc = tcache_size2pc_tab[size];
-	} else if (likely(size <= SZ_LARGE_MAXCLASS)) {
-		pc = tcache_pc(sz_size2index_big(size));
-	} else {
-		return alloc_slow(size, 0, false);
-	}
+malloc_pop(size_t size, uintptr_t pc) {
 	void **head = TSD_FS(tcache.head[pc]);
 	/* One test for "empty", "new low-water mark" and "not set up". */
 	if (unlikely(head == TSD_FS(tcache.low_water[pc]))) {
@@ -793,6 +785,23 @@ malloc_fast(size_t size) {
 	return ret;
 }
 
+/* Written out twice (malloc_pop inlined in each branch): joined, GCC 12
+ * loads the thread-state offset again after the join, one instruction
+ * more for the small sizes, which read their bin %fs-relative. */
+ALWAYS_INLINE void *
+malloc_fast(size_t size) {
+	if (!config_tcache) {
+		return alloc_slow(size, 0, false);
+	}
+	if (likely(size <= SZ_LOOKUP_MAXCLASS)) {
+		return malloc_pop(size, tsd_fs_size2pc(size));
+	}
+	if (likely(size <= SZ_LARGE_MAXCLASS)) {
+		return malloc_pop(size, tcache_big_pc(size));
+	}
+	return alloc_slow(size, 0, false);
+}
+
 /*
  * The second half of free's hit path: ptr starts an object of bin pc's
  * class. Full bins and objects that hold the key already (a double free,
@@ -801,7 +810,7 @@ malloc_fast(size_t size) {
 ALWAYS_INLINE void
 free_push(void *ptr, uintptr_t pc) {
 	void **head = TSD_FS(tcache.head[pc]);
-	uintptr_t key = tcache_key;
+	uintptr_t key = tsd_fs_key();
 	if (unlikely(head == TSD_FS(tcache.full[pc]) || *tcache_key_slot(ptr) == key)) {
 		free_slow(ptr);
 		return;
@@ -825,16 +834,10 @@ free_push(void *ptr, uintptr_t pc) {
  */
 ALWAYS_INLINE void
 free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pageind) {
-	bool start;
-	if (sizeof(arena_pbias_t) == 2) {
-		start = tsd_fs_region_start16(chunk->pbias[pageind], ptr, pc);
-	} else {
-		/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
-		 * (arena.h), so the offset is divided; magic 0 still rejects. */
-		start =
-		    TSD_FS(tcache.region_magic[pc]) != 0 &&
-		    arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
-	}
+	/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
+	 * (arena.h), so the offset is divided; magic 0 still rejects. */
+	bool start = TSD_FS(tcache.region_magic[pc]) != 0 &&
+	             arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
 	if (unlikely(!start)) {
 		free_slow(ptr);
 		return;
@@ -861,6 +864,23 @@ free_fast(void *ptr) {
 	uintptr_t slot = page >> (LG_CHUNK - LG_PAGE);
 	if (unlikely(arena_chunk_registry[slot] != ARENA_REGISTRY_ARENA)) {
 		free_slow(ptr);
+		return;
+	}
+	if (sizeof(arena_pbias_t) == 1) {
+		/* The page-map byte indexes the bins directly (class + 1;
+		 * slot 0, "no object here", always misses), read with the
+		 * page's bias off one multiply of the slot (arena_page_hdr). */
+		uintptr_t hdr = arena_page_hdr(slot);
+		uintptr_t pc = ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pclass) + page];
+		/* One test for every class, so that its branch does not
+		 * depend on the class (tcache.h): not where an object of
+		 * the class starts (an interior pointer, or a bin that
+		 * always misses). */
+		if (unlikely(!tsd_fs_region_start8(hdr, page, ptr, pc))) {
+			free_slow(ptr);
+			return;
+		}
+		free_push(ptr, pc);
 		return;
 	}
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,

@@ -17,6 +17,13 @@
 
 bin_info_t bin_infos[SZ_NSMALL];
 
+static void bin_unlock(arena_t *a, bin_t *bin);
+static void bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p);
+
+/* Regions a fill takes off its bin's remote list before its lock, at most:
+ * a thread cache hands over up to 100 at a time. */
+#define BIN_TAKE_MAX 256
+
 static size_t
 gcd(size_t a, size_t b) {
 	while (b != 0) {
@@ -207,7 +214,7 @@ arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 		bin->stats.nrequests++;
 		bin->stats.curregs++;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	if (zero && ret != NULL) {
 		memset(ret, 0, bin_infos[binind].reg_size);
 	}
@@ -221,7 +228,16 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	const bin_info_t *info = &bin_infos[binind];
 	unsigned got = 0;
 	arena_note_alloc(a);
+	/* Regions handed over by other arenas' threads: their links are
+	 * read (one cache miss each, in another CPU's cache) before the lock
+	 * is taken, so the lock is held only to free them. */
+	void *taken[BIN_TAKE_MAX];
+	void *rest;
+	unsigned ntaken = arena_bin_remote_take(a, bin, taken, BIN_TAKE_MAX, &rest);
 	mutex_lock(&bin->lock);
+	if (ntaken != 0) {
+		bin_remote_free(a, bin, taken, ntaken, rest);
+	}
 	arena_bin_remote_drain(a, bin);
 	while (got < n) {
 		run_t *run = bin->runcur;
@@ -240,7 +256,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 		bin->stats.nfills++;
 		bin->stats.curregs += got;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	return got;
 }
 
@@ -252,6 +268,22 @@ run_region_index(const run_t *run, const void *ptr, size_t *idx) {
 	size_t diff = (size_t)((const char *)ptr - run->base);
 	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
 	return diff < info->run_size && *idx * info->reg_size == diff;
+}
+
+/* Lets go of bin's lock; then, when the bin gave pages back to the arena
+ * while holding it, lets the arena purge what its policy says is due. So a
+ * bin's lock is never held across a purge's madvise calls, and a flush
+ * that empties many runs purges once. */
+static void
+bin_unlock(arena_t *a, bin_t *bin) {
+	bool purge = bin->purge_due;
+	bin->purge_due = false;
+	mutex_unlock(&bin->lock);
+	if (purge) {
+		mutex_lock(&a->lock);
+		arena_maybe_purge(a);
+		mutex_unlock(&a->lock);
+	}
 }
 
 /* Returns a region to its run, under the bin lock. */
@@ -279,8 +311,10 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		size_t pi = arena_pageind(run->base);
 		mutex_lock(&a->lock);
 		arena_run_dalloc(a, c, pi, info->run_size >> LG_PAGE, true);
-		arena_maybe_purge(a);
 		mutex_unlock(&a->lock);
+		/* Purging may madvise: bin_unlock does it, once, after the
+		 * bin's lock is free again. */
+		bin->purge_due = true;
 		if (a->region == NULL) {
 			run->next = bin->desc_free;
 			bin->desc_free = run;
@@ -313,13 +347,17 @@ bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
 	return (void **)region + (bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *));
 }
 
-void
-arena_bin_remote_drain(arena_t *a, bin_t *bin) {
-	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
-		return;
+/* Under bin->lock: frees the n regions at taken[] and then the chain at
+ * p, all taken off bin's remote list, into their runs. */
+static void
+bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p) {
+	size_t freed = n;
+	for (unsigned i = 0; i < n; i++) {
+		/* A region pushed twice (a double free) is caught by
+		 * bin_dalloc_locked the second time. */
+		arena_chunk_t *c = arena_chunk_of(taken[i]);
+		bin_dalloc_locked(a, bin, c->misc[arena_pageind(taken[i])].run, taken[i]);
 	}
-	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
-	size_t freed = 0;
 	while (p != NULL) {
 		/* The link first: freeing may give the run's pages back. A
 		 * region pushed twice (a double free) is caught by
@@ -339,6 +377,31 @@ arena_bin_remote_drain(arena_t *a, bin_t *bin) {
 		bin->stats.nrequests +=
 		    __atomic_exchange_n(&bin->remote_nrequests, 0, __ATOMIC_RELAXED);
 	}
+}
+
+void
+arena_bin_remote_drain(arena_t *a, bin_t *bin) {
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return;
+	}
+	bin_remote_free(a, bin, NULL, 0, __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE));
+}
+
+unsigned
+arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max, void **rest) {
+	*rest = NULL;
+	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+		return 0;
+	}
+	/* NULL when another thread took the list since the load. */
+	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
+	unsigned n = 0;
+	while (p != NULL && n < max) {
+		taken[n++] = p;
+		p = *bin_remote_link(p, bin, a);
+	}
+	*rest = p;
+	return n;
 }
 
 /* Pushes those of ptrs[0..n) that belong to arena a onto bin's remote list
@@ -392,7 +455,7 @@ bin_check_region(const void *ptr, szind_t binind, bool in_use) {
 		arena_bin_remote_drain(c->arena, bin);
 		bool used = arena_ptr_pclass(ptr) == binind + 1 &&
 		            c->misc[arena_pageind(ptr)].run == run && bitmap_get(run->bitmap, idx);
-		mutex_unlock(&bin->lock);
+		bin_unlock(c->arena, bin);
 		if (unlikely(!used)) {
 			arena_report_bad_free(ptr, "double free");
 		}
@@ -422,7 +485,7 @@ arena_dalloc_small(void *ptr, szind_t binind) {
 		bin->stats.ndalloc++;
 		bin->stats.curregs--;
 	}
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 }
 
 void *
@@ -437,6 +500,33 @@ arena_small_region_base(const void *ptr, szind_t binind) {
 		idx--;
 	}
 	return run->base + idx * info->reg_size;
+}
+
+unsigned
+arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
+	if (config_fill && fill_slow_paths) {
+		return arena_bin_flush(ptrs, n, binind, nrequests);
+	}
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	return bin_remote_push(a, &a->bins[binind], ptrs, n, nrequests);
+}
+
+void
+arena_bins_remote_drain(arena_t *a, bool wait) {
+	for (szind_t i = 0; i < SZ_NSMALL; i++) {
+		bin_t *bin = &a->bins[i];
+		if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+			continue;
+		}
+		if (wait) {
+			mutex_lock(&bin->lock);
+		} else if (!mutex_trylock(&bin->lock)) {
+			/* Its holder drains it before letting go. */
+			continue;
+		}
+		arena_bin_remote_drain(a, bin);
+		bin_unlock(a, bin);
+	}
 }
 
 unsigned
@@ -473,6 +563,6 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	}
 	/* What others pushed while this flush held the lock. */
 	arena_bin_remote_drain(a, bin);
-	mutex_unlock(&bin->lock);
+	bin_unlock(a, bin);
 	return left;
 }

@@ -281,13 +281,24 @@ arena_maybe_purge(arena_t *a) {
 
 void
 arena_decay(arena_t *a) {
+	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 }
 
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+__thread char arena_thread_self __attribute__((tls_model("initial-exec")));
+#else
+__thread char arena_thread_self;
+#endif
+
 void
 arena_abandon(arena_t *a) {
+	/* Someone else allocated here after this thread: not abandoned. */
+	if (__atomic_load_n(&a->last_thread, __ATOMIC_RELAXED) != &arena_thread_self) {
+		return;
+	}
 	__atomic_store_n(&a->abandoned, true, __ATOMIC_RELAXED);
 	arena_decay(a);
 }
@@ -307,6 +318,7 @@ arena_decay_tick(arena_t *a) {
 
 uint64_t
 arena_decay_background(arena_t *a) {
+	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
 	arena_maybe_purge(a);
 	uint64_t next = UINT64_MAX;
@@ -341,8 +353,14 @@ arena_decay_sweep_if_due(void) {
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
 		arena_t *a = arena_sweepable(i);
+		if (a == NULL) {
+			continue;
+		}
+		/* Regions handed over to an arena no thread allocates from
+		 * any more wait for this. */
+		arena_bins_remote_drain(a, false);
 		/* A busy arena is being used, and so purges by itself. */
-		if (a != NULL && mutex_trylock(&a->lock)) {
+		if (mutex_trylock(&a->lock)) {
 			arena_maybe_purge(a);
 			mutex_unlock(&a->lock);
 		}
@@ -351,6 +369,7 @@ arena_decay_sweep_if_due(void) {
 
 size_t
 arena_purge_all(arena_t *a) {
+	arena_bins_remote_drain(a, true);
 	mutex_lock(&a->lock);
 	size_t pages = arena_purge(a, arena_ndirty_total(a), true);
 	decay_purged(&a->decay, arena_ndirty_total(a));

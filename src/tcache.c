@@ -15,13 +15,16 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof.h"
+#include "alloc/internal/tsd.h"
 #include "alloc/internal/timeline.h"
+#include "alloc/internal/tsd.h"
 
 bool opt_tcache = true;
 size_t opt_lg_tcache_max = 15;
 unsigned tcache_nhbins;
 size_t tcache_maxclass;
 uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
+uint8_t tcache_big2pc_tab[TCACHE_BIG_TAB ? TCACHE_BIG_NENTRIES : 1];
 uintptr_t tcache_key;
 
 _Static_assert(TCACHE_NBINS_MAX <= UINT8_MAX + 1, "bin indexes must fit a byte");
@@ -75,6 +78,12 @@ tcache_align_mask(szind_t ind) {
 
 uint32_t
 tcache_region_magic(szind_t ind) {
+	if (sizeof(arena_pbias_t) == 1) {
+		/* 4 KiB pages: the test is free's only one (alloc.c). A
+		 * large object starts on a page, and every page's bias is a
+		 * multiple of the page size, stale or not (arena.h). */
+		return arena_region_magic(ind >= SZ_NSMALL ? PAGE : sz_index2size(ind));
+	}
 	/* Where the mask is exact, what it rejects stays rejected. */
 	if (tcache_align_mask(ind) != UINTPTR_MAX) {
 		return 0;
@@ -84,7 +93,10 @@ tcache_region_magic(szind_t ind) {
 
 void
 tcache_boot(void) {
-	tcache_key = tcache_key_make();
+	/* Where free's hit path uses the thread-state offset as the key
+	 * (tsd.h), so must everything else; it is never zero (the thread
+	 * pointer is the end of the static TLS blocks, not one of them). */
+	tcache_key = TSD_KEY_IS_OFFSET ? tsd_fs_key() : tcache_key_make();
 	size_t max =
 	    opt_lg_tcache_max >= sizeof(size_t) * 8 - 1 ? SIZE_MAX : (size_t)1 << opt_lg_tcache_max;
 	if (max < SZ_SMALL_MAXCLASS) {
@@ -102,6 +114,12 @@ tcache_boot(void) {
 	tcache_nhbins = last + 1;
 	for (size_t size = 0; size <= SZ_LOOKUP_MAXCLASS; size++) {
 		tcache_size2pc_tab[size] = (uint8_t)tcache_pc(sz_size2index(size));
+	}
+	for (size_t i = SZ_LOOKUP_MAXCLASS >> TCACHE_BIG_LG_STEP;
+	     TCACHE_BIG_TAB && i < TCACHE_BIG_NENTRIES; i++) {
+		/* The largest size of entry i: (i + 1) KiB. */
+		size_t size = (i + 1) << TCACHE_BIG_LG_STEP;
+		tcache_big2pc_tab[i] = (uint8_t)tcache_pc(sz_size2index(size));
 	}
 	tcache_total_slots = 0;
 	for (szind_t i = 0; i < SZ_NPAGED; i++) {
@@ -252,9 +270,17 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	uint64_t total = tcache_nrequests(t, ind);
 	uint64_t nrequests = total - t->nrequests_merged[pc];
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], total);
+	/* The thread's own arena (the cache's, for a thread not set up):
+	 * objects of any other are handed over without a lock
+	 * (arena_bin_hand_over). */
+	const arena_t *home = tsd_get()->arena != NULL ? tsd_get()->arena : t->arena;
 	while (left != 0) {
 		if (ind < SZ_NSMALL) {
-			left = arena_bin_flush(oldest, left, ind, nrequests);
+			if (arena_chunk_of(oldest[0])->arena != home) {
+				left = arena_bin_hand_over(oldest, left, ind, nrequests);
+			} else {
+				left = arena_bin_flush(oldest, left, ind, nrequests);
+			}
 		} else {
 			left = arena_large_flush(oldest, left, ind, nrequests);
 		}

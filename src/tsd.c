@@ -25,6 +25,7 @@
 #include "alloc/internal/tsd.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -220,6 +221,7 @@ tsd_setup(tsd_t *tsd) {
 	}
 	tsd->state = TSD_STATE_NOMINAL;
 	tsd->arena_cpu = -1;
+	memcpy(tsd->size2pc, tcache_size2pc_tab, sizeof(tsd->size2pc));
 	/* A non-NULL value makes pthreads call the destructor at exit. */
 	pthread_setspecific(tsd_key, tsd);
 	arena_t *a = tsd_arena(tsd);

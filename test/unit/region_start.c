@@ -2,15 +2,16 @@
 /*
  * Unit test of free's interior-pointer arithmetic (arena.h:
  * arena_region_offset, arena_region_magic, arena_region_start; the hit
- * path in alloc.c uses them through tsd_fs_region_start16 when the
- * alignment mask, tcache_align_mask, does not decide).
+ * path in alloc.c uses them through tsd_fs_region_start8).
  *
  * Exhaustively, for every small class: every run fits the 16-bit offsets,
  * and for every byte of a run placed at several pages of a chunk (so the
  * 16-bit sum wraps in some), the offset is exact and the pointer passes the
- * test iff it starts a region. The thread cache asks the test only where
- * the alignment mask cannot decide (the classes whose size is not a power
- * of two); everywhere else its magic is 0, which no offset passes.
+ * test iff it starts a region. With 4 KiB pages the test is free's only one,
+ * for every cached class: a large class's magic is the page's, and passes
+ * exactly the page-aligned pointers whatever bias a page was left with.
+ * With larger pages the alignment mask (tcache_align_mask) decides first,
+ * and the magic is 0 wherever it is exact, which no offset passes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,13 +45,20 @@ test_runs_fit(void **state) {
 	(void)state;
 	boot();
 	for (szind_t i = 0; i < SZ_NSMALL; i++) {
-		assert_true(bin_infos[i].run_size <= (size_t)1 << (sizeof(arena_pbias_t) * 8));
-		/* The mask decides alone exactly where it is exact. */
+		/* A one-byte bias is the second byte of a 16-bit one. */
+		size_t bias_bits = sizeof(arena_pbias_t) == 1 ? 16 : sizeof(arena_pbias_t) * 8;
+		assert_true(bin_infos[i].run_size <= (size_t)1 << bias_bits);
 		size_t d = bin_infos[i].reg_size;
 		bool pow2 = (d & (d - 1)) == 0;
 		uintptr_t mask = tcache_align_mask(i);
 		assert_true(pow2 ? mask == d - 1 : mask == UINTPTR_MAX);
-		assert_int_equal(tcache_region_magic(i), pow2 ? 0 : bin_infos[i].div_magic);
+		if (sizeof(arena_pbias_t) == 1) {
+			/* The one test, for every class. */
+			assert_int_equal(tcache_region_magic(i), bin_infos[i].div_magic);
+		} else {
+			/* The mask decides alone exactly where it is exact. */
+			assert_int_equal(tcache_region_magic(i), pow2 ? 0 : bin_infos[i].div_magic);
+		}
 	}
 }
 
@@ -84,7 +92,7 @@ test_small_every_offset(void **state) {
 				uint32_t off = arena_region_offset(c, pageind, (const void *)ptr);
 				assert_int_equal(off, x);
 				bool start = x % info->reg_size == 0;
-				if (sizeof(arena_pbias_t) == 2 &&
+				if (sizeof(arena_pbias_t) == 1 &&
 				    arena_region_start(off, magic) != start) {
 					fail_msg("class %u (%zu B), offset %zu: test says %d", i,
 					         info->reg_size, x, !start);
@@ -99,10 +107,38 @@ static void
 test_exact_masks(void **state) {
 	(void)state;
 	boot();
-	/* Large classes: the mask (a page) decides alone. */
 	for (szind_t i = SZ_NSMALL; i < SZ_NPAGED; i++) {
 		assert_true(tcache_align_mask(i) == PAGE_MASK);
-		assert_int_equal(tcache_region_magic(i), 0);
+		if (sizeof(arena_pbias_t) == 1) {
+			/* Large classes: the page's magic. */
+			assert_int_equal(tcache_region_magic(i), arena_region_magic(PAGE));
+		} else {
+			/* Large classes: the mask (a page) decides alone. */
+			assert_int_equal(tcache_region_magic(i), 0);
+		}
+	}
+	if (sizeof(arena_pbias_t) == 1) {
+		/* A page of a large object (or any page) keeps whatever bias a
+		 * small run left there, minus a page-aligned base; with every
+		 * such bias, the page's magic passes exactly the pointers on a
+		 * page boundary. */
+		arena_chunk_t *c = calloc(1, sizeof(*c));
+		assert_non_null(c);
+		uint32_t magic = arena_region_magic(PAGE);
+		for (uintptr_t base = 0; base < ((uintptr_t)1 << 16); base += PAGE) {
+			arena_pbias_set(c, CHUNK_HEADER_PAGES, 1,
+			                (const void *)(FAKE_CHUNK + base));
+			for (uintptr_t x = 0; x < ((uintptr_t)1 << 16); x++) {
+				uint32_t off = arena_region_offset(c, CHUNK_HEADER_PAGES,
+				                                   (const void *)(FAKE_CHUNK + x));
+				if (arena_region_start(off, magic) != (x % PAGE == 0)) {
+					fail_msg("bias of base %#lx, pointer %#lx: test says %d",
+					         (unsigned long)base, (unsigned long)x,
+					         x % PAGE != 0);
+				}
+			}
+		}
+		free(c);
 	}
 	/* Magic 0 lets no offset through. */
 	for (uint32_t x = 0; x < (1u << 16); x++) {

@@ -12,11 +12,19 @@
  *     read, a fill, a flush) frees them all, with the flushes' counters,
  *     and the arena's metadata walks clean;
  *   - a region pushed twice (a double free) is reported when drained
+ *     (by a flush, or by a fill, which takes the list before its lock)
  *     instead of making the list loop;
+ *   - a hand-over (arena_bin_hand_over, a thread cache flushing objects
+ *     of another arena) pushes the owner's regions without the lock even
+ *     when it is free, leaves the other arena's in front, and a drain of
+ *     every bin (arena_bins_remote_drain: sweeps skip a busy bin, explicit
+ *     purges wait for it) frees them;
  *   - stress: threads that fill from and flush into the same bins of two
- *     arenas at once, each freeing regions the others allocated, while a
- *     holder thread keeps taking the bins' locks so that many flushes take
- *     the lock-free path. Each region carries a pattern checked before it
+ *     arenas at once, each freeing regions the others allocated (each
+ *     worker has a home arena: regions of the other are handed over, its
+ *     own flushed, and now and then it drains the other arena's bins as a
+ *     sweep does), while a holder thread keeps taking the bins' locks so
+ *     that many flushes take the lock-free path. Each region carries a pattern checked before it
  *     is freed; at the end every region is back in its run (curregs and
  *     the walker agree) and the lists are empty. Run under
  *     ThreadSanitizer by make check-tsan (test/tsan/remote_free).
@@ -25,6 +33,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +48,7 @@
 #include "alloc/internal/arena.h"
 #include "alloc/internal/arena_validate.h"
 #include "alloc/internal/config.h"
+#include "alloc/internal/fill.h"
 #include "alloc/internal/huge.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
@@ -89,6 +99,19 @@ curregs(arena_t *a, szind_t ind) {
 	return n;
 }
 
+/* Fills n regions of class ind from arena0 into ptrs[0..n) and n from
+ * arena1 into ptrs[n..2n), and interleaves them into mixed[0..2n), arena0's
+ * first. */
+static void
+fill_both_arenas(szind_t ind, unsigned n, void **ptrs, void **mixed) {
+	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, n), n);
+	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + n, n), n);
+	for (unsigned i = 0; i < n; i++) {
+		mixed[2 * i] = ptrs[i];
+		mixed[2 * i + 1] = ptrs[n + i];
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 
 static void
@@ -97,23 +120,17 @@ test_busy_flush_pushes(void **state) {
 	enum { N = 40 };
 	szind_t ind = small_class(48);
 	bin_t *bin0 = &arena0->bins[ind];
+	/* The two arenas' regions interleaved: the flush must take arena0's
+	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
 	void *ptrs[2 * N];
-	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
-	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + N, N), N);
+	void *mixed[2 * N];
+	fill_both_arenas(ind, N, ptrs, mixed);
 	size_t base0 = curregs(arena0, ind);
 	arena_stats_snapshot_t *before = malloc(sizeof(*before));
 	arena_stats_snapshot_t *after = malloc(sizeof(*after));
 	assert_non_null(before);
 	assert_non_null(after);
 	arena_stats_read(arena0, before);
-
-	/* Interleave the two arenas' regions: the flush must take arena0's
-	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
-	void *mixed[2 * N];
-	for (unsigned i = 0; i < N; i++) {
-		mixed[2 * i] = ptrs[i];
-		mixed[2 * i + 1] = ptrs[N + i];
-	}
 	mutex_lock(&bin0->lock);
 	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
 	assert_int_equal(left, N);
@@ -173,9 +190,11 @@ test_fill_drains(void **state) {
 	assert_null(arena_validate(arena0));
 }
 
+/* A region pushed twice is reported by the drain of a flush (by_fill
+ * false) or by a fill, which takes the list before its lock
+ * (arena_bin_remote_take). */
 static void
-test_double_push_reported(void **state) {
-	(void)state;
+double_push_reported(bool by_fill) {
 	szind_t ind = small_class(96);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -196,13 +215,67 @@ test_double_push_reported(void **state) {
 		arena_bin_flush(twice + 1, 1, ind, 0);
 		mutex_unlock(&bin->lock);
 		/* Drained here: the second copy is a double free. */
-		arena_bin_flush(p + 1, 1, ind, 0);
+		if (by_fill) {
+			void *q[4];
+			arena_bin_fill(arena0, ind, q, 4);
+		} else {
+			arena_bin_flush(p + 1, 1, ind, 0);
+		}
 		_exit(0);
 	}
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+static void
+test_double_push_reported(void **state) {
+	(void)state;
+	double_push_reported(false);
+	double_push_reported(true);
+}
+
+static void
+test_hand_over(void **state) {
+	(void)state;
+	enum { N = 24 };
+	szind_t ind = small_class(80);
+	bin_t *bin0 = &arena0->bins[ind];
+	void *ptrs[2 * N];
+	void *mixed[2 * N];
+	fill_both_arenas(ind, N, ptrs, mixed);
+	size_t base0 = curregs(arena0, ind);
+	/* The lock is free, and still not taken. */
+	unsigned left = arena_bin_hand_over(mixed, 2 * N, ind, 3);
+	if (config_fill && fill_slow_paths) {
+		/* Those builds free under the lock (arena.h). */
+		assert_int_equal(left, N);
+		assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
+	} else {
+		assert_int_equal(left, N);
+		for (unsigned i = 0; i < N; i++) {
+			assert_ptr_equal(mixed[i], ptrs[N + i]);
+		}
+		assert_int_equal(remote_count(bin0, ind), N);
+		/* A sweep's drain skips a bin whose lock is busy... */
+		mutex_lock(&bin0->lock);
+		arena_bins_remote_drain(arena0, false);
+		assert_int_equal(remote_count(bin0, ind), N);
+		if (config_stats) {
+			assert_int_equal(bin0->stats.curregs, base0);
+		}
+		mutex_unlock(&bin0->lock);
+		/* ...an explicit purge drains before it purges. */
+		arena_purge_all(arena0);
+		assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
+	}
+	if (config_stats) {
+		assert_int_equal(curregs(arena0, ind), base0 - N);
+	}
+	assert_int_equal(arena_bin_flush(mixed, N, ind, 0), 0);
+	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(arena1));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -269,9 +342,20 @@ release(worker_t *w, void **batch) {
 		w->bad += !stamp_ok(batch[i], size);
 		ptrs[i] = batch[i];
 	}
+	/* As a thread cache does: regions of the worker's home arena under
+	 * its lock (or pushed when busy), the other arena's handed over. */
+	arena_t *home = w->id % 2 ? arena1 : arena0;
 	unsigned left = BATCH;
 	while (left != 0) {
-		left = arena_bin_flush(ptrs, left, ind, 1);
+		if (arena_chunk_of(ptrs[0])->arena != home) {
+			left = arena_bin_hand_over(ptrs, left, ind, 1);
+		} else {
+			left = arena_bin_flush(ptrs, left, ind, 1);
+		}
+	}
+	/* Now and then, as the decay sweep does for every arena. */
+	if (rnd(&w->seed) % 8 == 0) {
+		arena_bins_remote_drain(home == arena0 ? arena1 : arena0, false);
 	}
 }
 
@@ -394,6 +478,7 @@ main(void) {
 	    cmocka_unit_test(test_busy_flush_pushes),
 	    cmocka_unit_test(test_fill_drains),
 	    cmocka_unit_test(test_double_push_reported),
+	    cmocka_unit_test(test_hand_over),
 	    cmocka_unit_test(test_stress),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);

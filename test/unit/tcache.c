@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "alloc/internal/arena.h"
+#include "alloc/internal/arena_validate.h"
 #include "alloc/internal/bitmap.h"
 #include "alloc/internal/config.h"
 #include "alloc/internal/huge.h"
@@ -481,6 +482,17 @@ test_full_flush(void **state) {
 	cache_delete(t);
 }
 
+/* Frees n objects of class ind into t, even ones from arena0, odd ones
+ * from arena1. */
+static void
+cache_both_arenas(tcache_t *t, szind_t ind, void **objs, int n) {
+	for (int i = 0; i < n; i++) {
+		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
+		assert_non_null(objs[i]);
+		cache_free(t, objs[i], ind);
+	}
+}
+
 /* Objects of another arena cached here go back to that arena. */
 static void
 test_flush_owner_arena(void **state) {
@@ -492,17 +504,58 @@ test_flush_owner_arena(void **state) {
 	bin_stats_t a1 = bin_stats(arena1, ind);
 	enum { N = 16 };
 	void *objs[N];
-	for (int i = 0; i < N; i++) {
-		objs[i] = arena_malloc_small(i % 2 == 0 ? arena0 : arena1, ind, false);
-		assert_non_null(objs[i]);
-		cache_free(t, objs[i], ind);
-	}
+	cache_both_arenas(t, ind, objs, N);
 	tcache_flush(t);
 	if (config_stats) {
 		assert_int_equal(bin_stats(arena0, ind).curregs, a0.curregs);
 		assert_int_equal(bin_stats(arena1, ind).curregs, a1.curregs);
 		assert_int_equal(bin_stats(arena0, ind).ndalloc, a0.ndalloc + N / 2);
 		assert_int_equal(bin_stats(arena1, ind).ndalloc, a1.ndalloc + N / 2);
+	}
+	cache_delete(t);
+}
+
+/* Objects of an arena other than the cache's (the thread's) are handed over
+ * to their arena's remote list: the flush never takes that arena's bin
+ * lock (held here, so a flush that took it would never return), and the
+ * regions stay counted in use until a lock holder of their arena drains
+ * them. The cache's own arena's objects are freed under its lock. */
+static void
+test_flush_other_arena_hands_over(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(160);
+	tcache_t *t = cache_new(arena0);
+	bin_t *bin1 = &arena1->bins[ind];
+	bin_stats_t a0 = bin_stats(arena0, ind);
+	bin_stats_t a1 = bin_stats(arena1, ind);
+	enum { N = 16 };
+	void *objs[N];
+	cache_both_arenas(t, ind, objs, N);
+	mutex_lock(&bin1->lock);
+	tcache_flush(t);
+	assert_int_equal(tcache_ncached(t, ind), 0);
+	/* arena1's are still in use in their run (arena0's went back to
+	 * theirs, which may have gone back to the arena: see the counters). */
+	for (int i = 1; i < N; i += 2) {
+		assert_true(region_in_use(objs[i], ind));
+	}
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, a0.curregs);
+	}
+	assert_non_null(__atomic_load_n(&bin1->remote, __ATOMIC_RELAXED));
+	mutex_unlock(&bin1->lock);
+	/* A drain of the arena's bins (what sweeps and purges do). */
+	arena_bins_remote_drain(arena1, false);
+	assert_null(__atomic_load_n(&bin1->remote, __ATOMIC_RELAXED));
+	/* (Their run may have gone back to the arena: only the counters
+	 * say they are free now.) */
+	assert_null(arena_validate(arena1));
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, a0.curregs);
+		assert_int_equal(bin_stats(arena1, ind).curregs, a1.curregs);
+		assert_int_equal(bin_stats(arena1, ind).ndalloc, a1.ndalloc + N / 2);
+		assert_int_equal(bin_stats(arena1, ind).nflushes, a1.nflushes + 1);
 	}
 	cache_delete(t);
 }
@@ -868,6 +921,7 @@ main(void) {
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
 	    cmocka_unit_test(test_flush_owner_arena),
+	    cmocka_unit_test(test_flush_other_arena_hands_over),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_rotation),
 	    cmocka_unit_test(test_flush_destroy),

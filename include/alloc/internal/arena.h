@@ -103,15 +103,21 @@ struct page_misc_s {
  * Per page of a small run, what the hit path of free adds to a pointer to
  * get its offset in the run: minus the run's base, modulo 2^16 (2^32 when
  * runs can exceed 64 KiB, i.e. pages above 4 KiB). Written when the run is
- * set up, before its pages' class; left as it is on other pages, which
- * free never tests this way (their bins' region_magic is 0, tcache.h). Two
- * bytes a page keep the header of a 2 MiB chunk at two pages. See
+ * set up, before its pages' class; left as it is on other pages, where it
+ * is still a multiple of the page size, which is all the test needs for a
+ * large class (arena_region_offset). With 4 KiB pages the bias is a multiple
+ * of 4 KiB below 2^16, so its second byte is all of it: one byte a page
+ * (ARENA_PBIAS_SHIFT), which free adds to the second byte of the pointer's
+ * low half, and which sits at the same index as the page's class byte. See
  * arena_region_offset and doc/design.md, "Bad frees on the hit path".
  */
 #if LG_PAGE <= 12
-typedef uint16_t arena_pbias_t;
+typedef uint8_t arena_pbias_t;
+#define ARENA_PBIAS_SHIFT 8
+_Static_assert(LG_PAGE >= ARENA_PBIAS_SHIFT, "a run base's low byte is zero");
 #else
 typedef uint32_t arena_pbias_t;
+#define ARENA_PBIAS_SHIFT 0
 #endif
 
 typedef struct arena_chunk_s arena_chunk_t;
@@ -218,17 +224,29 @@ struct bin_s {
 	 *     the first word stays (tcache.h);
 	 *   - pushes (a whole chain with one release CAS) need no lock;
 	 *     the only other operation is taking the whole list (acquire
-	 *     exchange) under the lock, so no region is popped alone and
-	 *     there is no ABA problem;
+	 *     exchange), so no region is popped alone and there is no ABA
+	 *     problem; it is taken under the lock, or by a fill just before
+	 *     it takes the lock (arena_bin_remote_take), whose regions stay
+	 *     allocated, as on the list, until it frees them under the lock;
+	 *   - regions of the thread's own arena come here only when the lock
+	 *     is busy; a thread cache hands other arenas' regions over here
+	 *     whether it is busy or not (arena_bin_hand_over), so a thread
+	 *     never takes another CPU's arena's bin lock to free;
 	 *   - the bin's paths that hold the lock drain it (fill, flush, the
-	 *     one-region paths, stats reads), so regions wait there at most
-	 *     until the bin is used again; arena_reset discards it.
+	 *     one-region paths, stats reads), and so do the decay sweep, the
+	 *     background threads, arena.<i>.decay and .purge and malloc_trim
+	 *     (arena_bins_remote_drain), so regions wait there at most until
+	 *     the bin is used again or the next sweep (100 ms) of any
+	 *     thread's slow path; arena_reset discards it.
 	 * remote_nflushes and remote_nrequests carry those flushes' counters
 	 * to stats the same way (atomic adds, folded in at the drain).
 	 */
 	void *remote;
 	uint64_t remote_nflushes;
 	uint64_t remote_nrequests;
+	/* A run was given back to the arena under the lock: the arena
+	 * purges once the lock is free (bin_unlock, arena_bin.c). */
+	bool purge_due;
 } CACHE_ALIGNED;
 
 typedef struct {
@@ -308,6 +326,10 @@ struct arena_s {
 	 * dirty, whatever its decay curve allows: nobody is left to reuse
 	 * them. */
 	bool abandoned;
+	/* The thread that allocated from this arena last (its
+	 * arena_thread_self; atomic, relaxed): arena_abandon leaves an arena
+	 * that another thread allocated from since alone. */
+	const void *last_thread;
 
 	bin_t bins[SZ_NSMALL];
 
@@ -509,6 +531,30 @@ arena_count_purge(arena_t *a, size_t npages) {
 	}
 }
 
+/*
+ * For free's hit path, which has the page number ptr >> LG_PAGE and the
+ * registry slot (ptr >> LG_CHUNK) at hand: the chunk's address minus
+ * slot * CHUNK_NPAGES, so that a per-page byte array of the header is read
+ * at hdr + offsetof(array) + page, where the chunk address and the page's
+ * index in the chunk would take two instructions (a shift and a mask) to
+ * get from them; the multiply is one.
+ */
+ALWAYS_INLINE uintptr_t
+arena_page_hdr(uintptr_t slot) {
+	uintptr_t hdr;
+#if defined(__x86_64__)
+	if (CHUNK - CHUNK_NPAGES <= INT32_MAX) {
+		/* GCC 12 makes the multiply two shifts and a subtraction. */
+		__asm__("imulq %[k], %[slot], %[hdr]"
+		        : [hdr] "=r"(hdr)
+		        : [slot] "r"(slot), [k] "i"(CHUNK - CHUNK_NPAGES));
+		return hdr;
+	}
+#endif
+	hdr = slot * (CHUNK - CHUNK_NPAGES);
+	return hdr;
+}
+
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned
@@ -518,8 +564,8 @@ arena_ptr_pclass(const void *ptr) {
 
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
- * small run, (ptr + pbias[page]) mod 2^16, is exact because runs are at
- * most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
+ * small run, (ptr + (pbias[page] << 8)) mod 2^16, is exact because runs are
+ * at most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
  * larger pages pbias is 32 bits, and as runs then outgrow the range below,
  * free divides instead). ptr starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without
@@ -532,6 +578,10 @@ arena_ptr_pclass(const void *ptr) {
  */
 ALWAYS_INLINE uint32_t
 arena_region_offset(const arena_chunk_t *chunk, uintptr_t pageind, const void *ptr) {
+	if (sizeof(arena_pbias_t) == 1) {
+		return (uint16_t)((uintptr_t)ptr +
+		                  ((uint32_t)chunk->pbias[pageind] << ARENA_PBIAS_SHIFT));
+	}
 	return (arena_pbias_t)((arena_pbias_t)(uintptr_t)ptr + chunk->pbias[pageind]);
 }
 
@@ -550,7 +600,7 @@ arena_region_start(uint32_t x, uint32_t m) {
 /* Sets the pbias of the npages pages at pi, a small run at base. */
 ALWAYS_INLINE void
 arena_pbias_set(arena_chunk_t *c, size_t pi, size_t npages, const void *base) {
-	arena_pbias_t bias = (arena_pbias_t)(0 - (uintptr_t)base);
+	arena_pbias_t bias = (arena_pbias_t)((0 - (uintptr_t)base) >> ARENA_PBIAS_SHIFT);
 	for (size_t i = 0; i < npages; i++) {
 		c->pbias[pi + i] = bias;
 	}
@@ -581,11 +631,31 @@ void arena_check_small_in_use(const void *ptr, szind_t binind);
  * the pages freed into it from then on exceed an eighth;
  * arena_note_alloc, on every path that allocates from an arena, clears the
  * mark again as soon as any thread still (or again) allocates there.
+ *
+ * A thread leaving an arena another thread allocated from after it (short
+ * -lived threads of a pool, several threads per CPU) does not mark it: the
+ * others will reuse what it frees, and purging it would only make them
+ * fault the pages in again. So arena_note_alloc also records who allocated
+ * last (arena->last_thread, one load on those slow paths, and a store only
+ * when the thread changes), and arena_abandon marks the arena only when
+ * the thread leaving it was that thread.
  */
 void arena_abandon(arena_t *arena);
 
+/* An address unique to the calling thread (a thread-local byte's): the
+ * identity arena->last_thread records. */
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+extern __thread char arena_thread_self __attribute__((tls_model("initial-exec")));
+#else
+extern __thread char arena_thread_self;
+#endif
+
 ALWAYS_INLINE void
 arena_note_alloc(arena_t *arena) {
+	const void *self = &arena_thread_self;
+	if (unlikely(__atomic_load_n(&arena->last_thread, __ATOMIC_RELAXED) != self)) {
+		__atomic_store_n(&arena->last_thread, self, __ATOMIC_RELAXED);
+	}
 	if (unlikely(__atomic_load_n(&arena->abandoned, __ATOMIC_RELAXED))) {
 		__atomic_store_n(&arena->abandoned, false, __ATOMIC_RELAXED);
 	}
@@ -617,6 +687,28 @@ void arena_dalloc_large_purged(void *ptr, szind_t szind);
  * bin's lock is busy, the regions go to the bin's remote list instead
  * (bin_t.remote), without waiting. */
 unsigned arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* The same without any lock: pushes those of ptrs[0..n) that belong to the
+ * arena owning ptrs[0] onto its bin's remote list, for that arena's threads
+ * to free into the runs on their next slow path (thread caches flushing
+ * objects of an arena other than their thread's, tcache.c). Builds whose
+ * fill options own the freed bytes (junk, write-after-free checks) take
+ * the lock instead (arena_bin_flush). */
+unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests);
+
+/* Takes the remote list of bin (of arena a) without its lock (a fill about
+ * to take it): copies the first regions, at most max, to taken[] and
+ * returns how many; *rest is the chain of the others (NULL when none). 0
+ * when the list is empty, or another thread took it first. The caller
+ * frees all of them under the lock; until then they stay allocated. */
+unsigned arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max,
+                               void **rest);
+
+/* Drains the remote lists of every bin of arena a: explicit purges and the
+ * decay sweeps, so regions handed over to an arena that no thread uses any
+ * more are freed (and their runs purged) all the same. With `wait` false a
+ * bin whose lock is busy is skipped: its holder drains it. */
+void arena_bins_remote_drain(arena_t *a, bool wait);
 
 /* Under bin->lock: frees the regions on bin's remote list into their runs
  * (arena_bin_flush's busy path). Cheap when the list is empty. */

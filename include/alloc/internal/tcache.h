@@ -69,19 +69,22 @@ typedef struct arena_s arena_t;
  * an empty stack first.
  *
  * Bad frees (doc/design.md, "Bad frees"). Every object in any cache holds
- * tcache_key, a per-process secret, in its first word (tcache_key_slot):
- * every push writes it, every pop clears it. A free whose object already
- * holds the key is a double free unless the program's data happens to match
- * the secret: the hit path sends it to the slow path, which confirms it by
- * looking through the bin (and the run's bitmap) before reporting. So a
- * double free is caught before the object can be handed out twice, however
- * many frees came in between. align_mask[pc] catches interior pointers: an
- * object of a class that is a power of two starts at a multiple of its size
- * (mask size - 1), a cached large object on a page (mask PAGE - 1). For the
- * other small classes the mask is all ones, and free tests the pointer's
- * offset in its run (from the chunk header's pbias) for a multiple of the
- * class size with region_magic[pc]: one multiply and one compare
- * (arena_region_start, free_unaligned in alloc.c).
+ * tcache_key, a per-process value (tsd_fs_key), in its first word
+ * (tcache_key_slot): every push writes it, every pop clears it. A free whose
+ * object already holds the key is a double free unless the program's data
+ * happens to match the key: the hit path sends it to the slow path, which
+ * confirms it by looking through the bin (and the run's bitmap) before
+ * reporting. So a double free is caught before the object can be handed out
+ * twice, however many frees came in between. Interior pointers: with 4 KiB
+ * pages free tests, for every class, the pointer's offset in its run (from
+ * the chunk header's pbias) for a multiple of the class size with
+ * region_magic[pc], one multiply and one compare (arena_region_start,
+ * tsd_fs_region_start8), so that no branch of the hit path depends on the
+ * class; a cached large class's magic is the page's. With larger pages
+ * align_mask[pc] decides first: an object of a class that is a power of two
+ * starts at a multiple of its size (mask size - 1), a cached large object on
+ * a page (mask PAGE - 1); for the other small classes the mask is all ones,
+ * and free divides the offset (free_unaligned in alloc.c).
  *
  * ticks[pc] counts the bin's cached allocations down to the next bin event
  * (a GC step, or in --enable-prof builds a sampled allocation, whichever
@@ -111,13 +114,14 @@ struct tcache_s {
 	int64_t ticks[TCACHE_NBINS_MAX];
 	/* Usable size of the class, for the per-thread byte counters. */
 	size_t usize[TCACHE_NBINS_MAX];
-	/* free's test for interior pointers (see above): ptr & align_mask[pc]
-	 * != 0 means ptr may not start an object of the class; 0 in bins that
-	 * always miss. */
+	/* Pages above 4 KiB: free's first test for interior pointers (see
+	 * above): ptr & align_mask[pc] != 0 means ptr may not start an
+	 * object of the class; 0 in bins that always miss. */
 	uintptr_t align_mask[TCACHE_NBINS_MAX];
-	/* The second test, for the classes whose mask is all ones:
-	 * arena_region_magic of the class size; 0 in the other bins (no
-	 * offset passes: their mask is exact, or they always miss). */
+	/* The region-start test: arena_region_magic of the class size (of the
+	 * page for a large class) in every cached bin with 4 KiB pages; with
+	 * larger pages only where the mask is all ones. 0 in the other bins
+	 * (no offset passes: they always miss, or their mask is exact). */
 	uint32_t region_magic[TCACHE_NBINS_MAX];
 
 	/* Slow-path fields. */
@@ -185,8 +189,9 @@ tcache_nrequests(const tcache_t *t, szind_t ind) {
 	return t->nrequests_base[pc] + (uint64_t)(t->period[pc] - t->ticks[pc]);
 }
 
-/* The secret every cached object holds in its first word (non-zero,
- * random per process; set by tcache_boot). */
+/* The key every cached object holds in its first word (non-zero; set by
+ * tcache_boot: the thread-state offset where the hit paths use it,
+ * tsd_fs_key, otherwise random per process). */
 extern uintptr_t tcache_key __attribute__((visibility("hidden")));
 
 /* Where a cached object holds the key: its first word (the smallest class
@@ -220,6 +225,30 @@ extern size_t tcache_maxclass;
  * than (size + 7) >> 3 as sz_size2index_tab does costs 4 KiB and saves
  * malloc's hit path two instructions. */
 extern uint8_t tcache_size2pc_tab[SZ_LOOKUP_MAXCLASS + 1];
+
+/*
+ * The bins of the sizes above SZ_LOOKUP_MAXCLASS, up to SZ_LARGE_MAXCLASS:
+ * every class there is a multiple of 1 KiB (four classes per doubling from
+ * 4 KiB up), so (size - 1) >> 10 determines it, and one load replaces
+ * sz_size2index_big's five instructions (bsr, shifts) on malloc's hit path
+ * for the cached large classes. 1.75 KiB with 2 MiB chunks, 7 KiB with
+ * 8 MiB ones; from 16 MiB chunks up malloc computes instead.
+ */
+#define TCACHE_BIG_LG_STEP  10
+#define TCACHE_BIG_NENTRIES (((SZ_LARGE_MAXCLASS - 1) >> TCACHE_BIG_LG_STEP) + 1)
+#define TCACHE_BIG_TAB      (TCACHE_BIG_NENTRIES <= 8192)
+extern uint8_t tcache_big2pc_tab[TCACHE_BIG_TAB ? TCACHE_BIG_NENTRIES : 1];
+_Static_assert(SZ_LOOKUP_MAXCLASS >= (4 << TCACHE_BIG_LG_STEP),
+               "classes above are 1 KiB multiples");
+
+/* The bin of size, SZ_LOOKUP_MAXCLASS < size <= SZ_LARGE_MAXCLASS. */
+ALWAYS_INLINE unsigned
+tcache_big_pc(size_t size) {
+	if (TCACHE_BIG_TAB) {
+		return tcache_big2pc_tab[(size - 1) >> TCACHE_BIG_LG_STEP];
+	}
+	return tcache_pc(sz_size2index_big(size));
+}
 
 /* Computes capacities from the options; call once at start-up. */
 void tcache_boot(void);

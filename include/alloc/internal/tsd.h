@@ -61,6 +61,11 @@ typedef struct {
 	 * backtrace or dumps, when nothing it allocates is sampled. */
 	struct prof_tdata_s *prof;
 	bool prof_busy;
+	/* tcache_size2pc_tab, copied by tsd_setup: malloc's hit path reads it
+	 * %fs-relative, off the register that addresses the cache, where the
+	 * shared table's address costs an instruction (`lea`). All zeros
+	 * (bin 0, which always misses) in a thread not set up. */
+	uint8_t size2pc[SZ_LOOKUP_MAXCLASS + 1];
 } tsd_t;
 
 extern __thread tsd_t tsd_tls TSD_TLS_MODEL;
@@ -105,7 +110,7 @@ tsd_tls_offset(void) {
  * register first (an extra lea): here it is `subq $1, %fs:...; js`.
  */
 ALWAYS_INLINE bool
-tsd_fs_tick(unsigned pc) {
+tsd_fs_tick(uintptr_t pc) {
 	bool negative;
 	__asm__ volatile("subq $1, %%fs:%c[off](%[base],%[pc],8)"
 	                 : "=@ccs"(negative)
@@ -115,21 +120,29 @@ tsd_fs_tick(unsigned pc) {
 	return negative;
 }
 /*
- * free's interior-pointer test (arena_region_start) on the offset
- * (uint16_t)(ptr + bias), bias being the page's zero-extended 16-bit pbias:
- * `add %di, %ax; imul %fs:..., %eax; cmp %fs:..., %eax` (the 16-bit add
- * keeps the upper half zero). GCC 12 zero-extends the sum again and loads
- * the magic into a register first (two more instructions).
+ * free's interior-pointer test with one-byte biases (4 KiB pages,
+ * arena_region_offset): the offset x = (uint16_t)ptr + (*bias << 8) mod
+ * 2^16, and x * M < M with M = region_magic[pc]. Four instructions: the
+ * zero-extending copy of the pointer's low half, the byte added to its
+ * second byte (%ah: x must live in one of %eax..%edx, which have such a
+ * byte; GCC 12 given the choice takes %ebx and saves it, two more
+ * instructions; and the bias's address in registers that need no REX
+ * prefix, the "R" constraint), the multiply and the compare against
+ * %fs-relative memory. The bias is read as the page's class byte is
+ * (arena_page_hdr): at hdr + page, off the same two registers.
  */
 ALWAYS_INLINE bool
-tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
+tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t pc) {
 	bool below;
-	__asm__("addw %w[ptr], %w[x]\n\t"
+	uint32_t x;
+	__asm__("movzwl %w[ptr], %k[x]\n\t"
+	        "addb %c[boff](%[bb],%[bi]), %h[x]\n\t"
 	        "imull %%fs:%c[off](%[base],%[pc],4), %k[x]\n\t"
 	        "cmpl %%fs:%c[off](%[base],%[pc],4), %k[x]"
-	        : [x] "+&r"(bias), "=@ccb"(below)
-	        : [ptr] "r"(ptr), [base] "r"(tsd_tls_offset()), [pc] "r"(pc),
-	          [off] "i"(offsetof(tsd_t, tcache.region_magic))
+	        : [x] "=&a"(x), "=@ccb"(below)
+	        : [ptr] "r"(ptr), [bb] "R"(hdr), [bi] "R"(page),
+	          [boff] "i"(offsetof(arena_chunk_t, pbias)), [base] "r"(tsd_tls_offset()),
+	          [pc] "r"(pc), [off] "i"(offsetof(tsd_t, tcache.region_magic))
 	        : "memory");
 	return below;
 }
@@ -155,23 +168,60 @@ tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
 	                   [pc] "r"(pc), [off] "i"(offsetof(tsd_t, tcache.head))
 	                 : "memory", "cc");
 }
+/* tsd_tls.size2pc[size] as `movzbl %fs:...(off,size), reg`, with the offset
+ * register kept for the rest of malloc's hit path: GCC 12 loads the offset
+ * into the register it then loads the byte into, and loads it again after
+ * the branch for larger sizes joins (one more instruction). */
+ALWAYS_INLINE uintptr_t
+tsd_fs_size2pc(size_t size) {
+	uintptr_t pc;
+	__asm__(
+	    "movzbl %%fs:%c[off](%[base],%[size]), %k[pc]"
+	    : [pc] "=&r"(pc)
+	    : [base] "r"(tsd_tls_offset()), [size] "r"(size), [off] "i"(offsetof(tsd_t, size2pc))
+	    : "memory");
+	return pc;
+}
+/*
+ * The cache key (tcache.h) on this build: the thread-state offset itself,
+ * which the hit paths hold in a register anyway, so free compares and
+ * stores it without loading a secret (one instruction). The same for every
+ * thread of the process; tcache_boot sets tcache_key to it for the slow
+ * paths. See doc/design.md, "Bad frees on the hit path".
+ */
+#define TSD_KEY_IS_OFFSET 1
+ALWAYS_INLINE uintptr_t
+tsd_fs_key(void) {
+	return tsd_tls_offset();
+}
 #else
-#define TSD_FS(field) (tsd_tls.field)
+#define TSD_FS(field)     (tsd_tls.field)
 ALWAYS_INLINE bool
 tsd_fs_misaligned(const void *ptr, uintptr_t pc) {
 	return ((uintptr_t)ptr & tsd_tls.tcache.align_mask[pc]) != 0;
 }
 ALWAYS_INLINE bool
-tsd_fs_region_start16(uint32_t bias, const void *ptr, uintptr_t pc) {
+tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t pc) {
 	uint32_t magic = tsd_tls.tcache.region_magic[pc];
-	return (uint16_t)((uintptr_t)ptr + bias) * magic < magic;
+	uint8_t bias = ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pbias) + page];
+	uint32_t x = (uint16_t)((uintptr_t)ptr + ((uint32_t)bias << 8));
+	return x * magic < magic;
 }
 ALWAYS_INLINE void
 tsd_fs_head_move(uintptr_t pc, intptr_t delta) {
 	tsd_tls.tcache.head[pc] += delta;
 }
+ALWAYS_INLINE uintptr_t
+tsd_fs_size2pc(size_t size) {
+	return tsd_tls.size2pc[size];
+}
+#define TSD_KEY_IS_OFFSET 0
+ALWAYS_INLINE uintptr_t
+tsd_fs_key(void) {
+	return tcache_key;
+}
 ALWAYS_INLINE bool
-tsd_fs_tick(unsigned pc) {
+tsd_fs_tick(uintptr_t pc) {
 	/* A relaxed load and store (TCACHE_COUNTER_SET), not a locked
 	 * read-modify-write: only this thread writes the tick. */
 	int64_t ticks = tsd_tls.tcache.ticks[pc] - 1;
@@ -182,7 +232,7 @@ tsd_fs_tick(unsigned pc) {
 _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->align_mask[0]) == 8, "tsd_fs_misaligned tests 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->region_magic[0]) == 4,
-               "tsd_fs_region_start16 multiplies by 4 bytes");
+               "tsd_fs_region_start8 multiplies by 4 bytes");
 
 /*
  * What the layers above thread state ask of it, decided once by alloc.c at
