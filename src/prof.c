@@ -23,6 +23,7 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof_dump.h"
+#include "alloc/internal/prof_unwind.h"
 #include "alloc/internal/tcache.h"
 #include "alloc/internal/tsd.h"
 
@@ -97,13 +98,19 @@ prof_ln(double x) {
 	}
 	double z = (m - 1) / (m + 1);
 	double z2 = z * z;
-	double term = z;
-	double sum = 0;
-	for (int k = 1; k < 40; k += 2) {
-		sum += term / k;
-		term *= z2;
+	/* 1 + z^2/3 + z^4/5 + ... + z^20/21 by Horner's rule: the terms left
+	 * out are below 1e-18 of the sum. Each sample draws a logarithm, so
+	 * this is part of a sample's cost. */
+	static const double inv_odd[] = {
+	    1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+	    1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
+	};
+	double p = inv_odd[10];
+#pragma GCC unroll 16
+	for (int i = 9; i >= 0; i--) {
+		p = p * z2 + inv_odd[i];
 	}
-	return 2 * sum + e * PROF_LN2;
+	return 2 * z * p + e * PROF_LN2;
 }
 
 double
@@ -117,20 +124,35 @@ prof_exp(double x) {
 	/* x = k ln 2 + r, |r| <= ln 2 / 2; exp r by its Taylor series. */
 	int k = (int)(x / PROF_LN2 + (x < 0 ? -0.5 : 0.5));
 	double r = x - k * PROF_LN2;
-	double sum = 1, term = 1;
-	for (int i = 1; i < 25; i++) {
-		term *= r / i;
-		sum += term;
+	/* e^r to r^14/14! by Horner's rule (the rest is below 1e-18 for
+	 * |r| <= ln 2 / 2), then times 2^k, built directly: |k| <= 1010, a
+	 * normal double. */
+	static const double inv_fact[] = {
+	    1.0,
+	    1.0,
+	    1.0 / 2,
+	    1.0 / 6,
+	    1.0 / 24,
+	    1.0 / 120,
+	    1.0 / 720,
+	    1.0 / 5040,
+	    1.0 / 40320,
+	    1.0 / 362880,
+	    1.0 / 3628800,
+	    1.0 / 39916800,
+	    1.0 / 479001600,
+	    1.0 / 6227020800.0,
+	    1.0 / 87178291200.0,
+	};
+	double p = inv_fact[14];
+#pragma GCC unroll 16
+	for (int i = 13; i >= 0; i--) {
+		p = p * r + inv_fact[i];
 	}
-	while (k > 0) {
-		sum *= 2;
-		k--;
-	}
-	while (k < 0) {
-		sum /= 2;
-		k++;
-	}
-	return sum;
+	uint64_t bits = (uint64_t)(k + 1023) << 52;
+	double scale;
+	memcpy(&scale, &bits, sizeof(scale));
+	return p * scale;
 }
 
 uint64_t
@@ -236,7 +258,18 @@ NOINLINE static unsigned
 prof_backtrace(uintptr_t *pcs, unsigned max) {
 	prof_bt_collect_t c = {pcs, 0, max, true};
 #if ALLOC_CONFIG_PROF_BACKTRACE == 1
-	_Unwind_Backtrace(prof_unwind_frame, &c);
+	/* The cached unwinder (prof_unwind.h) for stacks it can follow,
+	 * libgcc's for the others. */
+	uintptr_t buf[PROF_BT_MAX + 32];
+	int n = prof_unwind_backtrace(buf, (unsigned)(sizeof(buf) / sizeof(buf[0])));
+	if (n == PROF_UNWIND_FALLBACK) {
+		_Unwind_Backtrace(prof_unwind_frame, &c);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!prof_bt_add(&c, buf[i])) {
+			break;
+		}
+	}
 #elif ALLOC_CONFIG_PROF_BACKTRACE == 2
 	/* Frame pointers: each frame holds the caller's frame pointer, then
 	 * the return address. Stop at anything that does not look like a
@@ -457,9 +490,19 @@ prof_bt_intern(const uintptr_t *pcs, unsigned n) {
 /* The counts of bt for thread td, made if new; NULL when memory is short. */
 static prof_tctx_t *
 prof_tctx_get(prof_bt_t *bt, prof_tdata_t *td) {
-	for (prof_tctx_t *t = bt->tctxs; t != NULL; t = t->next) {
-		if (t->tdata == td) {
-			return t;
+	/* The shorter list: few threads per backtrace in most programs, few
+	 * backtraces per thread in programs of many short threads. */
+	if (td->ntctx < bt->ntctx) {
+		for (prof_tctx_t *t = td->tctxs; t != NULL; t = t->tdata_next) {
+			if (t->bt == bt) {
+				return t;
+			}
+		}
+	} else {
+		for (prof_tctx_t *t = bt->tctxs; t != NULL; t = t->next) {
+			if (t->tdata == td) {
+				return t;
+			}
 		}
 	}
 	prof_tctx_t *t = base_alloc(sizeof(*t));
@@ -470,6 +513,10 @@ prof_tctx_get(prof_bt_t *bt, prof_tdata_t *td) {
 	t->tdata = td;
 	t->next = bt->tctxs;
 	bt->tctxs = t;
+	bt->ntctx++;
+	t->tdata_next = td->tctxs;
+	td->tctxs = t;
+	td->ntctx++;
 	td->has_tctx = true;
 	return t;
 }
@@ -490,6 +537,9 @@ typedef struct {
 	uint32_t real_ind;
 	/* Arena the object came from (arena.<i>.reset). */
 	arena_t *arena;
+	/* The unbiasing factor its counts were added with (taken off again
+	 * with the same one). */
+	double factor;
 } prof_sample_t;
 
 static prof_sample_t *prof_samples;
@@ -640,10 +690,10 @@ prof_record(tsd_t *tsd, arena_t *arena, void *ptr, size_t usize, szind_t ind, sz
 	mutex_lock(&prof_lock);
 	prof_bt_t *bt = prof_bt_intern(pcs, n);
 	prof_tctx_t *t = bt == NULL ? NULL : prof_tctx_get(bt, td);
-	prof_sample_t s = {(uintptr_t)ptr, t, usize, ind, real_ind, arena};
+	double factor = prof_unbias_factor(usize, prof_lg_sample);
+	prof_sample_t s = {(uintptr_t)ptr, t, usize, ind, real_ind, arena, factor};
 	bool ok = t != NULL && prof_sample_insert(&s);
 	if (ok) {
-		double factor = prof_unbias_factor(usize, prof_lg_sample);
 		prof_cnt_add(t, usize, factor);
 		if (real_ind >= SZ_NPAGED) {
 			__atomic_fetch_add(&prof_nhuge, 1, __ATOMIC_RELAXED);
@@ -753,7 +803,7 @@ prof_forget(const void *ptr, prof_sample_t *out) {
 	}
 	*out = *s;
 	if (s->tctx != NULL) {
-		prof_cnt_sub(s->tctx, s->usize, prof_unbias_factor(s->usize, prof_lg_sample));
+		prof_cnt_sub(s->tctx, s->usize, s->factor);
 	}
 	if (s->real_ind >= SZ_NPAGED) {
 		__atomic_fetch_sub(&prof_nhuge, 1, __ATOMIC_RELAXED);
@@ -790,17 +840,16 @@ prof_huge_resized(void *old, void *new_ptr, size_t usize) {
 	if (s != NULL) {
 		prof_sample_t moved = *s;
 		if (moved.tctx != NULL) {
-			prof_cnt_sub(moved.tctx, moved.usize,
-			             prof_unbias_factor(moved.usize, prof_lg_sample));
+			prof_cnt_sub(moved.tctx, moved.usize, moved.factor);
 		}
 		prof_sample_remove(s);
 		moved.ptr = (uintptr_t)new_ptr;
 		moved.usize = usize;
 		moved.ind = moved.real_ind = sz_size2index(usize);
+		moved.factor = prof_unbias_factor(usize, prof_lg_sample);
 		if (prof_sample_insert(&moved)) {
 			if (moved.tctx != NULL) {
-				prof_cnt_add(moved.tctx, usize,
-				             prof_unbias_factor(usize, prof_lg_sample));
+				prof_cnt_add(moved.tctx, usize, moved.factor);
 			}
 		} else {
 			/* No room to keep it: the object is no longer sampled. */
@@ -823,8 +872,7 @@ prof_arena_reset(arena_t *arena) {
 			continue;
 		}
 		if (s->tctx != NULL) {
-			prof_cnt_sub(s->tctx, s->usize,
-			             prof_unbias_factor(s->usize, prof_lg_sample));
+			prof_cnt_sub(s->tctx, s->usize, s->factor);
 		}
 		if (s->real_ind >= SZ_NPAGED) {
 			__atomic_fetch_sub(&prof_nhuge, 1, __ATOMIC_RELAXED);
@@ -1035,6 +1083,10 @@ prof_boot(void) {
 	prof_gdump_active = opt_prof_gdump;
 	prof_interval = opt_lg_prof_interval < 0 ? 0 : (uint64_t)1 << opt_lg_prof_interval;
 	dl_iterate_phdr(prof_self_find, NULL);
+	if (config_prof_backtrace == 1 && !prof_unwind_boot()) {
+		msg_warn("heap profiling: no memory for the unwinder's cache; backtraces "
+		         "take libgcc's unwinder every time");
+	}
 	prof_enabled = true;
 }
 
@@ -1043,9 +1095,11 @@ prof_boot_late(void) {
 	if (!config_prof || !prof_enabled) {
 		return;
 	}
-	/* The unwinder's first run may set itself up (and allocate): do it
-	 * now, with sampling off for this thread, rather than inside the
-	 * first sampled allocation. */
+	/* The unwinder's first run sets itself up (libunwind allocates then;
+	 * the cached unwinder decodes the rules of the frames below here):
+	 * do it now, with sampling off for this thread, rather than inside
+	 * the first sampled allocation. A later fallback to libgcc's
+	 * unwinder runs with sampling off too. */
 	tsd_t *tsd = tsd_get();
 	uintptr_t pcs[4] = {0};
 	bool busy = tsd->prof_busy;
@@ -1156,12 +1210,14 @@ prof_prefork(void) {
 	if (config_prof && prof_enabled) {
 		mutex_prefork(&prof_dump_lock);
 		mutex_prefork(&prof_lock);
+		prof_unwind_prefork();
 	}
 }
 
 void
 prof_postfork_parent(void) {
 	if (config_prof && prof_enabled) {
+		prof_unwind_postfork_parent();
 		mutex_postfork_parent(&prof_lock);
 		mutex_postfork_parent(&prof_dump_lock);
 	}
@@ -1170,6 +1226,7 @@ prof_postfork_parent(void) {
 void
 prof_postfork_child(void) {
 	if (config_prof && prof_enabled) {
+		prof_unwind_postfork_child();
 		mutex_postfork_child(&prof_lock);
 		mutex_postfork_child(&prof_dump_lock);
 		/* The child's dumps carry its pid and count from 0 again. */

@@ -217,6 +217,10 @@ function print_geo_table(style,    j, a, tg, rg, tj, rj, ng, nj) {
 
 # the closing note: liballoc against each of the others
 function print_note(    j, a, t, r, s, n) {
+	if (!have("liballoc") && na >= 2 && !have("glibc")) {
+		print_vs_first()
+		return
+	}
 	if (!have("liballoc")) {
 		print "liballoc was not measured in this run: no comparison of liballoc to quote."
 		return
@@ -233,6 +237,21 @@ function print_note(    j, a, t, r, s, n) {
 		    fmt_ratio(t), fmt_ratio(r), n)
 	}
 	printf "geometric mean of liballoc / other (below 1.00: liballoc is faster or smaller)\n%s", s
+}
+
+# without liballoc or glibc by those names (e.g. one library under two
+# MALLOC_CONFs, scripts/bench --conf): each allocator against the first
+function print_vs_first(    j, a, t, r, n, s) {
+	s = ""
+	for (j = 2; j <= na; j++) {
+		a = A[j]
+		t = geomean(mt, a, A[1])
+		n = GN
+		r = geomean(mr, a, A[1])
+		s = s sprintf("%s / %s: time %s, peak RSS %s (%d workloads)\n", a, A[1],
+		    t > 0 ? sprintf("%.3f", t) : "-", r > 0 ? sprintf("%.3f", r) : "-", n)
+	}
+	printf "geometric mean over workloads of each allocator / the first\n%s", s
 }
 
 function print_md(    i, j, w, a) {

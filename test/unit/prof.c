@@ -163,11 +163,11 @@ test_heap_v2(void **state) {
 	a->pcs[2] = 0x7f0000001234;
 	b->nframes = 1;
 	b->pcs[0] = 0x500001;
-	prof_tctx_t ta0 = {a, &t0, {3, 300, 5, 500}, {0, 0, 0, 0}, NULL};
-	prof_tctx_t ta1 = {a, &t1, {1, 4096, 1, 4096}, {0, 0, 0, 0}, NULL};
+	prof_tctx_t ta0 = {a, &t0, {3, 300, 5, 500}, {0, 0, 0, 0}, NULL, NULL};
+	prof_tctx_t ta1 = {a, &t1, {1, 4096, 1, 4096}, {0, 0, 0, 0}, NULL, NULL};
 	ta0.next = &ta1;
 	a->tctxs = &ta0;
-	prof_tctx_t tb0 = {b, &t0, {0, 0, 0, 0}, {0, 0, 0, 0}, NULL};
+	prof_tctx_t tb0 = {b, &t0, {0, 0, 0, 0}, {0, 0, 0, 0}, NULL, NULL};
 	b->tctxs = &tb0;
 	a->next = b;
 	const char maps[] = "00400000-00401000 r-xp 00000000 08:01 42 /bin/prog\n";
@@ -279,7 +279,7 @@ test_pprof_profile(void **state) {
 	a->nframes = 2;
 	a->pcs[0] = 0x400101;
 	a->pcs[1] = 0x400201;
-	prof_tctx_t ta = {a, &t0, {2, 128, 0, 0}, {10.4, 665.6, 0, 0}, NULL};
+	prof_tctx_t ta = {a, &t0, {2, 128, 0, 0}, {10.4, 665.6, 0, 0}, NULL, NULL};
 	a->tctxs = &ta;
 	const char maps[] = "00400000-00401000 r-xp 00001000 08:01 42   /bin/prog\n"
 	                    "00601000-00602000 rw-p 00001000 08:01 42   /bin/prog\n"

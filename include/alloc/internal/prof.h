@@ -27,8 +27,9 @@
  * address holds, per sampled object, its backtrace's record and its real
  * size class.
  *
- * Backtraces are taken without allocating (libgcc's unwinder, frame
- * pointers or libunwind, chosen by configure), minus liballoc's own frames,
+ * Backtraces are taken without allocating (libgcc's unwinder, on x86-64
+ * behind the cached unwinder of prof_unwind.h; frame pointers; or
+ * libunwind; chosen by configure), minus liballoc's own frames,
  * and interned in a table of records that count current and (prof_accum)
  * cumulative objects and bytes per thread. Everything prof keeps lives in
  * base or mmap'd memory, never in the program's heap.
@@ -37,7 +38,8 @@
  * every arena, bin and huge lock (the validator holds arena locks while it
  * looks a sampled page up) and never while calling into an arena; only
  * base's lock nests inside it. prof_dump_lock serialises dumps; taken
- * before prof_lock.
+ * before prof_lock. prof_unwind_lock (prof_unwind.c) is a leaf, held
+ * during a backtrace only, before prof_lock is taken.
  */
 #ifndef ALLOC_INTERNAL_PROF_H
 #define ALLOC_INTERNAL_PROF_H

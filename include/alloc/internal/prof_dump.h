@@ -67,6 +67,11 @@ struct prof_tdata_s {
 	prof_cnt_t cnt;
 	/* All records (prof_lock). */
 	prof_tdata_t *next;
+	/* The thread's counts, one per backtrace (linked by tdata_next), and
+	 * how many: a lookup walks this list or the backtrace's, whichever is
+	 * shorter. */
+	prof_tctx_t *tctxs;
+	unsigned ntctx;
 };
 
 /* The counts of one backtrace for one thread. */
@@ -77,6 +82,8 @@ struct prof_tctx_s {
 	prof_est_t est;
 	/* The backtrace's other threads. */
 	prof_tctx_t *next;
+	/* The thread's other backtraces. */
+	prof_tctx_t *tdata_next;
 };
 
 /* An interned backtrace: return addresses, innermost first, liballoc's
@@ -84,8 +91,9 @@ struct prof_tctx_s {
 struct prof_bt_s {
 	uint64_t hash;
 	unsigned nframes;
-	/* Per-thread counts. */
+	/* Per-thread counts, and how many. */
 	prof_tctx_t *tctxs;
+	unsigned ntctx;
 	/* All records (prof_lock), and the chain of its hash slot. */
 	prof_bt_t *next;
 	prof_bt_t *chain;
