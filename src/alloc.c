@@ -99,7 +99,10 @@ malloc_init_hard(void) {
 		background_thread_mark_enabled();
 	}
 	pthread_atfork(alloc_prefork, alloc_postfork_parent, alloc_postfork_child);
-	stats_print_atexit_boot();
+	/* Tested here: the never-run code (stats_print.c) stays untouched. */
+	if (opt_stats_print) {
+		stats_print_atexit_boot();
+	}
 	fill_atexit_boot();
 	prof_boot_late();
 	timeline_boot();
