@@ -235,11 +235,9 @@ test_boot(void **state) {
 			full = full < 20 ? 20 : full > 200 ? 200 : full;
 		}
 		assert_int_equal(tcache_cap_max(i), full);
-		/* Every bin starts on a stack of 8 slots, fewer where a fill
-		 * of half of it would pass 8 KiB (at least 2). */
-		size_t fill = (8 << 10) / sz_index2size(i);
-		unsigned want = fill >= 4 ? 8 : fill >= 1 ? 2 * (unsigned)fill : 2;
-		want = full < want ? full : want;
+		/* Every bin starts on a stack of 8 slots (its full one when
+		 * smaller), whatever its size. */
+		unsigned want = full < 8 ? full : 8;
 		assert_int_equal(t->ncached_max[pc], want);
 		assert_int_equal(t->empty[pc] - t->full[pc], want);
 		assert_ptr_equal(t->head[pc], t->empty[pc]);
