@@ -15,7 +15,6 @@
 #include "alloc/internal/message.h"
 #include "alloc/internal/mutex.h"
 #include "alloc/internal/prof.h"
-#include "alloc/internal/tsd.h"
 #include "alloc/internal/timeline.h"
 #include "alloc/internal/tsd.h"
 
@@ -350,7 +349,8 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	/* The thread's own arena (the cache's, for a thread not set up):
 	 * objects of any other are handed over without a lock
 	 * (arena_bin_hand_over). */
-	const arena_t *home = tsd_get()->arena != NULL ? tsd_get()->arena : t->arena;
+	const arena_t *home = tsd_get()->arena;
+	home = home != NULL ? home : t->arena;
 	while (left != 0) {
 		if (ind < SZ_NSMALL) {
 			if (arena_chunk_of(oldest[0])->arena != home) {
