@@ -59,13 +59,16 @@ for f in malloc free calloc realloc tsd_boot arena_boot tcache_boot malloc_init_
 		continue
 	fi
 	a=$((16#$a))
-	[ "$a" -ge "$hot_start" ] && [ "$a" -lt "$hot_end" ] || bad "$f is not in the hot text"
+	if [ "$a" -lt "$hot_start" ] || [ "$a" -ge "$hot_end" ]; then
+		bad "$f is not in the hot text"
+	fi
 done
 
 fini=$(readelf -dW "$lib" | awk '$2 == "(FINI)" {print $3}')
 dt=$(sym_addr alloc_dt_fini)
-[ -n "$fini" ] && [ -n "$dt" ] && [ $((fini)) -eq $((16#$dt)) ] ||
-	bad "DT_FINI ($fini) is not alloc_dt_fini (${dt:-missing})"
+if [ -z "$fini" ] || [ -z "$dt" ] || [ $((fini)) -ne $((16#$dt)) ]; then
+	bad "DT_FINI (${fini:-none}) is not alloc_dt_fini (${dt:-missing})"
+fi
 
 ro=$(echo "$sections" | awk '$2 == ".rodata" {print $4}')
 eh=$(echo "$sections" | awk '$2 == ".eh_frame" {print $4}')
@@ -88,7 +91,7 @@ if [ -f "$script" ]; then
 	nmissing=$(echo "$missing" | grep -c .)
 	echo "src/hot_text.ld: $total functions, $nmissing not in the library"
 	[ $((nmissing * 10)) -le "$total" ] ||
-		bad "src/hot_text.ld is stale ($nmissing of $total functions are gone: $(echo $missing | head -c 300)); rerun scripts/hot-text --write"
+		bad "src/hot_text.ld is stale ($nmissing of $total functions are gone: $(echo "$missing" | tr '\n' ' ' | head -c 300)); rerun scripts/hot-text --write"
 fi
 
 [ $fail = 0 ] && echo "layout: OK"
