@@ -115,7 +115,7 @@ malloc_init_hard(void) {
  * calls it once at exit. The C runtime's own _fini does nothing
  * (destructors run from .fini_array) but sits in .fini, after all the
  * text, so calling it faulted the last 64 KiB of text in, in every
- * process; this one lies with the start-up code (src/hot_text.ld).
+ * process; this one lies with the start-up code (src/hot_text.list).
  */
 void alloc_dt_fini(void);
 __attribute__((used)) void

@@ -2,20 +2,22 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # The shared library's layout for a small program's footprint (doc/design.md,
-# "Fixed footprint"; configure's LAYOUT_LDFLAGS), read from the built
-# $LIBALLOC with readelf and nm:
-#   1. the hot text: a .text.alloc_hot section that starts within the first
-#      page of the executable segment and ends within its first 64 KiB, and
-#      holds the entry points and the start-up functions a program runs
-#      (malloc, free, calloc, realloc, unless the build has a prefix
-#      $ALLOC_PREFIX; tsd_boot, arena_boot, tcache_boot, malloc_init_hard)
-#      and alloc_dt_fini;
-#   2. DT_FINI is alloc_dt_fini (not the C runtime's _fini after the text);
+# "Fixed footprint"; configure's LAYOUT_*), read from the built $LIBALLOC
+# with readelf and nm:
+#   1. DT_FINI is alloc_dt_fini (not the C runtime's _fini after the text);
+#   2. the hot text: every function src/hot_text.list names (and GCC's
+#      clones of them) lies in the first 64 KiB of the executable segment,
+#      among them malloc, free, calloc, realloc (unless the build has a
+#      prefix, $ALLOC_PREFIX), tsd_boot, arena_boot, tcache_boot,
+#      malloc_init_hard and alloc_dt_fini, and so does pthread_atfork when
+#      it is linked in (glibc's libc_nonshared.a); all in .text, the one
+#      section tools such as valgrind read symbols from;
 #   3. .rodata follows .eh_frame and starts on a 64 KiB boundary;
-#   4. src/hot_text.ld is not stale: at least 90 % of the functions it names
-#      exist in the library (rerun scripts/hot-text after renaming them).
-# Skips (77) when the library was linked without the layout (a toolchain
-# that does not take it) or readelf/nm is missing.
+#   4. src/hot_text.list is not stale: at least 90 % of its functions exist
+#      in the library (rerun scripts/hot-text --write after renaming them).
+# Skips (77) when the library was linked without the layout (DT_FINI is not
+# alloc_dt_fini: a toolchain that does not take it) or readelf/nm is
+# missing.
 set -u
 
 . "$(dirname "$0")/lib/preamble.sh"
@@ -29,14 +31,17 @@ bad() {
 }
 
 sections=$(readelf -SW "$lib")
-hot=$(echo "$sections" | awk '$2 == ".text.alloc_hot" {print $4, $6}')
-if [ -z "$hot" ]; then
-	echo "SKIP: $lib has no .text.alloc_hot (linked without the layout)"
+symbols=$(nm -S "$lib")
+# sym_addr NAME: the address of function NAME (local or global), or nothing
+sym_addr() { echo "$symbols" | awk -v n="$1" '$4 == n && ($3 == "t" || $3 == "T") {print $1; exit}'; }
+
+fini=$(readelf -dW "$lib" | awk '$2 == "(FINI)" {print $3}')
+dt=$(sym_addr alloc_dt_fini)
+if [ -z "$fini" ] || [ -z "$dt" ] || [ $((fini)) -ne $((16#$dt)) ]; then
+	echo "SKIP: $lib was linked without the layout (DT_FINI ${fini:-none} is not alloc_dt_fini)"
 	exit 77
 fi
-read -r hot_addr hot_size <<<"$hot"
-hot_start=$((16#$hot_addr))
-hot_end=$((hot_start + 16#$hot_size))
+
 # LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg(R E: two fields) Align
 text_seg=$(readelf -lW "$lib" | awk '$1 == "LOAD" && $8 == "E" {print $3; exit}')
 [ -n "$text_seg" ] || {
@@ -44,36 +49,44 @@ text_seg=$(readelf -lW "$lib" | awk '$1 == "LOAD" && $8 == "E" {print $3; exit}'
 	exit 1
 }
 seg_start=$((text_seg))
-echo "hot text: $((hot_end - hot_start)) bytes at +$((hot_start - seg_start)) in the text segment"
-[ $((hot_start - seg_start)) -lt 4096 ] ||
-	bad "the hot text starts $((hot_start - seg_start)) bytes into the text segment (PLT and .init only should come first)"
-[ $((hot_end - seg_start)) -le 65536 ] ||
-	bad "the hot text ends $((hot_end - seg_start)) bytes into the text segment: more than the first 64 KiB window"
+text=$(echo "$sections" | awk '$2 == ".text" {print $4, $6}')
+read -r text_addr text_size <<<"$text"
+text_start=$((16#$text_addr))
+text_end=$((text_start + 16#$text_size))
 
-# symbol ADDR of a function (local or global), empty when missing
-symbols=$(nm "$lib")
-sym_addr() { echo "$symbols" | awk -v n="$1" '$3 == n && ($2 == "t" || $2 == "T") {print $1; exit}'; }
-# A --with-prefix build's entry points have other names than the script's
+# Every function of the list (base names: GCC's .part/.constprop/.isra
+# clones share them; cold parts stay with the cold code), and the ones
+# every program runs, by name.
+list=$src/src/hot_text.list
+names=$(sed -n '/^[A-Za-z_]/p' "$list")
+hot=$(echo "$symbols" | awk '$3 == "t" || $3 == "T" {print $1, $2, $4}' |
+	awk -v names="$names" 'BEGIN {n = split(names, a, "\n"); for (i = 1; i <= n; i++) want[a[i]] = 1}
+		{b = $3; gsub(/\.(part|constprop|isra)\.[0-9]+/, "", b); if (b in want && $3 !~ /\.cold$/) print $1, $2, $3}')
+max_end=0 worst=
+while read -r a sz name; do
+	e=$((16#$a + 16#$sz))
+	if [ "$e" -gt "$max_end" ]; then max_end=$e worst=$name; fi
+	if [ $((16#$a)) -lt "$text_start" ] || [ "$e" -gt "$text_end" ]; then
+		bad "$name is outside .text"
+	fi
+done <<<"$hot"
+atfork=$(sym_addr pthread_atfork)
+if [ -n "$atfork" ] && [ $((16#$atfork + 16)) -gt "$max_end" ]; then
+	max_end=$((16#$atfork + 16)) worst=pthread_atfork
+fi
+echo "hot text: $(echo "$hot" | grep -c .) functions, ending $((max_end - seg_start)) bytes into the text segment ($worst)"
+[ $((max_end - seg_start)) -le 65536 ] ||
+	bad "the hot text ends $((max_end - seg_start)) bytes into the text segment ($worst): past its first 64 KiB"
+
+# A --with-prefix build's entry points have other names than the list's
 # (ALLOC_PREFIX, set by make check): only the start-up functions then.
 checked="tsd_boot arena_boot tcache_boot malloc_init_hard alloc_dt_fini"
 [ -n "${ALLOC_PREFIX:-}" ] || checked="malloc free calloc realloc $checked"
 for f in $checked; do
-	a=$(sym_addr "$f")
-	if [ -z "$a" ]; then
-		bad "$f: no such function in $lib"
-		continue
-	fi
-	a=$((16#$a))
-	if [ "$a" -lt "$hot_start" ] || [ "$a" -ge "$hot_end" ]; then
-		bad "$f is not in the hot text"
+	if ! echo "$hot" | awk -v n="$f" '$3 == n {found = 1} END {exit !found}'; then
+		bad "$f is not among the hot functions of $lib"
 	fi
 done
-
-fini=$(readelf -dW "$lib" | awk '$2 == "(FINI)" {print $3}')
-dt=$(sym_addr alloc_dt_fini)
-if [ -z "$fini" ] || [ -z "$dt" ] || [ $((fini)) -ne $((16#$dt)) ]; then
-	bad "DT_FINI (${fini:-none}) is not alloc_dt_fini (${dt:-missing})"
-fi
 
 ro=$(echo "$sections" | awk '$2 == ".rodata" {print $4}')
 eh=$(echo "$sections" | awk '$2 == ".eh_frame" {print $4}')
@@ -84,20 +97,15 @@ else
 	[ $((16#$ro % 65536)) -eq 0 ] || bad ".rodata (0x$ro) is not on a 64 KiB boundary"
 fi
 
-# The script's names against the library's functions (GCC's .part/.cold
-# clones share their base name).
-script=$src/src/hot_text.ld
-if [ -f "$script" ]; then
-	names=$(grep -o '\*(\.text\.[A-Za-z_0-9]*' "$script" | sed 's/^\*(\.text\.//' | sort -u)
-	have=$(echo "$symbols" | awk '$2 == "t" || $2 == "T" {print $3}' |
-		sed -E 's/\.(cold|part\.[0-9]+|constprop\.[0-9]+|isra\.[0-9]+)//g' | sort -u)
-	total=$(echo "$names" | grep -c .)
-	missing=$(comm -23 <(echo "$names") <(echo "$have"))
-	nmissing=$(echo "$missing" | grep -c .)
-	echo "src/hot_text.ld: $total functions, $nmissing not in the library"
-	[ $((nmissing * 10)) -le "$total" ] ||
-		bad "src/hot_text.ld is stale ($nmissing of $total functions are gone: $(echo "$missing" | tr '\n' ' ' | head -c 300)); rerun scripts/hot-text --write"
-fi
+# The list's names against the library's functions.
+have=$(echo "$symbols" | awk '$3 == "t" || $3 == "T" {print $4}' |
+	sed -E 's/\.(cold|part\.[0-9]+|constprop\.[0-9]+|isra\.[0-9]+)//g' | sort -u)
+total=$(echo "$names" | grep -c .)
+missing=$(comm -23 <(echo "$names" | sort -u) <(echo "$have"))
+nmissing=$(echo "$missing" | grep -c .)
+echo "src/hot_text.list: $total functions, $nmissing not in the library"
+[ $((nmissing * 10)) -le "$total" ] ||
+	bad "src/hot_text.list is stale ($nmissing of $total functions are gone: $(echo "$missing" | tr '\n' ' ' | head -c 300)); rerun scripts/hot-text --write"
 
 [ $fail = 0 ] && echo "layout: OK"
 exit $fail
