@@ -834,7 +834,8 @@ sdallocx_size2pc(size_t size) {
 	if (likely(size - 1 < SZ_LOOKUP_MAXCLASS)) {
 		return tsd_fs_size2pc(size);
 	}
-	if (likely(size <= SZ_LARGE_MAXCLASS)) {
+	/* size 0 fails here too (size - 1 wraps). */
+	if (likely(size - 1 < SZ_LARGE_MAXCLASS)) {
 		return tcache_big_pc(size);
 	}
 	return 0;
