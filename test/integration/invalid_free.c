@@ -240,34 +240,32 @@ case_free_small_interior(void) {
 	return probe_heap(sizes, 2, p, 100);
 }
 
-/* sdallocx with the size of another class: freeing with it would corrupt
- * the bin of that class. Only on an allocator that has sdallocx. */
+/* sdallocx of malloc(100) with the size `wrong`, of another class: freeing
+ * with it would corrupt the bin of that class. Only on an allocator that
+ * has sdallocx. */
 static int
-case_sdallocx_wrong_size(void) {
+sdallocx_wrong_size(size_t wrong) {
 	void (*sdallocx_fn)(void *, size_t, int) =
 	    (void (*)(void *, size_t, int))dlsym(RTLD_DEFAULT, "sdallocx");
 	if (sdallocx_fn == NULL)
 		return EXIT_CONSISTENT;
 	char *p = malloc(100);
 	memset(p, 1, 100);
-	sdallocx_fn(bad(p), 5000, 0);
-	static const size_t sizes[] = {100, 5000};
+	sdallocx_fn(bad(p), wrong, 0);
+	const size_t sizes[] = {100, wrong};
 	return probe_heap(sizes, 2, NULL, 0);
 }
 
-/* The same with a size whose class free's hit path serves (sdallocx checks
- * the size there too, before the cache takes the block). */
+static int
+case_sdallocx_wrong_size(void) {
+	return sdallocx_wrong_size(5000);
+}
+
+/* A size whose class free's hit path serves: sdallocx checks it there too,
+ * before the cache takes the block. */
 static int
 case_sdallocx_wrong_small_size(void) {
-	void (*sdallocx_fn)(void *, size_t, int) =
-	    (void (*)(void *, size_t, int))dlsym(RTLD_DEFAULT, "sdallocx");
-	if (sdallocx_fn == NULL)
-		return EXIT_CONSISTENT;
-	char *p = malloc(100);
-	memset(p, 1, 100);
-	sdallocx_fn(bad(p), 200, 0);
-	static const size_t sizes[] = {100, 200};
-	return probe_heap(sizes, 2, NULL, 0);
+	return sdallocx_wrong_size(200);
 }
 
 /* The sequence of issue #14: p = malloc(32); q = malloc(32); free(p);
