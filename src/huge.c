@@ -103,6 +103,105 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 	mutex_unlock(&a->lock);
 }
 
+/* The most dirty spans one huge allocation is made of (huge_alloc_from_dirty). */
+#define HUGE_DIRTY_PIECES_MAX 16
+
+/*
+ * A chunk-aligned span of `usize` bytes made of dirty cached spans when
+ * none holds usize bytes alone: their pages are resident already, and the
+ * program is about to fault in usize fresh bytes while they sit beside the
+ * new block until decay. So the pieces (the largest first, each at least a
+ * chunk; the last one the first part of a span that holds the rest) are
+ * moved with mremap onto a destination from the cache or the kernel, one
+ * after the other: the kernel moves page tables, nothing is copied or
+ * faulted in, and the resident set grows only by what the pieces do not
+ * cover. Each piece's old range becomes a hole (not mapped, not cached), as
+ * after a moving realloc. See doc/design.md, "Reuse before purge".
+ *
+ * Default hooks only (the memory is liballoc's own mappings), for callers
+ * that want no zeroed memory. When the kernel will not move a piece (one
+ * made of several mappings, on a kernel before 6.17), it and the pieces
+ * after it go back to the cache, and their part of the destination stays
+ * fresh. Returns NULL, the
+ * cache as before, when there is nothing to move or no destination; the
+ * caller then takes the usual path. Takes a->lock.
+ */
+static void *
+huge_alloc_from_dirty(arena_t *a, size_t usize, size_t alignment) {
+	extent_t *piece[HUGE_DIRTY_PIECES_MAX];
+	unsigned npieces = 0;
+	size_t got = 0;
+	mutex_lock(&a->lock);
+	if (!a->chunks.hooks_are_default || a->chunks.region || alignment != CHUNK ||
+	    a->chunks.dirty_bytes < CHUNK || chunk_cache_fits_dirty(&a->chunks, usize, alignment)) {
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	while (npieces < HUGE_DIRTY_PIECES_MAX && got < usize) {
+		extent_t *p = chunk_cache_take_dirty_piece(&a->chunks, usize - got, CHUNK);
+		if (p == NULL) {
+			break;
+		}
+		piece[npieces++] = p;
+		got += p->size;
+	}
+	bool zeroed;
+	char *dest = npieces == 0 ? NULL : chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+	if (dest == NULL) {
+		for (unsigned i = 0; i < npieces; i++) {
+			void *addr = piece[i]->addr;
+			size_t size = piece[i]->size;
+			chunk_node_free(&a->chunks, piece[i]);
+			chunk_dalloc(&a->chunks, addr, size, false);
+		}
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	mutex_unlock(&a->lock);
+
+	/* The destination is ours alone: move without the lock. */
+	size_t off = 0;
+	unsigned i = 0;
+	pages_move_t m = PAGES_MOVED;
+	for (; i < npieces; i++) {
+		m = pages_move(piece[i]->addr, piece[i]->size, dest + off, piece[i]->size);
+		if (m != PAGES_MOVED) {
+			/* The others would most likely fail the same way. */
+			break;
+		}
+		off += piece[i]->size;
+	}
+
+	size_t lost = m == PAGES_DEST_LOST ? piece[i]->size : 0;
+	mutex_lock(&a->lock);
+	/* Moved pieces (the first i) are holes now; the others go back. */
+	a->chunks.mapped_bytes -= off;
+	for (unsigned j = 0; j < npieces; j++) {
+		void *addr = piece[j]->addr;
+		size_t size = piece[j]->size;
+		chunk_node_free(&a->chunks, piece[j]);
+		if (j >= i) {
+			chunk_dalloc(&a->chunks, addr, size, false);
+		}
+	}
+	if (m == PAGES_DEST_LOST) {
+		/* Part of the destination may now be another mapping: give up
+		 * the block, keeping what is still ours around the lost part. */
+		a->chunks.mapped_bytes -= lost;
+		if (off != 0) {
+			chunk_dalloc(&a->chunks, dest, off, false);
+		}
+		if (off + lost < usize) {
+			chunk_dalloc(&a->chunks, dest + off + lost, usize - off - lost, false);
+		}
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	arena_grow_bound(a, (usize - off) >> LG_PAGE);
+	mutex_unlock(&a->lock);
+	return dest;
+}
+
 /*
  * huge_malloc, trying once more when the metadata could not be had
  * (`retry`): the span's radix-tree leaf is base memory, mapped on demand,
@@ -118,28 +217,35 @@ huge_malloc_try(arena_t *a, size_t usize, size_t alignment, bool zero, bool retr
 	if (alignment < CHUNK) {
 		alignment = CHUNK;
 	}
-	bool zeroed;
+	bool zeroed = false;
 	arena_note_alloc(a);
+	void *addr = zero ? NULL : huge_alloc_from_dirty(a, usize, alignment);
 	mutex_lock(&a->lock);
 	extent_t *e = chunk_node_alloc(&a->chunks);
 	if (e == NULL) {
+		if (addr != NULL) {
+			chunk_dalloc(&a->chunks, addr, usize, false);
+		}
 		mutex_unlock(&a->lock);
 		return NULL;
-	}
-	size_t dirty_before = a->chunks.dirty_bytes;
-	void *addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
-	if (addr == NULL && arena_release_cached(a)) {
-		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
 	}
 	if (addr == NULL) {
-		chunk_node_free(&a->chunks, e);
-		mutex_unlock(&a->lock);
-		return NULL;
-	}
-	if (a->chunks.dirty_bytes + usize > dirty_before) {
-		/* Not (only) dirty cached memory: pages to fault in. The span
-		 * is the caller's already, out of the purge's reach. */
-		arena_grow_bound(a, usize >> LG_PAGE);
+		size_t dirty_before = a->chunks.dirty_bytes;
+		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+		if (addr == NULL && arena_release_cached(a)) {
+			addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+		}
+		if (addr == NULL) {
+			chunk_node_free(&a->chunks, e);
+			mutex_unlock(&a->lock);
+			return NULL;
+		}
+		if (a->chunks.dirty_bytes + usize > dirty_before) {
+			/* Not (only) dirty cached memory: pages to fault in.
+			 * The span is the caller's already, out of the
+			 * purge's reach. */
+			arena_grow_bound(a, usize >> LG_PAGE);
+		}
 	}
 	e->addr = addr;
 	e->size = usize;

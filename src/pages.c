@@ -244,7 +244,7 @@ pages_grow(void *addr, size_t old_size, size_t new_size) {
 
 pages_move_t
 pages_move(void *addr, size_t old_size, void *dest, size_t new_size) {
-	assert_internal(new_size > old_size && (new_size & PAGE_MASK) == 0);
+	assert_internal(new_size >= old_size && (new_size & PAGE_MASK) == 0);
 	int saved_errno = errno;
 	void *ret = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
 	if (ret == dest) {
