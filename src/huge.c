@@ -119,10 +119,11 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
  * after a moving realloc. See doc/design.md, "Reuse before purge".
  *
  * Default hooks only (the memory is liballoc's own mappings), for callers
- * that want no zeroed memory. When the kernel will not move a piece (one
- * made of several mappings, on a kernel before 6.17), it and the pieces
- * after it go back to the cache, and their part of the destination stays
- * fresh. Returns NULL, the
+ * that want no zeroed memory, and only on kernels that move a range made
+ * of several mappings (Linux 6.17 on, pages_can_move_parts): the block is
+ * several mappings, which a growing realloc must move that way. When the
+ * kernel will not move a piece, it and the pieces after it go back to the
+ * cache, and their part of the destination stays fresh. Returns NULL, the
  * cache as before, when there is nothing to move or no destination; the
  * caller then takes the usual path. Takes a->lock.
  */
@@ -137,6 +138,13 @@ huge_alloc_from_dirty(arena_t *a, size_t usize, size_t alignment) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
+	mutex_unlock(&a->lock);
+	/* The block would be several mappings, which a realloc can move only
+	 * on such kernels (else it copies). */
+	if (!pages_can_move_parts()) {
+		return NULL;
+	}
+	mutex_lock(&a->lock);
 	while (npieces < HUGE_DIRTY_PIECES_MAX && got < usize) {
 		extent_t *p = chunk_cache_take_dirty_piece(&a->chunks, usize - got, CHUNK);
 		if (p == NULL) {
@@ -421,10 +429,16 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	if (((uintptr_t)old & (alignment - 1)) != 0) {
 		return NULL;
 	}
+	/* parts: several mappings, moved as they are (same size); the rest
+	 * of the destination is then made to read as zeros here. */
+	bool parts = false;
 	switch (huge_ralloc_extend(e, new_usize)) {
 	case PAGES_GREW:
 		return old;
 	case PAGES_MOVABLE:
+		break;
+	case PAGES_MOVABLE_PARTS:
+		parts = true;
 		break;
 	case PAGES_UNMOVABLE:
 	default:
@@ -453,17 +467,30 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
-	pages_move_t moved = pages_move(old, old_size, dest, new_usize);
+	size_t moved_size = parts ? old_size : new_usize;
+	pages_move_t moved = pages_move(old, old_size, dest, moved_size);
 	if (moved != PAGES_MOVED) {
 		rtree_clear(&huge_rtree, (uintptr_t)dest);
 		mutex_lock(&a->lock);
 		if (moved == PAGES_DEST_ZEROED) {
-			chunk_dalloc(&a->chunks, dest, new_usize, true);
+			/* The part of dest the move was to is fresh again. */
+			chunk_dalloc(&a->chunks, dest, new_usize, !parts || zeroed);
 		} else {
-			a->chunks.mapped_bytes -= new_usize;
+			a->chunks.mapped_bytes -= moved_size;
+			if (parts) {
+				chunk_dalloc(&a->chunks, dest + old_size, new_usize - old_size,
+				             zeroed);
+			}
 		}
 		mutex_unlock(&a->lock);
 		return NULL;
+	}
+	if (parts && !zeroed) {
+		/* The grown part reads as zeros, as after a growing move. */
+		char *tail = dest + old_size;
+		if (!pages_purge_forced(tail, new_usize - old_size)) {
+			memset(tail, 0, new_usize - old_size);
+		}
 	}
 	mutex_lock(&a->lock);
 	/* The old range is unmapped now (a hole nobody caches). */
