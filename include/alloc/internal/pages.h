@@ -125,8 +125,10 @@ typedef enum {
 
 /* Moves the mapping [addr, addr+old_size) (one mapping: pages_grow said
  * PAGES_MOVABLE) onto [dest, dest+new_size), a mapped range of ours that
- * does not overlap it, growing it to new_size (>= old_size: equal moves the
- * pages only, as when a huge allocation is made of dirty cached spans). */
+ * does not overlap it, growing it to new_size (>= old_size). With new_size
+ * == old_size it moves the pages only, and the range may be several
+ * mappings where pages_can_move_parts() (PAGES_MOVABLE_PARTS, and the
+ * pieces of a huge allocation made of dirty cached spans). */
 pages_move_t pages_move(void *addr, size_t old_size, void *dest, size_t new_size);
 
 #endif
