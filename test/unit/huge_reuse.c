@@ -74,27 +74,40 @@ skip_unless_parts(void) {
 	}
 }
 
-static void
-test_made_of_pieces(void **state) {
-	(void)state;
-	skip_unless_parts();
-	arena_t *a = quiet_arena();
-	void *three = filled(a, 3 * CHUNK, 0x33);
+/*
+ * Huge blocks of `first` and `second` chunks, each byte 0x11 times its
+ * chunk count, freed apart: a live chunk (0x11) made between them, which
+ * is returned, keeps them two dirty spans of the cache rather than one.
+ * *first_addr is where the first one was.
+ */
+static void *
+freed_apart(arena_t *a, size_t first, size_t second, void **first_addr) {
+	*first_addr = filled(a, first * CHUNK, (int)(0x11 * first));
 	void *sep = filled(a, CHUNK, 0x11);
-	void *five = filled(a, 5 * CHUNK, 0x55);
-	huge_dalloc(three, false);
-	huge_dalloc(five, false);
+	void *other = filled(a, second * CHUNK, (int)(0x11 * second));
+	huge_dalloc(*first_addr, false);
+	huge_dalloc(other, false);
 	mutex_lock(&a->lock);
 	unsigned nspans = 0;
 	for (extent_t *e = a->chunks.head; e != NULL; e = e->next) {
 		nspans++;
 	}
-	size_t dirty = a->chunks.dirty_bytes;
+	assert_int_equal(a->chunks.dirty_bytes, (first + second) * CHUNK);
+	mutex_unlock(&a->lock);
+	assert_int_equal(nspans, 2);
+	return sep;
+}
+
+static void
+test_made_of_pieces(void **state) {
+	(void)state;
+	skip_unless_parts();
+	arena_t *a = quiet_arena();
+	void *three;
+	void *sep = freed_apart(a, 3, 5, &three);
+	mutex_lock(&a->lock);
 	size_t mapped = a->chunks.mapped_bytes;
 	mutex_unlock(&a->lock);
-	assert_int_equal(dirty, 8 * CHUNK);
-	/* Apart (the live chunk between them), so not merged into one. */
-	assert_int_equal(nspans, 2);
 
 	char *p = huge_malloc(a, 7 * CHUNK, CHUNK, false);
 	assert_non_null(p);
@@ -118,11 +131,8 @@ test_one_span_fits(void **state) {
 	(void)state;
 	skip_unless_parts();
 	arena_t *a = quiet_arena();
-	void *four = filled(a, 4 * CHUNK, 0x44);
-	void *sep = filled(a, CHUNK, 0x11);
-	void *two = filled(a, 2 * CHUNK, 0x22);
-	huge_dalloc(four, false);
-	huge_dalloc(two, false);
+	void *four;
+	void *sep = freed_apart(a, 4, 2, &four);
 	char *p = huge_malloc(a, 3 * CHUNK, CHUNK, false);
 	/* Best fit: the start of the 4-chunk span, where it lies. */
 	assert_ptr_equal(p, four);
@@ -136,11 +146,8 @@ test_zero_wanted(void **state) {
 	(void)state;
 	skip_unless_parts();
 	arena_t *a = quiet_arena();
-	void *two = filled(a, 2 * CHUNK, 0x22);
-	void *sep = filled(a, CHUNK, 0x11);
-	void *three = filled(a, 3 * CHUNK, 0x33);
-	huge_dalloc(two, false);
-	huge_dalloc(three, false);
+	void *two;
+	void *sep = freed_apart(a, 2, 3, &two);
 	/* Zeroed memory wanted: fresh memory, the dirty spans stay. */
 	char *z = huge_malloc(a, 6 * CHUNK, CHUNK, true);
 	assert_non_null(z);
