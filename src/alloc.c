@@ -336,10 +336,28 @@ tsd_ready(void) {
 	return tsd;
 }
 
+static void *alloc_tick(size_t size);
+
 /* Every allocation through the thread's own cache that misses the fast
  * path comes here. */
 NOINLINE static void *
 alloc_slow(size_t size, size_t alignment, bool zero) {
+	/* The hit path's one test also sends here a bin that reached a new
+	 * low-water mark but still holds objects: pop as alloc_tick does,
+	 * without choosing an arena or reading the decay clock. A bin that
+	 * other threads' objects keep refilling through frees (cross-thread
+	 * traffic) comes here about as often as it runs empty. */
+	if (config_tcache && !config_private_heap_only && alignment == 0 && !zero &&
+	    size <= tcache_maxclass && !(config_fill && unlikely(fill_slow_paths))) {
+		const tsd_t *tsd = tsd_get();
+		if (likely(tsd->state == TSD_STATE_NOMINAL)) {
+			szind_t ind = sz_size2index(size);
+			if (tcache_caches(&tsd->tcache, ind) &&
+			    tcache_ncached(&tsd->tcache, ind) != 0) {
+				return alloc_tick(size);
+			}
+		}
+	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
 		alloc_fail(size);
