@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "test_check.h"
+#include "test_quantum.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -38,11 +39,16 @@ is_aligned(const void *p, size_t a) {
 	return ((uintptr_t)p & (a - 1)) == 0;
 }
 
-/* The alignment malloc(size) must honour: max_align_t for >= 16 bytes, 8 below. */
+/* The alignment malloc(size) must honour: max_align_t (16) for >= 16 bytes,
+ * 8 below; under a smaller quantum (liballoc --with-lg-quantum=3) only
+ * what the quantum gives (test_quantum.h). */
 static size_t
 min_align(size_t size) {
-	size_t a = _Alignof(max_align_t);
-	return size >= a ? a : 8;
+	static size_t quantum;
+	if (quantum == 0) {
+		quantum = test_quantum();
+	}
+	return test_quantum_min_align(size, quantum);
 }
 
 static int

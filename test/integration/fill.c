@@ -49,6 +49,7 @@
 
 #include "alloc.h"
 #include "test_child.h"
+#include "test_quantum.h"
 #include "test_stats.h"
 
 /* The death tests use blocks after free() on purpose. */
@@ -227,7 +228,8 @@ child_redzone(void) {
 		CHILD_CHECK(u >= n, "usable %zu < %zu", u, n);
 		CHILD_CHECK(u == nallocx(n, 0) && u == sallocx(p, 0), "malloc(%zu): usable %zu", n,
 		            u);
-		CHILD_CHECK(n < 16 || ((uintptr_t)p & 15) == 0, "malloc(%zu) = %p", n, (void *)p);
+		CHILD_CHECK(((uintptr_t)p & (test_quantum_min_align(n, test_quantum()) - 1)) == 0,
+		            "malloc(%zu) = %p", n, (void *)p);
 		memset(p, 0x5c, u);
 		unsigned char *r = realloc(p, opaque(n + 40));
 		CHILD_CHECK(first_not(r, u < n + 40 ? u : n + 40, 0x5c) ==
@@ -618,12 +620,19 @@ static void
 test_redzone_corruption(void **state) {
 	(void)state;
 	skip_without_fill();
-	/* malloc(20) has 32 usable bytes: offset 35 is in the trailing
-	 * guard, -2 in the leading one. */
-	const char *after = "<liballoc>: redzone corruption: object %p of size 32, byte at "
-	                    "offset 35 is 0x01 (expected 0xa5)\n";
-	const char *before = "<liballoc>: redzone corruption: object %p of size 32, byte at "
-	                     "offset -2 is 0x02 (expected 0xa5)\n";
+	/* malloc(20) has 20 rounded up to the quantum usable bytes (32, or
+	 * 24 under an 8-byte quantum): 3 past them is in the trailing guard,
+	 * -2 in the leading one. */
+	size_t q = test_quantum(), usable = (20 + q - 1) & ~(q - 1);
+	char after[160], before[160];
+	snprintf(after, sizeof(after),
+	         "<liballoc>: redzone corruption: object %%p of size %zu, byte at "
+	         "offset %zu is 0x01 (expected 0xa5)\n",
+	         usable, usable + 3);
+	snprintf(before, sizeof(before),
+	         "<liballoc>: redzone corruption: object %%p of size %zu, byte at "
+	         "offset -2 is 0x02 (expected 0xa5)\n",
+	         usable);
 	run_dies("redzone:true", "overflow", after);
 	run_dies("redzone:true", "underflow", before);
 	run_dies("redzone:true", "overflow_realloc", after);

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "alloc/internal/config_defs.h"
 #include "test_fill.h"
 #include "test_skip.h"
 
@@ -188,7 +189,8 @@ test_config_opt(void **state) {
 static void
 test_arenas_facts(void **state) {
 	(void)state;
-	assert_int_equal(read_size("arenas.quantum"), 16);
+	/* The configured quantum (--with-lg-quantum, 16 bytes by default). */
+	assert_int_equal(read_size("arenas.quantum"), (size_t)1 << ALLOC_LG_QUANTUM);
 	size_t page = read_size("arenas.page");
 	assert_true(page >= 4096 && (page & (page - 1)) == 0);
 	unsigned nbins = read_unsigned("arenas.nbins");

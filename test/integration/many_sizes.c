@@ -21,6 +21,7 @@
 
 #include "test_check.h"
 
+#include "test_quantum.h"
 #include "test_rng.h"
 
 #define KiB ((size_t)1 << 10)
@@ -37,6 +38,8 @@ struct obj {
 static struct obj objs[NOBJ];
 static uint32_t order[NOBJ];
 static uint64_t rng_state;
+/* The allocator's quantum (test_quantum.h), read once in main. */
+static size_t quantum;
 
 static uint64_t
 rng(void) {
@@ -111,7 +114,8 @@ make(struct obj *o, uint32_t index) {
 		break;
 	}
 	CHECK(p != NULL, "allocation of %zu bytes failed", n);
-	CHECK(((uintptr_t)p & (n >= 16 ? 15 : 7)) == 0, "%zu-byte object %p misaligned", n, p);
+	CHECK(((uintptr_t)p & (test_quantum_min_align(n, quantum) - 1)) == 0,
+	      "%zu-byte object %p misaligned", n, p);
 	o->p = p;
 	o->size = n;
 	o->seed = (uint32_t)rng() ^ index;
@@ -187,6 +191,7 @@ test_seed_2(void **state) {
 
 int
 main(void) {
+	quantum = test_quantum();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_seed_1),
 	    cmocka_unit_test(test_seed_2),

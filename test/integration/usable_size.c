@@ -7,8 +7,10 @@
  * byte must be writable without disturbing neighbouring blocks.
  * malloc_usable_size(NULL) is 0. When the allocator is jemalloc-style (it
  * exports mallctl, as liballoc does) the usable size must also follow the
- * jemalloc 4.x size classes with a 16-byte quantum: 8, 16, 32, 48, ..., 128,
- * 160, ... (four classes per doubling), whole pages from 16 KiB on, and
+ * jemalloc 4.x size classes with its quantum (arenas.quantum, 16 bytes by
+ * default): 8, 16, 32, 48, ..., 128, 160, ... (four classes per doubling;
+ * 8, 16, 24, 32, 40, ... under an 8-byte quantum), whole pages from 16 KiB
+ * on, and
  * must agree with nallocx(size, 0) when that exists. liballoc is recognised
  * by mallctl or by the name of the object malloc comes from; on other
  * allocators (glibc) those checks are skipped.
@@ -29,6 +31,7 @@
 #include "test_check.h"
 
 #include "test_fill.h"
+#include "test_quantum.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -36,6 +39,8 @@
 typedef size_t (*nallocx_fn)(size_t, int);
 
 static int jemalloc_style;
+/* arenas.quantum (test_quantum.h). */
+static size_t quantum;
 static nallocx_fn nallocx_ptr;
 
 /* True if malloc comes from an object whose file name starts with "liballoc". */
@@ -58,6 +63,7 @@ setup(void **state) {
 	jemalloc_style = (dlsym(RTLD_DEFAULT, "mallctl") != NULL || allocator_is_liballoc()) &&
 	                 !test_fill_redzone();
 	nallocx_ptr = (nallocx_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "nallocx");
+	quantum = test_quantum();
 	if (!jemalloc_style)
 		print_message("# not a jemalloc-style allocator: size-class checks skipped\n");
 	return 0;
@@ -69,17 +75,17 @@ lg_floor(size_t x) {
 }
 
 /*
- * jemalloc 4.x size class of n with a 16-byte quantum: 8 for n <= 8, then
- * n rounded up to a spacing of max(16, 2^(lg(n - 1) - 2)), which yields four
- * classes per doubling above 64.
+ * jemalloc 4.x size class of n: 8 for n <= 8, then n rounded up to a
+ * spacing of max(quantum, 2^(lg(n - 1) - 2)), which yields four classes
+ * per doubling above 4 quanta.
  */
 static size_t
 size_class(size_t n) {
 	if (n <= 8)
 		return 8;
 	size_t delta = (size_t)1 << (lg_floor(n - 1) >= 2 ? lg_floor(n - 1) - 2 : 0);
-	if (delta < 16)
-		delta = 16;
+	if (delta < quantum)
+		delta = quantum;
 	return (n + delta - 1) & ~(delta - 1);
 }
 
