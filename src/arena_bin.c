@@ -131,6 +131,8 @@ bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
 	size_t pi;
 	bool zeroed;
 	mutex_lock(&a->lock);
+	/* Large runs handed over first, so that their pages can be reused. */
+	arena_large_remote_drain(a);
 	bool ok = arena_run_alloc(a, npages, MAP_SMALL, &c, &pi, &zeroed);
 	mutex_unlock(&a->lock);
 	if (!ok) {
