@@ -213,30 +213,8 @@ arena_large_hand_over(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests
 		return arena_large_flush(ptrs, n, szind, nrequests);
 	}
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;
-	void *head = NULL;
-	void *tail = NULL;
-	unsigned left = 0;
-	for (unsigned i = 0; i < n; i++) {
-		void *ptr = ptrs[i];
-		if (arena_chunk_of(ptr)->arena != a) {
-			ptrs[left++] = ptr;
-			continue;
-		}
-		void **words = ptr;
-		words[LARGE_REMOTE_LINK] = head;
-		words[LARGE_REMOTE_COUNTED] = NULL;
-		if (tail == NULL) {
-			tail = ptr;
-			words[LARGE_REMOTE_COUNTED] = (void *)(uintptr_t)(nrequests << 1 | 1);
-		}
-		head = ptr;
-	}
-	void *old = __atomic_load_n(&a->large_remote, __ATOMIC_RELAXED);
-	do {
-		((void **)tail)[LARGE_REMOTE_LINK] = old;
-	} while (!__atomic_compare_exchange_n(&a->large_remote, &old, head, true, __ATOMIC_RELEASE,
-	                                      __ATOMIC_RELAXED));
-	return left;
+	return arena_remote_push(&a->large_remote, ptrs, n, LARGE_REMOTE_LINK, LARGE_REMOTE_COUNTED,
+	                         (uintptr_t)(nrequests << 1 | 1));
 }
 
 bool

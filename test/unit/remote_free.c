@@ -100,11 +100,18 @@ remote_count(bin_t *bin, szind_t ind) {
 	return n;
 }
 
-static size_t
-curregs(arena_t *a, szind_t ind) {
+/* A stats snapshot of a (a read: it drains the remote lists), to free. */
+static arena_stats_snapshot_t *
+stats_of(arena_t *a) {
 	arena_stats_snapshot_t *s = malloc(sizeof(*s));
 	assert_non_null(s);
 	arena_stats_read(a, s);
+	return s;
+}
+
+static size_t
+curregs(arena_t *a, szind_t ind) {
+	arena_stats_snapshot_t *s = stats_of(a);
 	size_t n = s->bins[ind].curregs;
 	free(s);
 	return n;
@@ -137,11 +144,7 @@ test_busy_flush_pushes(void **state) {
 	void *mixed[2 * N];
 	fill_both_arenas(ind, N, ptrs, mixed);
 	size_t base0 = curregs(arena0, ind);
-	arena_stats_snapshot_t *before = malloc(sizeof(*before));
-	arena_stats_snapshot_t *after = malloc(sizeof(*after));
-	assert_non_null(before);
-	assert_non_null(after);
-	arena_stats_read(arena0, before);
+	arena_stats_snapshot_t *before = stats_of(arena0);
 	mutex_lock(&bin0->lock);
 	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
 	assert_int_equal(left, N);
@@ -156,7 +159,7 @@ test_busy_flush_pushes(void **state) {
 	mutex_unlock(&bin0->lock);
 
 	/* The next lock holder, here a stats read, frees them. */
-	arena_stats_read(arena0, after);
+	arena_stats_snapshot_t *after = stats_of(arena0);
 	assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
 	if (config_stats) {
 		assert_int_equal(after->bins[ind].curregs, base0 - N);
@@ -325,11 +328,7 @@ test_large_hand_over(void **state) {
 	for (unsigned i = 0; i < N; i++) {
 		arena1_objs[i] = mixed[2 * i + 1];
 	}
-	arena_stats_snapshot_t *before = malloc(sizeof(*before));
-	arena_stats_snapshot_t *after = malloc(sizeof(*after));
-	assert_non_null(before);
-	assert_non_null(after);
-	arena_stats_read(arena0, before);
+	arena_stats_snapshot_t *before = stats_of(arena0);
 	/* Holding arena0's lock shows that the push does not take it. */
 	mutex_lock(&arena0->lock);
 	unsigned left = arena_large_hand_over(mixed, 2 * N, ind, 5);
@@ -353,7 +352,7 @@ test_large_hand_over(void **state) {
 	assert_null(arena_validate(arena0));
 
 	/* The next lock holder, a stats read, frees them with the counters. */
-	arena_stats_read(arena0, after);
+	arena_stats_snapshot_t *after = stats_of(arena0);
 	assert_null(__atomic_load_n(&arena0->large_remote, __ATOMIC_RELAXED));
 	if (config_stats) {
 		assert_int_equal(after->lstats[li].curruns, before->lstats[li].curruns - N);
@@ -527,9 +526,7 @@ in_use(arena_t *a, szind_t ind) {
 	if (ind < SZ_NSMALL) {
 		return curregs(a, ind);
 	}
-	arena_stats_snapshot_t *s = malloc(sizeof(*s));
-	assert_non_null(s);
-	arena_stats_read(a, s);
+	arena_stats_snapshot_t *s = stats_of(a);
 	size_t n = s->lstats[ind - SZ_NSMALL].curruns;
 	free(s);
 	return n;

@@ -750,6 +750,16 @@ unsigned arena_large_hand_over(void **ptrs, unsigned n, szind_t szind, uint64_t 
  * runs. Cheap when the list is empty. */
 void arena_large_remote_drain(arena_t *a);
 
+/* The push of both kinds of remote lists (bin_t.remote, arena_t.
+ * large_remote): links those of ptrs[0..n) that belong to the arena
+ * owning ptrs[0] into a chain through word `link` of each, and pushes it
+ * onto *list with one release compare-and-swap; moves the others to the
+ * front of ptrs and returns how many are left. With tag_word non-zero,
+ * that word of the first object linked (ptrs[0]) is set to `tag` and that
+ * of the others to 0. */
+unsigned arena_remote_push(void **list, void **ptrs, unsigned n, size_t link, size_t tag_word,
+                           uintptr_t tag);
+
 /* Resizes a large allocation in place to the large class `new_szind`;
  * returns false if it cannot (then nothing changed). Zeroes the grown tail
  * when `zero`. */
