@@ -204,37 +204,18 @@ test_fill_drains(void **state) {
 	assert_null(arena_validate(arena0));
 }
 
-/* A region pushed twice is reported by the drain of a flush (by_fill
- * false) or by a fill, which takes the list before its lock
- * (arena_bin_remote_take). */
+/* Runs body(arg) in a forked child with its stderr silenced, and checks
+ * that the child aborts (a bad free reported). */
 static void
-double_push_reported(bool by_fill) {
-	szind_t ind = small_class(96);
+child_aborts(void (*body)(bool), bool arg) {
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* The child: silence the report, push one region twice. */
 		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0) {
 			dup2(devnull, 2);
 		}
-		void *p[2];
-		if (arena_bin_fill(arena0, ind, p, 2) != 2) {
-			_exit(3);
-		}
-		bin_t *bin = &arena0->bins[ind];
-		mutex_lock(&bin->lock);
-		void *twice[2] = {p[0], p[0]};
-		arena_bin_flush(twice, 1, ind, 0);
-		arena_bin_flush(twice + 1, 1, ind, 0);
-		mutex_unlock(&bin->lock);
-		/* Drained here: the second copy is a double free. */
-		if (by_fill) {
-			void *q[4];
-			arena_bin_fill(arena0, ind, q, 4);
-		} else {
-			arena_bin_flush(p + 1, 1, ind, 0);
-		}
+		body(arg);
 		_exit(0);
 	}
 	int status;
@@ -243,11 +224,36 @@ double_push_reported(bool by_fill) {
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+/* Pushes one region twice; the drain of a flush (by_fill false) or a fill,
+ * which takes the list before its lock (arena_bin_remote_take), must
+ * report it. */
+static void
+push_region_twice(bool by_fill) {
+	szind_t ind = small_class(96);
+	void *p[2];
+	if (arena_bin_fill(arena0, ind, p, 2) != 2) {
+		_exit(3);
+	}
+	bin_t *bin = &arena0->bins[ind];
+	mutex_lock(&bin->lock);
+	void *twice[2] = {p[0], p[0]};
+	arena_bin_flush(twice, 1, ind, 0);
+	arena_bin_flush(twice + 1, 1, ind, 0);
+	mutex_unlock(&bin->lock);
+	/* Drained here: the second copy is a double free. */
+	if (by_fill) {
+		void *q[4];
+		arena_bin_fill(arena0, ind, q, 4);
+	} else {
+		arena_bin_flush(p + 1, 1, ind, 0);
+	}
+}
+
 static void
 test_double_push_reported(void **state) {
 	(void)state;
-	double_push_reported(false);
-	double_push_reported(true);
+	child_aborts(push_region_twice, false);
+	child_aborts(push_region_twice, true);
 }
 
 static void
@@ -380,32 +386,26 @@ test_large_hand_over(void **state) {
 	free(after);
 }
 
-/* A large object pushed twice is reported by the drain. */
+/* Hands one large object over twice; the drain of a purge must report
+ * it. */
+static void
+push_large_twice(bool unused) {
+	(void)unused;
+	szind_t ind = large_class(SZ_LARGE_MINCLASS);
+	void *p = arena_malloc_large(arena0, ind, PAGE, false);
+	if (p == NULL) {
+		_exit(3);
+	}
+	void *twice[2] = {p, p};
+	arena_large_hand_over(twice, 1, ind, 0);
+	arena_large_hand_over(twice + 1, 1, ind, 0);
+	arena_purge_all(arena0);
+}
+
 static void
 test_large_double_push_reported(void **state) {
 	(void)state;
-	szind_t ind = large_class(SZ_LARGE_MINCLASS);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 2);
-		}
-		void *p = arena_malloc_large(arena0, ind, PAGE, false);
-		if (p == NULL) {
-			_exit(3);
-		}
-		void *twice[2] = {p, p};
-		arena_large_hand_over(twice, 1, ind, 0);
-		arena_large_hand_over(twice + 1, 1, ind, 0);
-		arena_purge_all(arena0);
-		_exit(0);
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
+	child_aborts(push_large_twice, false);
 }
 
 /* ---------------------------------------------------------------------- */
