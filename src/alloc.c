@@ -348,14 +348,13 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 	 * other threads' objects keep refilling through frees (cross-thread
 	 * traffic) comes here about as often as it runs empty. */
 	if (config_tcache && !config_private_heap_only && alignment == 0 && !zero &&
-	    size <= tcache_maxclass && !(config_fill && unlikely(fill_slow_paths))) {
-		const tsd_t *tsd = tsd_get();
-		if (likely(tsd->state == TSD_STATE_NOMINAL)) {
-			szind_t ind = sz_size2index(size);
-			if (tcache_caches(&tsd->tcache, ind) &&
-			    tcache_ncached(&tsd->tcache, ind) != 0) {
-				return alloc_tick(size);
-			}
+	    size <= SZ_LARGE_MAXCLASS) {
+		/* The hit path's bin. It holds objects only in a set-up thread
+		 * whose cache caches the class (never under debugging fills,
+		 * whose threads get no cache). */
+		uintptr_t pc = size <= SZ_LOOKUP_MAXCLASS ? tsd_fs_size2pc(size) : tcache_big_pc(size);
+		if (TSD_FS(tcache.head[pc]) != TSD_FS(tcache.empty[pc])) {
+			return alloc_tick(size);
 		}
 	}
 	tsd_t *tsd = tsd_ready();
