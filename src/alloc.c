@@ -352,7 +352,8 @@ alloc_slow(size_t size, size_t alignment, bool zero) {
 		/* The hit path's bin. It holds objects only in a set-up thread
 		 * whose cache caches the class (never under debugging fills,
 		 * whose threads get no cache). */
-		uintptr_t pc = size <= SZ_LOOKUP_MAXCLASS ? tsd_fs_size2pc(size) : tcache_big_pc(size);
+		uintptr_t pc =
+		    size <= SZ_LOOKUP_MAXCLASS ? tsd_fs_size2pc(size) : tcache_big_pc(size);
 		if (TSD_FS(tcache.head[pc]) != TSD_FS(tcache.empty[pc])) {
 			return alloc_tick(size);
 		}
