@@ -457,6 +457,49 @@ chunk_cache_take_dirty(chunk_cache_t *cache) {
 	return oldest;
 }
 
+bool
+chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment) {
+	for (const extent_t *e = cache->head; e != NULL; e = e->next) {
+		char *aligned = (char *)ALIGN_UP((uintptr_t)e->addr, alignment);
+		char *end = (char *)e->addr + e->size;
+		if (e->dirty && aligned < end && (size_t)(end - aligned) >= size) {
+			return true;
+		}
+	}
+	return false;
+}
+
+extent_t *
+chunk_cache_take_dirty_piece(chunk_cache_t *cache, size_t size, size_t min_size) {
+	extent_t *fit = NULL;
+	extent_t *largest = NULL;
+	for (extent_t *e = cache->head; e != NULL; e = e->next) {
+		if (!e->dirty) {
+			continue;
+		}
+		if (e->size >= size) {
+			if (fit == NULL || e->size < fit->size) {
+				fit = e;
+			}
+		} else if (e->size >= min_size && (largest == NULL || e->size > largest->size)) {
+			largest = e;
+		}
+	}
+	if (fit != NULL) {
+		cache_unlink(cache, fit);
+		if (!cache_split(cache, fit, fit->addr, size)) {
+			cache_insert(cache, fit);
+			return NULL;
+		}
+		fit->size = size;
+		return fit;
+	}
+	if (largest != NULL) {
+		cache_unlink(cache, largest);
+	}
+	return largest;
+}
+
 void
 chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
 	if ((!opt_retain || !cache->hooks_are_default) && cache_unmap(cache, e->addr, e->size)) {

@@ -103,6 +103,113 @@ huge_release(arena_t *a, extent_t *node, void *addr, size_t size) {
 	mutex_unlock(&a->lock);
 }
 
+/* The most dirty spans one huge allocation is made of (huge_alloc_from_dirty). */
+#define HUGE_DIRTY_PIECES_MAX 16
+
+/*
+ * A chunk-aligned span of `usize` bytes made of dirty cached spans when
+ * none holds usize bytes alone: their pages are resident already, and the
+ * program is about to fault in usize fresh bytes while they sit beside the
+ * new block until decay. So the pieces (the largest first, each at least a
+ * chunk; the last one the first part of a span that holds the rest) are
+ * moved with mremap onto a destination from the cache or the kernel, one
+ * after the other: the kernel moves page tables, nothing is copied or
+ * faulted in, and the resident set grows only by what the pieces do not
+ * cover. Each piece's old range becomes a hole (not mapped, not cached), as
+ * after a moving realloc. See doc/design.md, "Reuse before purge".
+ *
+ * Default hooks only (the memory is liballoc's own mappings), for callers
+ * that want no zeroed memory, and only on kernels that move a range made
+ * of several mappings (Linux 6.17 on, pages_can_move_parts): the block is
+ * several mappings, which a growing realloc must move that way. When the
+ * kernel will not move a piece, it and the pieces after it go back to the
+ * cache, and their part of the destination stays fresh. Returns NULL, the
+ * cache as before, when there is nothing to move or no destination; the
+ * caller then takes the usual path. Takes a->lock.
+ */
+static void *
+huge_alloc_from_dirty(arena_t *a, size_t usize, size_t alignment) {
+	extent_t *piece[HUGE_DIRTY_PIECES_MAX];
+	unsigned npieces = 0;
+	size_t got = 0;
+	mutex_lock(&a->lock);
+	if (!a->chunks.hooks_are_default || a->chunks.region || alignment != CHUNK ||
+	    a->chunks.dirty_bytes < CHUNK || chunk_cache_fits_dirty(&a->chunks, usize, alignment)) {
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	mutex_unlock(&a->lock);
+	/* The block would be several mappings, which a realloc can move only
+	 * on such kernels (else it copies). */
+	if (!pages_can_move_parts()) {
+		return NULL;
+	}
+	mutex_lock(&a->lock);
+	while (npieces < HUGE_DIRTY_PIECES_MAX && got < usize) {
+		extent_t *p = chunk_cache_take_dirty_piece(&a->chunks, usize - got, CHUNK);
+		if (p == NULL) {
+			break;
+		}
+		piece[npieces++] = p;
+		got += p->size;
+	}
+	bool zeroed;
+	char *dest = npieces == 0 ? NULL : chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+	if (dest == NULL) {
+		for (unsigned i = 0; i < npieces; i++) {
+			void *addr = piece[i]->addr;
+			size_t size = piece[i]->size;
+			chunk_node_free(&a->chunks, piece[i]);
+			chunk_dalloc(&a->chunks, addr, size, false);
+		}
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	mutex_unlock(&a->lock);
+
+	/* The destination is ours alone: move without the lock. */
+	size_t off = 0;
+	unsigned i = 0;
+	pages_move_t m = PAGES_MOVED;
+	for (; i < npieces; i++) {
+		m = pages_move(piece[i]->addr, piece[i]->size, dest + off, piece[i]->size);
+		if (m != PAGES_MOVED) {
+			/* The others would most likely fail the same way. */
+			break;
+		}
+		off += piece[i]->size;
+	}
+
+	size_t lost = m == PAGES_DEST_LOST ? piece[i]->size : 0;
+	mutex_lock(&a->lock);
+	/* Moved pieces (the first i) are holes now; the others go back. */
+	a->chunks.mapped_bytes -= off;
+	for (unsigned j = 0; j < npieces; j++) {
+		void *addr = piece[j]->addr;
+		size_t size = piece[j]->size;
+		chunk_node_free(&a->chunks, piece[j]);
+		if (j >= i) {
+			chunk_dalloc(&a->chunks, addr, size, false);
+		}
+	}
+	if (m == PAGES_DEST_LOST) {
+		/* Part of the destination may now be another mapping: give up
+		 * the block, keeping what is still ours around the lost part. */
+		a->chunks.mapped_bytes -= lost;
+		if (off != 0) {
+			chunk_dalloc(&a->chunks, dest, off, false);
+		}
+		if (off + lost < usize) {
+			chunk_dalloc(&a->chunks, dest + off + lost, usize - off - lost, false);
+		}
+		mutex_unlock(&a->lock);
+		return NULL;
+	}
+	arena_grow_bound(a, (usize - off) >> LG_PAGE);
+	mutex_unlock(&a->lock);
+	return dest;
+}
+
 /*
  * huge_malloc, trying once more when the metadata could not be had
  * (`retry`): the span's radix-tree leaf is base memory, mapped on demand,
@@ -118,28 +225,35 @@ huge_malloc_try(arena_t *a, size_t usize, size_t alignment, bool zero, bool retr
 	if (alignment < CHUNK) {
 		alignment = CHUNK;
 	}
-	bool zeroed;
+	bool zeroed = false;
 	arena_note_alloc(a);
+	void *addr = zero ? NULL : huge_alloc_from_dirty(a, usize, alignment);
 	mutex_lock(&a->lock);
 	extent_t *e = chunk_node_alloc(&a->chunks);
 	if (e == NULL) {
+		if (addr != NULL) {
+			chunk_dalloc(&a->chunks, addr, usize, false);
+		}
 		mutex_unlock(&a->lock);
 		return NULL;
-	}
-	size_t dirty_before = a->chunks.dirty_bytes;
-	void *addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
-	if (addr == NULL && arena_release_cached(a)) {
-		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
 	}
 	if (addr == NULL) {
-		chunk_node_free(&a->chunks, e);
-		mutex_unlock(&a->lock);
-		return NULL;
-	}
-	if (a->chunks.dirty_bytes + usize > dirty_before) {
-		/* Not (only) dirty cached memory: pages to fault in. The span
-		 * is the caller's already, out of the purge's reach. */
-		arena_grow_bound(a, usize >> LG_PAGE);
+		size_t dirty_before = a->chunks.dirty_bytes;
+		addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+		if (addr == NULL && arena_release_cached(a)) {
+			addr = chunk_alloc(&a->chunks, usize, alignment, &zeroed);
+		}
+		if (addr == NULL) {
+			chunk_node_free(&a->chunks, e);
+			mutex_unlock(&a->lock);
+			return NULL;
+		}
+		if (a->chunks.dirty_bytes + usize > dirty_before) {
+			/* Not (only) dirty cached memory: pages to fault in.
+			 * The span is the caller's already, out of the
+			 * purge's reach. */
+			arena_grow_bound(a, usize >> LG_PAGE);
+		}
 	}
 	e->addr = addr;
 	e->size = usize;
@@ -315,10 +429,16 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	if (((uintptr_t)old & (alignment - 1)) != 0) {
 		return NULL;
 	}
+	/* parts: several mappings, moved as they are (same size); the rest
+	 * of the destination is then made to read as zeros here. */
+	bool parts = false;
 	switch (huge_ralloc_extend(e, new_usize)) {
 	case PAGES_GREW:
 		return old;
 	case PAGES_MOVABLE:
+		break;
+	case PAGES_MOVABLE_PARTS:
+		parts = true;
 		break;
 	case PAGES_UNMOVABLE:
 	default:
@@ -347,17 +467,30 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
-	pages_move_t moved = pages_move(old, old_size, dest, new_usize);
+	size_t moved_size = parts ? old_size : new_usize;
+	pages_move_t moved = pages_move(old, old_size, dest, moved_size);
 	if (moved != PAGES_MOVED) {
 		rtree_clear(&huge_rtree, (uintptr_t)dest);
 		mutex_lock(&a->lock);
 		if (moved == PAGES_DEST_ZEROED) {
-			chunk_dalloc(&a->chunks, dest, new_usize, true);
+			/* The part of dest the move was to is fresh again. */
+			chunk_dalloc(&a->chunks, dest, new_usize, !parts || zeroed);
 		} else {
-			a->chunks.mapped_bytes -= new_usize;
+			a->chunks.mapped_bytes -= moved_size;
+			if (parts) {
+				chunk_dalloc(&a->chunks, dest + old_size, new_usize - old_size,
+				             zeroed);
+			}
 		}
 		mutex_unlock(&a->lock);
 		return NULL;
+	}
+	if (parts && !zeroed) {
+		/* The grown part reads as zeros, as after a growing move. */
+		char *tail = dest + old_size;
+		if (!pages_purge_forced(tail, new_usize - old_size)) {
+			memset(tail, 0, new_usize - old_size);
+		}
 	}
 	mutex_lock(&a->lock);
 	/* The old range is unmapped now (a hole nobody caches). */

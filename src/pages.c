@@ -232,6 +232,23 @@ pages_grow(void *addr, size_t old_size, size_t new_size) {
 	if (ret == addr) {
 		return PAGES_GREW;
 	}
+	if (ret == MAP_FAILED && err == EFAULT) {
+		/* Not one mapping (a huge allocation made of moved pieces,
+		 * huge_alloc_from_dirty): a mapping of its own right after it
+		 * grows it in place just as well, when that space is free. */
+		char *tail = (char *)addr + old_size;
+		void *more = mmap(tail, new_size - old_size, PROT_READ | PROT_WRITE,
+		                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		errno = saved_errno;
+		if (more == tail) {
+			pages_set_thp(tail, new_size - old_size);
+			return PAGES_GREW;
+		}
+		if (more != MAP_FAILED) {
+			/* A kernel without MAP_FIXED_NOREPLACE took it as a hint. */
+			pages_munmap(more, new_size - old_size);
+		}
+	}
 	pages_uncharge(new_size - old_size);
 	if (ret != MAP_FAILED) {
 		/* Cannot happen without MREMAP_MAYMOVE; never keep a mapping
@@ -239,12 +256,51 @@ pages_grow(void *addr, size_t old_size, size_t new_size) {
 		pages_munmap(ret, new_size);
 		return PAGES_UNMOVABLE;
 	}
+	if (err == EFAULT) {
+		return pages_can_move_parts() ? PAGES_MOVABLE_PARTS : PAGES_UNMOVABLE;
+	}
 	return err == ENOMEM ? PAGES_MOVABLE : PAGES_UNMOVABLE;
+}
+
+/* 0: not probed yet, 1: yes, 2: no. Racing probes agree; relaxed is
+ * enough. */
+static int pages_parts_state;
+
+bool
+pages_can_move_parts(void) {
+	int state = __atomic_load_n(&pages_parts_state, __ATOMIC_RELAXED);
+	if (state != 0) {
+		return state == 1;
+	}
+	/* Two pages that are two mappings (different protections), moved in
+	 * one call onto two pages of another mapping. */
+	int saved_errno = errno;
+	bool yes = false;
+	char *src =
+	    mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *dest =
+	    mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src != MAP_FAILED && dest != MAP_FAILED && mprotect(src + PAGE, PAGE, PROT_READ) == 0) {
+		yes = mremap(src, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dest) == dest;
+	}
+	if (yes) {
+		munmap(dest, 2 * PAGE);
+	} else {
+		if (src != MAP_FAILED) {
+			munmap(src, 2 * PAGE);
+		}
+		/* dest stays: a failed move may have unmapped it first, and
+		 * another thread may have mapped something there since. Two
+		 * pages of address space, never touched, once per process. */
+	}
+	errno = saved_errno;
+	__atomic_store_n(&pages_parts_state, yes ? 1 : 2, __ATOMIC_RELAXED);
+	return yes;
 }
 
 pages_move_t
 pages_move(void *addr, size_t old_size, void *dest, size_t new_size) {
-	assert_internal(new_size > old_size && (new_size & PAGE_MASK) == 0);
+	assert_internal(new_size >= old_size && (new_size & PAGE_MASK) == 0);
 	int saved_errno = errno;
 	void *ret = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
 	if (ret == dest) {

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -214,6 +215,92 @@ test_growth_bounded(void **state) {
 	free(p);
 }
 
+/* Whether this kernel moves a range of several mappings in one same-size
+ * mremap (Linux 6.17 on), as liballoc's pages_can_move_parts asks. */
+static bool
+kernel_moves_parts(void) {
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *src = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *dest = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(src != MAP_FAILED && dest != MAP_FAILED);
+	assert_int_equal(mprotect(src + pg, pg, PROT_READ), 0);
+	bool yes = mremap(src, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, dest) == dest;
+	if (!yes) {
+		munmap(src, 2 * pg);
+	}
+	munmap(dest, 2 * pg);
+	return yes;
+}
+
+/*
+ * A huge block that no freed span holds alone is made of freed (dirty)
+ * spans, their pages moved rather than new ones faulted in: with 6 and
+ * 10 MiB freed apart, a 14 MiB block makes the resident set grow by far
+ * less than 14 MiB (by the 14 MiB without it). Then it behaves as any block:
+ * every byte writable, contents kept and the grown bytes zero when
+ * rallocx(MALLOCX_ZERO) grows it to 30 MiB (a block of several mappings),
+ * and kept when shrinking. The resident check needs statistics, the freed
+ * spans still dirty (not under decay_time:0 or a quarantine holding them)
+ * and a kernel that moves ranges of several mappings (on others the block
+ * is fresh).
+ */
+static void
+test_reuse_dirty(void **state) {
+	(void)state;
+	unsigned ind;
+	size_t len = sizeof(ind);
+	assert_int_equal(mallctl("arenas.extend", &ind, &len, NULL, 0), 0);
+	int flags = MALLOCX_ARENA(ind) | MALLOCX_TCACHE_NONE;
+	char *a = mallocx(6 * MiB, flags);
+	char *sep = mallocx(2 * MiB, flags);
+	char *b = mallocx(10 * MiB, flags);
+	assert_true(a != NULL && sep != NULL && b != NULL);
+	memset(a, 0xaa, 6 * MiB);
+	memset(b, 0xbb, 10 * MiB);
+	memset(sep, 0x55, 2 * MiB);
+	dallocx(a, flags);
+	dallocx(b, flags);
+	/* The freed spans are held dirty unless the arena purged them at once
+	 * (decay_time:0) or the quarantine holds them. */
+	size_t held = 0;
+	size_t before = 0;
+	if (have_stats()) {
+		char name[64];
+		snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", ind);
+		size_t page = 0;
+		size_t plen = sizeof(page);
+		assert_int_equal(mallctl("arenas.page", &page, &plen, NULL, 0), 0);
+		held = ctl_size(name) * page;
+		before = ctl_size("stats.resident");
+	}
+	size_t n = 14 * MiB;
+	char *p = mallocx(n, flags);
+	assert_non_null(p);
+	test_pattern_fill(p, n, 11);
+	if (held >= 16 * MiB && kernel_moves_parts()) {
+		size_t after = ctl_size("stats.resident");
+		CHECK(after <= before + 4 * MiB,
+		      "stats.resident grew by %zu MiB for a 14 MiB block over 16 MiB freed",
+		      (after - before) / MiB);
+	}
+	CHECK(test_pattern_intact(p, n, 11), "14 MiB block lost its contents");
+	char *q = rallocx(p, 30 * MiB, flags | MALLOCX_ZERO);
+	CHECK(q != NULL, "rallocx 14 -> 30 MiB failed");
+	CHECK(test_pattern_intact(q, n, 11), "growing to 30 MiB lost the prefix");
+	size_t usize = sallocx(q, 0);
+	for (size_t i = n; i < usize; i += 512) {
+		CHECK(q[i] == 0, "byte %zu of %zu not zero after growing from 14 MiB", i, usize);
+	}
+	q = rallocx(q, 8 * MiB, flags);
+	CHECK(q != NULL && test_pattern_intact(q, 8 * MiB, 11),
+	      "shrinking to 8 MiB lost the prefix");
+	for (size_t i = 0; i < 2 * MiB; i += 4096) {
+		CHECK(sep[i] == 0x55, "the block between was changed at %zu", i);
+	}
+	dallocx(q, flags);
+	dallocx(sep, flags);
+}
+
 /* ---- an arena whose chunk hooks wrap the defaults ---- */
 
 static chunk_hooks_t dflt;
@@ -344,6 +431,7 @@ main(int argc, char **argv) {
 	    cmocka_unit_test(test_growth_bounded), cmocka_unit_test(test_contents),
 	    cmocka_unit_test(test_zero_tail),      cmocka_unit_test(test_alignment),
 	    cmocka_unit_test(test_hooks_copy),     cmocka_unit_test(test_max_bytes),
+	    cmocka_unit_test(test_reuse_dirty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

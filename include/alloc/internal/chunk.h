@@ -185,6 +185,16 @@ bool chunk_take_range(chunk_cache_t *cache, void *addr, size_t size, bool *zeroe
  * NULL; the caller purges it (without the lock) and hands it back. */
 extent_t *chunk_cache_take_dirty(chunk_cache_t *cache);
 
+/* Whether a dirty cached span holds `size` bytes at a multiple of
+ * `alignment` (chunk_alloc would then take it). */
+bool chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment);
+/* Unlinks and returns a dirty piece of at most `size` bytes: the first
+ * `size` bytes of the smallest dirty span that holds them (the rest stays
+ * cached), else the largest dirty span of at least min_size bytes; NULL when
+ * there is none. For making a huge allocation out of resident pages
+ * (huge.c, huge_alloc_from_dirty); the caller frees the node once the pages
+ * are moved, or gives the piece back with chunk_dalloc. */
+extent_t *chunk_cache_take_dirty_piece(chunk_cache_t *cache, size_t size, size_t min_size);
 /* Returns a span taken by chunk_cache_take_dirty after purging it
  * (`zeroed`: the purge left it reading as zeros). With opt.retain off the
  * span is unmapped instead, and so it is under any hooks the program

@@ -88,6 +88,12 @@ typedef enum {
 	/* Not grown: the range is one mapping (pages_move can move it) but
 	 * the address space after it is taken. */
 	PAGES_MOVABLE,
+	/* Not grown: the range is several mappings (a huge allocation made
+	 * of moved pieces, or one the program changed the protection of in
+	 * part), the address space after it is taken, and the kernel moves
+	 * such ranges (pages_can_move_parts): pages_move with new_size ==
+	 * old_size moves it, the rest of the destination is the caller's. */
+	PAGES_MOVABLE_PARTS,
 	/* Not grown: the range is not one mapping (the program changed the
 	 * protection or locking of part of it, or it was made of mappings
 	 * that the kernel did not merge), or the charge failed. Copy it. */
@@ -95,8 +101,14 @@ typedef enum {
 } pages_grow_t;
 
 /* Tries to extend the mapping of [addr, addr+old_size) to new_size bytes
- * (> old_size) where it is. */
+ * (> old_size) where it is: mremap, or for a range of several mappings a
+ * new mapping right after it. */
 pages_grow_t pages_grow(void *addr, size_t old_size, size_t new_size);
+
+/* Whether the kernel moves a range made of several mappings in one
+ * same-size mremap (Linux 6.17 on; before, EFAULT). Probed once, on first
+ * use, with a few system calls on two pages of its own. */
+bool pages_can_move_parts(void);
 
 typedef enum {
 	/* The pages of [addr, addr+old_size) now sit at [dest, ...), the
@@ -113,7 +125,10 @@ typedef enum {
 
 /* Moves the mapping [addr, addr+old_size) (one mapping: pages_grow said
  * PAGES_MOVABLE) onto [dest, dest+new_size), a mapped range of ours that
- * does not overlap it, growing it to new_size (> old_size). */
+ * does not overlap it, growing it to new_size (>= old_size). With new_size
+ * == old_size it moves the pages only, and the range may be several
+ * mappings where pages_can_move_parts() (PAGES_MOVABLE_PARTS, and the
+ * pieces of a huge allocation made of dirty cached spans). */
 pages_move_t pages_move(void *addr, size_t old_size, void *dest, size_t new_size);
 
 #endif
