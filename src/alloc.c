@@ -814,17 +814,51 @@ malloc_fast(size_t size) {
 	return alloc_slow(size, 0, false);
 }
 
+static void sdallocx_slow(void *ptr, size_t size, int flags);
+
+/*
+ * Where free's hit path goes when it misses: free_slow, or for sdallocx
+ * (`sized`, a compile-time constant in each caller) its checked path, which
+ * also compares the size with the block's.
+ */
+ALWAYS_INLINE void
+free_miss(void *ptr, size_t size, bool sized) {
+	if (sized) {
+		sdallocx_slow(ptr, size, 0);
+	} else {
+		free_slow(ptr);
+	}
+}
+
+/*
+ * The bin sdallocx's size names (malloc's bin for it): 0, which no block's
+ * page-map byte equals on the hit path, for sizes malloc's hit path does
+ * not serve (0, huge). 0 too on a thread not set up (its size2pc is zeros).
+ */
+ALWAYS_INLINE uintptr_t
+sdallocx_size2pc(size_t size) {
+	if (likely(size - 1 < SZ_LOOKUP_MAXCLASS)) {
+		return tsd_fs_size2pc(size);
+	}
+	/* size 0 fails here too (size - 1 wraps). */
+	if (likely(size - 1 < SZ_LARGE_MAXCLASS)) {
+		return tcache_big_pc(size);
+	}
+	return 0;
+}
+
 /*
  * The second half of free's hit path: ptr starts an object of bin pc's
  * class. Full bins and objects that hold the key already (a double free,
- * or data that matches the secret: tcache.h) go to the slow path.
+ * or data that matches the secret: tcache.h) go to the slow path
+ * (free_miss).
  */
 ALWAYS_INLINE void
-free_push(void *ptr, uintptr_t pc) {
+free_push(void *ptr, uintptr_t pc, size_t size, bool sized) {
 	void **head = TSD_FS(tcache.head[pc]);
 	uintptr_t key = tsd_fs_key();
 	if (unlikely(head == TSD_FS(tcache.full[pc]) || *tcache_key_slot(ptr) == key)) {
-		free_slow(ptr);
+		free_miss(ptr, size, sized);
 		return;
 	}
 	*tcache_key_slot(ptr) = key;
@@ -845,23 +879,26 @@ free_push(void *ptr, uintptr_t pc) {
  * path a reload of the thread-state offset).
  */
 ALWAYS_INLINE void
-free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pageind) {
+free_unaligned(void *ptr, uintptr_t pc, const arena_chunk_t *chunk, uintptr_t pageind, size_t size,
+               bool sized) {
 	/* Pages above 4 KiB: runs outgrow the 32-bit magic's range
 	 * (arena.h), so the offset is divided; magic 0 still rejects. */
 	bool start = TSD_FS(tcache.region_magic[pc]) != 0 &&
 	             arena_region_offset(chunk, pageind, ptr) % sz_index2size((szind_t)pc - 1) == 0;
 	if (unlikely(!start)) {
-		free_slow(ptr);
+		free_miss(ptr, size, sized);
 		return;
 	}
-	free_push(ptr, pc);
+	free_push(ptr, pc, size, sized);
 }
 
+/* free's hit path; `sized` (a constant in each caller): sdallocx's, which
+ * takes the hit path only when `size` names the block's bin. */
 ALWAYS_INLINE void
-free_fast(void *ptr) {
+free_fast_impl(void *ptr, size_t size, bool sized) {
 	if (!config_tcache || config_debug) {
 		/* Debug builds check every free in full on the slow path. */
-		free_slow(ptr);
+		free_miss(ptr, size, sized);
 		return;
 	}
 	/* Not an arena chunk (a huge block, a private heap's block, or a
@@ -875,7 +912,7 @@ free_fast(void *ptr) {
 	__asm__("" : "+r"(page));
 	uintptr_t slot = page >> (LG_CHUNK - LG_PAGE);
 	if (unlikely(arena_chunk_registry[slot] != ARENA_REGISTRY_ARENA)) {
-		free_slow(ptr);
+		free_miss(ptr, size, sized);
 		return;
 	}
 	if (sizeof(arena_pbias_t) == 1) {
@@ -884,15 +921,19 @@ free_fast(void *ptr) {
 		 * page's bias off one multiply of the slot (arena_page_hdr). */
 		uintptr_t hdr = arena_page_hdr(slot);
 		uintptr_t pc = ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pclass) + page];
+		if (sized && unlikely(pc != sdallocx_size2pc(size))) {
+			sdallocx_slow(ptr, size, 0);
+			return;
+		}
 		/* One test for every class, so that its branch does not
 		 * depend on the class (tcache.h): not where an object of
 		 * the class starts (an interior pointer, or a bin that
 		 * always misses). */
 		if (unlikely(!tsd_fs_region_start8(hdr, page, ptr, pc))) {
-			free_slow(ptr);
+			free_miss(ptr, size, sized);
 			return;
 		}
-		free_push(ptr, pc);
+		free_push(ptr, pc, size, sized);
 		return;
 	}
 	/* The page-map byte indexes the bins directly (class + 1; slot 0,
@@ -902,13 +943,23 @@ free_fast(void *ptr) {
 	__asm__("" : "+r"(chunk));
 	uintptr_t pageind = page & (CHUNK_NPAGES - 1);
 	uintptr_t pc = chunk->pclass[pageind];
+	if (sized && unlikely(pc != sdallocx_size2pc(size))) {
+		sdallocx_slow(ptr, size, 0);
+		return;
+	}
 	/* Not where an object of the class can start (an interior pointer),
 	 * or a class whose regions need the run offset (tcache.h). */
 	if (unlikely(tsd_fs_misaligned(ptr, pc))) {
-		free_unaligned(ptr, pc, chunk, pageind);
+		free_unaligned(ptr, pc, chunk, pageind, size, sized);
 		return;
 	}
-	free_push(ptr, pc);
+	free_push(ptr, pc, size, sized);
+}
+
+/* free's hit path. */
+ALWAYS_INLINE void
+free_fast(void *ptr) {
+	free_fast_impl(ptr, 0, false);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -963,8 +1014,66 @@ realloc_zero(void *ptr) {
 	}
 }
 
+/* realloc's hit path covers blocks and sizes up to this: those ralloc_impl
+ * moves through the thread's cache, and that malloc's hit path finds the
+ * bin of by one table load. */
+#define RALLOC_FAST_MAX (PAGE < SZ_LOOKUP_MAXCLASS ? PAGE : SZ_LOOKUP_MAXCLASS)
+_Static_assert(SZ_SMALL_MAXCLASS >= PAGE, "blocks of at most a page are small");
+
+/*
+ * The bin of ptr when realloc's hit path may resize it to `size`: ptr in
+ * an arena chunk (not a private heap's, not huge; NULL is not) where the
+ * page map has a small class of at most RALLOC_FAST_MAX (not a sampled
+ * object's page), size in 1..RALLOC_FAST_MAX, no debugging fills (their
+ * usable sizes are not the class sizes). 0 otherwise.
+ */
+ALWAYS_INLINE uintptr_t
+ralloc_fast_pc(const void *ptr, size_t size) {
+	if (!config_tcache || config_debug || (config_fill && unlikely(fill_slow_paths)) ||
+	    size - 1 >= RALLOC_FAST_MAX || !arena_chunk_cacheable(ptr)) {
+		return 0;
+	}
+	uintptr_t pc = arena_ptr_pclass(ptr);
+	if (pc - 1 >= SZ_NSMALL || sz_index2size((szind_t)pc - 1) > RALLOC_FAST_MAX) {
+		return 0;
+	}
+	return pc;
+}
+
+/*
+ * realloc's hit path, for the blocks ralloc_fast_pc accepts: the same class
+ * keeps the block (ralloc_in_place's answer for a small one); another
+ * moves it through malloc's and free's hit paths (whose misses take their
+ * slow paths) instead of ralloc_impl's lookups. What it does is what
+ * ralloc_impl does for these blocks: allocate from the thread's cache,
+ * copy, free into it. old_pc: ralloc_fast_pc's answer; pc: size's bin.
+ */
+ALWAYS_INLINE void *
+ralloc_fast(void *ptr, size_t size, uintptr_t old_pc, uintptr_t pc) {
+	if (pc == old_pc) {
+		return ptr;
+	}
+	void *ret = malloc_pop(size, pc);
+	if (unlikely(ret == NULL)) {
+		return NULL;
+	}
+	size_t old_usize = sz_index2size((szind_t)old_pc - 1);
+	size_t usize = sz_index2size((szind_t)pc - 1);
+	memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
+	free_fast(ptr);
+	return ret;
+}
+
 ALLOC_EXPORT void *
 ALLOC_NAME(realloc)(void *ptr, size_t size) {
+	uintptr_t old_pc = ralloc_fast_pc(ptr, size);
+	if (likely(old_pc != 0)) {
+		uintptr_t pc = tsd_fs_size2pc(size);
+		/* 0: the thread is not set up (its table is zeros). */
+		if (likely(pc != 0)) {
+			return ralloc_fast(ptr, size, old_pc, pc);
+		}
+	}
 	if (ptr == NULL) {
 		return alloc_slow(size, 0, false);
 	}
@@ -1187,8 +1296,11 @@ report_size_mismatch(const void *ptr, size_t size, size_t usize) {
 	          size, ptr, usize);
 }
 
-ALLOC_EXPORT void
-ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
+/* sdallocx in full: flags, a NULL pointer, the size check that fails or
+ * that free's hit path could not make, huge blocks, and the hit path's
+ * misses. */
+NOINLINE static void
+sdallocx_slow(void *ptr, size_t size, int flags) {
 	tsd_t *tsd = tsd_get();
 	flags_t f = {0, false, &tsd->tcache, NULL};
 	if (unlikely(flags != 0 && !flags_decode(tsd, flags, &f))) {
@@ -1211,6 +1323,17 @@ ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
 		return;
 	}
 	dalloc_paged(tsd, ptr, ind, f.tc);
+}
+
+/* Without flags, free's hit path with one more compare: the size's bin
+ * against the block's (doc/design.md, "sdallocx"). */
+ALLOC_EXPORT void
+ALLOC_NAME(sdallocx)(void *ptr, size_t size, int flags) {
+	if (likely(flags == 0)) {
+		free_fast_impl(ptr, size, true);
+		return;
+	}
+	sdallocx_slow(ptr, size, flags);
 }
 
 ALLOC_EXPORT size_t

@@ -240,19 +240,32 @@ case_free_small_interior(void) {
 	return probe_heap(sizes, 2, p, 100);
 }
 
-/* sdallocx with the size of another class: freeing with it would corrupt
- * the bin of that class. Only on an allocator that has sdallocx. */
+/* sdallocx of malloc(100) with the size `wrong`, of another class: freeing
+ * with it would corrupt the bin of that class. Only on an allocator that
+ * has sdallocx. */
 static int
-case_sdallocx_wrong_size(void) {
+sdallocx_wrong_size(size_t wrong) {
 	void (*sdallocx_fn)(void *, size_t, int) =
 	    (void (*)(void *, size_t, int))dlsym(RTLD_DEFAULT, "sdallocx");
 	if (sdallocx_fn == NULL)
 		return EXIT_CONSISTENT;
 	char *p = malloc(100);
 	memset(p, 1, 100);
-	sdallocx_fn(bad(p), 5000, 0);
-	static const size_t sizes[] = {100, 5000};
+	sdallocx_fn(bad(p), wrong, 0);
+	const size_t sizes[] = {100, wrong};
 	return probe_heap(sizes, 2, NULL, 0);
+}
+
+static int
+case_sdallocx_wrong_size(void) {
+	return sdallocx_wrong_size(5000);
+}
+
+/* A size whose class free's hit path serves: sdallocx checks it there too,
+ * before the cache takes the block. */
+static int
+case_sdallocx_wrong_small_size(void) {
+	return sdallocx_wrong_size(200);
 }
 
 /* The sequence of issue #14: p = malloc(32); q = malloc(32); free(p);
@@ -512,6 +525,7 @@ static struct invalid_case cases[] = {
     {"free(malloc(64) + 16)", case_free_small_64_interior, LIBALLOC, INTERIOR},
     {"free(malloc(48) + 32)", case_free_small_48_interior, LIBALLOC, INTERIOR},
     {"sdallocx(wrong size)", case_sdallocx_wrong_size, STRICT, "size"},
+    {"sdallocx(wrong small size)", case_sdallocx_wrong_small_size, LIBALLOC, "size"},
 };
 
 static void
@@ -527,7 +541,7 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    CASE(0),  CASE(1),  CASE(2),  CASE(3),  CASE(4),  CASE(5),  CASE(6),  CASE(7),
 	    CASE(8),  CASE(9),  CASE(10), CASE(11), CASE(12), CASE(13), CASE(14), CASE(15),
-	    CASE(16), CASE(17), CASE(18), CASE(19), CASE(20), CASE(21), CASE(22),
+	    CASE(16), CASE(17), CASE(18), CASE(19), CASE(20), CASE(21), CASE(22), CASE(23),
 	};
 	bad_ptr =
 	    mmap(NULL, sizeof(*bad_ptr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

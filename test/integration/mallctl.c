@@ -310,6 +310,17 @@ test_thread_counters(void **state) {
 	assert_int_equal(a2 - a1, nallocx(1000, 0));
 	assert_int_equal(d2 - d0, nallocx(100, 0));
 	assert_int_equal(d3 - d2, want - nallocx(100, 0) + nallocx(1000, 0));
+
+	/* realloc within the class keeps the block and counts nothing;
+	 * sdallocx of a small block counts its class. */
+	p = keep(malloc(100));
+	uint64_t a4 = *ap, d4 = *dp;
+	void *same = keep(realloc(p, nallocx(100, 0)));
+	assert_ptr_equal(same, p);
+	assert_int_equal(*ap, a4);
+	assert_int_equal(*dp, d4);
+	sdallocx(same, 100, 0);
+	assert_int_equal(*dp - d4, nallocx(100, 0));
 }
 
 static void *
