@@ -96,34 +96,55 @@ resident_pages(const void *p, size_t n) {
 	return r;
 }
 
-/* A dirty 768 KiB run in arena a, freed; returns where it was. */
+/*
+ * In arena a: fills a 768 KiB block, frees it (the arena's only dirty run),
+ * reads the arena's counters (when `before` is not NULL, with statistics),
+ * and asks for n bytes with `flags`. Returns the new block, NULL when an
+ * allocation fails; *old says where the freed one was.
+ */
 static char *
-dirty_run(unsigned a, int flags) {
-	char *p = mallocx(OLD_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE | flags);
+reuse_in(unsigned a, size_t n, int flags, char **old, size_t before[2]) {
+	char *o = mallocx(OLD_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	if (o == NULL) {
+		return NULL;
+	}
+	memset(o, 0x5a, OLD_SIZE);
+	dallocx(o, MALLOCX_TCACHE_NONE);
+	*old = o;
+	if (before != NULL) {
+		before[0] = arena_stat(a, "npurge");
+		before[1] = arena_stat(a, "purged");
+	}
+	return mallocx(n, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE | flags);
+}
+
+/* reuse_in for a cmocka case, in an arena of its own: skips without
+ * statistics, checks that the freed run was reused. */
+static char *
+reuse(size_t n, int flags, unsigned *a, size_t before[2]) {
+	if (!have_stats()) {
+		print_message("# built without statistics: skipped\n");
+		skip();
+	}
+	*a = arena_new();
+	char *old = NULL;
+	char *p = reuse_in(*a, n, flags, &old, before);
 	assert_non_null(p);
-	memset(p, 0x5a, OLD_SIZE);
-	dallocx(p, MALLOCX_TCACHE_NONE);
+	CHECK(p == old, "the dirty run was not reused: %p, freed %p", (void *)p, (void *)old);
 	return p;
 }
 
 static void
 test_purged(void **state) {
 	(void)state;
-	if (!have_stats()) {
-		print_message("# built without statistics: skipped\n");
-		skip();
-	}
 	if (page != 4096) {
 		print_message("# pages of %zu bytes: no tail of 8 pages below a chunk: skipped\n",
 		              page);
 		skip();
 	}
-	unsigned a = arena_new();
-	char *old = dirty_run(a, 0);
-	size_t npurge = arena_stat(a, "npurge"), purged = arena_stat(a, "purged");
-	char *p = mallocx(TAIL_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
-	assert_non_null(p);
-	CHECK(p == old, "the dirty run was not reused: %p, freed %p", (void *)p, (void *)old);
+	unsigned a;
+	size_t before[2];
+	char *p = reuse(TAIL_SIZE, 0, &a, before);
 	size_t usize = sallocx(p, 0);
 	assert_int_equal(usize, 640 * KiB);
 	size_t used = (TAIL_SIZE + page - 1) / page * page;
@@ -132,10 +153,10 @@ test_purged(void **state) {
 	      resident_pages(p, used), used / kpage);
 	CHECK(resident_pages(p + used, tail) == 0, "tail pages resident: %zu of %zu",
 	      resident_pages(p + used, tail), tail / kpage);
-	CHECK(arena_stat(a, "npurge") == npurge + 1, "npurge %zu, was %zu", arena_stat(a, "npurge"),
-	      npurge);
-	CHECK(arena_stat(a, "purged") == purged + tail / page, "purged %zu, was %zu",
-	      arena_stat(a, "purged"), purged);
+	CHECK(arena_stat(a, "npurge") == before[0] + 1, "npurge %zu, was %zu",
+	      arena_stat(a, "npurge"), before[0]);
+	CHECK(arena_stat(a, "purged") == before[1] + tail / page, "purged %zu, was %zu",
+	      arena_stat(a, "purged"), before[1]);
 	CHECK(arena_stat(a, "pactive") == usize / page, "pactive %zu", arena_stat(a, "pactive"));
 	CHECK(arena_stat(a, "pdirty") == (OLD_SIZE - usize) / page, "pdirty %zu",
 	      arena_stat(a, "pdirty"));
@@ -152,19 +173,12 @@ test_purged(void **state) {
 static void
 test_kept(void **state) {
 	(void)state;
-	if (!have_stats()) {
-		print_message("# built without statistics: skipped\n");
-		skip();
-	}
-	unsigned a = arena_new();
-	char *old = dirty_run(a, 0);
-	size_t npurge = arena_stat(a, "npurge");
+	unsigned a;
+	size_t before[2];
 	size_t n = 632 * KiB;
-	char *p = mallocx(n, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
-	assert_non_null(p);
-	CHECK(p == old, "the dirty run was not reused");
+	char *p = reuse(n, 0, &a, before);
 	size_t usize = sallocx(p, 0);
-	CHECK(arena_stat(a, "npurge") == npurge, "a tail of %zu pages was purged",
+	CHECK(arena_stat(a, "npurge") == before[0], "a tail of %zu pages was purged",
 	      (usize - n) / page);
 	CHECK(resident_pages(p, usize) == usize / kpage, "resident %zu of %zu pages",
 	      resident_pages(p, usize), usize / kpage);
@@ -174,21 +188,14 @@ test_kept(void **state) {
 static void
 test_zeroed(void **state) {
 	(void)state;
-	if (!have_stats()) {
-		print_message("# built without statistics: skipped\n");
-		skip();
-	}
-	unsigned a = arena_new();
-	char *old = dirty_run(a, 0);
-	size_t npurge = arena_stat(a, "npurge");
-	char *p = mallocx(TAIL_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE | MALLOCX_ZERO);
-	assert_non_null(p);
-	CHECK(p == old, "the dirty run was not reused");
+	unsigned a;
+	size_t before[2];
+	char *p = reuse(TAIL_SIZE, MALLOCX_ZERO, &a, before);
 	size_t usize = sallocx(p, 0);
 	for (size_t i = 0; i < usize; i++) {
 		CHECK(p[i] == 0, "byte %zu of %zu is %#x", i, usize, (unsigned char)p[i]);
 	}
-	CHECK(arena_stat(a, "npurge") == npurge, "calloc'd run's tail purged");
+	CHECK(arena_stat(a, "npurge") == before[0], "calloc'd run's tail purged");
 	dallocx(p, MALLOCX_TCACHE_NONE);
 }
 
@@ -199,15 +206,10 @@ child_junk(void) {
 	if (mallctl("arenas.create", &a, &len, NULL, 0) != 0) {
 		return 2;
 	}
-	char *old = mallocx(OLD_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
-	if (old == NULL) {
-		return 3;
-	}
-	memset(old, 0x5a, OLD_SIZE);
-	dallocx(old, MALLOCX_TCACHE_NONE);
-	unsigned char *p = mallocx(TAIL_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	char *old = NULL;
+	unsigned char *p = (unsigned char *)reuse_in(a, TAIL_SIZE, 0, &old, NULL);
 	if (p == NULL) {
-		return 4;
+		return 3;
 	}
 	size_t usize = sallocx(p, 0);
 	for (size_t i = 0; i < usize; i++) {
