@@ -109,6 +109,19 @@ malloc_init_hard(void) {
 	return false;
 }
 
+/*
+ * The library's DT_FINI, named by the link (-Wl,-fini=alloc_dt_fini, when
+ * the linker takes it: configure.ac, LAYOUT_LDFLAGS): the dynamic loader
+ * calls it once at exit. The C runtime's own _fini does nothing
+ * (destructors run from .fini_array) but sits in .fini, after all the
+ * text, so calling it faulted the last 64 KiB of text in, in every
+ * process; this one lies with the start-up code (src/hot_text.list).
+ */
+void alloc_dt_fini(void);
+__attribute__((used)) void
+alloc_dt_fini(void) {
+}
+
 /* Returns true if the allocator cannot be used. */
 ALWAYS_INLINE bool
 malloc_init(void) {
