@@ -210,12 +210,14 @@ alloc_fail_class(size_t size, size_t usize, arena_t *arena) {
 
 /*
  * Allocates an object of class size `usize` (a class that satisfies
- * `alignment`), zeroed if asked, through cache `tc` (NULL: none) from
- * `arena` (NULL: the thread's). NULL on failure.
+ * `alignment`) for a request of `size` bytes (usize when the whole class
+ * is wanted: fill options, private heaps), zeroed if asked, through cache
+ * `tc` (NULL: none) from `arena` (NULL: the thread's). NULL on failure.
  */
 /* alloc_class once the arena is known. */
 ALWAYS_INLINE void *
-alloc_from_arena(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+alloc_from_arena(size_t size, size_t usize, size_t alignment, bool zero, tcache_t *tc,
+                 arena_t *arena) {
 	szind_t ind = sz_size2index(usize);
 	void *ret;
 	if (config_prof && unlikely(prof_enabled) && arena->region == NULL) {
@@ -233,6 +235,8 @@ alloc_from_arena(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_
 			ret = tcache_alloc(tc, arena, ind);
 		} else if (ind < SZ_NSMALL) {
 			ret = arena_malloc_small(arena, ind, false);
+		} else if (!zero) {
+			ret = arena_malloc_large_request(arena, ind, size);
 		} else {
 			ret = arena_malloc_large(arena, ind, PAGE, false);
 		}
@@ -255,7 +259,7 @@ alloc_from_heap(size_t usize, size_t alignment, bool zero, arena_t *arena) {
 	if (unlikely(!heap_enter(arena))) {
 		return NULL;
 	}
-	void *ret = alloc_from_arena(usize, alignment, zero, NULL, arena);
+	void *ret = alloc_from_arena(usize, usize, alignment, zero, NULL, arena);
 	if (ret != NULL) {
 		heap_count_alloc(arena, usize);
 	} else {
@@ -266,7 +270,8 @@ alloc_from_heap(size_t usize, size_t alignment, bool zero, arena_t *arena) {
 }
 
 ALWAYS_INLINE void *
-alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena) {
+alloc_class(tsd_t *tsd, size_t size, size_t usize, size_t alignment, bool zero, tcache_t *tc,
+            arena_t *arena) {
 	if (config_private_heap_only && arena == NULL) {
 		/* The private heap or nothing (NULL + ENOMEM before
 		 * PFXconfig_private_heap). */
@@ -286,7 +291,7 @@ alloc_class(tsd_t *tsd, size_t usize, size_t alignment, bool zero, tcache_t *tc,
 	} else if (unlikely(arena->region != NULL)) {
 		return alloc_from_heap(usize, alignment, zero, arena);
 	}
-	return alloc_from_arena(usize, alignment, zero, tc, arena);
+	return alloc_from_arena(size, usize, alignment, zero, tc, arena);
 }
 
 /*
@@ -301,7 +306,8 @@ alloc_fill(tsd_t *tsd, size_t size, size_t alignment, bool zero, arena_t *arena)
 	size_t lead = 0;
 	size_t usize =
 	    opt_redzone ? fill_redzone_class(size, alignment, &lead) : usize_for(size, alignment);
-	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, NULL, arena);
+	void *ret =
+	    usize == 0 ? NULL : alloc_class(tsd, usize, usize, alignment, zero, NULL, arena);
 	if (unlikely(ret == NULL)) {
 		alloc_fail_class(size, usize, arena);
 		return NULL;
@@ -325,7 +331,7 @@ alloc_impl(tsd_t *tsd, size_t size, size_t alignment, bool zero, tcache_t *tc, a
 		return alloc_fill(tsd, size, alignment, zero, arena);
 	}
 	size_t usize = usize_class(size, alignment);
-	void *ret = usize == 0 ? NULL : alloc_class(tsd, usize, alignment, zero, tc, arena);
+	void *ret = usize == 0 ? NULL : alloc_class(tsd, size, usize, alignment, zero, tc, arena);
 	if (unlikely(ret == NULL)) {
 		alloc_fail_class(size, usize, arena);
 		return NULL;

@@ -35,8 +35,23 @@ large_stats_dalloc(arena_t *a, szind_t szind, size_t usize) {
 	}
 }
 
-void *
-arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
+/*
+ * Under a->lock, for a run of usize bytes just carved from memory that was
+ * not zeroed (dirty, or muzzy): how many bytes at its end lie past the
+ * request `size` (rounded up to pages) and are to be purged, 0 when too few
+ * pages to pay for the madvise and the page faults of a later reuse.
+ */
+static size_t
+large_tail_to_purge(arena_t *a, size_t usize, size_t size) {
+	size_t used = ALIGN_UP(size, PAGE);
+	if (used >= usize || usize - used < (LARGE_TAIL_PURGE_MIN << LG_PAGE) || !arena_purges(a)) {
+		return 0;
+	}
+	return usize - used;
+}
+
+static void *
+large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size) {
 	arena_validate_maybe(a, false);
 	size_t usize = sz_index2size(szind);
 	size_t npages = usize >> LG_PAGE;
@@ -71,12 +86,33 @@ arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
 	}
 	c->pclass[pi] = (uint8_t)(szind + 1);
 	large_stats_malloc(a, szind, usize);
+	size_t tail = zeroed ? 0 : large_tail_to_purge(a, usize, size);
+	chunk_hooks_t hooks;
+	if (tail != 0) {
+		hooks = *chunk_cache_hooks(&a->chunks);
+		arena_count_purge(a, tail >> LG_PAGE);
+	}
 	mutex_unlock(&a->lock);
 	void *ret = (char *)c + (pi << LG_PAGE);
+	if (tail != 0) {
+		/* The run is allocated: nobody else touches its pages. */
+		chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK,
+		                  (pi << LG_PAGE) + usize - tail, tail);
+	}
 	if (zero && !zeroed) {
 		memset(ret, 0, usize);
 	}
 	return ret;
+}
+
+void *
+arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
+	return large_alloc(a, szind, alignment, zero, sz_index2size(szind));
+}
+
+void *
+arena_malloc_large_request(arena_t *a, szind_t szind, size_t size) {
+	return large_alloc(a, szind, PAGE, false, size);
 }
 
 static void

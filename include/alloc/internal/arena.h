@@ -685,6 +685,16 @@ arena_note_alloc(arena_t *arena) {
 
 void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
 void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool zero);
+/*
+ * malloc's large run for a request of `size` bytes (class szind, page
+ * alignment, not zeroed). When the run is carved from memory that was not
+ * zeroed (reused dirty pages), the whole pages of its class past the request
+ * are purged once they number at least LARGE_TAIL_PURGE_MIN: they would stay
+ * resident although nobody asked for them (doc/design.md, "Class tails").
+ * They stay active (allocated) pages; the purge counts in stats npurge.
+ */
+#define LARGE_TAIL_PURGE_MIN ((size_t)8)
+void *arena_malloc_large_request(arena_t *arena, szind_t szind, size_t size);
 
 /* Fills ptrs[0..n) with regions of bin binind; returns how many it got
  * (fewer only when memory is short). */

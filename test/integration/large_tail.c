@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The tail of a large class past the request (liballoc): a large run that
+ * malloc carves from reused dirty pages gets the whole pages of its class
+ * past the request purged, when there are at least LARGE_TAIL_PURGE_MIN (8)
+ * of them, so the rounding up to the size class does not stay resident.
+ *
+ * Each case uses an arena of its own (arenas.create) without a thread
+ * cache, so the freed run is the only dirty one and the next request reuses
+ * it. It fills a 768 KiB block, frees it, and asks again:
+ *
+ *   purged    513 KiB (class 640 KiB, 31 tail pages): same address, the
+ *             request's pages resident (reused), the tail's not (mincore),
+ *             readable as zeros and writable up to the usable size; the
+ *             purge counted (stats npurge/purged), active and dirty exact
+ *             (160 and 32 pages)
+ *   kept      632 KiB (2 tail pages): nothing purged, the tail resident
+ *   zeroed    MALLOCX_ZERO of 513 KiB: every usable byte zero, nothing
+ *             purged (the memset would fault the tail in again)
+ *   junk      in a child with junk:true: every usable byte of 513 KiB
+ *             junk (0xa5): the fill options keep the whole class
+ *
+ * Skipped without statistics (the counts); purged needs 4 KiB pages (with
+ * 64 KiB ones, --with-lg-page=16, no tail of a class below a chunk has 8
+ * pages past a request).
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <alloc.h>
+
+#include "test_check.h"
+#include "test_child.h"
+
+#define KiB       ((size_t)1 << 10)
+#define OLD_SIZE  (768 * KiB)
+#define TAIL_SIZE (513 * KiB)
+
+/* liballoc's page (arenas.page) and the kernel's (mincore's unit). */
+static size_t page, kpage;
+
+static bool
+have_stats(void) {
+	bool stats = false;
+	size_t len = sizeof(stats);
+	return mallctl("config.stats", &stats, &len, NULL, 0) == 0 && stats;
+}
+
+static size_t
+arena_stat(unsigned arena, const char *name) {
+	uint64_t epoch = 1;
+	assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
+	char path[96];
+	snprintf(path, sizeof(path), "stats.arenas.%u.%s", arena, name);
+	if (strcmp(name, "pactive") == 0 || strcmp(name, "pdirty") == 0) {
+		size_t v = 0, len = sizeof(v);
+		assert_int_equal(mallctl(path, &v, &len, NULL, 0), 0);
+		return v;
+	}
+	uint64_t v = 0;
+	size_t len = sizeof(v);
+	assert_int_equal(mallctl(path, &v, &len, NULL, 0), 0);
+	return (size_t)v;
+}
+
+static unsigned
+arena_new(void) {
+	unsigned a = 0;
+	size_t len = sizeof(a);
+	assert_int_equal(mallctl("arenas.create", &a, &len, NULL, 0), 0);
+	return a;
+}
+
+/* How many kernel pages of [p, p + n) (page-aligned) are resident. */
+static size_t
+resident_pages(const void *p, size_t n) {
+	unsigned char vec[1024];
+	size_t np = n / kpage;
+	assert_true(np <= sizeof(vec));
+	assert_int_equal(mincore((void *)p, n, vec), 0);
+	size_t r = 0;
+	for (size_t i = 0; i < np; i++) {
+		r += vec[i] & 1;
+	}
+	return r;
+}
+
+/*
+ * In arena a: fills a 768 KiB block, frees it (the arena's only dirty run),
+ * reads the arena's counters (when `before` is not NULL, with statistics),
+ * and asks for n bytes with `flags`. Returns the new block, NULL when an
+ * allocation fails; *old says where the freed one was.
+ */
+static char *
+reuse_in(unsigned a, size_t n, int flags, char **old, size_t before[2]) {
+	char *o = mallocx(OLD_SIZE, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	if (o == NULL) {
+		return NULL;
+	}
+	memset(o, 0x5a, OLD_SIZE);
+	dallocx(o, MALLOCX_TCACHE_NONE);
+	*old = o;
+	if (before != NULL) {
+		before[0] = arena_stat(a, "npurge");
+		before[1] = arena_stat(a, "purged");
+	}
+	return mallocx(n, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE | flags);
+}
+
+/* reuse_in for a cmocka case, in an arena of its own: skips without
+ * statistics, checks that the freed run was reused. */
+static char *
+reuse(size_t n, int flags, unsigned *a, size_t before[2]) {
+	if (!have_stats()) {
+		print_message("# built without statistics: skipped\n");
+		skip();
+	}
+	*a = arena_new();
+	char *old = NULL;
+	char *p = reuse_in(*a, n, flags, &old, before);
+	assert_non_null(p);
+	CHECK(p == old, "the dirty run was not reused: %p, freed %p", (void *)p, (void *)old);
+	return p;
+}
+
+static void
+test_purged(void **state) {
+	(void)state;
+	if (page != 4096) {
+		print_message("# pages of %zu bytes: no tail of 8 pages below a chunk: skipped\n",
+		              page);
+		skip();
+	}
+	unsigned a;
+	size_t before[2];
+	char *p = reuse(TAIL_SIZE, 0, &a, before);
+	size_t usize = sallocx(p, 0);
+	assert_int_equal(usize, 640 * KiB);
+	size_t used = (TAIL_SIZE + page - 1) / page * page;
+	size_t tail = usize - used;
+	CHECK(resident_pages(p, used) == used / kpage, "request pages resident: %zu of %zu",
+	      resident_pages(p, used), used / kpage);
+	CHECK(resident_pages(p + used, tail) == 0, "tail pages resident: %zu of %zu",
+	      resident_pages(p + used, tail), tail / kpage);
+	CHECK(arena_stat(a, "npurge") == before[0] + 1, "npurge %zu, was %zu",
+	      arena_stat(a, "npurge"), before[0]);
+	CHECK(arena_stat(a, "purged") == before[1] + tail / page, "purged %zu, was %zu",
+	      arena_stat(a, "purged"), before[1]);
+	CHECK(arena_stat(a, "pactive") == usize / page, "pactive %zu", arena_stat(a, "pactive"));
+	CHECK(arena_stat(a, "pdirty") == (OLD_SIZE - usize) / page, "pdirty %zu",
+	      arena_stat(a, "pdirty"));
+	for (size_t i = used; i < usize; i++) {
+		CHECK(p[i] == 0, "tail byte %zu is %#x", i, (unsigned char)p[i]);
+	}
+	memset(p, 0x33, usize);
+	for (size_t i = 0; i < usize; i += 4093) {
+		CHECK(p[i] == 0x33, "byte %zu lost", i);
+	}
+	dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+static void
+test_kept(void **state) {
+	(void)state;
+	unsigned a;
+	size_t before[2];
+	size_t n = 632 * KiB;
+	char *p = reuse(n, 0, &a, before);
+	size_t usize = sallocx(p, 0);
+	CHECK(arena_stat(a, "npurge") == before[0], "a tail of %zu pages was purged",
+	      (usize - n) / page);
+	CHECK(resident_pages(p, usize) == usize / kpage, "resident %zu of %zu pages",
+	      resident_pages(p, usize), usize / kpage);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+static void
+test_zeroed(void **state) {
+	(void)state;
+	unsigned a;
+	size_t before[2];
+	char *p = reuse(TAIL_SIZE, MALLOCX_ZERO, &a, before);
+	size_t usize = sallocx(p, 0);
+	for (size_t i = 0; i < usize; i++) {
+		CHECK(p[i] == 0, "byte %zu of %zu is %#x", i, usize, (unsigned char)p[i]);
+	}
+	CHECK(arena_stat(a, "npurge") == before[0], "calloc'd run's tail purged");
+	dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+static int
+child_junk(void) {
+	unsigned a = 0;
+	size_t len = sizeof(a);
+	if (mallctl("arenas.create", &a, &len, NULL, 0) != 0) {
+		return 2;
+	}
+	char *old = NULL;
+	unsigned char *p = (unsigned char *)reuse_in(a, TAIL_SIZE, 0, &old, NULL);
+	if (p == NULL) {
+		return 3;
+	}
+	size_t usize = sallocx(p, 0);
+	for (size_t i = 0; i < usize; i++) {
+		if (p[i] != 0xa5) {
+			fprintf(stderr, "byte %zu of %zu is %#x\n", i, usize, p[i]);
+			return 5;
+		}
+	}
+	dallocx(p, MALLOCX_TCACHE_NONE);
+	return 0;
+}
+
+static void
+test_junk(void **state) {
+	(void)state;
+	bool fill = false;
+	size_t len = sizeof(fill);
+	if (mallctl("config.fill", &fill, &len, NULL, 0) != 0 || !fill ||
+	    test_child_under_valgrind()) {
+		print_message("# needs config.fill and a child process: skipped\n");
+		skip();
+	}
+	test_child_t c;
+	assert_true(test_child_run("junk:true", "junk", &c));
+	CHECK(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+	      "child status %#x (exit %d), stderr: %s", c.status, WEXITSTATUS(c.status), c.err);
+}
+
+int
+main(int argc, char **argv) {
+	size_t len;
+	kpage = (size_t)sysconf(_SC_PAGESIZE);
+	len = sizeof(page);
+	if (mallctl("arenas.page", &page, &len, NULL, 0) != 0) {
+		return 1;
+	}
+	if (argc == 3 && strcmp(argv[1], "child") == 0) {
+		return strcmp(argv[2], "junk") == 0 ? child_junk() : 1;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_purged),
+	    cmocka_unit_test(test_kept),
+	    cmocka_unit_test(test_zeroed),
+	    cmocka_unit_test(test_junk),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
