@@ -109,6 +109,19 @@ malloc_init_hard(void) {
 	return false;
 }
 
+/*
+ * The library's DT_FINI, named by the link (-Wl,-fini=alloc_dt_fini, when
+ * the linker takes it: configure.ac, LAYOUT_LDFLAGS): the dynamic loader
+ * calls it once at exit. The C runtime's own _fini does nothing
+ * (destructors run from .fini_array) but sits in .fini, after all the
+ * text, so calling it faulted the last 64 KiB of text in, in every
+ * process; this one lies with the start-up code (src/hot_text.list).
+ */
+void alloc_dt_fini(void);
+__attribute__((used)) void
+alloc_dt_fini(void) {
+}
+
 /* Returns true if the allocator cannot be used. */
 ALWAYS_INLINE bool
 malloc_init(void) {
@@ -336,10 +349,28 @@ tsd_ready(void) {
 	return tsd;
 }
 
+static void *alloc_tick(size_t size);
+
 /* Every allocation through the thread's own cache that misses the fast
  * path comes here. */
 NOINLINE static void *
 alloc_slow(size_t size, size_t alignment, bool zero) {
+	/* The hit path's one test also sends here a bin that reached a new
+	 * low-water mark but still holds objects: pop as alloc_tick does,
+	 * without choosing an arena or reading the decay clock. A bin that
+	 * other threads' objects keep refilling through frees (cross-thread
+	 * traffic) comes here about as often as it runs empty. */
+	if (config_tcache && !config_private_heap_only && alignment == 0 && !zero &&
+	    size <= SZ_LARGE_MAXCLASS) {
+		/* The hit path's bin. It holds objects only in a set-up thread
+		 * whose cache caches the class (never under debugging fills,
+		 * whose threads get no cache). */
+		uintptr_t pc =
+		    size <= SZ_LOOKUP_MAXCLASS ? tsd_fs_size2pc(size) : tcache_big_pc(size);
+		if (TSD_FS(tcache.head[pc]) != TSD_FS(tcache.empty[pc])) {
+			return alloc_tick(size);
+		}
+	}
 	tsd_t *tsd = tsd_ready();
 	if (unlikely(tsd == NULL)) {
 		alloc_fail(size);

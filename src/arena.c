@@ -300,6 +300,8 @@ arena_stats_read(arena_t *a, arena_stats_snapshot_t *out) {
 		out->nrequests_small += out->bins[i].nrequests;
 	}
 	mutex_lock(&a->lock);
+	/* Likewise the large objects handed over. */
+	arena_large_remote_drain(a);
 	size_t huge_pages = a->stats.allocated_huge >> LG_PAGE;
 	out->pactive = a->nactive + huge_pages;
 	out->pdirty = a->ndirty + (a->chunks.dirty_bytes >> LG_PAGE);
@@ -369,6 +371,8 @@ arena_reset(arena_t *a) {
 	a->nactive = 0;
 	a->stats.mapped_chunks = 0;
 	a->stats.allocated_large = 0;
+	/* Its objects were in the runs just discarded. */
+	__atomic_store_n(&a->large_remote, NULL, __ATOMIC_RELAXED);
 	for (szind_t i = 0; i < SZ_NLARGE; i++) {
 		a->stats.lstats[i].curruns = 0;
 	}

@@ -131,6 +131,8 @@ bin_run_new(arena_t *a, bin_t *bin, szind_t binind) {
 	size_t pi;
 	bool zeroed;
 	mutex_lock(&a->lock);
+	/* Large runs handed over first, so that their pages can be reused. */
+	arena_large_remote_drain(a);
 	bool ok = arena_run_alloc(a, npages, MAP_SMALL, &c, &pi, &zeroed);
 	mutex_unlock(&a->lock);
 	if (!ok) {
@@ -342,9 +344,14 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
  * thread-cache key in its first word stays and a double free of the region
  * is still caught on the hit path (tcache.h); the 8-byte class has only the
  * first. */
+static size_t
+bin_remote_word(const bin_t *bin, const arena_t *a) {
+	return bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *);
+}
+
 static void **
 bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
-	return (void **)region + (bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *));
+	return (void **)region + bin_remote_word(bin, a);
 }
 
 /* Under bin->lock: frees the n regions at taken[] and then the chain at
@@ -404,31 +411,42 @@ arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max, 
 	return n;
 }
 
+unsigned
+arena_remote_push(void **list, void **ptrs, unsigned n, size_t link, size_t tag_word,
+                  uintptr_t tag) {
+	const arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	void *head = NULL;
+	void *tail = NULL;
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void **words = ptrs[i];
+		if (arena_chunk_of(words)->arena != a) {
+			ptrs[left++] = words;
+			continue;
+		}
+		words[link] = head;
+		if (tag_word != 0) {
+			words[tag_word] = tail == NULL ? (void *)tag : NULL;
+		}
+		if (tail == NULL) {
+			tail = words;
+		}
+		head = words;
+	}
+	void *old = __atomic_load_n(list, __ATOMIC_RELAXED);
+	do {
+		((void **)tail)[link] = old;
+	} while (!__atomic_compare_exchange_n(list, &old, head, true, __ATOMIC_RELEASE,
+	                                      __ATOMIC_RELAXED));
+	return left;
+}
+
 /* Pushes those of ptrs[0..n) that belong to arena a onto bin's remote list
  * (lock-free), moving the others to the front of ptrs; returns how many
  * are left. */
 static unsigned
 bin_remote_push(arena_t *a, bin_t *bin, void **ptrs, unsigned n, uint64_t nrequests) {
-	void *head = NULL;
-	void *tail = NULL;
-	unsigned left = 0;
-	for (unsigned i = 0; i < n; i++) {
-		void *ptr = ptrs[i];
-		if (arena_chunk_of(ptr)->arena != a) {
-			ptrs[left++] = ptr;
-			continue;
-		}
-		*bin_remote_link(ptr, bin, a) = head;
-		if (tail == NULL) {
-			tail = ptr;
-		}
-		head = ptr;
-	}
-	void *old = __atomic_load_n(&bin->remote, __ATOMIC_RELAXED);
-	do {
-		*bin_remote_link(tail, bin, a) = old;
-	} while (!__atomic_compare_exchange_n(&bin->remote, &old, head, true, __ATOMIC_RELEASE,
-	                                      __ATOMIC_RELAXED));
+	unsigned left = arena_remote_push(&bin->remote, ptrs, n, bin_remote_word(bin, a), 0, 0);
 	if (config_stats) {
 		__atomic_fetch_add(&bin->remote_nflushes, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&bin->remote_nrequests, nrequests, __ATOMIC_RELAXED);

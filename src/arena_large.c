@@ -3,7 +3,8 @@
  * Large size classes (see arena.h): each object is one page run of its
  * class's size, aligned as asked, freed alone or in a thread cache's
  * batch, resized in place when the pages after it are free. Everything
- * here runs under arena->lock.
+ * here runs under arena->lock, except the hand-over of another arena's
+ * objects (arena_large_hand_over: one compare-and-swap).
  */
 #include "alloc/internal/arena.h"
 
@@ -11,6 +12,7 @@
 
 #include "alloc/internal/arena_run.h"
 #include "alloc/internal/arena_validate.h"
+#include "alloc/internal/fill.h"
 
 static void
 large_stats_malloc(arena_t *a, szind_t szind, size_t usize) {
@@ -44,6 +46,8 @@ arena_malloc_large(arena_t *a, szind_t szind, size_t alignment, bool zero) {
 	bool zeroed;
 	arena_note_alloc(a);
 	mutex_lock(&a->lock);
+	/* Handed-over runs first, so that they can be reused. */
+	arena_large_remote_drain(a);
 	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
 		mutex_unlock(&a->lock);
 		return NULL;
@@ -155,9 +159,62 @@ arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
 		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
 		a->stats.lstats[szind - SZ_NSMALL].nflushes++;
 	}
+	arena_large_remote_drain(a);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 	return left;
+}
+
+/* Handed-over large objects (arena_t.large_remote, whose invariants
+ * arena.h states). A thread cache flushing large objects of another
+ * arena (another CPU's, with per-CPU arenas) links them into a chain and
+ * pushes it with one compare-and-swap instead of taking that arena's lock,
+ * which its own threads take for every large allocation and for the runs
+ * of their small bins; the arena frees the chain when it next holds its
+ * lock anyway. Which words of a freed object hold what: */
+#define LARGE_REMOTE_LINK    1 /* the next object on the list */
+#define LARGE_REMOTE_COUNTED 2 /* the flush's counters, or 0 */
+
+void
+arena_large_remote_drain(arena_t *a) {
+	if (__atomic_load_n(&a->large_remote, __ATOMIC_RELAXED) == NULL) {
+		return;
+	}
+	void *p = __atomic_exchange_n(&a->large_remote, NULL, __ATOMIC_ACQUIRE);
+	while (p != NULL) {
+		void **words = p;
+		/* The link first: freeing may merge the run's pages. */
+		void *next = words[LARGE_REMOTE_LINK];
+		uintptr_t counted = (uintptr_t)words[LARGE_REMOTE_COUNTED];
+		arena_chunk_t *c = arena_chunk_of(p);
+		size_t pi = arena_pageind(p);
+		check_large_ptr(p, c, pi);
+		/* A run freed already (pushed twice: a double free) lost its
+		 * page class; caught here before the list could loop. */
+		unsigned pclass = c->pclass[pi];
+		if (unlikely(pclass <= SZ_NSMALL || pclass > SZ_NPAGED)) {
+			arena_report_bad_free(p, "double free");
+		}
+		szind_t szind = pclass - 1;
+		if (config_stats && (counted & 1) != 0) {
+			a->stats.lstats[szind - SZ_NSMALL].nrequests += counted >> 1;
+			a->stats.lstats[szind - SZ_NSMALL].nflushes++;
+		}
+		size_t usize = sz_index2size(szind);
+		large_stats_dalloc(a, szind, usize);
+		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+		p = next;
+	}
+}
+
+unsigned
+arena_large_hand_over(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
+	if (config_fill && fill_slow_paths) {
+		return arena_large_flush(ptrs, n, szind, nrequests);
+	}
+	arena_t *a = arena_chunk_of(ptrs[0])->arena;
+	return arena_remote_push(&a->large_remote, ptrs, n, LARGE_REMOTE_LINK, LARGE_REMOTE_COUNTED,
+	                         (uintptr_t)(nrequests << 1 | 1));
 }
 
 bool

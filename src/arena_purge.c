@@ -283,6 +283,7 @@ void
 arena_decay(arena_t *a) {
 	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
+	arena_large_remote_drain(a);
 	arena_maybe_purge(a);
 	mutex_unlock(&a->lock);
 }
@@ -320,6 +321,7 @@ uint64_t
 arena_decay_background(arena_t *a) {
 	arena_bins_remote_drain(a, false);
 	mutex_lock(&a->lock);
+	arena_large_remote_drain(a);
 	arena_maybe_purge(a);
 	uint64_t next = UINT64_MAX;
 	uint64_t now = decay_now_ns();
@@ -361,6 +363,7 @@ arena_decay_sweep_if_due(void) {
 		arena_bins_remote_drain(a, false);
 		/* A busy arena is being used, and so purges by itself. */
 		if (mutex_trylock(&a->lock)) {
+			arena_large_remote_drain(a);
 			arena_maybe_purge(a);
 			mutex_unlock(&a->lock);
 		}
@@ -371,6 +374,7 @@ size_t
 arena_purge_all(arena_t *a) {
 	arena_bins_remote_drain(a, true);
 	mutex_lock(&a->lock);
+	arena_large_remote_drain(a);
 	size_t pages = arena_purge(a, arena_ndirty_total(a), true);
 	decay_purged(&a->decay, arena_ndirty_total(a));
 	if (opt_purge_madvise != PURGE_MADVISE_FREE) {

@@ -348,18 +348,17 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], total);
 	/* The thread's own arena (the cache's, for a thread not set up):
 	 * objects of any other are handed over without a lock
-	 * (arena_bin_hand_over). */
+	 * (arena_bin_hand_over, arena_large_hand_over). */
 	const arena_t *home = tsd_get()->arena;
 	home = home != NULL ? home : t->arena;
 	while (left != 0) {
+		bool own = arena_chunk_of(oldest[0])->arena == home;
 		if (ind < SZ_NSMALL) {
-			if (arena_chunk_of(oldest[0])->arena != home) {
-				left = arena_bin_hand_over(oldest, left, ind, nrequests);
-			} else {
-				left = arena_bin_flush(oldest, left, ind, nrequests);
-			}
+			left = own ? arena_bin_flush(oldest, left, ind, nrequests)
+			           : arena_bin_hand_over(oldest, left, ind, nrequests);
 		} else {
-			left = arena_large_flush(oldest, left, ind, nrequests);
+			left = own ? arena_large_flush(oldest, left, ind, nrequests)
+			           : arena_large_hand_over(oldest, left, ind, nrequests);
 		}
 		nrequests = 0;
 	}

@@ -19,15 +19,26 @@
  *     when it is free, leaves the other arena's in front, and a drain of
  *     every bin (arena_bins_remote_drain: sweeps skip a busy bin, explicit
  *     purges wait for it) frees them;
+ *   - large objects (arena_t.large_remote): a hand-over of two arenas'
+ *     large objects (arena_large_hand_over) pushes the owner's without
+ *     its lock, still allocated to every reader (curruns, allocated
+ *     bytes, counters unchanged), and the next holder of the arena's lock
+ *     (a stats read, a large allocation, the decay sweep) frees them with
+ *     the flush's counters; an object pushed twice is reported when
+ *     drained;
  *   - stress: threads that fill from and flush into the same bins of two
  *     arenas at once, each freeing regions the others allocated (each
  *     worker has a home arena: regions of the other are handed over, its
  *     own flushed, and now and then it drains the other arena's bins as a
  *     sweep does), while a holder thread keeps taking the bins' locks so
- *     that many flushes take the lock-free path. Each region carries a pattern checked before it
- *     is freed; at the end every region is back in its run (curregs and
- *     the walker agree) and the lists are empty. Run under
- *     ThreadSanitizer by make check-tsan (test/tsan/remote_free).
+ *     that many flushes take the lock-free path; one of the classes is
+ *     large, whose objects of the other arena are handed over to its
+ *     large list while that arena's workers allocate from it and a
+ *     worker now and then runs its decay (the sweep's drain). Each
+ *     region carries a pattern checked before it is freed; at the end
+ *     every region is back in its run (curregs, curruns and the walker
+ *     agree) and the lists are empty. Run under ThreadSanitizer by make
+ *     check-tsan (test/tsan/remote_free).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -89,11 +100,18 @@ remote_count(bin_t *bin, szind_t ind) {
 	return n;
 }
 
-static size_t
-curregs(arena_t *a, szind_t ind) {
+/* A stats snapshot of a (a read: it drains the remote lists), to free. */
+static arena_stats_snapshot_t *
+stats_of(arena_t *a) {
 	arena_stats_snapshot_t *s = malloc(sizeof(*s));
 	assert_non_null(s);
 	arena_stats_read(a, s);
+	return s;
+}
+
+static size_t
+curregs(arena_t *a, szind_t ind) {
+	arena_stats_snapshot_t *s = stats_of(a);
 	size_t n = s->bins[ind].curregs;
 	free(s);
 	return n;
@@ -126,11 +144,7 @@ test_busy_flush_pushes(void **state) {
 	void *mixed[2 * N];
 	fill_both_arenas(ind, N, ptrs, mixed);
 	size_t base0 = curregs(arena0, ind);
-	arena_stats_snapshot_t *before = malloc(sizeof(*before));
-	arena_stats_snapshot_t *after = malloc(sizeof(*after));
-	assert_non_null(before);
-	assert_non_null(after);
-	arena_stats_read(arena0, before);
+	arena_stats_snapshot_t *before = stats_of(arena0);
 	mutex_lock(&bin0->lock);
 	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
 	assert_int_equal(left, N);
@@ -145,7 +159,7 @@ test_busy_flush_pushes(void **state) {
 	mutex_unlock(&bin0->lock);
 
 	/* The next lock holder, here a stats read, frees them. */
-	arena_stats_read(arena0, after);
+	arena_stats_snapshot_t *after = stats_of(arena0);
 	assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
 	if (config_stats) {
 		assert_int_equal(after->bins[ind].curregs, base0 - N);
@@ -190,37 +204,18 @@ test_fill_drains(void **state) {
 	assert_null(arena_validate(arena0));
 }
 
-/* A region pushed twice is reported by the drain of a flush (by_fill
- * false) or by a fill, which takes the list before its lock
- * (arena_bin_remote_take). */
+/* Runs body(arg) in a forked child with its stderr silenced, and checks
+ * that the child aborts (a bad free reported). */
 static void
-double_push_reported(bool by_fill) {
-	szind_t ind = small_class(96);
+child_aborts(void (*body)(bool), bool arg) {
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* The child: silence the report, push one region twice. */
 		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0) {
 			dup2(devnull, 2);
 		}
-		void *p[2];
-		if (arena_bin_fill(arena0, ind, p, 2) != 2) {
-			_exit(3);
-		}
-		bin_t *bin = &arena0->bins[ind];
-		mutex_lock(&bin->lock);
-		void *twice[2] = {p[0], p[0]};
-		arena_bin_flush(twice, 1, ind, 0);
-		arena_bin_flush(twice + 1, 1, ind, 0);
-		mutex_unlock(&bin->lock);
-		/* Drained here: the second copy is a double free. */
-		if (by_fill) {
-			void *q[4];
-			arena_bin_fill(arena0, ind, q, 4);
-		} else {
-			arena_bin_flush(p + 1, 1, ind, 0);
-		}
+		body(arg);
 		_exit(0);
 	}
 	int status;
@@ -229,11 +224,36 @@ double_push_reported(bool by_fill) {
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+/* Pushes one region twice; the drain of a flush (by_fill false) or a fill,
+ * which takes the list before its lock (arena_bin_remote_take), must
+ * report it. */
+static void
+push_region_twice(bool by_fill) {
+	szind_t ind = small_class(96);
+	void *p[2];
+	if (arena_bin_fill(arena0, ind, p, 2) != 2) {
+		_exit(3);
+	}
+	bin_t *bin = &arena0->bins[ind];
+	mutex_lock(&bin->lock);
+	void *twice[2] = {p[0], p[0]};
+	arena_bin_flush(twice, 1, ind, 0);
+	arena_bin_flush(twice + 1, 1, ind, 0);
+	mutex_unlock(&bin->lock);
+	/* Drained here: the second copy is a double free. */
+	if (by_fill) {
+		void *q[4];
+		arena_bin_fill(arena0, ind, q, 4);
+	} else {
+		arena_bin_flush(p + 1, 1, ind, 0);
+	}
+}
+
 static void
 test_double_push_reported(void **state) {
 	(void)state;
-	double_push_reported(false);
-	double_push_reported(true);
+	child_aborts(push_region_twice, false);
+	child_aborts(push_region_twice, true);
 }
 
 static void
@@ -279,11 +299,122 @@ test_hand_over(void **state) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* Large objects handed over (arena_t.large_remote). */
+
+static szind_t
+large_class(size_t size) {
+	szind_t ind = sz_size2index(size);
+	assert_true(ind >= SZ_NSMALL && ind < SZ_NPAGED);
+	return ind;
+}
+
+static size_t
+large_remote_count(arena_t *a) {
+	size_t n = 0;
+	for (void *p = __atomic_load_n(&a->large_remote, __ATOMIC_ACQUIRE); p != NULL;
+	     p = ((void **)p)[1]) {
+		n++;
+	}
+	return n;
+}
+
+static void
+test_large_hand_over(void **state) {
+	(void)state;
+	enum { N = 6 };
+	szind_t ind = large_class(SZ_LARGE_MINCLASS);
+	size_t li = ind - SZ_NSMALL;
+	void *mixed[2 * N];
+	for (unsigned i = 0; i < 2 * N; i++) {
+		mixed[i] = arena_malloc_large(i % 2 ? arena1 : arena0, ind, PAGE, false);
+		assert_non_null(mixed[i]);
+		memset(mixed[i], 0x5a, SZ_LARGE_MINCLASS);
+	}
+	void *arena1_objs[N];
+	for (unsigned i = 0; i < N; i++) {
+		arena1_objs[i] = mixed[2 * i + 1];
+	}
+	arena_stats_snapshot_t *before = stats_of(arena0);
+	/* Holding arena0's lock shows that the push does not take it. */
+	mutex_lock(&arena0->lock);
+	unsigned left = arena_large_hand_over(mixed, 2 * N, ind, 5);
+	assert_int_equal(left, N);
+	for (unsigned i = 0; i < N; i++) {
+		assert_ptr_equal(mixed[i], arena1_objs[i]);
+	}
+	if (config_fill && fill_slow_paths) {
+		/* Those builds free under the lock: not reached with it held
+		 * (they are not built with fill options on by default). */
+		fail();
+	}
+	assert_int_equal(large_remote_count(arena0), N);
+	/* Still allocated to every reader. */
+	if (config_stats) {
+		assert_int_equal(arena0->stats.lstats[li].curruns, before->lstats[li].curruns);
+		assert_int_equal(arena0->stats.allocated_large, before->allocated_large);
+		assert_int_equal(arena0->stats.lstats[li].nflushes, before->lstats[li].nflushes);
+	}
+	mutex_unlock(&arena0->lock);
+	assert_null(arena_validate(arena0));
+
+	/* The next lock holder, a stats read, frees them with the counters. */
+	arena_stats_snapshot_t *after = stats_of(arena0);
+	assert_null(__atomic_load_n(&arena0->large_remote, __ATOMIC_RELAXED));
+	if (config_stats) {
+		assert_int_equal(after->lstats[li].curruns, before->lstats[li].curruns - N);
+		assert_int_equal(after->lstats[li].ndalloc, before->lstats[li].ndalloc + N);
+		assert_int_equal(after->lstats[li].nflushes, before->lstats[li].nflushes + 1);
+		assert_int_equal(after->lstats[li].nrequests, before->lstats[li].nrequests + 5);
+		assert_int_equal(after->allocated_large,
+		                 before->allocated_large - N * SZ_LARGE_MINCLASS);
+	}
+	assert_null(arena_validate(arena0));
+
+	/* arena1's, drained by its next large allocation, which may reuse
+	 * one of their runs. */
+	assert_int_equal(arena_large_hand_over(mixed, N, ind, 0), 0);
+	assert_int_equal(large_remote_count(arena1), N);
+	void *again = arena_malloc_large(arena1, ind, PAGE, false);
+	assert_non_null(again);
+	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
+	/* And a sweep's decay drains what nobody allocates after. */
+	assert_int_equal(arena_large_hand_over(&again, 1, ind, 0), 0);
+	arena_decay(arena1);
+	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
+	assert_null(arena_validate(arena1));
+	free(before);
+	free(after);
+}
+
+/* Hands one large object over twice; the drain of a purge must report
+ * it. */
+static void
+push_large_twice(bool unused) {
+	(void)unused;
+	szind_t ind = large_class(SZ_LARGE_MINCLASS);
+	void *p = arena_malloc_large(arena0, ind, PAGE, false);
+	if (p == NULL) {
+		_exit(3);
+	}
+	void *twice[2] = {p, p};
+	arena_large_hand_over(twice, 1, ind, 0);
+	arena_large_hand_over(twice + 1, 1, ind, 0);
+	arena_purge_all(arena0);
+}
+
+static void
+test_large_double_push_reported(void **state) {
+	(void)state;
+	child_aborts(push_large_twice, false);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Stress. */
 
-enum { NWORKERS = 4, NROUNDS = 400, BATCH = 24, NCLASSES = 3 };
+enum { NWORKERS = 4, NROUNDS = 400, BATCH = 24, NCLASSES = 4, NSMALLCLASSES = 3 };
 
-static const size_t class_sizes[NCLASSES] = {32, 112, 640};
+/* The last is the smallest large class (set by test_stress). */
+static size_t class_sizes[NCLASSES] = {32, 112, 640, 0};
 
 /* Batches handed from thread to thread: slot i holds a batch or NULL. */
 #define NSLOTS 64
@@ -299,15 +430,18 @@ pattern(const void *p) {
 	return (unsigned char)(((uintptr_t)p >> 4) * 131 + 17);
 }
 
+/* The first KiB at most: enough to see a region handed out twice. */
+#define STAMP_MAX 1024
+
 static void
 stamp(void *p, size_t size) {
-	memset(p, pattern(p), size);
+	memset(p, pattern(p), size < STAMP_MAX ? size : STAMP_MAX);
 }
 
 static int
 stamp_ok(const void *p, size_t size) {
 	const unsigned char *b = p;
-	for (size_t i = 0; i < size; i++) {
+	for (size_t i = 0; i < size && i < STAMP_MAX; i++) {
 		if (b[i] != pattern(p)) {
 			return 0;
 		}
@@ -347,16 +481,55 @@ release(worker_t *w, void **batch) {
 	arena_t *home = w->id % 2 ? arena1 : arena0;
 	unsigned left = BATCH;
 	while (left != 0) {
-		if (arena_chunk_of(ptrs[0])->arena != home) {
-			left = arena_bin_hand_over(ptrs, left, ind, 1);
+		bool own = arena_chunk_of(ptrs[0])->arena == home;
+		if (ind >= SZ_NSMALL) {
+			left = own ? arena_large_flush(ptrs, left, ind, 1)
+			           : arena_large_hand_over(ptrs, left, ind, 1);
 		} else {
-			left = arena_bin_flush(ptrs, left, ind, 1);
+			left = own ? arena_bin_flush(ptrs, left, ind, 1)
+			           : arena_bin_hand_over(ptrs, left, ind, 1);
 		}
 	}
 	/* Now and then, as the decay sweep does for every arena. */
-	if (rnd(&w->seed) % 8 == 0) {
+	unsigned r = rnd(&w->seed) % 16;
+	if (r < 2) {
 		arena_bins_remote_drain(home == arena0 ? arena1 : arena0, false);
+	} else if (r == 2) {
+		arena_decay(home == arena0 ? arena1 : arena0);
 	}
+}
+
+/* Allocates a batch of class ind from a, as a fill does (large objects
+ * one by one). */
+static bool
+alloc_batch(arena_t *a, szind_t ind, void **batch) {
+	if (ind < SZ_NSMALL) {
+		return arena_bin_fill(a, ind, batch, BATCH) == BATCH;
+	}
+	for (unsigned i = 0; i < BATCH; i++) {
+		batch[i] = arena_malloc_large(a, ind, PAGE, false);
+		if (batch[i] == NULL) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static szind_t
+stress_class(unsigned k) {
+	return k < NSMALLCLASSES ? small_class(class_sizes[k]) : large_class(class_sizes[k]);
+}
+
+/* Objects of class ind the arena counts in use (regions, or runs). */
+static size_t
+in_use(arena_t *a, szind_t ind) {
+	if (ind < SZ_NSMALL) {
+		return curregs(a, ind);
+	}
+	arena_stats_snapshot_t *s = stats_of(a);
+	size_t n = s->lstats[ind - SZ_NSMALL].curruns;
+	free(s);
+	return n;
 }
 
 static void *
@@ -368,10 +541,10 @@ worker(void *arg) {
 	                                     r < 100 * NROUNDS);
 	     r++) {
 		unsigned k = rnd(&w->seed) % NCLASSES;
-		szind_t ind = small_class(class_sizes[k]);
+		szind_t ind = stress_class(k);
 		arena_t *a = (w->id + r) % 2 ? arena1 : arena0;
 		void *batch[BATCH + 1];
-		if (arena_bin_fill(a, ind, batch, BATCH) != BATCH) {
+		if (!alloc_batch(a, ind, batch)) {
 			w->bad++;
 			continue;
 		}
@@ -405,7 +578,7 @@ holder(void *arg) {
 	unsigned i = 0;
 	while (!__atomic_load_n(&stop_holder, __ATOMIC_ACQUIRE)) {
 		arena_t *a = i % 2 ? arena1 : arena0;
-		bin_t *bin = &a->bins[small_class(class_sizes[i % NCLASSES])];
+		bin_t *bin = &a->bins[small_class(class_sizes[i % NSMALLCLASSES])];
 		mutex_lock(&bin->lock);
 		for (volatile unsigned spin = 0; spin < 200; spin++) {
 		}
@@ -423,10 +596,11 @@ holder(void *arg) {
 static void
 test_stress(void **state) {
 	(void)state;
+	class_sizes[NSMALLCLASSES] = SZ_LARGE_MINCLASS;
 	size_t base[2][NCLASSES];
 	for (unsigned k = 0; k < NCLASSES; k++) {
-		base[0][k] = curregs(arena0, small_class(class_sizes[k]));
-		base[1][k] = curregs(arena1, small_class(class_sizes[k]));
+		base[0][k] = in_use(arena0, stress_class(k));
+		base[1][k] = in_use(arena1, stress_class(k));
 	}
 	pthread_t th[NWORKERS], hold;
 	worker_t ws[NWORKERS];
@@ -456,18 +630,22 @@ test_stress(void **state) {
 	}
 	assert_int_equal(w.bad, 0);
 	for (unsigned k = 0; k < NCLASSES; k++) {
-		szind_t ind = small_class(class_sizes[k]);
+		szind_t ind = stress_class(k);
 		/* Stats reads drain: every region is back in its run (the
 		 * walker below checks the runs against curregs too). */
-		size_t now0 = curregs(arena0, ind);
-		size_t now1 = curregs(arena1, ind);
+		size_t now0 = in_use(arena0, ind);
+		size_t now1 = in_use(arena1, ind);
 		if (config_stats) {
 			assert_int_equal(now0, base[0][k]);
 			assert_int_equal(now1, base[1][k]);
 		}
-		assert_null(__atomic_load_n(&arena0->bins[ind].remote, __ATOMIC_RELAXED));
-		assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
+		if (ind < SZ_NSMALL) {
+			assert_null(__atomic_load_n(&arena0->bins[ind].remote, __ATOMIC_RELAXED));
+			assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
+		}
 	}
+	assert_null(__atomic_load_n(&arena0->large_remote, __ATOMIC_RELAXED));
+	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
 	assert_null(arena_validate(arena0));
 	assert_null(arena_validate(arena1));
 }
@@ -479,6 +657,8 @@ main(void) {
 	    cmocka_unit_test(test_fill_drains),
 	    cmocka_unit_test(test_double_push_reported),
 	    cmocka_unit_test(test_hand_over),
+	    cmocka_unit_test(test_large_hand_over),
+	    cmocka_unit_test(test_large_double_push_reported),
 	    cmocka_unit_test(test_stress),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -330,6 +330,28 @@ struct arena_s {
 	 * arena_thread_self; atomic, relaxed): arena_abandon leaves an arena
 	 * that another thread allocated from since alone. */
 	const void *last_thread;
+	/*
+	 * Large objects of this arena that thread caches of other arenas'
+	 * threads handed over (arena_large_hand_over) instead of taking
+	 * `lock`; whoever holds `lock` next for a large allocation or flush,
+	 * a decay sweep, a purge or a stats read frees them into their runs
+	 * (arena_large_remote_drain). Invariants, as for bin_t.remote:
+	 *   - every object on the list is a large run of this arena, still
+	 *     allocated to every reader (its page class set, counted in
+	 *     stats.allocated_large and its class's curruns) until drained;
+	 *   - the list is linked through each object's second word, so the
+	 *     thread-cache key in the first stays; the third word of the
+	 *     first object of each flush carries that flush's counters
+	 *     (nrequests << 1 | 1; 0 in the others), folded into lstats at
+	 *     the drain, so stats stay exact after a read;
+	 *   - pushes (a whole chain, one release CAS) take no lock; the list
+	 *     is only ever taken whole (acquire exchange) under `lock`, so
+	 *     there is no ABA problem; an object pushed twice (a double free)
+	 *     is caught by the drain's page-class check the second time,
+	 *     before the list could loop;
+	 *   - arena_reset discards it with the runs.
+	 */
+	void *large_remote;
 
 	bin_t bins[SZ_NSMALL];
 
@@ -716,6 +738,27 @@ void arena_bin_remote_drain(arena_t *arena, bin_t *bin);
 
 /* The same for large objects of class szind, under one arena lock. */
 unsigned arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests);
+
+/* The same without any lock: pushes those of ptrs[0..n) (large, class
+ * szind) that belong to the arena owning ptrs[0] onto its large_remote
+ * list, for the arena to free under its lock when it next takes it
+ * (thread caches flushing objects of an arena other than their thread's).
+ * Builds whose fill options own the freed bytes take the lock instead. */
+unsigned arena_large_hand_over(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests);
+
+/* Under a->lock: frees the objects on a's large_remote list into their
+ * runs. Cheap when the list is empty. */
+void arena_large_remote_drain(arena_t *a);
+
+/* The push of both kinds of remote lists (bin_t.remote, arena_t.
+ * large_remote): links those of ptrs[0..n) that belong to the arena
+ * owning ptrs[0] into a chain through word `link` of each, and pushes it
+ * onto *list with one release compare-and-swap; moves the others to the
+ * front of ptrs and returns how many are left. With tag_word non-zero,
+ * that word of the first object linked (ptrs[0]) is set to `tag` and that
+ * of the others to 0. */
+unsigned arena_remote_push(void **list, void **ptrs, unsigned n, size_t link, size_t tag_word,
+                           uintptr_t tag);
 
 /* Resizes a large allocation in place to the large class `new_szind`;
  * returns false if it cannot (then nothing changed). Zeroes the grown tail
