@@ -461,16 +461,25 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	if (dest == NULL) {
 		return NULL;
 	}
+	/* Makes sure dest's radix-tree leaf exists, so that setting it after
+	 * the move cannot fail; the key stays clear until then. */
 	if (rtree_set(&huge_rtree, (uintptr_t)dest, e)) {
 		mutex_lock(&a->lock);
 		chunk_dalloc(&a->chunks, dest, new_usize, zeroed);
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
+	rtree_clear(&huge_rtree, (uintptr_t)dest);
+	/* The move leaves old a hole, which another thread's mapping may take
+	 * and register at once: old's key is cleared first (and set again,
+	 * its leaf being there, if the move fails). Likewise a failed move
+	 * may leave dest to another thread's mapping: dest's key is never
+	 * cleared after the move. */
+	rtree_clear(&huge_rtree, (uintptr_t)old);
 	size_t moved_size = parts ? old_size : new_usize;
 	pages_move_t moved = pages_move(old, old_size, dest, moved_size);
 	if (moved != PAGES_MOVED) {
-		rtree_clear(&huge_rtree, (uintptr_t)dest);
+		rtree_set(&huge_rtree, (uintptr_t)old, e);
 		mutex_lock(&a->lock);
 		if (moved == PAGES_DEST_ZEROED) {
 			/* The part of dest the move was to is fresh again. */
@@ -498,7 +507,7 @@ huge_ralloc_remap(extent_t *e, size_t new_usize, size_t alignment) {
 	e->addr = dest;
 	huge_resize_locked(a, e, new_usize);
 	mutex_unlock(&a->lock);
-	rtree_clear(&huge_rtree, (uintptr_t)old);
+	rtree_set(&huge_rtree, (uintptr_t)dest, e);
 	return dest;
 }
 
