@@ -341,7 +341,9 @@ function print_csv(    i, j, w, a, k) {
 			k = w SUBSEP a
 			if (!(k in runs))
 				continue
-			printf "%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s\n", w, a, runs[k], fails[k] + 0,
+			# (k in fails), not fails[k]: referencing an element creates it,
+			# and valid() would then take every cell for a failure.
+			printf "%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s\n", w, a, runs[k], (k in fails) ? fails[k] : 0,
 			    valid(w, a) ? sprintf("%.6f", mt[w, a]) : "",
 			    valid(w, a) ? sprintf("%d", mr[w, a]) : "",
 			    csv_ratio(ratio(mt, w, a, "glibc")), csv_ratio(ratio(mr, w, a, "glibc")),
