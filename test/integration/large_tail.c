@@ -5,9 +5,9 @@
  * past the request purged, when there are at least LARGE_TAIL_PURGE_MIN (8)
  * of them, so the rounding up to the size class does not stay resident.
  *
- * Each case uses an arena of its own (arenas.create) without a thread
- * cache, so the freed run is the only dirty one and the next request reuses
- * it. It fills a 768 KiB block, frees it, and asks again:
+ * Each case uses an arena of its own (arenas.create, decay_time 10 s)
+ * without a thread cache, so the freed run is the only dirty one and the
+ * next request reuses it. It fills a 768 KiB block, frees it, and asks again:
  *
  *   purged    513 KiB (class 640 KiB, 31 tail pages): same address, the
  *             request's pages resident (reused), the tail's not (mincore),
@@ -22,7 +22,9 @@
  *
  * Skipped without statistics (the counts); purged needs 4 KiB pages (with
  * 64 KiB ones, --with-lg-page=16, no tail of a class below a chunk has 8
- * pages past a request).
+ * pages past a request), and is skipped when the process runs with a fill
+ * option (junk, zero, redzone, quarantine: they write the whole class) or
+ * with prof:true (a sampled block is allocated whole, prof.c).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -42,6 +44,7 @@
 
 #include "test_check.h"
 #include "test_child.h"
+#include "test_fill.h"
 
 #define KiB       ((size_t)1 << 10)
 #define OLD_SIZE  (768 * KiB)
@@ -79,6 +82,12 @@ arena_new(void) {
 	unsigned a = 0;
 	size_t len = sizeof(a);
 	assert_int_equal(mallctl("arenas.create", &a, &len, NULL, 0), 0);
+	/* Freed runs stay dirty for reuse whatever MALLOC_CONF says
+	 * (decay_time:0 would purge them at once). */
+	char name[64];
+	ssize_t decay = 10;
+	snprintf(name, sizeof(name), "arena.%u.decay_time", a);
+	assert_int_equal(mallctl(name, NULL, NULL, &decay, sizeof(decay)), 0);
 	return a;
 }
 
@@ -140,6 +149,12 @@ test_purged(void **state) {
 	if (page != 4096) {
 		print_message("# pages of %zu bytes: no tail of 8 pages below a chunk: skipped\n",
 		              page);
+		skip();
+	}
+	bool prof = false;
+	size_t len = sizeof(prof);
+	if (test_fill_active() || (mallctl("opt.prof", &prof, &len, NULL, 0) == 0 && prof)) {
+		print_message("# fill options or prof:true keep the whole class: skipped\n");
 		skip();
 	}
 	unsigned a;
