@@ -12,11 +12,12 @@
  * the ring drained, the producer reads what the allocator holds: the sum
  * over arenas of active and dirty pages. Then the two threads swap CPUs
  * and run a second phase of the same length. What the allocator holds
- * afterwards must stay within 1.5 times the first figure (without the
- * purge of the arena left behind it is about twice), and the arena left
- * behind must hold few dirty pages. Exit 77 when the process allocator has
- * no mallctl, stats are off, purging is off, fewer than two CPUs are
- * usable, or the two CPUs share one arena. Not timed: about 2 x 1 M blocks.
+ * afterwards must stay within 1.5 times the first figure plus 256 KiB
+ * (without the purge of the arena left behind it is about twice), and the
+ * arena left behind must hold few dirty pages. Exit 77 when the process
+ * allocator has no mallctl, stats are off, purging is off, fewer than two
+ * CPUs are usable, or the two CPUs share one arena. Not timed: about
+ * 2 x 1 M blocks.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -247,7 +248,13 @@ main(void) {
 		    "cpu_migrate_rss: both CPUs use one arena (opt.percpu_arena, opt.narenas)\n");
 		return 77;
 	}
-	if (held_pages[1] * 2 > held_pages[0] * 3) {
+	/* Plus 256 KiB: without thread caches (tcache:false) both figures are
+	 * a few hundred KiB, and the new arena's open runs and undecayed dirty
+	 * pages move them by that much from run to run (0.63x to 1.65x in
+	 * repeated runs); the purge of the arena left behind is checked on
+	 * its own below. */
+	size_t slack = ((size_t)256 << 10) / (size_t)page_size;
+	if (held_pages[1] * 2 > held_pages[0] * 3 + slack * 2) {
 		fail("the allocator holds more than 1.5 times the memory it held before the "
 		     "producer moved");
 	}
