@@ -137,6 +137,18 @@ cache_delete(tcache_t *t) {
 	free(t);
 }
 
+/* The end of a test that took bin ind's regions through cache t: a flush
+ * gives every one back (arena0's curregs as in s0, taken before), then
+ * the cache goes. */
+static void
+cache_finish(tcache_t *t, szind_t ind, bin_stats_t s0) {
+	tcache_flush(t);
+	if (config_stats) {
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+	}
+	cache_delete(t);
+}
+
 static void
 skip_without_tcache(void) {
 	if (!config_tcache) {
@@ -374,12 +386,8 @@ test_grow(void **state) {
 	for (unsigned i = 0; i < tcache_ncached(t, ind); i++) {
 		assert_true(region_in_use(t->head[pc][i], ind));
 	}
-	tcache_flush(t);
-	if (config_stats) {
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
-	}
 	free(objs);
-	cache_delete(t);
+	cache_finish(t, ind, s0);
 }
 
 /* A bin that only takes frees (a consumer's) grows only to an eighth of
@@ -413,12 +421,8 @@ test_grow_free_only(void **state) {
 	assert_true(t->ncached_max[pc] >= eighth);
 	assert_int_equal(t->empty[pc] - t->full[pc], eighth);
 	assert_true(most <= t->ncached_max[pc]);
-	tcache_flush(t);
-	if (config_stats) {
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
-	}
 	free(objs);
-	cache_delete(t);
+	cache_finish(t, ind, s0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -671,12 +675,8 @@ test_full_flush(void **state) {
 	for (unsigned i = nflush; i <= cap; i++) {
 		cache_free(t, objs[i], ind);
 	}
-	tcache_flush(t);
-	if (config_stats) {
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
-	}
 	free(objs);
-	cache_delete(t);
+	cache_finish(t, ind, s0);
 }
 
 /* Frees n objects of class ind into t, even ones from arena0, odd ones
@@ -875,11 +875,7 @@ test_gc(void **state) {
 	while (nheld > 0) {
 		cache_free(t, held[--nheld], ind);
 	}
-	tcache_flush(t);
-	if (config_stats) {
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
-	}
-	cache_delete(t);
+	cache_finish(t, ind, s0);
 }
 
 /* GC walks the cached classes round robin, each step one bin. */
