@@ -116,6 +116,15 @@ alloc_bigs(arena_t *a, unsigned n) {
 	}
 }
 
+/* A request the holes fit takes one of them: nothing purged, one hole
+ * fewer. */
+static void
+check_hole_taken(arena_t *a, size_t dirty) {
+	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
+	assert_non_null(p);
+	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+}
+
 static size_t
 footprint(arena_t *a) {
 	return a->nactive + a->nactive_huge + dirty_pages(a);
@@ -159,10 +168,7 @@ test_high_water_trades(void **state) {
 	/* A chunk's worth traded per chunk's worth grown: four trades. */
 	assert_true(purged >= 3 * CHUNK_NPAGES);
 	assert_true(purged <= 4 * CHUNK_NPAGES + big_pages);
-	/* A request the holes fit takes one of them: nothing purged. */
-	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
-	assert_non_null(p);
-	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+	check_hole_taken(a, dirty);
 }
 
 static void
@@ -208,11 +214,7 @@ test_on_trades(void **state) {
 		assert_true(now >= CHUNK_NPAGES);
 		dirty = now;
 	}
-	/* A request the holes fit takes one of them: nothing purged, one
-	 * hole fewer. */
-	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
-	assert_non_null(p);
-	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+	check_hole_taken(a, dirty);
 }
 
 static void
