@@ -136,8 +136,10 @@ test_high_water_within_chunk(void **state) {
 	assert_int_equal(opt_lg_dirty_bound, -1);
 	arena_t *a;
 	size_t dirty = holed_arena(&a);
-	/* NBIG eight-page objects: 0.6 chunk's worth of growth. */
-	alloc_bigs(a, NBIG);
+	/* Eight-page objects, less than a chunk's worth of growth: 0.6 of it
+	 * (NBIG) with 4 KiB pages, 0.75 with 64 KiB ones. */
+	unsigned n = (CHUNK_NPAGES - 1) / (BIG_SIZE >> LG_PAGE);
+	alloc_bigs(a, n < NBIG ? n : NBIG);
 	assert_int_equal(dirty_pages(a), dirty);
 }
 
