@@ -81,6 +81,21 @@ bitmap_unset_hint(bitmap_t *bm, size_t bit, size_t *hint) {
 	}
 }
 
+/* The lowest group at or after `group` with a clear bit, which must
+ * exist. Callers that take several bits at once (a thread-cache fill,
+ * arena_bin.c) read and write that group whole, and keep the hint
+ * invariant themselves: hint = the group, or the one after it once full. */
+ALWAYS_INLINE size_t
+bitmap_group_nonfull(const bitmap_t *bm, size_t ngroups, size_t group) {
+	assert_internal(group < ngroups);
+	while (unlikely(bm[group] == BITMAP_GROUP_FULL)) {
+		group++;
+		assert_internal(group < ngroups);
+	}
+	(void)ngroups;
+	return group;
+}
+
 /*
  * Sets and returns the lowest clear bit at or after group *hint, and moves
  * *hint past the group if that filled it. A clear bit must exist there; it
@@ -88,18 +103,12 @@ bitmap_unset_hint(bitmap_t *bm, size_t bit, size_t *hint) {
  */
 ALWAYS_INLINE size_t
 bitmap_sfu(bitmap_t *bm, size_t ngroups, size_t *hint) {
-	size_t group = *hint;
-	assert_internal(group < ngroups);
-	while (unlikely(bm[group] == BITMAP_GROUP_FULL)) {
-		group++;
-		assert_internal(group < ngroups);
-	}
+	size_t group = bitmap_group_nonfull(bm, ngroups, *hint);
 	bitmap_t g = bm[group];
 	unsigned pos = ctz_u64(~g);
 	g |= (bitmap_t)1 << pos;
 	bm[group] = g;
 	*hint = group + (g == BITMAP_GROUP_FULL);
-	(void)ngroups;
 	return (group << BITMAP_LG_GROUP_NBITS) + pos;
 }
 
