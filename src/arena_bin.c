@@ -416,8 +416,9 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
 		if (group < run->hint) {
 			run->hint = group;
 		}
+		/* nfree is 1 or nregs: one unsigned compare for the two. */
 		uint32_t nfree = ++run->nfree;
-		if (unlikely(nfree == 1 || nfree == nregs)) {
+		if (unlikely(nfree - 2 >= nregs - 2)) {
 			bin_run_freed_edge(a, bin, info, run);
 		}
 	}
