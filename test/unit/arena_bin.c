@@ -50,29 +50,7 @@
 #include "alloc/internal/huge.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
-
-static arena_t *arena0, *arena1;
-
-static int
-group_setup(void **state) {
-	(void)state;
-	pages_boot();
-	arena_boot();
-	if (huge_boot()) {
-		return -1;
-	}
-	arena0 = arena_get(0);
-	arena1 = arena_get(1);
-	return arena0 == NULL || arena1 == NULL ? -1 : 0;
-}
-
-static szind_t
-small_class(size_t size) {
-	szind_t ind = sz_size2index(size);
-	assert_true(ind < SZ_NSMALL);
-	assert_int_equal(sz_index2size(ind), size);
-	return ind;
-}
+#include "test_bins.h"
 
 static run_t *
 run_of(const void *p) {
@@ -135,7 +113,7 @@ flush_all(void **ptrs, unsigned n, szind_t ind) {
 
 static void
 check_fill(arena_t *a, size_t size) {
-	szind_t ind = small_class(size);
+	szind_t ind = test_bins_class(size);
 	const bin_info_t *info = &bin_infos[ind];
 	unsigned n = info->nregs + info->nregs / 2 + 3;
 	void **ptrs = malloc(n * sizeof(void *));
@@ -198,8 +176,8 @@ test_fill_groups(void **state) {
 	 * and 1 groups. */
 	static const size_t sizes[] = {8, 16, 48, 112, 1024};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		check_fill(arena0, sizes[i]);
-		check_fill(arena1, sizes[i]);
+		check_fill(test_arena0, sizes[i]);
+		check_fill(test_arena1, sizes[i]);
 	}
 }
 
@@ -220,10 +198,10 @@ lowest_free_taken(const void *p) {
 static void
 test_flush_orders(void **state) {
 	(void)state;
-	szind_t ind = small_class(48);
+	szind_t ind = test_bins_class(48);
 	unsigned nregs = bin_infos[ind].nregs;
-	/* Three runs' worth of arena0's regions and one of arena1's. */
-	bin_stats_t start0 = bin_stats(arena0, ind);
+	/* Three runs' worth of test_arena0's regions and one of test_arena1's. */
+	bin_stats_t start0 = bin_stats(test_arena0, ind);
 	unsigned n0 = 3 * nregs;
 	unsigned n1 = nregs;
 	void **a0 = malloc(n0 * sizeof(void *));
@@ -232,9 +210,9 @@ test_flush_orders(void **state) {
 	assert_non_null(a0);
 	assert_non_null(a1);
 	assert_non_null(batch);
-	assert_int_equal(arena_bin_fill(arena0, ind, a0, n0), n0);
-	assert_int_equal(arena_bin_fill(arena1, ind, a1, n1), n1);
-	bin_stats_t filled0 = bin_stats(arena0, ind);
+	assert_int_equal(arena_bin_fill(test_arena0, ind, a0, n0), n0);
+	assert_int_equal(arena_bin_fill(test_arena1, ind, a1, n1), n1);
+	bin_stats_t filled0 = bin_stats(test_arena0, ind);
 	/* The runs all of whose regions are in a0 (a fill takes the runs in
 	 * turn: at least two): given back when a0 is. */
 	unsigned whole = 0;
@@ -266,7 +244,7 @@ test_flush_orders(void **state) {
 	for (unsigned i = 0; i < n0; i++) {
 		assert_int_equal(in_use(a0[i]), i % 2 == 1);
 	}
-	bin_stats_t half0 = bin_stats(arena0, ind);
+	bin_stats_t half0 = bin_stats(test_arena0, ind);
 	if (config_stats) {
 		assert_int_equal(half0.curregs, filled0.curregs - freed);
 		assert_int_equal(half0.ndalloc, filled0.ndalloc + freed);
@@ -277,12 +255,12 @@ test_flush_orders(void **state) {
 		assert_int_equal(half0.curruns, filled0.curruns);
 		assert_true(half0.nonfull_runs >= whole);
 	}
-	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(test_arena0));
 
 	/* A refill takes the lowest free regions of a run first: ones just
 	 * freed, ascending, from one run. */
 	void *again[8];
-	assert_int_equal(arena_bin_fill(arena0, ind, again, 8), 8);
+	assert_int_equal(arena_bin_fill(test_arena0, ind, again, 8), 8);
 	for (unsigned i = 0; i < 8; i++) {
 		assert_ptr_equal(run_of(again[i]), run_of(again[0]));
 		assert_true(lowest_free_taken(again[i]));
@@ -306,14 +284,14 @@ test_flush_orders(void **state) {
 		}
 	}
 	assert_int_equal(arena_bin_flush(batch, m, ind, 0), 0);
-	bin_stats_t end0 = bin_stats(arena0, ind);
+	bin_stats_t end0 = bin_stats(test_arena0, ind);
 	if (config_stats) {
 		assert_int_equal(end0.curregs, start0.curregs);
 		assert_int_equal(end0.curruns, filled0.curruns - whole);
 	}
-	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(test_arena0));
 
-	/* arena1's regions in stretches of seven, every other stretch
+	/* test_arena1's regions in stretches of seven, every other stretch
 	 * reversed. */
 	m = 0;
 	for (unsigned i = 0; i < n1; i += 7) {
@@ -324,12 +302,12 @@ test_flush_orders(void **state) {
 	}
 	assert_int_equal(m, n1);
 	assert_distinct(batch, m);
-	bin_stats_t before1 = bin_stats(arena1, ind);
+	bin_stats_t before1 = bin_stats(test_arena1, ind);
 	assert_int_equal(arena_bin_flush(batch, m, ind, 0), 0);
 	if (config_stats) {
-		assert_int_equal(bin_stats(arena1, ind).curregs, before1.curregs - n1);
+		assert_int_equal(bin_stats(test_arena1, ind).curregs, before1.curregs - n1);
 	}
-	assert_null(arena_validate(arena1));
+	assert_null(arena_validate(test_arena1));
 	free(a0);
 	free(a1);
 	free(batch);
@@ -337,27 +315,15 @@ test_flush_orders(void **state) {
 
 /* ---------------------------------------------------------------------- */
 
-/* Regions on bin's remote list. */
-static size_t
-remote_count(bin_t *bin, szind_t ind) {
-	size_t word = bin_infos[ind].reg_size >= 2 * sizeof(void *);
-	size_t n = 0;
-	for (void *p = __atomic_load_n(&bin->remote, __ATOMIC_ACQUIRE); p != NULL;
-	     p = ((void **)p)[word]) {
-		n++;
-	}
-	return n;
-}
-
 static void
 check_long_chain(bool by_fill) {
 	enum { N = 700 };
-	szind_t ind = small_class(32);
-	bin_t *bin = &arena1->bins[ind];
+	szind_t ind = test_bins_class(32);
+	bin_t *bin = &test_arena1->bins[ind];
 	void **ptrs = malloc(N * sizeof(void *));
 	assert_non_null(ptrs);
-	bin_stats_t before = bin_stats(arena1, ind);
-	assert_int_equal(arena_bin_fill(arena1, ind, ptrs, N), N);
+	bin_stats_t before = bin_stats(test_arena1, ind);
+	assert_int_equal(arena_bin_fill(test_arena1, ind, ptrs, N), N);
 	/* Handed over in batches of 100, in the order a cache flushes. */
 	for (unsigned i = 0; i < N; i += 100) {
 		assert_int_equal(arena_bin_hand_over(ptrs + i, 100, ind, 1), 0);
@@ -366,30 +332,30 @@ check_long_chain(bool by_fill) {
 		/* Those builds free under the lock (arena.h). */
 		assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
 	} else {
-		assert_int_equal(remote_count(bin, ind), N);
+		assert_int_equal(test_bins_remote(bin, ind), N);
 		for (unsigned i = 0; i < N; i++) {
 			assert_true(in_use(ptrs[i]));
 		}
 		if (by_fill) {
 			void *one;
-			assert_int_equal(arena_bin_fill(arena1, ind, &one, 1), 1);
+			assert_int_equal(arena_bin_fill(test_arena1, ind, &one, 1), 1);
 			assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
 			flush_all(&one, 1, ind);
 		} else {
-			arena_bins_remote_drain(arena1, false);
+			arena_bins_remote_drain(test_arena1, false);
 			assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
 		}
 	}
 	/* Every region back in its run once (a second time would abort):
 	 * the counters and the walker agree. */
 	if (config_stats) {
-		bin_stats_t after = bin_stats(arena1, ind);
+		bin_stats_t after = bin_stats(test_arena1, ind);
 		assert_int_equal(after.curregs, before.curregs);
 		assert_int_equal(after.ndalloc, before.ndalloc + N + by_fill);
 		assert_int_equal(after.nflushes, before.nflushes + N / 100 + by_fill);
 		assert_int_equal(after.nrequests, before.nrequests + N / 100);
 	}
-	assert_null(arena_validate(arena1));
+	assert_null(arena_validate(test_arena1));
 	free(ptrs);
 }
 
@@ -402,34 +368,14 @@ test_long_remote_chain(void **state) {
 
 /* ---------------------------------------------------------------------- */
 
-/* Runs body(arg) in a forked child with its stderr silenced, and checks
- * that the child aborts (a bad free reported). */
-static void
-child_aborts(void (*body)(int), int arg) {
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 2);
-		}
-		body(arg);
-		_exit(0);
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
-}
-
 enum { BAD_TWICE, BAD_INTERIOR, BAD_EMPTIED };
 
 static void
 flush_bad_batch(int kind) {
-	szind_t ind = small_class(64);
+	szind_t ind = test_bins_class(64);
 	unsigned nregs = bin_infos[ind].nregs;
 	void **p = malloc((2 * nregs + 1) * sizeof(void *));
-	if (p == NULL || arena_bin_fill(arena0, ind, p, 2 * nregs) != 2 * nregs) {
+	if (p == NULL || arena_bin_fill(test_arena0, ind, p, 2 * nregs) != 2 * nregs) {
 		_exit(3);
 	}
 	switch (kind) {
@@ -465,9 +411,9 @@ flush_bad_batch(int kind) {
 static void
 test_bad_batch_reported(void **state) {
 	(void)state;
-	child_aborts(flush_bad_batch, BAD_TWICE);
-	child_aborts(flush_bad_batch, BAD_INTERIOR);
-	child_aborts(flush_bad_batch, BAD_EMPTIED);
+	test_bins_child_aborts(flush_bad_batch, BAD_TWICE);
+	test_bins_child_aborts(flush_bad_batch, BAD_INTERIOR);
+	test_bins_child_aborts(flush_bad_batch, BAD_EMPTIED);
 }
 
 int
@@ -478,5 +424,5 @@ main(void) {
 	    cmocka_unit_test(test_long_remote_chain),
 	    cmocka_unit_test(test_bad_batch_reported),
 	};
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, test_bins_setup, NULL);
 }

@@ -15,10 +15,14 @@
  * lowers it when it frees a bit. With the invariant, sfu returns the lowest
  * clear bit of the whole bitmap, so runs fill from the front (good for
  * locality and for emptying runs at the back), and the search usually looks
- * at one group. The caller guarantees a clear bit exists (it counts free
- * regions), and detects double frees itself with bitmap_get() before
- * bitmap_unset_hint(). Not thread-safe: the bin lock protects a run's
- * bitmap. bitmap_get/set/unset also serve as a plain bit mask.
+ * at one group. A caller that takes several bits at once (a thread-cache
+ * fill) finds their group with bitmap_group_nonfull(), writes the group
+ * back whole and keeps the invariant itself (hint = that group, or the
+ * next once it is full). The caller guarantees a clear bit exists (it
+ * counts free regions), and detects double frees itself with bitmap_get()
+ * (or the same test on the group word) before clearing a bit. Not
+ * thread-safe: the bin lock protects a run's bitmap. bitmap_get/set/unset
+ * also serve as a plain bit mask.
  */
 #ifndef ALLOC_INTERNAL_BITMAP_H
 #define ALLOC_INTERNAL_BITMAP_H
