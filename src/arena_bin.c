@@ -371,7 +371,7 @@ bin_run_freed_edge(arena_t *a, bin_t *bin, const bin_info_t *info, run_t *run) {
  * (runs do not overlap, so that is the page map's answer too): consecutive
  * regions of one run, frequent in a flush since a fill hands a run's
  * regions out in address order, skip them. Before the first lookup `base`
- * is NULL, and no pointer of an arena chunk is below run_size (chunks are
+ * is 0, and no pointer of an arena chunk is below run_size (chunks are
  * chunk-aligned and never at address 0). A run emptied by the batch keeps
  * its descriptor meanwhile (bin_run_freed_edge): a later region of it in
  * the batch finds its bit clear and is reported as a double free.
@@ -385,11 +385,12 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
 	const uint64_t magic = info->div_magic;
 	const uint32_t nregs = info->nregs;
 	run_t *run = NULL;
-	const char *base = NULL;
+	/* Addresses as integers: base starts at 0, no object's address. */
+	uintptr_t base = 0;
 	unsigned left = 0;
 	for (unsigned i = 0; i < n; i++) {
-		char *ptr = ptrs[i];
-		size_t diff = (size_t)(ptr - base);
+		void *ptr = ptrs[i];
+		size_t diff = (uintptr_t)ptr - base;
 		if (unlikely(diff >= run_size)) {
 			arena_chunk_t *c = arena_chunk_of(ptr);
 			if (c->arena != a) {
@@ -400,8 +401,8 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
 			if (unlikely(run->binind != binind)) {
 				arena_report_bad_free(ptr, "invalid pointer");
 			}
-			base = run->base;
-			diff = (size_t)(ptr - base);
+			base = (uintptr_t)run->base;
+			diff = (uintptr_t)ptr - base;
 		}
 		size_t idx = (size_t)((diff * magic) >> 32);
 		if (unlikely(idx * reg_size != diff)) {

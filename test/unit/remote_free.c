@@ -335,7 +335,7 @@ test_large_hand_over(void **state) {
 /* Hands one large object over twice; the drain of a purge must report
  * it. */
 static void
-push_large_twice(bool unused) {
+push_large_twice(int unused) {
 	(void)unused;
 	szind_t ind = large_class(SZ_LARGE_MINCLASS);
 	void *p = arena_malloc_large(test_arena0, ind, PAGE, false);
@@ -351,7 +351,7 @@ push_large_twice(bool unused) {
 static void
 test_large_double_push_reported(void **state) {
 	(void)state;
-	test_bins_child_aborts(push_large_twice, false);
+	test_bins_child_aborts(push_large_twice, 0);
 }
 
 /* ---------------------------------------------------------------------- */
