@@ -38,7 +38,8 @@ static size_t tcache_total_slots;
 static size_t tcache_start_slots;
 
 /* Capacity bounds: a small bin holds twice a run's regions, within these
- * bounds; a large bin a fixed number. */
+ * bounds (the classes from TCACHE_FILL_ONE_MIN up: twice a run's regions,
+ * 4 or 8); a large bin a fixed number. */
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE     20
@@ -48,6 +49,19 @@ static size_t tcache_start_slots;
  * realloc) then sent every freed 4-32 KiB block back to the arena and
  * peaked 11 MiB (55 %) higher, for nothing measurable elsewhere. */
 #define TCACHE_NSLOTS_START 8
+/*
+ * Small classes from this size up (4-14 KiB with 4 KiB pages) are filled
+ * one object at a time, and their bins hold twice a run's regions without
+ * the minimum above. A fill of several took most of a run (these runs hold
+ * two to four regions, arena_bin_boot), and every object a fill takes
+ * ahead is several KiB held by a cache: in a producer/consumer pair those
+ * objects, the consumer's cached frees and the partly used runs were most
+ * of the resident memory beyond the program's (doc/design.md, "Fixed
+ * footprint"). A lock round per allocation costs little next to writing
+ * a page or more; frees still cache, so a thread that frees and allocates
+ * these sizes hits its cache as before.
+ */
+#define TCACHE_FILL_ONE_MIN PAGE
 /* A refill grows the bin's stack when it comes within this many GC steps
  * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
  * the bin's previous fill. */
@@ -151,7 +165,8 @@ tcache_boot(void) {
 		uint32_t cap = 0;
 		if (i < SZ_NSMALL) {
 			cap = 2 * bin_infos[i].nregs;
-			if (cap < TCACHE_NSLOTS_SMALL_MIN) {
+			if (cap < TCACHE_NSLOTS_SMALL_MIN &&
+			    sz_index2size(i) < TCACHE_FILL_ONE_MIN) {
 				cap = TCACHE_NSLOTS_SMALL_MIN;
 			}
 			if (cap > TCACHE_NSLOTS_SMALL_MAX) {
@@ -477,7 +492,7 @@ tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	}
 	t->fill_step[pc] = t->gc_steps;
 	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
-	if (n == 0) {
+	if (n == 0 || t->usize[pc] >= TCACHE_FILL_ONE_MIN) {
 		n = 1;
 	}
 	/* The arena hands regions out in ascending address order; placing

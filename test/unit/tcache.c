@@ -243,8 +243,14 @@ test_boot(void **state) {
 		}
 		unsigned full = 20;
 		if (i < SZ_NSMALL) {
+			/* Classes of a page and more: twice a run's regions
+			 * (two to four), without the minimum. */
 			full = 2 * bin_infos[i].nregs;
-			full = full < 20 ? 20 : full > 200 ? 200 : full;
+			if (sz_index2size(i) >= PAGE) {
+				assert_true(bin_infos[i].nregs >= 2 && full <= 8);
+			} else {
+				full = full < 20 ? 20 : full > 200 ? 200 : full;
+			}
 		}
 		assert_int_equal(tcache_cap_max(i), full);
 		/* Every bin starts on a stack of 8 slots (its full one when
@@ -493,6 +499,58 @@ test_fill(void **state) {
 	}
 	free(objs);
 	cache_delete(t);
+}
+
+/*
+ * The small classes of a page and more (4-14 KiB) are filled one object at
+ * a time, and a bin holds at most twice a run's regions (runs of two to
+ * four): a cache never takes a whole run of them ahead of the program.
+ * Freed objects are still cached and reused.
+ */
+static void
+test_fill_one(void **state) {
+	(void)state;
+	skip_without_tcache();
+	if (PAGE > SZ_SMALL_MAXCLASS) {
+		skip();
+	}
+	for (szind_t ind = small_class(PAGE); ind < SZ_NSMALL; ind++) {
+		assert_true(bin_infos[ind].nregs >= 2 && bin_infos[ind].nregs <= 4);
+		assert_int_equal(tcache_cap_max(ind), 2 * bin_infos[ind].nregs);
+		tcache_t *t = cache_new(arena0);
+		bin_stats_t s0 = bin_stats(arena0, ind);
+		void *objs[8];
+		unsigned n = tcache_cap_max(ind);
+		for (unsigned i = 0; i < n; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+			/* Nothing taken ahead, however often it fills. */
+			assert_int_equal(tcache_ncached(t, ind), 0);
+		}
+		if (config_stats) {
+			bin_stats_t s1 = bin_stats(arena0, ind);
+			assert_int_equal(s1.nfills, s0.nfills + n);
+			assert_int_equal(s1.curregs, s0.curregs + n);
+		}
+		/* Freed objects are cached, up to the bin's capacity, and
+		 * handed out again. */
+		for (unsigned i = 0; i < n; i++) {
+			cache_free(t, objs[i], ind);
+		}
+		assert_true(tcache_ncached(t, ind) >= 1 && tcache_ncached(t, ind) <= n);
+		void *again = cache_alloc(t, arena0, ind);
+		bool reused = false;
+		for (unsigned i = 0; i < n; i++) {
+			reused |= again == objs[i];
+		}
+		assert_true(reused);
+		cache_free(t, again, ind);
+		tcache_flush(t);
+		if (config_stats) {
+			assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+		}
+		cache_delete(t);
+	}
 }
 
 /*
@@ -922,7 +980,8 @@ test_flush_destroy(void **state) {
 	for (int k = 0; k < NS; k++) {
 		keep[k] = cache_alloc(t, arena0, small[k]);
 		assert_true(tcache_ncached(t, small[k]) > 0 ||
-		            t->ncached_max[tcache_pc(small[k])] >> 1 == 1);
+		            t->ncached_max[tcache_pc(small[k])] >> 1 == 1 ||
+		            sz_index2size(small[k]) >= PAGE);
 	}
 	void *lp = cache_alloc(t, arena0, large);
 	cache_free(t, lp, large);
@@ -1116,6 +1175,7 @@ main(void) {
 	    cmocka_unit_test(test_grow),
 	    cmocka_unit_test(test_grow_free_only),
 	    cmocka_unit_test(test_fill),
+	    cmocka_unit_test(test_fill_one),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
