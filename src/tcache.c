@@ -198,14 +198,76 @@ tcache_cap_max(szind_t ind) {
 	return ind < SZ_NPAGED ? tcache_cap[ind] : 0;
 }
 
-/* Stack block bytes, rounded to a large size class. */
+/*
+ * Stack blocks. A cache starts with one block holding every bin's first
+ * stack (tcache_start_slots, about 3.5 KiB: a small region), and takes more
+ * as its bins grow (tcache_bin_grow): each further block is twice the size
+ * of the one before, at least the stack it is taken for and at most what the
+ * bins can still grow by (so a thread that grows every bin to its full
+ * capacity holds at most about twice the slots it needs), and starts with
+ * two header slots: the previous further block and its own size class. A
+ * thread that allocates in a few classes now and then holds one small block
+ * instead of a reservation of every stack every bin could go through (56
+ * KiB, a large run per thread, whose pages, when laid on dirty ones, stayed
+ * resident and out of the bins' reach).
+ */
+#define TCACHE_BLOCK_HEADER 2
+
+/* The size class of a block of at least `slots` slots (at least a
+ * pointer's worth). */
 static szind_t
-tcache_stacks_szind(void) {
-	size_t bytes = tcache_total_slots * sizeof(void *);
-	if (bytes < SZ_LARGE_MINCLASS) {
-		bytes = SZ_LARGE_MINCLASS;
+tcache_block_szind(size_t slots) {
+	return sz_size2index((slots != 0 ? slots : 1) * sizeof(void *));
+}
+
+/* A block of size class ind from `arena`'s home (see tcache_init), not
+ * zeroed; NULL when memory is short. */
+static void **
+tcache_block_alloc(const tcache_t *t, szind_t ind) {
+	arena_t *home = t->arena->ind < narenas_auto ? t->arena : arena_get(0);
+	if (home == NULL) {
+		return NULL;
 	}
-	return sz_size2index(bytes);
+	if (ind < SZ_NSMALL) {
+		return arena_malloc_small(home, ind, false);
+	}
+	return arena_malloc_large(home, ind, PAGE, false);
+}
+
+static void
+tcache_block_free(void *block, szind_t ind) {
+	if (ind < SZ_NSMALL) {
+		arena_dalloc_small(block, ind);
+	} else {
+		arena_dalloc_large(block, ind);
+	}
+}
+
+/* Makes room for a stack of `slots` slots (its NULL slot included) at
+ * t->grow_next, taking a further block when the current one is short;
+ * false when memory is short. */
+static bool
+tcache_block_reserve(tcache_t *t, size_t slots) {
+	if (t->grow_next + slots <= t->grow_end) {
+		return true;
+	}
+	szind_t last = t->more != NULL ? (szind_t)(uintptr_t)t->more[1]
+	                                : tcache_block_szind(tcache_start_slots);
+	size_t want = 2 * (sz_index2size(last) / sizeof(void *));
+	size_t left = tcache_total_slots - tcache_start_slots - t->grown_slots;
+	want = want < left ? want : left;
+	want = want > slots ? want : slots;
+	szind_t ind = tcache_block_szind(want + TCACHE_BLOCK_HEADER);
+	void **block = tcache_block_alloc(t, ind);
+	if (block == NULL) {
+		return false;
+	}
+	block[0] = t->more;
+	block[1] = (void *)(uintptr_t)ind;
+	t->more = block;
+	t->grow_next = block + TCACHE_BLOCK_HEADER;
+	t->grow_end = block + sz_index2size(ind) / sizeof(void *);
+	return true;
 }
 
 /* Leaves bin pc missing on both paths (every pointer NULL, capacity 0). */
@@ -259,16 +321,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	 * tcache_bin_grow; zeroing the block would touch every page of it
 	 * (a recycled run is not known to be zero), where a thread touches
 	 * only the stacks it uses. */
-	arena_t *home = arena->ind < narenas_auto ? arena : arena_get(0);
-	if (home == NULL) {
-		return true;
-	}
-	void **stacks = arena_malloc_large(home, tcache_stacks_szind(), PAGE, false);
+	t->arena = arena;
+	void **stacks = tcache_block_alloc(t, tcache_block_szind(tcache_start_slots));
 	if (stacks == NULL) {
 		return true;
 	}
 	t->stacks = stacks;
-	t->arena = arena;
 	size_t off = 0;
 	tcache_bin_disable(t, PCLASS_NONE);
 	if (config_prof) {
@@ -304,7 +362,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		off += cap + 1;
 	}
 	assert_internal(off == tcache_start_slots);
+	/* What the first block has beyond the first stacks is the first room
+	 * to grow into. */
 	t->grow_next = stacks + off;
+	t->grow_end = stacks + sz_index2size(tcache_block_szind(off)) / sizeof(void *);
+	t->grown_slots = 0;
+	t->more = NULL;
 	t->gc_ticker = TCACHE_GC_INTERVAL;
 	t->gc_bin = 0;
 	mutex_lock(&tcaches_lock);
@@ -326,11 +389,16 @@ tcache_bin_grow(tcache_t *t, szind_t ind) {
 		return false;
 	}
 	cap = tcache_cap_next(ind, cap);
-	/* Every capacity a bin goes through has its stack reserved in the
-	 * block (tcache_boot), and a bin only grows: this fits. */
+	/* Every capacity a bin goes through is counted in
+	 * tcache_total_slots (tcache_boot), and a bin only grows: the
+	 * blocks never need more. */
+	if (!tcache_block_reserve(t, cap + 1)) {
+		return false;
+	}
 	void **empty = t->grow_next + cap;
-	assert_internal(empty < (void **)t->stacks + tcache_total_slots);
 	t->grow_next = empty + 1;
+	t->grown_slots += cap + 1;
+	assert_internal(t->grown_slots <= tcache_total_slots - tcache_start_slots);
 	*empty = NULL;
 	/* The cached objects keep their order and their distance from the
 	 * bottom of the stack, and so does the low-water mark. */
@@ -411,11 +479,20 @@ tcache_destroy(tcache_t *t) {
 	}
 	mutex_unlock(&tcaches_lock);
 	void *stacks = t->stacks;
+	void **more = t->more;
 	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
 		tcache_bin_disable(t, pc);
 	}
 	t->stacks = NULL;
-	arena_dalloc_large(stacks, tcache_stacks_szind());
+	t->more = NULL;
+	t->grow_next = NULL;
+	t->grow_end = NULL;
+	while (more != NULL) {
+		void **prev = more[0];
+		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
+		more = prev;
+	}
+	tcache_block_free(stacks, tcache_block_szind(tcache_start_slots));
 }
 
 /* Bin events tcache_count_request reports. */

@@ -99,6 +99,35 @@ allocated_large(arena_t *a) {
 	return snap.allocated_large;
 }
 
+static size_t
+allocated_small(arena_t *a) {
+	arena_stats_read(a, &snap);
+	return snap.allocated_small;
+}
+
+/* The cache's stack blocks of size class ind (its first block, then the
+ * further ones through their first slot, tcache.c). */
+static unsigned
+stack_blocks_of(const tcache_t *t, szind_t ind) {
+	unsigned n = arena_ptr_pclass(t->stacks) == ind + 1;
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		n += arena_ptr_pclass(b) == ind + 1;
+	}
+	return n;
+}
+
+/* Whether p lies in one of the cache's further stack blocks. */
+static bool
+in_further_block(const tcache_t *t, const void *p) {
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		size_t bytes = sz_index2size((szind_t)(uintptr_t)b[1]);
+		if ((const char *)p >= (const char *)b && (const char *)p < (const char *)b + bytes) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Whether the region at p is marked in use in its run's bitmap. */
 static bool
 region_in_use(const void *p, szind_t ind) {
@@ -323,11 +352,12 @@ test_grow(void **state) {
 		objs[n++] = cache_alloc(t, arena0, ind);
 	}
 	/* The refill grows the stack first: twice the capacity, above every
-	 * first stack, and a fill of half of it. */
+	 * first stack (in the first block's room, or in a further block),
+	 * and a fill of half of it. */
 	objs[n++] = cache_alloc(t, arena0, ind);
 	assert_int_equal(t->ncached_max[pc], 16);
 	assert_int_equal(t->empty[pc] - t->full[pc], 16);
-	assert_true(t->full[pc] > first_end);
+	assert_true(t->full[pc] > first_end || in_further_block(t, t->full[pc]));
 	assert_null(*t->empty[pc]);
 	assert_int_equal(tcache_ncached(t, ind), 7);
 	assert_ptr_equal(t->low_water[pc], t->empty[pc]);
@@ -338,11 +368,17 @@ test_grow(void **state) {
 	/* The objects the test holds (popped), freed at the end. */
 	unsigned npopped = n;
 
-	/* Another bin growing takes the next stack in the block. */
+	/* Another bin growing takes the next stack in the block (or the
+	 * start of a further one). */
 	void *q = cache_alloc(t, arena0, other);
 	assert_non_null(q);
+	void **more = t->more;
 	assert_true(tcache_bin_grow(t, other));
-	assert_ptr_equal(t->full[tcache_pc(other)], grown_at + 1);
+	if (t->more == more) {
+		assert_ptr_equal(t->full[tcache_pc(other)], grown_at + 1);
+	} else {
+		assert_ptr_equal(t->full[tcache_pc(other)], t->more + 2);
+	}
 	assert_int_equal(tcache_ncached(t, other), 3);
 
 	/* Frees into a full bin grow it instead of flushing, keeping the
@@ -364,7 +400,7 @@ test_grow(void **state) {
 		assert_int_equal(t->ncached_max[pc], want);
 		assert_int_equal(tcache_ncached(t, ind), cached + 1);
 		assert_int_equal(t->empty[pc] - t->low_water[pc], low);
-		assert_true(t->full[pc] > old_empty);
+		assert_true(t->full[pc] > old_empty || in_further_block(t, t->full[pc]));
 		assert_null(*t->empty[pc]);
 		/* Newest on top, then the older ones in order (below them
 		 * the rest of the second fill). */
@@ -394,6 +430,63 @@ test_grow(void **state) {
 	}
 	free(objs);
 	cache_finish(t, ind, s0);
+}
+
+/*
+ * Stack blocks taken as the bins grow: a fresh cache holds one small block
+ * (its first stacks: a small region where they fit one); bins growing take
+ * further blocks, each twice the one before (the newest may be smaller: no
+ * more than the bins can still grow by), in all at most twice what the
+ * grown stacks use; destroying the cache gives every block back.
+ */
+static void
+test_stack_blocks(void **state) {
+	(void)state;
+	skip_without_tcache();
+	size_t as0 = allocated_small(arena0);
+	size_t al0 = allocated_large(arena0);
+	tcache_t *t = cache_new_fresh(arena0);
+	assert_null(t->more);
+	size_t first = sz_index2size(arena_ptr_pclass(t->stacks) - 1);
+	size_t start = (size_t)((first_stacks_end(t) + 1) - (void **)t->stacks) * sizeof(void *);
+	assert_true(first >= start && first < 2 * start);
+	if (start <= SZ_SMALL_MAXCLASS) {
+		assert_true(arena_ptr_pclass(t->stacks) <= SZ_NSMALL);
+		if (config_stats) {
+			assert_int_equal(allocated_small(arena0), as0 + first);
+			assert_int_equal(allocated_large(arena0), al0);
+		}
+	}
+
+	/* Every bin to its full capacity. */
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		while (tcache_bin_grow(t, i)) {
+		}
+		assert_int_equal(t->ncached_max[tcache_pc(i)], tcache_cap_max(i));
+	}
+	assert_non_null(t->more);
+	size_t used = t->grown_slots * sizeof(void *);
+	size_t blocks = 0;
+	void **newer = NULL;
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		size_t bytes = sz_index2size((szind_t)(uintptr_t)b[1]);
+		assert_int_equal(arena_ptr_pclass(b), (szind_t)(uintptr_t)b[1] + 1);
+		if (newer != NULL && newer != t->more) {
+			assert_true(sz_index2size((szind_t)(uintptr_t)newer[1]) >= 2 * bytes);
+		}
+		newer = b;
+		blocks += bytes;
+	}
+	assert_true(blocks >= used);
+	assert_true(blocks <= 2 * used + 2 * first);
+
+	tcache_destroy(t);
+	assert_null(t->more);
+	if (config_stats) {
+		assert_int_equal(allocated_small(arena0), as0);
+		assert_int_equal(allocated_large(arena0), al0);
+	}
+	cache_delete(t);
 }
 
 /* A bin that only takes frees (a consumer's) grows only to an eighth of
@@ -969,13 +1062,14 @@ test_flush_destroy(void **state) {
 	size_t la0 = allocated_large(arena0);
 
 	tcache_t *t = cache_new(arena0);
-	/* The stacks are one large allocation of the arena; with more small
-	 * classes (--with-lg-quantum=3) they may be of class `large`, and
-	 * count among its runs until the cache is destroyed. */
-	if (config_stats) {
-		assert_true(allocated_large(arena0) > la0);
+	/* The stacks are blocks of the arena (a small one, then larger ones
+	 * as the bins grew); some may be of the classes counted here, and
+	 * count among their regions or runs until the cache is destroyed. */
+	unsigned stacks_regs[NS];
+	for (int k = 0; k < NS; k++) {
+		stacks_regs[k] = stack_blocks_of(t, small[k]);
 	}
-	size_t stacks_runs = arena_ptr_pclass(t->stacks) == large + 1;
+	size_t stacks_runs = stack_blocks_of(t, large);
 	void *keep[NS];
 	for (int k = 0; k < NS; k++) {
 		keep[k] = cache_alloc(t, arena0, small[k]);
@@ -993,7 +1087,8 @@ test_flush_destroy(void **state) {
 	assert_non_null(t->stacks);
 	if (config_stats) {
 		for (int k = 0; k < NS; k++) {
-			assert_int_equal(bin_stats(arena0, small[k]).curregs, s0[k].curregs + 1);
+			assert_int_equal(bin_stats(arena0, small[k]).curregs,
+			                 s0[k].curregs + 1 + stacks_regs[k]);
 		}
 		assert_int_equal(large_stats(arena0, large).curruns, l0.curruns + stacks_runs);
 	}
@@ -1173,6 +1268,7 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot),
 	    cmocka_unit_test(test_grow),
+	    cmocka_unit_test(test_stack_blocks),
 	    cmocka_unit_test(test_grow_free_only),
 	    cmocka_unit_test(test_fill),
 	    cmocka_unit_test(test_fill_one),
