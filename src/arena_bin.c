@@ -41,14 +41,9 @@ arena_bin_boot(void) {
 		size_t reg = sz_index2size(i);
 		/* The smallest run that regions tile exactly is lcm(reg, PAGE);
 		 * double it until a run holds at least four regions, so a bin of
-		 * big regions does not take a new run for every other malloc.
-		 * Regions of a page and more: two (4-14 KiB runs of 8-28 KiB),
-		 * since a partly used run of four held up to 42 KiB no one used
-		 * per class (doc/design.md, "Fixed footprint"); thread caches
-		 * fill these classes one object at a time. */
-		size_t minregs = reg >= PAGE ? 2 : 4;
+		 * big regions does not take a new run for every other malloc. */
 		size_t run = reg / gcd(reg, PAGE) * PAGE;
-		while (run / reg < minregs && run * 2 <= CHUNK_RUN_MAX_PAGES * PAGE / 4) {
+		while (run / reg < 4 && run * 2 <= CHUNK_RUN_MAX_PAGES * PAGE / 4) {
 			run *= 2;
 		}
 		info->reg_size = reg;

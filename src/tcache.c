@@ -38,8 +38,7 @@ static size_t tcache_total_slots;
 static size_t tcache_start_slots;
 
 /* Capacity bounds: a small bin holds twice a run's regions, within these
- * bounds (the classes from TCACHE_FILL_ONE_MIN up: twice a run's regions,
- * 4 or 8); a large bin a fixed number. */
+ * bounds; a large bin a fixed number. */
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE     20
@@ -51,21 +50,33 @@ static size_t tcache_start_slots;
 #define TCACHE_NSLOTS_START 8
 /*
  * Small classes from this size up (4-14 KiB with 4 KiB pages) are filled
- * one object at a time, and their bins hold twice a run's regions without
- * the minimum above. A fill of several took most of a run (these runs hold
- * two to four regions, arena_bin_boot), and every object a fill takes
- * ahead is several KiB held by a cache: in a producer/consumer pair those
- * objects, the consumer's cached frees and the partly used runs were most
- * of the resident memory beyond the program's (doc/design.md, "Fixed
- * footprint"). A lock round per allocation costs little next to writing
- * a page or more; frees still cache, so a thread that frees and allocates
- * these sizes hits its cache as before.
+ * one object at a time while the thread allocates them now and then: fewer
+ * than TCACHE_FILL_ONE_BUSY requests between two GC looks at the bin
+ * (one look every tcache_nhbins GC steps, some ten thousand allocations).
+ * A fill of several took most of a run (these runs hold four regions,
+ * arena_bin_boot), and every object taken ahead is several KiB a cache
+ * holds: in a producer/consumer pair those objects were a good part of the
+ * resident memory beyond the program's (doc/design.md, "Fixed
+ * footprint"). A thread that allocates one of these classes often (about
+ * one in 160 of its allocations or more) fills it in batches as the other
+ * classes: fills of one always cost a program doing that (bench/xfree) a
+ * quarter more instructions. lg_fill_div holds TCACHE_LG_FILL_ONE while the
+ * bin fills one object at a time.
  */
-#define TCACHE_FILL_ONE_MIN PAGE
+#define TCACHE_FILL_ONE_MIN  PAGE
+#define TCACHE_FILL_ONE_BUSY 64
+#define TCACHE_LG_FILL_ONE   15
 /* A refill grows the bin's stack when it comes within this many GC steps
  * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
  * the bin's previous fill. */
 #define TCACHE_GROW_STEPS 2
+
+/* Whether class ind is filled one object at a time while it is not busy
+ * (TCACHE_FILL_ONE_MIN). */
+static bool
+tcache_fills_one(szind_t ind) {
+	return ind < SZ_NSMALL && sz_index2size(ind) >= TCACHE_FILL_ONE_MIN;
+}
 
 /* The capacity bin ind has after `cap`: double, up to the full one. */
 static uint32_t
@@ -165,8 +176,7 @@ tcache_boot(void) {
 		uint32_t cap = 0;
 		if (i < SZ_NSMALL) {
 			cap = 2 * bin_infos[i].nregs;
-			if (cap < TCACHE_NSLOTS_SMALL_MIN &&
-			    sz_index2size(i) < TCACHE_FILL_ONE_MIN) {
+			if (cap < TCACHE_NSLOTS_SMALL_MIN) {
 				cap = TCACHE_NSLOTS_SMALL_MIN;
 			}
 			if (cap > TCACHE_NSLOTS_SMALL_MAX) {
@@ -252,7 +262,7 @@ tcache_block_reserve(tcache_t *t, size_t slots) {
 		return true;
 	}
 	szind_t last = t->more != NULL ? (szind_t)(uintptr_t)t->more[1]
-	                                : tcache_block_szind(tcache_start_slots);
+	                               : tcache_block_szind(tcache_start_slots);
 	size_t want = 2 * (sz_index2size(last) / sizeof(void *));
 	size_t left = tcache_total_slots - tcache_start_slots - t->grown_slots;
 	want = want < left ? want : left;
@@ -306,6 +316,44 @@ tcache_period_start(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->ticks[pc], next - 1);
 }
 
+/* Puts every cached bin, empty, on its first stack in the first block
+ * (one after the other, each followed by its NULL slot), and gives the
+ * further blocks back: the state tcache_init leaves, which tcache_flush
+ * returns to. */
+static void
+tcache_first_stacks(tcache_t *t) {
+	void **stacks = t->stacks;
+	size_t off = 0;
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		unsigned pc = tcache_pc(i);
+		if (tcache_cap[i] == 0) {
+			continue;
+		}
+		assert_internal(t->head[pc] == t->empty[pc]);
+		uint32_t cap = tcache_cap_start(i);
+		t->full[pc] = stacks + off;
+		t->empty[pc] = stacks + off + cap;
+		*t->empty[pc] = NULL;
+		t->head[pc] = t->empty[pc];
+		t->low_water[pc] = t->empty[pc];
+		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
+		off += cap + 1;
+	}
+	assert_internal(off == tcache_start_slots);
+	/* What the first block has beyond the first stacks is the first room
+	 * to grow into. */
+	t->grow_next = stacks + off;
+	t->grow_end = stacks + sz_index2size(tcache_block_szind(off)) / sizeof(void *);
+	t->grown_slots = 0;
+	void **more = t->more;
+	t->more = NULL;
+	while (more != NULL) {
+		void **prev = more[0];
+		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
+		more = prev;
+	}
+}
+
 bool
 tcache_init(tcache_t *t, arena_t *arena) {
 	/* opt.tcache decides only whether threads get a cache by default
@@ -327,7 +375,6 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		return true;
 	}
 	t->stacks = stacks;
-	size_t off = 0;
 	tcache_bin_disable(t, PCLASS_NONE);
 	if (config_prof) {
 		tcache_bin_disable(t, PCLASS_SAMPLED);
@@ -339,12 +386,6 @@ tcache_init(tcache_t *t, arena_t *arena) {
 			tcache_bin_disable(t, pc);
 			continue;
 		}
-		uint32_t cap = tcache_cap_start(i);
-		t->full[pc] = stacks + off;
-		t->empty[pc] = stacks + off + cap;
-		*t->empty[pc] = NULL;
-		t->head[pc] = t->empty[pc];
-		t->low_water[pc] = t->empty[pc];
 		t->usize[pc] = sz_index2size(i);
 		t->region_magic[pc] = tcache_region_magic(i);
 		t->align_mask[pc] = tcache_align_mask(i);
@@ -356,18 +397,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		tcache_period_start(t, pc);
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
-		t->lg_fill_div[pc] = 1;
-		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
+		t->lg_fill_div[pc] = tcache_fills_one(i) ? TCACHE_LG_FILL_ONE : 1;
+		t->gc_nrequests[pc] = 0;
 		t->full_nrequests[pc] = UINT64_MAX;
-		off += cap + 1;
 	}
-	assert_internal(off == tcache_start_slots);
-	/* What the first block has beyond the first stacks is the first room
-	 * to grow into. */
-	t->grow_next = stacks + off;
-	t->grow_end = stacks + sz_index2size(tcache_block_szind(off)) / sizeof(void *);
-	t->grown_slots = 0;
 	t->more = NULL;
+	tcache_first_stacks(t);
 	t->gc_ticker = TCACHE_GC_INTERVAL;
 	t->gc_bin = 0;
 	mutex_lock(&tcaches_lock);
@@ -460,6 +495,12 @@ tcache_flush(tcache_t *t) {
 			tcache_bin_flush(t, i, 0);
 		}
 	}
+	/* The stacks go back to their first size, and the blocks the bins
+	 * grew into to the arena: a flush gives back all the memory a cache
+	 * holds beyond its first block (thread.tcache.flush, malloc_trim). */
+	if (t->grown_slots != 0) {
+		tcache_first_stacks(t);
+	}
 }
 
 void
@@ -478,20 +519,15 @@ tcache_destroy(tcache_t *t) {
 		t->next->prev = t->prev;
 	}
 	mutex_unlock(&tcaches_lock);
+	/* The flush gave the further blocks back. */
+	assert_internal(t->more == NULL);
 	void *stacks = t->stacks;
-	void **more = t->more;
 	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
 		tcache_bin_disable(t, pc);
 	}
 	t->stacks = NULL;
-	t->more = NULL;
 	t->grow_next = NULL;
 	t->grow_end = NULL;
-	while (more != NULL) {
-		void **prev = more[0];
-		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
-		more = prev;
-	}
 	tcache_block_free(stacks, tcache_block_szind(tcache_start_slots));
 }
 
@@ -569,7 +605,7 @@ tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 	}
 	t->fill_step[pc] = t->gc_steps;
 	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
-	if (n == 0 || t->usize[pc] >= TCACHE_FILL_ONE_MIN) {
+	if (n == 0) {
 		n = 1;
 	}
 	/* The arena hands regions out in ascending address order; placing
@@ -743,6 +779,18 @@ tcache_gc_step(tcache_t *t) {
 	}
 	unsigned pc = tcache_pc(ind);
 	unsigned low = (unsigned)(t->empty[pc] - t->low_water[pc]);
+	if (tcache_fills_one(ind)) {
+		/* Busy since the last look: batch fills from the usual
+		 * start; else back to fills of one. */
+		uint32_t nrequests = (uint32_t)tcache_nrequests(t, ind);
+		bool busy = nrequests - t->gc_nrequests[pc] >= TCACHE_FILL_ONE_BUSY;
+		t->gc_nrequests[pc] = nrequests;
+		if (!busy) {
+			t->lg_fill_div[pc] = TCACHE_LG_FILL_ONE;
+		} else if (t->lg_fill_div[pc] == TCACHE_LG_FILL_ONE) {
+			t->lg_fill_div[pc] = 1;
+		}
+	}
 	if (low > 0) {
 		/* Objects that stayed unused since the last look: flush three
 		 * quarters of them, and fill less next time. */
@@ -751,7 +799,7 @@ tcache_gc_step(tcache_t *t) {
 		if ((t->ncached_max[pc] >> (t->lg_fill_div[pc] + 1)) >= 1) {
 			t->lg_fill_div[pc]++;
 		}
-	} else if (t->lg_fill_div[pc] > 1) {
+	} else if (t->lg_fill_div[pc] > 1 && t->lg_fill_div[pc] != TCACHE_LG_FILL_ONE) {
 		/* Ran empty since the last look: fill more. */
 		t->lg_fill_div[pc]--;
 	}

@@ -121,7 +121,8 @@ static bool
 in_further_block(const tcache_t *t, const void *p) {
 	for (void **b = t->more; b != NULL; b = b[0]) {
 		size_t bytes = sz_index2size((szind_t)(uintptr_t)b[1]);
-		if ((const char *)p >= (const char *)b && (const char *)p < (const char *)b + bytes) {
+		if ((const char *)p >= (const char *)b &&
+		    (const char *)p < (const char *)b + bytes) {
 			return true;
 		}
 	}
@@ -272,14 +273,8 @@ test_boot(void **state) {
 		}
 		unsigned full = 20;
 		if (i < SZ_NSMALL) {
-			/* Classes of a page and more: twice a run's regions
-			 * (two to four), without the minimum. */
 			full = 2 * bin_infos[i].nregs;
-			if (sz_index2size(i) >= PAGE) {
-				assert_true(bin_infos[i].nregs >= 2 && full <= 8);
-			} else {
-				full = full < 20 ? 20 : full > 200 ? 200 : full;
-			}
+			full = full < 20 ? 20 : full > 200 ? 200 : full;
 		}
 		assert_int_equal(tcache_cap_max(i), full);
 		/* Every bin starts on a stack of 8 slots (its full one when
@@ -291,7 +286,12 @@ test_boot(void **state) {
 		assert_ptr_equal(t->low_water[pc], t->empty[pc]);
 		assert_int_equal(tcache_ncached(t, i), 0);
 		assert_int_equal(t->usize[pc], sz_index2size(i));
-		assert_int_equal(t->lg_fill_div[pc], 1);
+		if (i < SZ_NSMALL && sz_index2size(i) >= PAGE) {
+			/* Fills of one (test_fill_one). */
+			assert_int_equal(tcache_cap_max(i) >> t->lg_fill_div[pc], 0);
+		} else {
+			assert_int_equal(t->lg_fill_div[pc], 1);
+		}
 		assert_int_equal(tcache_nrequests(t, i), 0);
 		assert_int_equal(t->ticks[pc], TCACHE_GC_INTERVAL);
 		/* The first stacks lie one after the other at the start of
@@ -480,6 +480,25 @@ test_stack_blocks(void **state) {
 	assert_true(blocks >= used);
 	assert_true(blocks <= 2 * used + 2 * first);
 
+	/* A flush gives the further blocks back: the cache is as fresh. */
+	tcache_flush(t);
+	assert_null(t->more);
+	assert_int_equal(t->grown_slots, 0);
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		unsigned cap = tcache_cap_max(i) < 8 ? tcache_cap_max(i) : 8;
+		assert_int_equal(t->ncached_max[tcache_pc(i)], cap);
+		assert_true(t->full[tcache_pc(i)] >= (void **)t->stacks &&
+		            t->empty[tcache_pc(i)] < first_stacks_end(t) + 1);
+	}
+	if (config_stats && start <= SZ_SMALL_MAXCLASS) {
+		assert_int_equal(allocated_small(arena0), as0 + first);
+		assert_int_equal(allocated_large(arena0), al0);
+	}
+	/* And it grows again with use. */
+	szind_t ind = small_class(64);
+	assert_true(tcache_bin_grow(t, ind));
+	assert_int_equal(t->ncached_max[tcache_pc(ind)], 16);
+
 	tcache_destroy(t);
 	assert_null(t->more);
 	if (config_stats) {
@@ -594,11 +613,21 @@ test_fill(void **state) {
 	cache_delete(t);
 }
 
+/* One GC look at every bin. */
+static void
+gc_rotation(tcache_t *t) {
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		tcache_gc_step(t);
+	}
+}
+
 /*
- * The small classes of a page and more (4-14 KiB) are filled one object at
- * a time, and a bin holds at most twice a run's regions (runs of two to
- * four): a cache never takes a whole run of them ahead of the program.
- * Freed objects are still cached and reused.
+ * The small classes of a page and more (4-14 KiB, in runs of four
+ * regions) are filled one object at a time while the thread allocates them
+ * now and then: a cache does not take most of a run ahead of the program.
+ * A bin that served 64 requests or more between two GC looks fills in
+ * batches; idle again, it goes back to fills of one. Freed objects are
+ * cached and reused either way.
  */
 static void
 test_fill_one(void **state) {
@@ -607,14 +636,15 @@ test_fill_one(void **state) {
 	if (PAGE > SZ_SMALL_MAXCLASS) {
 		skip();
 	}
+	enum { N = 80 };
 	for (szind_t ind = small_class(PAGE); ind < SZ_NSMALL; ind++) {
-		assert_true(bin_infos[ind].nregs >= 2 && bin_infos[ind].nregs <= 4);
-		assert_int_equal(tcache_cap_max(ind), 2 * bin_infos[ind].nregs);
-		tcache_t *t = cache_new(arena0);
+		assert_true(bin_infos[ind].nregs <= 4);
 		bin_stats_t s0 = bin_stats(arena0, ind);
-		void *objs[8];
-		unsigned n = tcache_cap_max(ind);
-		for (unsigned i = 0; i < n; i++) {
+		tcache_t *t = cache_new(arena0);
+		/* The cache's own stack blocks may be regions of the class. */
+		unsigned blocks = stack_blocks_of(t, ind);
+		void *objs[N];
+		for (unsigned i = 0; i < N; i++) {
 			objs[i] = cache_alloc(t, arena0, ind);
 			assert_non_null(objs[i]);
 			/* Nothing taken ahead, however often it fills. */
@@ -622,25 +652,32 @@ test_fill_one(void **state) {
 		}
 		if (config_stats) {
 			bin_stats_t s1 = bin_stats(arena0, ind);
-			assert_int_equal(s1.nfills, s0.nfills + n);
-			assert_int_equal(s1.curregs, s0.curregs + n);
+			assert_int_equal(s1.nfills, s0.nfills + N);
+			assert_int_equal(s1.curregs, s0.curregs + blocks + N);
 		}
-		/* Freed objects are cached, up to the bin's capacity, and
-		 * handed out again. */
-		for (unsigned i = 0; i < n; i++) {
+		/* Freed objects are cached and handed out again. */
+		cache_free(t, objs[0], ind);
+		assert_int_equal(tcache_ncached(t, ind), 1);
+		assert_ptr_equal(cache_alloc(t, arena0, ind), objs[0]);
+		for (unsigned i = 0; i < N; i++) {
 			cache_free(t, objs[i], ind);
 		}
-		assert_true(tcache_ncached(t, ind) >= 1 && tcache_ncached(t, ind) <= n);
-		void *again = cache_alloc(t, arena0, ind);
-		bool reused = false;
-		for (unsigned i = 0; i < n; i++) {
-			reused |= again == objs[i];
-		}
-		assert_true(reused);
-		cache_free(t, again, ind);
+		/* Busy (N requests since the last look): batches. */
+		tcache_flush(t);
+		gc_rotation(t);
+		objs[0] = cache_alloc(t, arena0, ind);
+		assert_true(tcache_ncached(t, ind) >= 1);
+		cache_free(t, objs[0], ind);
+		/* Idle for a whole rotation: fills of one again. */
+		tcache_flush(t);
+		gc_rotation(t);
+		objs[0] = cache_alloc(t, arena0, ind);
+		assert_int_equal(tcache_ncached(t, ind), 0);
+		cache_free(t, objs[0], ind);
 		tcache_flush(t);
 		if (config_stats) {
-			assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs);
+			assert_int_equal(bin_stats(arena0, ind).curregs,
+			                 s0.curregs + stack_blocks_of(t, ind));
 		}
 		cache_delete(t);
 	}
@@ -1062,14 +1099,7 @@ test_flush_destroy(void **state) {
 	size_t la0 = allocated_large(arena0);
 
 	tcache_t *t = cache_new(arena0);
-	/* The stacks are blocks of the arena (a small one, then larger ones
-	 * as the bins grew); some may be of the classes counted here, and
-	 * count among their regions or runs until the cache is destroyed. */
-	unsigned stacks_regs[NS];
-	for (int k = 0; k < NS; k++) {
-		stacks_regs[k] = stack_blocks_of(t, small[k]);
-	}
-	size_t stacks_runs = stack_blocks_of(t, large);
+	assert_non_null(t->more);
 	void *keep[NS];
 	for (int k = 0; k < NS; k++) {
 		keep[k] = cache_alloc(t, arena0, small[k]);
@@ -1083,8 +1113,20 @@ test_flush_destroy(void **state) {
 	tcache_flush(t);
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
 		assert_int_equal(tcache_ncached(t, i), 0);
+		/* Back on its first stack. */
+		assert_int_equal(t->ncached_max[tcache_pc(i)],
+		                 tcache_cap_max(i) < 8 ? tcache_cap_max(i) : 8);
 	}
 	assert_non_null(t->stacks);
+	/* The stacks are blocks of the arena: the flush gave back those the
+	 * bins grew into, and the first may be of a class counted here (a
+	 * region or run of it until the cache is destroyed). */
+	assert_null(t->more);
+	unsigned stacks_regs[NS];
+	for (int k = 0; k < NS; k++) {
+		stacks_regs[k] = stack_blocks_of(t, small[k]);
+	}
+	size_t stacks_runs = stack_blocks_of(t, large);
 	if (config_stats) {
 		for (int k = 0; k < NS; k++) {
 			assert_int_equal(bin_stats(arena0, small[k]).curregs,

@@ -146,8 +146,11 @@ struct tcache_s {
 	/* Requests already merged into the arena's stats
 	 * (stats.arenas.<i>.bins.<j>.nrequests). */
 	uint64_t nrequests_merged[TCACHE_NBINS_MAX];
-	/* A fill takes ncached_max >> lg_fill_div objects. */
+	/* A fill takes ncached_max >> lg_fill_div objects (at least one). */
 	uint8_t lg_fill_div[TCACHE_NBINS_MAX];
+	/* The bin's request count (low 32 bits) at GC's last look, for the
+	 * classes filled one object at a time unless busy (tcache.c). */
+	uint32_t gc_nrequests[TCACHE_NBINS_MAX];
 	/* Current capacity (tcache_bin_grow); 0 for a bin that is never used
 	 * (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
