@@ -316,6 +316,18 @@ tcache_period_start(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->ticks[pc], next - 1);
 }
 
+/* Gives the further blocks back (their stacks must be out of use). */
+static void
+tcache_blocks_free_more(tcache_t *t) {
+	void **more = t->more;
+	t->more = NULL;
+	while (more != NULL) {
+		void **prev = more[0];
+		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
+		more = prev;
+	}
+}
+
 /* Puts every cached bin, empty, on its first stack in the first block
  * (one after the other, each followed by its NULL slot), and gives the
  * further blocks back: the state tcache_init leaves, which tcache_flush
@@ -345,13 +357,7 @@ tcache_first_stacks(tcache_t *t) {
 	t->grow_next = stacks + off;
 	t->grow_end = stacks + sz_index2size(tcache_block_szind(off)) / sizeof(void *);
 	t->grown_slots = 0;
-	void **more = t->more;
-	t->more = NULL;
-	while (more != NULL) {
-		void **prev = more[0];
-		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
-		more = prev;
-	}
+	tcache_blocks_free_more(t);
 }
 
 bool
@@ -488,13 +494,19 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	}
 }
 
-void
-tcache_flush(tcache_t *t) {
+/* Returns every cached object to its arena. */
+static void
+tcache_flush_bins(tcache_t *t) {
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
 		if (tcache_caches(t, i)) {
 			tcache_bin_flush(t, i, 0);
 		}
 	}
+}
+
+void
+tcache_flush(tcache_t *t) {
+	tcache_flush_bins(t);
 	/* The stacks go back to their first size, and the blocks the bins
 	 * grew into to the arena: a flush gives back all the memory a cache
 	 * holds beyond its first block (thread.tcache.flush, malloc_trim). */
@@ -508,7 +520,9 @@ tcache_destroy(tcache_t *t) {
 	if (t->stacks == NULL) {
 		return;
 	}
-	tcache_flush(t);
+	/* The bins are disabled below: no need to put them back on their
+	 * first stacks as tcache_flush does. */
+	tcache_flush_bins(t);
 	mutex_lock(&tcaches_lock);
 	if (t->prev != NULL) {
 		t->prev->next = t->next;
@@ -519,12 +533,12 @@ tcache_destroy(tcache_t *t) {
 		t->next->prev = t->prev;
 	}
 	mutex_unlock(&tcaches_lock);
-	/* The flush gave the further blocks back. */
-	assert_internal(t->more == NULL);
 	void *stacks = t->stacks;
 	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
 		tcache_bin_disable(t, pc);
 	}
+	tcache_blocks_free_more(t);
+	t->grown_slots = 0;
 	t->stacks = NULL;
 	t->grow_next = NULL;
 	t->grow_end = NULL;
