@@ -18,7 +18,7 @@
 bin_info_t bin_infos[SZ_NSMALL];
 
 static void bin_unlock(arena_t *a, bin_t *bin);
-static void bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p);
+static void bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p);
 
 /* Regions a fill takes off its bin's remote list before its lock, at most:
  * a thread cache hands over up to 100 at a time. */
@@ -191,6 +191,37 @@ run_reg_alloc(run_t *run, const bin_info_t *info) {
 	return run->base + idx * info->reg_size;
 }
 
+/*
+ * Takes up to n of run's free regions (it has at least one), lowest address
+ * first, into ptrs; returns how many. A fill's batch: each bitmap group is
+ * read and written once, and a region costs a find-first-set and a
+ * multiply, where run_reg_alloc searches from the hint for every region.
+ * The hint keeps bitmap.h's invariant (every group below it is full).
+ */
+static unsigned
+run_regs_alloc(run_t *run, const bin_info_t *info, void **ptrs, unsigned n) {
+	unsigned want = n < run->nfree ? n : run->nfree;
+	unsigned got = 0;
+	size_t group = run->hint;
+	while (got < want) {
+		group = bitmap_group_nonfull(run->bitmap, info->bitmap_ngroups, group);
+		/* Clear bits are free regions; the padding past nregs is set. */
+		bitmap_t free = ~run->bitmap[group];
+		char *first = run->base + (group << BITMAP_LG_GROUP_NBITS) * info->reg_size;
+		do {
+			ptrs[got++] = first + ctz_u64(free) * info->reg_size;
+			free &= free - 1;
+		} while (free != 0 && got < want);
+		run->bitmap[group] = ~free;
+		if (free == 0) {
+			group++;
+		}
+	}
+	run->hint = group;
+	run->nfree -= got;
+	return got;
+}
+
 static void *
 bin_malloc_locked(arena_t *a, bin_t *bin, szind_t binind) {
 	run_t *run = bin->runcur;
@@ -249,9 +280,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 				break;
 			}
 		}
-		while (got < n && run->nfree > 0) {
-			ptrs[got++] = run_reg_alloc(run, info);
-		}
+		got += run_regs_alloc(run, info, ptrs + got, n - got);
 	}
 	if (config_stats) {
 		bin->stats.nmalloc += got;
@@ -288,19 +317,17 @@ bin_unlock(arena_t *a, bin_t *bin) {
 	}
 }
 
-/* Returns a region to its run, under the bin lock. */
+/*
+ * Under the bin lock: a region of run was just freed, and that made the run
+ * empty (nfree == nregs) or no longer full (nfree == 1). An empty run gives
+ * its pages back; a run that was full joins the nonfull list. Invariant
+ * kept (arena_validate checks it): a run other than runcur is on the
+ * nonfull list exactly when 0 < nfree < nregs; an empty run is never kept.
+ * Its descriptor stays readable (base memory, or a region arena's fixed
+ * slot) and unused until the bin makes a new run under this lock.
+ */
 static void
-bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
-	const bin_info_t *info = &bin_infos[run->binind];
-	size_t idx;
-	if (unlikely(!run_region_index(run, ptr, &idx))) {
-		arena_report_bad_free(ptr, "invalid pointer");
-	}
-	if (unlikely(!bitmap_get(run->bitmap, idx))) {
-		arena_report_bad_free(ptr, "double free");
-	}
-	bitmap_unset_hint(run->bitmap, idx, &run->hint);
-	run->nfree++;
+bin_run_freed_edge(arena_t *a, bin_t *bin, const bin_info_t *info, run_t *run) {
 	if (run->nfree == info->nregs) {
 		/* Empty: give the pages back. A run other than runcur was in
 		 * the nonfull list unless it held one region. */
@@ -324,9 +351,80 @@ bin_dalloc_locked(arena_t *a, bin_t *bin, run_t *run, void *ptr) {
 		if (config_stats) {
 			bin->stats.curruns--;
 		}
-	} else if (run->nfree == 1 && run != bin->runcur) {
+	} else if (run != bin->runcur) {
 		bin_nonfull_insert(bin, run);
 	}
+}
+
+/*
+ * Under bin->lock: frees those of ptrs[0..n) (regions of class binind) that
+ * belong to arena a into their runs, moves the others to the front of ptrs
+ * and returns how many are left; *nfreed is how many it freed. Every free
+ * path of small regions comes here (flushes, remote lists, single frees).
+ *
+ * A region costs its region index (a multiply), the region-start check,
+ * the test-and-clear of its bitmap bit (which catches a double free, also
+ * of a region twice in the same batch), the run's hint and count, and one
+ * compare for the two edges of the run's count (bin_run_freed_edge). The
+ * page-map lookup and the arena check are made only when a region is not
+ * in the previous region's run, i.e. not within run_size bytes of its base
+ * (runs do not overlap, so that is the page map's answer too): consecutive
+ * regions of one run, frequent in a flush since a fill hands a run's
+ * regions out in address order, skip them. Before the first lookup `base`
+ * is 0, and no pointer of an arena chunk is below run_size (chunks are
+ * chunk-aligned and never at address 0). A run emptied by the batch keeps
+ * its descriptor meanwhile (bin_run_freed_edge): a later region of it in
+ * the batch finds its bit clear and is reported as a double free.
+ */
+static unsigned
+bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n,
+                 unsigned *nfreed) {
+	const bin_info_t *info = &bin_infos[binind];
+	const size_t run_size = info->run_size;
+	const size_t reg_size = info->reg_size;
+	const uint64_t magic = info->div_magic;
+	const uint32_t nregs = info->nregs;
+	run_t *run = NULL;
+	/* Addresses as integers: base starts at 0, no object's address. */
+	uintptr_t base = 0;
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		size_t diff = (uintptr_t)ptr - base;
+		if (unlikely(diff >= run_size)) {
+			arena_chunk_t *c = arena_chunk_of(ptr);
+			if (c->arena != a) {
+				ptrs[left++] = ptr;
+				continue;
+			}
+			run = c->misc[arena_pageind(ptr)].run;
+			if (unlikely(run->binind != binind)) {
+				arena_report_bad_free(ptr, "invalid pointer");
+			}
+			base = (uintptr_t)run->base;
+			diff = (uintptr_t)ptr - base;
+		}
+		size_t idx = (size_t)((diff * magic) >> 32);
+		if (unlikely(idx * reg_size != diff)) {
+			arena_report_bad_free(ptr, "invalid pointer");
+		}
+		size_t group = idx >> BITMAP_LG_GROUP_NBITS;
+		bitmap_t bit = (bitmap_t)1 << (idx & BITMAP_GROUP_MASK);
+		if (unlikely((run->bitmap[group] & bit) == 0)) {
+			arena_report_bad_free(ptr, "double free");
+		}
+		run->bitmap[group] &= ~bit;
+		if (group < run->hint) {
+			run->hint = group;
+		}
+		/* nfree is 1 or nregs: one unsigned compare for the two. */
+		uint32_t nfree = ++run->nfree;
+		if (unlikely(nfree - 2 >= nregs - 2)) {
+			bin_run_freed_edge(a, bin, info, run);
+		}
+	}
+	*nfreed = n - left;
+	return left;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -354,31 +452,42 @@ bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
 	return (void **)region + bin_remote_word(bin, a);
 }
 
+/* Regions of a remote chain freed per batch: their links are read first
+ * (freeing may give a run's pages back). */
+#define BIN_CHAIN_BATCH 64
+
 /* Under bin->lock: frees the n regions at taken[] and then the chain at
- * p, all taken off bin's remote list, into their runs. */
+ * p, all taken off bin's remote list, into their runs. A region pushed
+ * twice (a double free) is caught by bin_dalloc_batch's bitmap test the
+ * second time, before the chain could loop: a loop of up to
+ * BIN_CHAIN_BATCH regions repeats within one batch, a longer one reaches
+ * a region freed by an earlier batch. */
 static void
-bin_remote_free(arena_t *a, bin_t *bin, void *const *taken, unsigned n, void *p) {
-	size_t freed = n;
-	for (unsigned i = 0; i < n; i++) {
-		/* A region pushed twice (a double free) is caught by
-		 * bin_dalloc_locked the second time. */
-		arena_chunk_t *c = arena_chunk_of(taken[i]);
-		bin_dalloc_locked(a, bin, c->misc[arena_pageind(taken[i])].run, taken[i]);
+bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p) {
+	szind_t binind = (szind_t)(bin - a->bins);
+	unsigned freed;
+	size_t total = 0;
+	if (n != 0) {
+		unsigned left = bin_dalloc_batch(a, bin, binind, taken, n, &freed);
+		assert_internal(left == 0);
+		(void)left;
+		total += freed;
 	}
 	while (p != NULL) {
-		/* The link first: freeing may give the run's pages back. A
-		 * region pushed twice (a double free) is caught by
-		 * bin_dalloc_locked the second time, before the list could
-		 * loop. */
-		void *next = *bin_remote_link(p, bin, a);
-		arena_chunk_t *c = arena_chunk_of(p);
-		bin_dalloc_locked(a, bin, c->misc[arena_pageind(p)].run, p);
-		freed++;
-		p = next;
+		void *chain[BIN_CHAIN_BATCH];
+		unsigned m = 0;
+		do {
+			chain[m++] = p;
+			p = *bin_remote_link(p, bin, a);
+		} while (p != NULL && m < BIN_CHAIN_BATCH);
+		unsigned left = bin_dalloc_batch(a, bin, binind, chain, m, &freed);
+		assert_internal(left == 0);
+		(void)left;
+		total += freed;
 	}
 	if (config_stats) {
-		bin->stats.ndalloc += freed;
-		bin->stats.curregs -= freed;
+		bin->stats.ndalloc += total;
+		bin->stats.curregs -= total;
 		bin->stats.nflushes +=
 		    __atomic_exchange_n(&bin->remote_nflushes, 0, __ATOMIC_RELAXED);
 		bin->stats.nrequests +=
@@ -492,16 +601,15 @@ arena_check_small_in_use(const void *ptr, szind_t binind) {
 
 void
 arena_dalloc_small(void *ptr, szind_t binind) {
-	arena_chunk_t *c = arena_chunk_of(ptr);
-	run_t *run = c->misc[arena_pageind(ptr)].run;
-	arena_t *a = c->arena;
+	arena_t *a = arena_chunk_of(ptr)->arena;
 	bin_t *bin = &a->bins[binind];
+	unsigned freed;
 	mutex_lock(&bin->lock);
 	arena_bin_remote_drain(a, bin);
-	bin_dalloc_locked(a, bin, run, ptr);
+	bin_dalloc_batch(a, bin, binind, &ptr, 1, &freed);
 	if (config_stats) {
-		bin->stats.ndalloc++;
-		bin->stats.curregs--;
+		bin->stats.ndalloc += freed;
+		bin->stats.curregs -= freed;
 	}
 	bin_unlock(a, bin);
 }
@@ -552,8 +660,7 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;
 	arena_validate_maybe(a, false);
 	bin_t *bin = &a->bins[binind];
-	unsigned left = 0;
-	unsigned freed = 0;
+	unsigned freed;
 	if (!mutex_trylock(&bin->lock)) {
 		/* Busy. Debugging fills own the freed regions' bytes (junk,
 		 * write-after-free checks): those builds wait instead. */
@@ -563,16 +670,7 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 		mutex_lock(&bin->lock);
 	}
 	arena_bin_remote_drain(a, bin);
-	for (unsigned i = 0; i < n; i++) {
-		void *ptr = ptrs[i];
-		arena_chunk_t *c = arena_chunk_of(ptr);
-		if (c->arena != a) {
-			ptrs[left++] = ptr;
-			continue;
-		}
-		bin_dalloc_locked(a, bin, c->misc[arena_pageind(ptr)].run, ptr);
-		freed++;
-	}
+	unsigned left = bin_dalloc_batch(a, bin, binind, ptrs, n, &freed);
 	if (config_stats) {
 		bin->stats.ndalloc += freed;
 		bin->stats.curregs -= freed;

@@ -63,42 +63,7 @@
 #include "alloc/internal/huge.h"
 #include "alloc/internal/pages.h"
 #include "alloc/internal/sz.h"
-
-static arena_t *arena0, *arena1;
-
-static int
-group_setup(void **state) {
-	(void)state;
-	pages_boot();
-	arena_boot();
-	if (huge_boot()) {
-		return -1;
-	}
-	arena0 = arena_get(0);
-	arena1 = arena_get(1);
-	return arena0 == NULL || arena1 == NULL ? -1 : 0;
-}
-
-static szind_t
-small_class(size_t size) {
-	szind_t ind = sz_size2index(size);
-	assert_true(ind < SZ_NSMALL);
-	return ind;
-}
-
-/* Regions on bin's remote list (the caller holds the bin's lock, so the
- * list only grows meanwhile). The link is a region's second word, its first
- * in the 8-byte class (arena.h). */
-static size_t
-remote_count(bin_t *bin, szind_t ind) {
-	size_t word = bin_infos[ind].reg_size >= 2 * sizeof(void *);
-	size_t n = 0;
-	for (void *p = __atomic_load_n(&bin->remote, __ATOMIC_ACQUIRE); p != NULL;
-	     p = ((void **)p)[word]) {
-		n++;
-	}
-	return n;
-}
+#include "test_bins.h"
 
 /* A stats snapshot of a (a read: it drains the remote lists), to free. */
 static arena_stats_snapshot_t *
@@ -117,13 +82,13 @@ curregs(arena_t *a, szind_t ind) {
 	return n;
 }
 
-/* Fills n regions of class ind from arena0 into ptrs[0..n) and n from
- * arena1 into ptrs[n..2n), and interleaves them into mixed[0..2n), arena0's
+/* Fills n regions of class ind from test_arena0 into ptrs[0..n) and n from
+ * test_arena1 into ptrs[n..2n), and interleaves them into mixed[0..2n), test_arena0's
  * first. */
 static void
 fill_both_arenas(szind_t ind, unsigned n, void **ptrs, void **mixed) {
-	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, n), n);
-	assert_int_equal(arena_bin_fill(arena1, ind, ptrs + n, n), n);
+	assert_int_equal(arena_bin_fill(test_arena0, ind, ptrs, n), n);
+	assert_int_equal(arena_bin_fill(test_arena1, ind, ptrs + n, n), n);
 	for (unsigned i = 0; i < n; i++) {
 		mixed[2 * i] = ptrs[i];
 		mixed[2 * i + 1] = ptrs[n + i];
@@ -136,22 +101,22 @@ static void
 test_busy_flush_pushes(void **state) {
 	(void)state;
 	enum { N = 40 };
-	szind_t ind = small_class(48);
-	bin_t *bin0 = &arena0->bins[ind];
-	/* The two arenas' regions interleaved: the flush must take arena0's
-	 * (ptrs[0]'s arena) and leave arena1's, in order, at the front. */
+	szind_t ind = test_bins_class(48);
+	bin_t *bin0 = &test_arena0->bins[ind];
+	/* The two arenas' regions interleaved: the flush must take test_arena0's
+	 * (ptrs[0]'s arena) and leave test_arena1's, in order, at the front. */
 	void *ptrs[2 * N];
 	void *mixed[2 * N];
 	fill_both_arenas(ind, N, ptrs, mixed);
-	size_t base0 = curregs(arena0, ind);
-	arena_stats_snapshot_t *before = stats_of(arena0);
+	size_t base0 = curregs(test_arena0, ind);
+	arena_stats_snapshot_t *before = stats_of(test_arena0);
 	mutex_lock(&bin0->lock);
 	unsigned left = arena_bin_flush(mixed, 2 * N, ind, 7);
 	assert_int_equal(left, N);
 	for (unsigned i = 0; i < N; i++) {
 		assert_ptr_equal(mixed[i], ptrs[N + i]);
 	}
-	assert_int_equal(remote_count(bin0, ind), N);
+	assert_int_equal(test_bins_remote(bin0, ind), N);
 	/* Still in use to every reader of the bin. */
 	if (config_stats) {
 		assert_int_equal(bin0->stats.curregs, base0);
@@ -159,7 +124,7 @@ test_busy_flush_pushes(void **state) {
 	mutex_unlock(&bin0->lock);
 
 	/* The next lock holder, here a stats read, frees them. */
-	arena_stats_snapshot_t *after = stats_of(arena0);
+	arena_stats_snapshot_t *after = stats_of(test_arena0);
 	assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
 	if (config_stats) {
 		assert_int_equal(after->bins[ind].curregs, base0 - N);
@@ -167,12 +132,12 @@ test_busy_flush_pushes(void **state) {
 		assert_int_equal(after->bins[ind].nflushes, before->bins[ind].nflushes + 1);
 		assert_int_equal(after->bins[ind].nrequests, before->bins[ind].nrequests + 7);
 	}
-	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(test_arena0));
 
-	/* arena1's regions, flushed with its lock free: no list involved. */
+	/* test_arena1's regions, flushed with its lock free: no list involved. */
 	assert_int_equal(arena_bin_flush(mixed, N, ind, 0), 0);
-	assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
-	assert_null(arena_validate(arena1));
+	assert_null(__atomic_load_n(&test_arena1->bins[ind].remote, __ATOMIC_RELAXED));
+	assert_null(arena_validate(test_arena1));
 	free(before);
 	free(after);
 }
@@ -181,60 +146,40 @@ static void
 test_fill_drains(void **state) {
 	(void)state;
 	enum { N = 16 };
-	szind_t ind = small_class(160);
-	bin_t *bin = &arena0->bins[ind];
+	szind_t ind = test_bins_class(160);
+	bin_t *bin = &test_arena0->bins[ind];
 	void *ptrs[N];
-	assert_int_equal(arena_bin_fill(arena0, ind, ptrs, N), N);
-	size_t base = curregs(arena0, ind);
+	assert_int_equal(arena_bin_fill(test_arena0, ind, ptrs, N), N);
+	size_t base = curregs(test_arena0, ind);
 	mutex_lock(&bin->lock);
 	assert_int_equal(arena_bin_flush(ptrs, N, ind, 0), 0);
 	mutex_unlock(&bin->lock);
 	/* A fill takes the lock: the pushed regions go back first, and the
 	 * fill can hand the very same regions out again. */
 	void *again[N];
-	assert_int_equal(arena_bin_fill(arena0, ind, again, N), N);
+	assert_int_equal(arena_bin_fill(test_arena0, ind, again, N), N);
 	assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
 	if (config_stats) {
-		assert_int_equal(curregs(arena0, ind), base);
+		assert_int_equal(curregs(test_arena0, ind), base);
 	}
 	assert_int_equal(arena_bin_flush(again, N, ind, 0), 0);
 	if (config_stats) {
-		assert_int_equal(curregs(arena0, ind), base - N);
+		assert_int_equal(curregs(test_arena0, ind), base - N);
 	}
-	assert_null(arena_validate(arena0));
-}
-
-/* Runs body(arg) in a forked child with its stderr silenced, and checks
- * that the child aborts (a bad free reported). */
-static void
-child_aborts(void (*body)(bool), bool arg) {
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 2);
-		}
-		body(arg);
-		_exit(0);
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_null(arena_validate(test_arena0));
 }
 
 /* Pushes one region twice; the drain of a flush (by_fill false) or a fill,
  * which takes the list before its lock (arena_bin_remote_take), must
  * report it. */
 static void
-push_region_twice(bool by_fill) {
-	szind_t ind = small_class(96);
+push_region_twice(int by_fill) {
+	szind_t ind = test_bins_class(96);
 	void *p[2];
-	if (arena_bin_fill(arena0, ind, p, 2) != 2) {
+	if (arena_bin_fill(test_arena0, ind, p, 2) != 2) {
 		_exit(3);
 	}
-	bin_t *bin = &arena0->bins[ind];
+	bin_t *bin = &test_arena0->bins[ind];
 	mutex_lock(&bin->lock);
 	void *twice[2] = {p[0], p[0]};
 	arena_bin_flush(twice, 1, ind, 0);
@@ -243,7 +188,7 @@ push_region_twice(bool by_fill) {
 	/* Drained here: the second copy is a double free. */
 	if (by_fill) {
 		void *q[4];
-		arena_bin_fill(arena0, ind, q, 4);
+		arena_bin_fill(test_arena0, ind, q, 4);
 	} else {
 		arena_bin_flush(p + 1, 1, ind, 0);
 	}
@@ -252,20 +197,20 @@ push_region_twice(bool by_fill) {
 static void
 test_double_push_reported(void **state) {
 	(void)state;
-	child_aborts(push_region_twice, false);
-	child_aborts(push_region_twice, true);
+	test_bins_child_aborts(push_region_twice, 0);
+	test_bins_child_aborts(push_region_twice, 1);
 }
 
 static void
 test_hand_over(void **state) {
 	(void)state;
 	enum { N = 24 };
-	szind_t ind = small_class(80);
-	bin_t *bin0 = &arena0->bins[ind];
+	szind_t ind = test_bins_class(80);
+	bin_t *bin0 = &test_arena0->bins[ind];
 	void *ptrs[2 * N];
 	void *mixed[2 * N];
 	fill_both_arenas(ind, N, ptrs, mixed);
-	size_t base0 = curregs(arena0, ind);
+	size_t base0 = curregs(test_arena0, ind);
 	/* The lock is free, and still not taken. */
 	unsigned left = arena_bin_hand_over(mixed, 2 * N, ind, 3);
 	if (config_fill && fill_slow_paths) {
@@ -277,25 +222,25 @@ test_hand_over(void **state) {
 		for (unsigned i = 0; i < N; i++) {
 			assert_ptr_equal(mixed[i], ptrs[N + i]);
 		}
-		assert_int_equal(remote_count(bin0, ind), N);
+		assert_int_equal(test_bins_remote(bin0, ind), N);
 		/* A sweep's drain skips a bin whose lock is busy... */
 		mutex_lock(&bin0->lock);
-		arena_bins_remote_drain(arena0, false);
-		assert_int_equal(remote_count(bin0, ind), N);
+		arena_bins_remote_drain(test_arena0, false);
+		assert_int_equal(test_bins_remote(bin0, ind), N);
 		if (config_stats) {
 			assert_int_equal(bin0->stats.curregs, base0);
 		}
 		mutex_unlock(&bin0->lock);
 		/* ...an explicit purge drains before it purges. */
-		arena_purge_all(arena0);
+		arena_purge_all(test_arena0);
 		assert_null(__atomic_load_n(&bin0->remote, __ATOMIC_RELAXED));
 	}
 	if (config_stats) {
-		assert_int_equal(curregs(arena0, ind), base0 - N);
+		assert_int_equal(curregs(test_arena0, ind), base0 - N);
 	}
 	assert_int_equal(arena_bin_flush(mixed, N, ind, 0), 0);
-	assert_null(arena_validate(arena0));
-	assert_null(arena_validate(arena1));
+	assert_null(arena_validate(test_arena0));
+	assert_null(arena_validate(test_arena1));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -326,7 +271,7 @@ test_large_hand_over(void **state) {
 	size_t li = ind - SZ_NSMALL;
 	void *mixed[2 * N];
 	for (unsigned i = 0; i < 2 * N; i++) {
-		mixed[i] = arena_malloc_large(i % 2 ? arena1 : arena0, ind, PAGE, false);
+		mixed[i] = arena_malloc_large(i % 2 ? test_arena1 : test_arena0, ind, PAGE, false);
 		assert_non_null(mixed[i]);
 		memset(mixed[i], 0x5a, SZ_LARGE_MINCLASS);
 	}
@@ -334,9 +279,9 @@ test_large_hand_over(void **state) {
 	for (unsigned i = 0; i < N; i++) {
 		arena1_objs[i] = mixed[2 * i + 1];
 	}
-	arena_stats_snapshot_t *before = stats_of(arena0);
-	/* Holding arena0's lock shows that the push does not take it. */
-	mutex_lock(&arena0->lock);
+	arena_stats_snapshot_t *before = stats_of(test_arena0);
+	/* Holding test_arena0's lock shows that the push does not take it. */
+	mutex_lock(&test_arena0->lock);
 	unsigned left = arena_large_hand_over(mixed, 2 * N, ind, 5);
 	assert_int_equal(left, N);
 	for (unsigned i = 0; i < N; i++) {
@@ -347,19 +292,20 @@ test_large_hand_over(void **state) {
 		 * (they are not built with fill options on by default). */
 		fail();
 	}
-	assert_int_equal(large_remote_count(arena0), N);
+	assert_int_equal(large_remote_count(test_arena0), N);
 	/* Still allocated to every reader. */
 	if (config_stats) {
-		assert_int_equal(arena0->stats.lstats[li].curruns, before->lstats[li].curruns);
-		assert_int_equal(arena0->stats.allocated_large, before->allocated_large);
-		assert_int_equal(arena0->stats.lstats[li].nflushes, before->lstats[li].nflushes);
+		assert_int_equal(test_arena0->stats.lstats[li].curruns, before->lstats[li].curruns);
+		assert_int_equal(test_arena0->stats.allocated_large, before->allocated_large);
+		assert_int_equal(test_arena0->stats.lstats[li].nflushes,
+		                 before->lstats[li].nflushes);
 	}
-	mutex_unlock(&arena0->lock);
-	assert_null(arena_validate(arena0));
+	mutex_unlock(&test_arena0->lock);
+	assert_null(arena_validate(test_arena0));
 
 	/* The next lock holder, a stats read, frees them with the counters. */
-	arena_stats_snapshot_t *after = stats_of(arena0);
-	assert_null(__atomic_load_n(&arena0->large_remote, __ATOMIC_RELAXED));
+	arena_stats_snapshot_t *after = stats_of(test_arena0);
+	assert_null(__atomic_load_n(&test_arena0->large_remote, __ATOMIC_RELAXED));
 	if (config_stats) {
 		assert_int_equal(after->lstats[li].curruns, before->lstats[li].curruns - N);
 		assert_int_equal(after->lstats[li].ndalloc, before->lstats[li].ndalloc + N);
@@ -368,20 +314,20 @@ test_large_hand_over(void **state) {
 		assert_int_equal(after->allocated_large,
 		                 before->allocated_large - N * SZ_LARGE_MINCLASS);
 	}
-	assert_null(arena_validate(arena0));
+	assert_null(arena_validate(test_arena0));
 
-	/* arena1's, drained by its next large allocation, which may reuse
+	/* test_arena1's, drained by its next large allocation, which may reuse
 	 * one of their runs. */
 	assert_int_equal(arena_large_hand_over(mixed, N, ind, 0), 0);
-	assert_int_equal(large_remote_count(arena1), N);
-	void *again = arena_malloc_large(arena1, ind, PAGE, false);
+	assert_int_equal(large_remote_count(test_arena1), N);
+	void *again = arena_malloc_large(test_arena1, ind, PAGE, false);
 	assert_non_null(again);
-	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
+	assert_null(__atomic_load_n(&test_arena1->large_remote, __ATOMIC_RELAXED));
 	/* And a sweep's decay drains what nobody allocates after. */
 	assert_int_equal(arena_large_hand_over(&again, 1, ind, 0), 0);
-	arena_decay(arena1);
-	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
-	assert_null(arena_validate(arena1));
+	arena_decay(test_arena1);
+	assert_null(__atomic_load_n(&test_arena1->large_remote, __ATOMIC_RELAXED));
+	assert_null(arena_validate(test_arena1));
 	free(before);
 	free(after);
 }
@@ -389,23 +335,23 @@ test_large_hand_over(void **state) {
 /* Hands one large object over twice; the drain of a purge must report
  * it. */
 static void
-push_large_twice(bool unused) {
+push_large_twice(int unused) {
 	(void)unused;
 	szind_t ind = large_class(SZ_LARGE_MINCLASS);
-	void *p = arena_malloc_large(arena0, ind, PAGE, false);
+	void *p = arena_malloc_large(test_arena0, ind, PAGE, false);
 	if (p == NULL) {
 		_exit(3);
 	}
 	void *twice[2] = {p, p};
 	arena_large_hand_over(twice, 1, ind, 0);
 	arena_large_hand_over(twice + 1, 1, ind, 0);
-	arena_purge_all(arena0);
+	arena_purge_all(test_arena0);
 }
 
 static void
 test_large_double_push_reported(void **state) {
 	(void)state;
-	child_aborts(push_large_twice, false);
+	test_bins_child_aborts(push_large_twice, 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -478,7 +424,7 @@ release(worker_t *w, void **batch) {
 	}
 	/* As a thread cache does: regions of the worker's home arena under
 	 * its lock (or pushed when busy), the other arena's handed over. */
-	arena_t *home = w->id % 2 ? arena1 : arena0;
+	arena_t *home = w->id % 2 ? test_arena1 : test_arena0;
 	unsigned left = BATCH;
 	while (left != 0) {
 		bool own = arena_chunk_of(ptrs[0])->arena == home;
@@ -493,9 +439,9 @@ release(worker_t *w, void **batch) {
 	/* Now and then, as the decay sweep does for every arena. */
 	unsigned r = rnd(&w->seed) % 16;
 	if (r < 2) {
-		arena_bins_remote_drain(home == arena0 ? arena1 : arena0, false);
+		arena_bins_remote_drain(home == test_arena0 ? test_arena1 : test_arena0, false);
 	} else if (r == 2) {
-		arena_decay(home == arena0 ? arena1 : arena0);
+		arena_decay(home == test_arena0 ? test_arena1 : test_arena0);
 	}
 }
 
@@ -517,7 +463,7 @@ alloc_batch(arena_t *a, szind_t ind, void **batch) {
 
 static szind_t
 stress_class(unsigned k) {
-	return k < NSMALLCLASSES ? small_class(class_sizes[k]) : large_class(class_sizes[k]);
+	return k < NSMALLCLASSES ? test_bins_class(class_sizes[k]) : large_class(class_sizes[k]);
 }
 
 /* Objects of class ind the arena counts in use (regions, or runs). */
@@ -542,7 +488,7 @@ worker(void *arg) {
 	     r++) {
 		unsigned k = rnd(&w->seed) % NCLASSES;
 		szind_t ind = stress_class(k);
-		arena_t *a = (w->id + r) % 2 ? arena1 : arena0;
+		arena_t *a = (w->id + r) % 2 ? test_arena1 : test_arena0;
 		void *batch[BATCH + 1];
 		if (!alloc_batch(a, ind, batch)) {
 			w->bad++;
@@ -577,8 +523,8 @@ holder(void *arg) {
 	(void)arg;
 	unsigned i = 0;
 	while (!__atomic_load_n(&stop_holder, __ATOMIC_ACQUIRE)) {
-		arena_t *a = i % 2 ? arena1 : arena0;
-		bin_t *bin = &a->bins[small_class(class_sizes[i % NSMALLCLASSES])];
+		arena_t *a = i % 2 ? test_arena1 : test_arena0;
+		bin_t *bin = &a->bins[test_bins_class(class_sizes[i % NSMALLCLASSES])];
 		mutex_lock(&bin->lock);
 		for (volatile unsigned spin = 0; spin < 200; spin++) {
 		}
@@ -599,8 +545,8 @@ test_stress(void **state) {
 	class_sizes[NSMALLCLASSES] = SZ_LARGE_MINCLASS;
 	size_t base[2][NCLASSES];
 	for (unsigned k = 0; k < NCLASSES; k++) {
-		base[0][k] = in_use(arena0, stress_class(k));
-		base[1][k] = in_use(arena1, stress_class(k));
+		base[0][k] = in_use(test_arena0, stress_class(k));
+		base[1][k] = in_use(test_arena1, stress_class(k));
 	}
 	pthread_t th[NWORKERS], hold;
 	worker_t ws[NWORKERS];
@@ -633,21 +579,23 @@ test_stress(void **state) {
 		szind_t ind = stress_class(k);
 		/* Stats reads drain: every region is back in its run (the
 		 * walker below checks the runs against curregs too). */
-		size_t now0 = in_use(arena0, ind);
-		size_t now1 = in_use(arena1, ind);
+		size_t now0 = in_use(test_arena0, ind);
+		size_t now1 = in_use(test_arena1, ind);
 		if (config_stats) {
 			assert_int_equal(now0, base[0][k]);
 			assert_int_equal(now1, base[1][k]);
 		}
 		if (ind < SZ_NSMALL) {
-			assert_null(__atomic_load_n(&arena0->bins[ind].remote, __ATOMIC_RELAXED));
-			assert_null(__atomic_load_n(&arena1->bins[ind].remote, __ATOMIC_RELAXED));
+			assert_null(
+			    __atomic_load_n(&test_arena0->bins[ind].remote, __ATOMIC_RELAXED));
+			assert_null(
+			    __atomic_load_n(&test_arena1->bins[ind].remote, __ATOMIC_RELAXED));
 		}
 	}
-	assert_null(__atomic_load_n(&arena0->large_remote, __ATOMIC_RELAXED));
-	assert_null(__atomic_load_n(&arena1->large_remote, __ATOMIC_RELAXED));
-	assert_null(arena_validate(arena0));
-	assert_null(arena_validate(arena1));
+	assert_null(__atomic_load_n(&test_arena0->large_remote, __ATOMIC_RELAXED));
+	assert_null(__atomic_load_n(&test_arena1->large_remote, __ATOMIC_RELAXED));
+	assert_null(arena_validate(test_arena0));
+	assert_null(arena_validate(test_arena1));
 }
 
 int
@@ -661,5 +609,5 @@ main(void) {
 	    cmocka_unit_test(test_large_double_push_reported),
 	    cmocka_unit_test(test_stress),
 	};
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, test_bins_setup, NULL);
 }

@@ -15,10 +15,14 @@
  * lowers it when it frees a bit. With the invariant, sfu returns the lowest
  * clear bit of the whole bitmap, so runs fill from the front (good for
  * locality and for emptying runs at the back), and the search usually looks
- * at one group. The caller guarantees a clear bit exists (it counts free
- * regions), and detects double frees itself with bitmap_get() before
- * bitmap_unset_hint(). Not thread-safe: the bin lock protects a run's
- * bitmap. bitmap_get/set/unset also serve as a plain bit mask.
+ * at one group. A caller that takes several bits at once (a thread-cache
+ * fill) finds their group with bitmap_group_nonfull(), writes the group
+ * back whole and keeps the invariant itself (hint = that group, or the
+ * next once it is full). The caller guarantees a clear bit exists (it
+ * counts free regions), and detects double frees itself with bitmap_get()
+ * (or the same test on the group word) before clearing a bit. Not
+ * thread-safe: the bin lock protects a run's bitmap. bitmap_get/set/unset
+ * also serve as a plain bit mask.
  */
 #ifndef ALLOC_INTERNAL_BITMAP_H
 #define ALLOC_INTERNAL_BITMAP_H
@@ -81,6 +85,21 @@ bitmap_unset_hint(bitmap_t *bm, size_t bit, size_t *hint) {
 	}
 }
 
+/* The lowest group at or after `group` with a clear bit, which must
+ * exist. Callers that take several bits at once (a thread-cache fill,
+ * arena_bin.c) read and write that group whole, and keep the hint
+ * invariant themselves: hint = the group, or the one after it once full. */
+ALWAYS_INLINE size_t
+bitmap_group_nonfull(const bitmap_t *bm, size_t ngroups, size_t group) {
+	assert_internal(group < ngroups);
+	while (unlikely(bm[group] == BITMAP_GROUP_FULL)) {
+		group++;
+		assert_internal(group < ngroups);
+	}
+	(void)ngroups;
+	return group;
+}
+
 /*
  * Sets and returns the lowest clear bit at or after group *hint, and moves
  * *hint past the group if that filled it. A clear bit must exist there; it
@@ -88,18 +107,12 @@ bitmap_unset_hint(bitmap_t *bm, size_t bit, size_t *hint) {
  */
 ALWAYS_INLINE size_t
 bitmap_sfu(bitmap_t *bm, size_t ngroups, size_t *hint) {
-	size_t group = *hint;
-	assert_internal(group < ngroups);
-	while (unlikely(bm[group] == BITMAP_GROUP_FULL)) {
-		group++;
-		assert_internal(group < ngroups);
-	}
+	size_t group = bitmap_group_nonfull(bm, ngroups, *hint);
 	bitmap_t g = bm[group];
 	unsigned pos = ctz_u64(~g);
 	g |= (bitmap_t)1 << pos;
 	bm[group] = g;
 	*hint = group + (g == BITMAP_GROUP_FULL);
-	(void)ngroups;
 	return (group << BITMAP_LG_GROUP_NBITS) + pos;
 }
 
