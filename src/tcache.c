@@ -48,10 +48,35 @@ static size_t tcache_start_slots;
  * realloc) then sent every freed 4-32 KiB block back to the arena and
  * peaked 11 MiB (55 %) higher, for nothing measurable elsewhere. */
 #define TCACHE_NSLOTS_START 8
+/*
+ * Small classes from this size up (4-14 KiB with 4 KiB pages) are filled
+ * one object at a time while the thread allocates them now and then: fewer
+ * than TCACHE_FILL_ONE_BUSY requests between two GC looks at the bin
+ * (one look every tcache_nhbins GC steps, some ten thousand allocations).
+ * A fill of several took most of a run (these runs hold four regions,
+ * arena_bin_boot), and every object taken ahead is several KiB a cache
+ * holds: in a producer/consumer pair those objects were a good part of the
+ * resident memory beyond the program's (doc/design.md, "Fixed
+ * footprint"). A thread that allocates one of these classes often (about
+ * one in 160 of its allocations or more) fills it in batches as the other
+ * classes: fills of one always cost a program doing that (bench/xfree) a
+ * quarter more instructions. lg_fill_div holds TCACHE_LG_FILL_ONE while the
+ * bin fills one object at a time.
+ */
+#define TCACHE_FILL_ONE_MIN  PAGE
+#define TCACHE_FILL_ONE_BUSY 64
+#define TCACHE_LG_FILL_ONE   15
 /* A refill grows the bin's stack when it comes within this many GC steps
  * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
  * the bin's previous fill. */
 #define TCACHE_GROW_STEPS 2
+
+/* Whether class ind is filled one object at a time while it is not busy
+ * (TCACHE_FILL_ONE_MIN). */
+static bool
+tcache_fills_one(szind_t ind) {
+	return ind < SZ_NSMALL && sz_index2size(ind) >= TCACHE_FILL_ONE_MIN;
+}
 
 /* The capacity bin ind has after `cap`: double, up to the full one. */
 static uint32_t
@@ -183,14 +208,76 @@ tcache_cap_max(szind_t ind) {
 	return ind < SZ_NPAGED ? tcache_cap[ind] : 0;
 }
 
-/* Stack block bytes, rounded to a large size class. */
+/*
+ * Stack blocks. A cache starts with one block holding every bin's first
+ * stack (tcache_start_slots, about 3.5 KiB: a small region), and takes more
+ * as its bins grow (tcache_bin_grow): each further block is twice the size
+ * of the one before, at least the stack it is taken for and at most what the
+ * bins can still grow by (so a thread that grows every bin to its full
+ * capacity holds at most about twice the slots it needs), and starts with
+ * two header slots: the previous further block and its own size class. A
+ * thread that allocates in a few classes now and then holds one small block
+ * instead of a reservation of every stack every bin could go through (56
+ * KiB, a large run per thread, whose pages, when laid on dirty ones, stayed
+ * resident and out of the bins' reach).
+ */
+#define TCACHE_BLOCK_HEADER 2
+
+/* The size class of a block of at least `slots` slots (at least a
+ * pointer's worth). */
 static szind_t
-tcache_stacks_szind(void) {
-	size_t bytes = tcache_total_slots * sizeof(void *);
-	if (bytes < SZ_LARGE_MINCLASS) {
-		bytes = SZ_LARGE_MINCLASS;
+tcache_block_szind(size_t slots) {
+	return sz_size2index((slots != 0 ? slots : 1) * sizeof(void *));
+}
+
+/* A block of size class ind from `arena`'s home (see tcache_init), not
+ * zeroed; NULL when memory is short. */
+static void **
+tcache_block_alloc(const tcache_t *t, szind_t ind) {
+	arena_t *home = t->arena->ind < narenas_auto ? t->arena : arena_get(0);
+	if (home == NULL) {
+		return NULL;
 	}
-	return sz_size2index(bytes);
+	if (ind < SZ_NSMALL) {
+		return arena_malloc_small(home, ind, false);
+	}
+	return arena_malloc_large(home, ind, PAGE, false);
+}
+
+static void
+tcache_block_free(void *block, szind_t ind) {
+	if (ind < SZ_NSMALL) {
+		arena_dalloc_small(block, ind);
+	} else {
+		arena_dalloc_large(block, ind);
+	}
+}
+
+/* Makes room for a stack of `slots` slots (its NULL slot included) at
+ * t->grow_next, taking a further block when the current one is short;
+ * false when memory is short. */
+static bool
+tcache_block_reserve(tcache_t *t, size_t slots) {
+	if (t->grow_next + slots <= t->grow_end) {
+		return true;
+	}
+	szind_t last = t->more != NULL ? (szind_t)(uintptr_t)t->more[1]
+	                               : tcache_block_szind(tcache_start_slots);
+	size_t want = 2 * (sz_index2size(last) / sizeof(void *));
+	size_t left = tcache_total_slots - tcache_start_slots - t->grown_slots;
+	want = want < left ? want : left;
+	want = want > slots ? want : slots;
+	szind_t ind = tcache_block_szind(want + TCACHE_BLOCK_HEADER);
+	void **block = tcache_block_alloc(t, ind);
+	if (block == NULL) {
+		return false;
+	}
+	block[0] = t->more;
+	block[1] = (void *)(uintptr_t)ind;
+	t->more = block;
+	t->grow_next = block + TCACHE_BLOCK_HEADER;
+	t->grow_end = block + sz_index2size(ind) / sizeof(void *);
+	return true;
 }
 
 /* Leaves bin pc missing on both paths (every pointer NULL, capacity 0). */
@@ -229,6 +316,50 @@ tcache_period_start(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->ticks[pc], next - 1);
 }
 
+/* Gives the further blocks back (their stacks must be out of use). */
+static void
+tcache_blocks_free_more(tcache_t *t) {
+	void **more = t->more;
+	t->more = NULL;
+	while (more != NULL) {
+		void **prev = more[0];
+		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
+		more = prev;
+	}
+}
+
+/* Puts every cached bin, empty, on its first stack in the first block
+ * (one after the other, each followed by its NULL slot), and gives the
+ * further blocks back: the state tcache_init leaves, which tcache_flush
+ * returns to. */
+static void
+tcache_first_stacks(tcache_t *t) {
+	void **stacks = t->stacks;
+	size_t off = 0;
+	for (szind_t i = 0; i < SZ_NPAGED; i++) {
+		unsigned pc = tcache_pc(i);
+		if (tcache_cap[i] == 0) {
+			continue;
+		}
+		assert_internal(t->head[pc] == t->empty[pc]);
+		uint32_t cap = tcache_cap_start(i);
+		t->full[pc] = stacks + off;
+		t->empty[pc] = stacks + off + cap;
+		*t->empty[pc] = NULL;
+		t->head[pc] = t->empty[pc];
+		t->low_water[pc] = t->empty[pc];
+		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
+		off += cap + 1;
+	}
+	assert_internal(off == tcache_start_slots);
+	/* What the first block has beyond the first stacks is the first room
+	 * to grow into. */
+	t->grow_next = stacks + off;
+	t->grow_end = stacks + sz_index2size(tcache_block_szind(off)) / sizeof(void *);
+	t->grown_slots = 0;
+	tcache_blocks_free_more(t);
+}
+
 bool
 tcache_init(tcache_t *t, arena_t *arena) {
 	/* opt.tcache decides only whether threads get a cache by default
@@ -244,17 +375,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 	 * tcache_bin_grow; zeroing the block would touch every page of it
 	 * (a recycled run is not known to be zero), where a thread touches
 	 * only the stacks it uses. */
-	arena_t *home = arena->ind < narenas_auto ? arena : arena_get(0);
-	if (home == NULL) {
-		return true;
-	}
-	void **stacks = arena_malloc_large(home, tcache_stacks_szind(), PAGE, false);
+	t->arena = arena;
+	void **stacks = tcache_block_alloc(t, tcache_block_szind(tcache_start_slots));
 	if (stacks == NULL) {
 		return true;
 	}
 	t->stacks = stacks;
-	t->arena = arena;
-	size_t off = 0;
 	tcache_bin_disable(t, PCLASS_NONE);
 	if (config_prof) {
 		tcache_bin_disable(t, PCLASS_SAMPLED);
@@ -266,12 +392,6 @@ tcache_init(tcache_t *t, arena_t *arena) {
 			tcache_bin_disable(t, pc);
 			continue;
 		}
-		uint32_t cap = tcache_cap_start(i);
-		t->full[pc] = stacks + off;
-		t->empty[pc] = stacks + off + cap;
-		*t->empty[pc] = NULL;
-		t->head[pc] = t->empty[pc];
-		t->low_water[pc] = t->empty[pc];
 		t->usize[pc] = sz_index2size(i);
 		t->region_magic[pc] = tcache_region_magic(i);
 		t->align_mask[pc] = tcache_align_mask(i);
@@ -283,13 +403,12 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		tcache_period_start(t, pc);
 		TCACHE_COUNTER_SET(t->nrequests_base[pc], 0);
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
-		t->lg_fill_div[pc] = 1;
-		TCACHE_COUNTER_SET(t->ncached_max[pc], (uint16_t)cap);
+		t->lg_fill_div[pc] = tcache_fills_one(i) ? TCACHE_LG_FILL_ONE : 1;
+		t->gc_nrequests[pc] = 0;
 		t->full_nrequests[pc] = UINT64_MAX;
-		off += cap + 1;
 	}
-	assert_internal(off == tcache_start_slots);
-	t->grow_next = stacks + off;
+	t->more = NULL;
+	tcache_first_stacks(t);
 	t->gc_ticker = TCACHE_GC_INTERVAL;
 	t->gc_bin = 0;
 	mutex_lock(&tcaches_lock);
@@ -311,11 +430,16 @@ tcache_bin_grow(tcache_t *t, szind_t ind) {
 		return false;
 	}
 	cap = tcache_cap_next(ind, cap);
-	/* Every capacity a bin goes through has its stack reserved in the
-	 * block (tcache_boot), and a bin only grows: this fits. */
+	/* Every capacity a bin goes through is counted in
+	 * tcache_total_slots (tcache_boot), and a bin only grows: the
+	 * blocks never need more. */
+	if (!tcache_block_reserve(t, cap + 1)) {
+		return false;
+	}
 	void **empty = t->grow_next + cap;
-	assert_internal(empty < (void **)t->stacks + tcache_total_slots);
 	t->grow_next = empty + 1;
+	t->grown_slots += cap + 1;
+	assert_internal(t->grown_slots <= tcache_total_slots - tcache_start_slots);
 	*empty = NULL;
 	/* The cached objects keep their order and their distance from the
 	 * bottom of the stack, and so does the low-water mark. */
@@ -370,8 +494,9 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	}
 }
 
-void
-tcache_flush(tcache_t *t) {
+/* Returns every cached object to its arena. */
+static void
+tcache_flush_bins(tcache_t *t) {
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
 		if (tcache_caches(t, i)) {
 			tcache_bin_flush(t, i, 0);
@@ -380,11 +505,24 @@ tcache_flush(tcache_t *t) {
 }
 
 void
+tcache_flush(tcache_t *t) {
+	tcache_flush_bins(t);
+	/* The stacks go back to their first size, and the blocks the bins
+	 * grew into to the arena: a flush gives back all the memory a cache
+	 * holds beyond its first block (thread.tcache.flush, malloc_trim). */
+	if (t->grown_slots != 0) {
+		tcache_first_stacks(t);
+	}
+}
+
+void
 tcache_destroy(tcache_t *t) {
 	if (t->stacks == NULL) {
 		return;
 	}
-	tcache_flush(t);
+	/* The bins are disabled below: no need to put them back on their
+	 * first stacks as tcache_flush does. */
+	tcache_flush_bins(t);
 	mutex_lock(&tcaches_lock);
 	if (t->prev != NULL) {
 		t->prev->next = t->next;
@@ -399,8 +537,12 @@ tcache_destroy(tcache_t *t) {
 	for (unsigned pc = 0; pc < TCACHE_NBINS_MAX; pc++) {
 		tcache_bin_disable(t, pc);
 	}
+	tcache_blocks_free_more(t);
+	t->grown_slots = 0;
 	t->stacks = NULL;
-	arena_dalloc_large(stacks, tcache_stacks_szind());
+	t->grow_next = NULL;
+	t->grow_end = NULL;
+	tcache_block_free(stacks, tcache_block_szind(tcache_start_slots));
 }
 
 /* Bin events tcache_count_request reports. */
@@ -651,6 +793,18 @@ tcache_gc_step(tcache_t *t) {
 	}
 	unsigned pc = tcache_pc(ind);
 	unsigned low = (unsigned)(t->empty[pc] - t->low_water[pc]);
+	if (tcache_fills_one(ind)) {
+		/* Busy since the last look: batch fills from the usual
+		 * start; else back to fills of one. */
+		uint32_t nrequests = (uint32_t)tcache_nrequests(t, ind);
+		bool busy = nrequests - t->gc_nrequests[pc] >= TCACHE_FILL_ONE_BUSY;
+		t->gc_nrequests[pc] = nrequests;
+		if (!busy) {
+			t->lg_fill_div[pc] = TCACHE_LG_FILL_ONE;
+		} else if (t->lg_fill_div[pc] == TCACHE_LG_FILL_ONE) {
+			t->lg_fill_div[pc] = 1;
+		}
+	}
 	if (low > 0) {
 		/* Objects that stayed unused since the last look: flush three
 		 * quarters of them, and fill less next time. */
@@ -659,7 +813,7 @@ tcache_gc_step(tcache_t *t) {
 		if ((t->ncached_max[pc] >> (t->lg_fill_div[pc] + 1)) >= 1) {
 			t->lg_fill_div[pc]++;
 		}
-	} else if (t->lg_fill_div[pc] > 1) {
+	} else if (t->lg_fill_div[pc] > 1 && t->lg_fill_div[pc] != TCACHE_LG_FILL_ONE) {
 		/* Ran empty since the last look: fill more. */
 		t->lg_fill_div[pc]--;
 	}

@@ -16,7 +16,14 @@
  *    first, small stack: at most 8 cached objects of it at any time;
  *  - a class used all the time grows its stack to full capacity: 20,000
  *    allocations of it take few fills (fills of the full stack's half),
- *    so sizing the stacks to use costs the busy classes nothing.
+ *    so sizing the stacks to use costs the busy classes nothing;
+ *  - the 4-14 KiB classes, allocated now and then (one block in 64, as a
+ *    producer thread of bench/prodcons does), are filled one object at a
+ *    time: the cache takes none of them ahead of the program (fills of
+ *    four took up to three 4-14 KiB objects per class ahead);
+ *  - a thread's cache costs at most STACKS_FIRST_MAX bytes of stacks until
+ *    its bins grow with use (one block of 56 KiB per thread before), and a
+ *    flush (thread.tcache.flush) gives back the blocks they grew into.
  *
  * liballoc-specific: skipped (exit 77) when the process allocator does not
  * export mallctl; each case skips without statistics or thread caches, or
@@ -255,6 +262,126 @@ test_busy_class(void **state) {
 	run_in_thread(busy_thread);
 }
 
+/* ---------------------------------------------------------------------- */
+
+enum { PAGECLASS_N = 4096, PAGECLASS_EVERY = 64 };
+
+static void *
+page_class_thread(void *arg) {
+	(void)arg;
+	unsigned a = bind_new_arena();
+	static void *p[PAGECLASS_N];
+	static size_t size[PAGECLASS_N];
+	uint64_t rng = 11;
+	for (unsigned i = 0; i < PAGECLASS_N; i++) {
+		size[i] = i % PAGECLASS_EVERY == 0 ? 4096 + test_rng_next(&rng) % 10241
+		                                   : 16 + test_rng_next(&rng) % 497;
+		p[i] = malloc(size[i]);
+		assert_non_null(p[i]);
+		memset(p[i], (int)i, size[i]);
+	}
+	/* Per class of 4 KiB and more: regions handed out against blocks the
+	 * program holds. */
+	unsigned first = bin_of(4096);
+	unsigned last = bin_of(14336);
+	uint64_t ahead = 0;
+	for (unsigned bin = first; bin <= last; bin++) {
+		char name[64];
+		snprintf(name, sizeof(name), "arenas.bin.%u.size", bin);
+		size_t bsize;
+		ctl_read(name, &bsize, sizeof(bsize));
+		uint64_t live = 0;
+		for (unsigned i = 0; i < PAGECLASS_N; i += PAGECLASS_EVERY) {
+			live += bin_of(size[i]) == bin;
+		}
+		uint64_t regs = bin_stat(a, bin, "curregs");
+		assert_true(regs >= live);
+		ahead += regs - live;
+	}
+	print_message("# 4-14 KiB blocks now and then: %llu taken ahead\n",
+	              (unsigned long long)ahead);
+	assert_int_equal(ahead, 0);
+	for (unsigned i = 0; i < PAGECLASS_N; i++) {
+		free(p[i]);
+	}
+	return NULL;
+}
+
+static void
+test_page_classes_fill_one(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	/* The classes from a page up to the largest small one: 4-14 KiB with
+	 * 4 KiB pages. */
+	size_t page;
+	ctl_read("arenas.page", &page, sizeof(page));
+	test_skip_unless(page == 4096, "4 KiB pages");
+	run_in_thread(page_class_thread);
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* What a thread's cache may take for its stacks before its bins grow. */
+#define STACKS_FIRST_MAX ((size_t)4 << 10)
+enum { STACKS_BUSY_N = 50000 };
+
+static size_t
+stats_allocated(void) {
+	test_stats_refresh();
+	size_t v;
+	ctl_read("stats.allocated", &v, sizeof(v));
+	return v;
+}
+
+static size_t stacks_before;
+
+static void *
+stacks_thread(void *arg) {
+	(void)arg;
+	/* The first allocation sets the cache up; flushed, it holds its first
+	 * stack block only. */
+	free(malloc(16));
+	assert_int_equal(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+	size_t fresh = stats_allocated();
+	print_message("# a fresh thread cache: %zu bytes of stacks\n", fresh - stacks_before);
+	assert_true(fresh >= stacks_before);
+	assert_true(fresh - stacks_before <= STACKS_FIRST_MAX);
+	/* Busy in many classes: the bins grow, into further blocks. */
+	static void *p[256];
+	uint64_t rng = 3;
+	for (unsigned i = 0; i < STACKS_BUSY_N; i++) {
+		unsigned s = (unsigned)(test_rng_next(&rng) % 256);
+		free(p[s]);
+		p[s] = malloc(8 + test_rng_next(&rng) % 3000);
+		assert_non_null(p[s]);
+	}
+	for (unsigned s = 0; s < 256; s++) {
+		free(p[s]);
+		p[s] = NULL;
+	}
+	size_t busy = stats_allocated();
+	assert_true(busy > fresh);
+	/* A flush gives back the cached objects and the grown stacks. */
+	assert_int_equal(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+	size_t flushed = stats_allocated();
+	print_message("# busy: %zu bytes cached and stacks; flushed: %zu\n", busy - stacks_before,
+	              flushed - stacks_before);
+	assert_int_equal(flushed, fresh);
+	return NULL;
+}
+
+static void
+test_stacks_sized_to_use(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	/* The main thread's cache is set up and flushed: the thread's are
+	 * the only changes. */
+	free(malloc(16));
+	assert_int_equal(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+	stacks_before = stats_allocated();
+	run_in_thread(stacks_thread);
+}
+
 int
 main(void) {
 	if (dlsym(RTLD_DEFAULT, "mallctl") == NULL) {
@@ -274,6 +401,8 @@ main(void) {
 	    cmocka_unit_test(test_small_program),
 	    cmocka_unit_test(test_rare_class),
 	    cmocka_unit_test(test_busy_class),
+	    cmocka_unit_test(test_page_classes_fill_one),
+	    cmocka_unit_test(test_stacks_sized_to_use),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

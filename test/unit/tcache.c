@@ -99,6 +99,36 @@ allocated_large(arena_t *a) {
 	return snap.allocated_large;
 }
 
+static size_t
+allocated_small(arena_t *a) {
+	arena_stats_read(a, &snap);
+	return snap.allocated_small;
+}
+
+/* The cache's stack blocks of size class ind (its first block, then the
+ * further ones through their first slot, tcache.c). */
+static unsigned
+stack_blocks_of(const tcache_t *t, szind_t ind) {
+	unsigned n = arena_ptr_pclass(t->stacks) == ind + 1;
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		n += arena_ptr_pclass(b) == ind + 1;
+	}
+	return n;
+}
+
+/* Whether p lies in one of the cache's further stack blocks. */
+static bool
+in_further_block(const tcache_t *t, const void *p) {
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		size_t bytes = sz_index2size((szind_t)(uintptr_t)b[1]);
+		if ((const char *)p >= (const char *)b &&
+		    (const char *)p < (const char *)b + bytes) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Whether the region at p is marked in use in its run's bitmap. */
 static bool
 region_in_use(const void *p, szind_t ind) {
@@ -256,7 +286,12 @@ test_boot(void **state) {
 		assert_ptr_equal(t->low_water[pc], t->empty[pc]);
 		assert_int_equal(tcache_ncached(t, i), 0);
 		assert_int_equal(t->usize[pc], sz_index2size(i));
-		assert_int_equal(t->lg_fill_div[pc], 1);
+		if (i < SZ_NSMALL && sz_index2size(i) >= PAGE) {
+			/* Fills of one (test_fill_one). */
+			assert_int_equal(tcache_cap_max(i) >> t->lg_fill_div[pc], 0);
+		} else {
+			assert_int_equal(t->lg_fill_div[pc], 1);
+		}
 		assert_int_equal(tcache_nrequests(t, i), 0);
 		assert_int_equal(t->ticks[pc], TCACHE_GC_INTERVAL);
 		/* The first stacks lie one after the other at the start of
@@ -317,11 +352,12 @@ test_grow(void **state) {
 		objs[n++] = cache_alloc(t, arena0, ind);
 	}
 	/* The refill grows the stack first: twice the capacity, above every
-	 * first stack, and a fill of half of it. */
+	 * first stack (in the first block's room, or in a further block),
+	 * and a fill of half of it. */
 	objs[n++] = cache_alloc(t, arena0, ind);
 	assert_int_equal(t->ncached_max[pc], 16);
 	assert_int_equal(t->empty[pc] - t->full[pc], 16);
-	assert_true(t->full[pc] > first_end);
+	assert_true(t->full[pc] > first_end || in_further_block(t, t->full[pc]));
 	assert_null(*t->empty[pc]);
 	assert_int_equal(tcache_ncached(t, ind), 7);
 	assert_ptr_equal(t->low_water[pc], t->empty[pc]);
@@ -332,11 +368,17 @@ test_grow(void **state) {
 	/* The objects the test holds (popped), freed at the end. */
 	unsigned npopped = n;
 
-	/* Another bin growing takes the next stack in the block. */
+	/* Another bin growing takes the next stack in the block (or the
+	 * start of a further one). */
 	void *q = cache_alloc(t, arena0, other);
 	assert_non_null(q);
+	void **more = t->more;
 	assert_true(tcache_bin_grow(t, other));
-	assert_ptr_equal(t->full[tcache_pc(other)], grown_at + 1);
+	if (t->more == more) {
+		assert_ptr_equal(t->full[tcache_pc(other)], grown_at + 1);
+	} else {
+		assert_ptr_equal(t->full[tcache_pc(other)], t->more + 2);
+	}
 	assert_int_equal(tcache_ncached(t, other), 3);
 
 	/* Frees into a full bin grow it instead of flushing, keeping the
@@ -358,7 +400,7 @@ test_grow(void **state) {
 		assert_int_equal(t->ncached_max[pc], want);
 		assert_int_equal(tcache_ncached(t, ind), cached + 1);
 		assert_int_equal(t->empty[pc] - t->low_water[pc], low);
-		assert_true(t->full[pc] > old_empty);
+		assert_true(t->full[pc] > old_empty || in_further_block(t, t->full[pc]));
 		assert_null(*t->empty[pc]);
 		/* Newest on top, then the older ones in order (below them
 		 * the rest of the second fill). */
@@ -388,6 +430,82 @@ test_grow(void **state) {
 	}
 	free(objs);
 	cache_finish(t, ind, s0);
+}
+
+/*
+ * Stack blocks taken as the bins grow: a fresh cache holds one small block
+ * (its first stacks: a small region where they fit one); bins growing take
+ * further blocks, each twice the one before (the newest may be smaller: no
+ * more than the bins can still grow by), in all at most twice what the
+ * grown stacks use; destroying the cache gives every block back.
+ */
+static void
+test_stack_blocks(void **state) {
+	(void)state;
+	skip_without_tcache();
+	size_t as0 = allocated_small(arena0);
+	size_t al0 = allocated_large(arena0);
+	tcache_t *t = cache_new_fresh(arena0);
+	assert_null(t->more);
+	size_t first = sz_index2size(arena_ptr_pclass(t->stacks) - 1);
+	size_t start = (size_t)((first_stacks_end(t) + 1) - (void **)t->stacks) * sizeof(void *);
+	assert_true(first >= start && first < 2 * start);
+	if (start <= SZ_SMALL_MAXCLASS) {
+		assert_true(arena_ptr_pclass(t->stacks) <= SZ_NSMALL);
+		if (config_stats) {
+			assert_int_equal(allocated_small(arena0), as0 + first);
+			assert_int_equal(allocated_large(arena0), al0);
+		}
+	}
+
+	/* Every bin to its full capacity. */
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		while (tcache_bin_grow(t, i)) {
+		}
+		assert_int_equal(t->ncached_max[tcache_pc(i)], tcache_cap_max(i));
+	}
+	assert_non_null(t->more);
+	size_t used = t->grown_slots * sizeof(void *);
+	size_t blocks = 0;
+	void **newer = NULL;
+	for (void **b = t->more; b != NULL; b = b[0]) {
+		size_t bytes = sz_index2size((szind_t)(uintptr_t)b[1]);
+		assert_int_equal(arena_ptr_pclass(b), (szind_t)(uintptr_t)b[1] + 1);
+		if (newer != NULL && newer != t->more) {
+			assert_true(sz_index2size((szind_t)(uintptr_t)newer[1]) >= 2 * bytes);
+		}
+		newer = b;
+		blocks += bytes;
+	}
+	assert_true(blocks >= used);
+	assert_true(blocks <= 2 * used + 2 * first);
+
+	/* A flush gives the further blocks back: the cache is as fresh. */
+	tcache_flush(t);
+	assert_null(t->more);
+	assert_int_equal(t->grown_slots, 0);
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		unsigned cap = tcache_cap_max(i) < 8 ? tcache_cap_max(i) : 8;
+		assert_int_equal(t->ncached_max[tcache_pc(i)], cap);
+		assert_true(t->full[tcache_pc(i)] >= (void **)t->stacks &&
+		            t->empty[tcache_pc(i)] < first_stacks_end(t) + 1);
+	}
+	if (config_stats && start <= SZ_SMALL_MAXCLASS) {
+		assert_int_equal(allocated_small(arena0), as0 + first);
+		assert_int_equal(allocated_large(arena0), al0);
+	}
+	/* And it grows again with use. */
+	szind_t ind = small_class(64);
+	assert_true(tcache_bin_grow(t, ind));
+	assert_int_equal(t->ncached_max[tcache_pc(ind)], 16);
+
+	tcache_destroy(t);
+	assert_null(t->more);
+	if (config_stats) {
+		assert_int_equal(allocated_small(arena0), as0);
+		assert_int_equal(allocated_large(arena0), al0);
+	}
+	cache_delete(t);
 }
 
 /* A bin that only takes frees (a consumer's) grows only to an eighth of
@@ -495,6 +613,76 @@ test_fill(void **state) {
 	cache_delete(t);
 }
 
+/* One GC look at every bin. */
+static void
+gc_rotation(tcache_t *t) {
+	for (szind_t i = 0; i < tcache_nhbins; i++) {
+		tcache_gc_step(t);
+	}
+}
+
+/*
+ * The small classes of a page and more (4-14 KiB, in runs of four
+ * regions) are filled one object at a time while the thread allocates them
+ * now and then: a cache does not take most of a run ahead of the program.
+ * A bin that served 64 requests or more between two GC looks fills in
+ * batches; idle again, it goes back to fills of one. Freed objects are
+ * cached and reused either way.
+ */
+static void
+test_fill_one(void **state) {
+	(void)state;
+	skip_without_tcache();
+	if (PAGE > SZ_SMALL_MAXCLASS) {
+		skip();
+	}
+	enum { N = 80 };
+	for (szind_t ind = small_class(PAGE); ind < SZ_NSMALL; ind++) {
+		assert_true(bin_infos[ind].nregs <= 4);
+		bin_stats_t s0 = bin_stats(arena0, ind);
+		tcache_t *t = cache_new(arena0);
+		/* The cache's own stack blocks may be regions of the class. */
+		unsigned blocks = stack_blocks_of(t, ind);
+		void *objs[N];
+		for (unsigned i = 0; i < N; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+			/* Nothing taken ahead, however often it fills. */
+			assert_int_equal(tcache_ncached(t, ind), 0);
+		}
+		if (config_stats) {
+			bin_stats_t s1 = bin_stats(arena0, ind);
+			assert_int_equal(s1.nfills, s0.nfills + N);
+			assert_int_equal(s1.curregs, s0.curregs + blocks + N);
+		}
+		/* Freed objects are cached and handed out again. */
+		cache_free(t, objs[0], ind);
+		assert_int_equal(tcache_ncached(t, ind), 1);
+		assert_ptr_equal(cache_alloc(t, arena0, ind), objs[0]);
+		for (unsigned i = 0; i < N; i++) {
+			cache_free(t, objs[i], ind);
+		}
+		/* Busy (N requests since the last look): batches. */
+		tcache_flush(t);
+		gc_rotation(t);
+		objs[0] = cache_alloc(t, arena0, ind);
+		assert_true(tcache_ncached(t, ind) >= 1);
+		cache_free(t, objs[0], ind);
+		/* Idle for a whole rotation: fills of one again. */
+		tcache_flush(t);
+		gc_rotation(t);
+		objs[0] = cache_alloc(t, arena0, ind);
+		assert_int_equal(tcache_ncached(t, ind), 0);
+		cache_free(t, objs[0], ind);
+		tcache_flush(t);
+		if (config_stats) {
+			assert_int_equal(bin_stats(arena0, ind).curregs,
+			                 s0.curregs + stack_blocks_of(t, ind));
+		}
+		cache_delete(t);
+	}
+}
+
 /*
  * A bin that only takes frees (a consumer thread) gives everything back
  * each time it reaches its limit and halves the limit, down to an eighth
@@ -577,6 +765,9 @@ test_large(void **state) {
 	unsigned pc = tcache_pc(ind);
 	unsigned cap = t->ncached_max[pc];
 	large_stats_t l0 = large_stats(arena0, ind);
+	/* The cache's grown stack blocks may be runs of this class; the flush
+	 * below gives them back. */
+	unsigned blocks = stack_blocks_of(t, ind);
 
 	void *p = cache_alloc(t, arena0, ind);
 	assert_non_null(p);
@@ -609,10 +800,11 @@ test_large(void **state) {
 	}
 	tcache_flush(t);
 	assert_int_equal(tcache_ncached(t, ind), 0);
+	unsigned freed = blocks - stack_blocks_of(t, ind);
 	if (config_stats) {
 		large_stats_t l3 = large_stats(arena0, ind);
-		assert_int_equal(l3.curruns, l0.curruns);
-		assert_int_equal(l3.ndalloc, l0.ndalloc + cap + 1);
+		assert_int_equal(l3.curruns, l0.curruns - freed);
+		assert_int_equal(l3.ndalloc, l0.ndalloc + cap + 1 + freed);
 		/* The miss and the direct allocations were counted by the
 		 * arena, the one hit by the cache until the flush. */
 		assert_int_equal(l3.nrequests, l0.nrequests + 1 + cap + 1);
@@ -911,18 +1103,13 @@ test_flush_destroy(void **state) {
 	size_t la0 = allocated_large(arena0);
 
 	tcache_t *t = cache_new(arena0);
-	/* The stacks are one large allocation of the arena; with more small
-	 * classes (--with-lg-quantum=3) they may be of class `large`, and
-	 * count among its runs until the cache is destroyed. */
-	if (config_stats) {
-		assert_true(allocated_large(arena0) > la0);
-	}
-	size_t stacks_runs = arena_ptr_pclass(t->stacks) == large + 1;
+	assert_non_null(t->more);
 	void *keep[NS];
 	for (int k = 0; k < NS; k++) {
 		keep[k] = cache_alloc(t, arena0, small[k]);
 		assert_true(tcache_ncached(t, small[k]) > 0 ||
-		            t->ncached_max[tcache_pc(small[k])] >> 1 == 1);
+		            t->ncached_max[tcache_pc(small[k])] >> 1 == 1 ||
+		            sz_index2size(small[k]) >= PAGE);
 	}
 	void *lp = cache_alloc(t, arena0, large);
 	cache_free(t, lp, large);
@@ -930,11 +1117,24 @@ test_flush_destroy(void **state) {
 	tcache_flush(t);
 	for (szind_t i = 0; i < tcache_nhbins; i++) {
 		assert_int_equal(tcache_ncached(t, i), 0);
+		/* Back on its first stack. */
+		assert_int_equal(t->ncached_max[tcache_pc(i)],
+		                 tcache_cap_max(i) < 8 ? tcache_cap_max(i) : 8);
 	}
 	assert_non_null(t->stacks);
+	/* The stacks are blocks of the arena: the flush gave back those the
+	 * bins grew into, and the first may be of a class counted here (a
+	 * region or run of it until the cache is destroyed). */
+	assert_null(t->more);
+	unsigned stacks_regs[NS];
+	for (int k = 0; k < NS; k++) {
+		stacks_regs[k] = stack_blocks_of(t, small[k]);
+	}
+	size_t stacks_runs = stack_blocks_of(t, large);
 	if (config_stats) {
 		for (int k = 0; k < NS; k++) {
-			assert_int_equal(bin_stats(arena0, small[k]).curregs, s0[k].curregs + 1);
+			assert_int_equal(bin_stats(arena0, small[k]).curregs,
+			                 s0[k].curregs + 1 + stacks_regs[k]);
 		}
 		assert_int_equal(large_stats(arena0, large).curruns, l0.curruns + stacks_runs);
 	}
@@ -1114,8 +1314,10 @@ main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot),
 	    cmocka_unit_test(test_grow),
+	    cmocka_unit_test(test_stack_blocks),
 	    cmocka_unit_test(test_grow_free_only),
 	    cmocka_unit_test(test_fill),
+	    cmocka_unit_test(test_fill_one),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),

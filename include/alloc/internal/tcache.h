@@ -26,14 +26,14 @@
  * after its last fill (within TCACHE_GROW_STEPS GC steps: the thread
  * allocates in this class often), or that a free finds at its limit, grows:
  * its objects move to a stack twice as large, up to its full capacity
- * (tcache_cap_max), taken from the rest of the block in the order bins
- * grow. A class the thread allocates now and then keeps a small stack and
- * fills of a few objects. The block reserves every stack each
- * bin can go through, but only the slots written are ever touched, so a
- * thread that uses a class a few times costs a few cached objects and a
- * few bytes of stack, not a batch of a hundred and a page of slots; the
- * stacks of the bins a thread does use are packed together. ncached_max is
- * the current capacity.
+ * (tcache_cap_max), taken from further blocks in the order bins grow,
+ * each twice the size of the one before (tcache.c). A class the thread
+ * allocates now and then keeps a small stack and fills of a few objects.
+ * Only the slots written are ever touched, and blocks are taken as bins
+ * grow, so a thread that uses a class a few times costs a few cached
+ * objects and a few bytes of stack, not a batch of a hundred and a page
+ * of slots; the stacks of the bins a thread does use are packed together.
+ * ncached_max is the current capacity.
  */
 #ifndef ALLOC_INTERNAL_TCACHE_H
 #define ALLOC_INTERNAL_TCACHE_H
@@ -146,8 +146,11 @@ struct tcache_s {
 	/* Requests already merged into the arena's stats
 	 * (stats.arenas.<i>.bins.<j>.nrequests). */
 	uint64_t nrequests_merged[TCACHE_NBINS_MAX];
-	/* A fill takes ncached_max >> lg_fill_div objects. */
+	/* A fill takes ncached_max >> lg_fill_div objects (at least one). */
 	uint8_t lg_fill_div[TCACHE_NBINS_MAX];
+	/* The bin's request count (low 32 bits) at GC's last look, for the
+	 * classes filled one object at a time unless busy (tcache.c). */
+	uint32_t gc_nrequests[TCACHE_NBINS_MAX];
 	/* Current capacity (tcache_bin_grow); 0 for a bin that is never used
 	 * (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
@@ -178,10 +181,16 @@ struct tcache_s {
 	/* Arena the cache was created for: its unmerged request counts are
 	 * reported as that arena's. */
 	arena_t *arena;
-	/* Memory of all avail stacks (one block), and the next unused slot of
-	 * the part of it that bins grow into (tcache_bin_grow). */
+	/* The block of the bins' first stacks; the further blocks that grown
+	 * stacks are taken from, newest first (a list through their first
+	 * slot, tcache.c); the unused slots [grow_next, grow_end) of the
+	 * newest block (of the first, before there is another); and the
+	 * slots grown stacks took so far (tcache_bin_grow). */
 	void *stacks;
+	void **more;
 	void **grow_next;
+	void **grow_end;
+	size_t grown_slots;
 	/* Position in the list of live caches (tcaches_lock). */
 	tcache_t *prev;
 	tcache_t *next;
