@@ -30,6 +30,15 @@
 
 #define A(name) ALLOC_API(name)
 
+/* The biggest class thread caches hold (arenas.tcache_max). */
+static size_t
+tcache_max_get(void) {
+	size_t tcache_max;
+	size_t len = sizeof(tcache_max);
+	assert_int_equal(A(mallctl)("arenas.tcache_max", &tcache_max, &len, NULL, 0), 0);
+	return tcache_max;
+}
+
 static void
 test_hit_path(void **state) {
 	(void)state;
@@ -51,9 +60,7 @@ test_hit_path(void **state) {
 		assert_int_equal(A(mallctl)("thread.allocatedp", &allocated, &len, NULL, 0), 0);
 		assert_int_equal(A(mallctl)("thread.deallocatedp", &deallocated, &len, NULL, 0), 0);
 	}
-	size_t tcache_max;
-	len = sizeof(tcache_max);
-	assert_int_equal(A(mallctl)("arenas.tcache_max", &tcache_max, &len, NULL, 0), 0);
+	size_t tcache_max = tcache_max_get();
 	for (szind_t ind = 0; ind < SZ_NPAGED && sz_index2size(ind) <= tcache_max; ind++) {
 		size_t usize = sz_index2size(ind);
 		/* The first call may fill the cache; the rest hit it. */
@@ -92,9 +99,7 @@ test_full_bins(void **state) {
 		len = sizeof(deallocated);
 		assert_int_equal(A(mallctl)("thread.deallocatedp", &deallocated, &len, NULL, 0), 0);
 	}
-	size_t tcache_max;
-	len = sizeof(tcache_max);
-	assert_int_equal(A(mallctl)("arenas.tcache_max", &tcache_max, &len, NULL, 0), 0);
+	size_t tcache_max = tcache_max_get();
 	for (szind_t ind = 0; ind < SZ_NPAGED && sz_index2size(ind) <= tcache_max; ind++) {
 		size_t usize = sz_index2size(ind);
 		for (int round = 0; round < 2; round++) {
