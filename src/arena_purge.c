@@ -87,10 +87,13 @@ arena_purge_collect(arena_t *a, arena_chunk_t *c, uint32_t state, purge_item_t *
  * chunks, lazily when arena_purge_lazily says so. The lock is dropped
  * around the madvise calls; the pages being purged are out of every list
  * meanwhile (runs marked allocated), so no other thread touches them.
- * Returns the pages purged.
+ * `split`: a cached span longer than what is left to purge (rounded up to
+ * a chunk) is split, its rest staying cached and dirty (the high-water
+ * bound's trades); otherwise spans are purged whole. Returns the pages
+ * purged.
  */
 static size_t
-arena_purge(arena_t *a, size_t want, bool forced) {
+arena_purge_spans(arena_t *a, size_t want, bool forced, bool split) {
 	if (a->purging || want == 0) {
 		return 0;
 	}
@@ -102,7 +105,9 @@ arena_purge(arena_t *a, size_t want, bool forced) {
 		unsigned n = 0;
 		size_t batch = 0;
 		while (n < PURGE_BATCH && total + batch < want) {
-			extent_t *e = chunk_cache_take_dirty(&a->chunks);
+			extent_t *e = chunk_cache_take_dirty(
+			    &a->chunks,
+			    split ? ALIGN_UP((want - total - batch) << LG_PAGE, CHUNK) : SIZE_MAX);
 			if (e == NULL) {
 				break;
 			}
@@ -165,6 +170,11 @@ arena_purge(arena_t *a, size_t want, bool forced) {
 	}
 	a->purging = false;
 	return total;
+}
+
+static size_t
+arena_purge(arena_t *a, size_t want, bool forced) {
+	return arena_purge_spans(a, want, forced, false);
 }
 
 /*
@@ -433,14 +443,54 @@ arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
 
 /* ---------------------------------------------------------------------- */
 /* The bound on dirty pages held while the arena grows (arena.h,
- * arena_grow_bound; doc/design.md, "Reuse before purge"). */
+ * arena_grow_bound; doc/design.md, "Reuse before purge" and "The
+ * high-water bound"). */
 
 ssize_t opt_lg_dirty_bound = -1;
 
+/* Under a->lock: the high-water bound (arena.h, arena_grow_bound). Growth
+ * that cannot be traded (a chunk's worth of dirty pages or fewer) raises
+ * the mark at once; otherwise the footprint may run past the mark by less
+ * than a chunk's worth before a trade, so that trades come a chunk's worth
+ * at a time. */
+static void
+arena_grow_high_water(arena_t *a, size_t npages, bool cached) {
+	size_t ndirty = arena_ndirty_total(a);
+	size_t after = a->nactive + a->nactive_huge + ndirty + npages;
+	if (after <= a->footprint_max) {
+		return;
+	}
+	/* Keep a chunk's worth: small programs do not trade page by page. */
+	size_t can = ndirty > CHUNK_NPAGES ? ndirty - CHUNK_NPAGES : 0;
+	if (can == 0) {
+		a->footprint_max = after;
+		return;
+	}
+	if (after < a->footprint_max + CHUNK_NPAGES) {
+		return;
+	}
+	if (cached && chunk_cache_fits_dirty(&a->chunks, CHUNK, CHUNK, false)) {
+		/* The run's chunk will be resident pages, no growth. */
+		return;
+	}
+	size_t excess = after - a->footprint_max;
+	if (arena_purge_spans(a, excess < can ? excess : can, true, true) != 0) {
+		decay_purged(&a->decay, arena_ndirty_total(a));
+		after = a->nactive + a->nactive_huge + arena_ndirty_total(a) + npages;
+	}
+	if (after > a->footprint_max) {
+		a->footprint_max = after;
+	}
+}
+
 void
-arena_grow_bound(arena_t *a, size_t npages) {
+arena_grow_bound(arena_t *a, size_t npages, bool cached) {
 	ssize_t lg = opt_lg_dirty_bound;
-	if (lg < 0 || !arena_purges(a)) {
+	if (!arena_purges(a)) {
+		return;
+	}
+	if (lg < 0) {
+		arena_grow_high_water(a, npages, cached);
 		return;
 	}
 	size_t ndirty = arena_ndirty_total(a);

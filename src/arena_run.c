@@ -302,7 +302,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 	if (m == NULL) {
 		/* New resident pages: first give back as many unused dirty
 		 * ones, if the arena holds too many (may drop the lock). */
-		arena_grow_bound(a, npages);
+		arena_grow_bound(a, npages, true);
 		m = avail_find(a, 1, npages);
 	}
 	if (m == NULL) {
@@ -372,7 +372,7 @@ arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
 	}
 	arena_chunk_register(c, false);
 	/* The header was written, so the chunk as a whole is not zero. */
-	chunk_dalloc_state(&a->chunks, c, CHUNK, dirty, false);
+	chunk_dalloc_state(&a->chunks, c, CHUNK, dirty, false, true);
 	if (config_stats) {
 		a->stats.mapped_chunks--;
 	}

@@ -216,6 +216,7 @@ chunk_cache_init_region(chunk_cache_t *cache, void *addr, size_t size, extent_t 
 	 * it alone until the arena used it. */
 	node->zeroed = false;
 	node->dirty = false;
+	node->runs = false;
 	node->dirty_since = chunk_now();
 	cache_insert(cache, node);
 }
@@ -297,6 +298,7 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		cache_unlink(cache, prev);
 		prev->size += node->size;
 		prev->zeroed = prev->zeroed && node->zeroed;
+		prev->runs = prev->runs || node->runs;
 		if (node->dirty_since > prev->dirty_since) {
 			prev->dirty_since = node->dirty_since;
 		}
@@ -310,6 +312,7 @@ cache_insert(chunk_cache_t *cache, extent_t *node) {
 		cache_unlink(cache, next);
 		node->size += next->size;
 		node->zeroed = node->zeroed && next->zeroed;
+		node->runs = node->runs || next->runs;
 		if (next->dirty_since > node->dirty_since) {
 			node->dirty_since = next->dirty_since;
 		}
@@ -345,6 +348,7 @@ cache_split(chunk_cache_t *cache, extent_t *e, char *addr, size_t size) {
 		lead_node->size = lead;
 		lead_node->zeroed = e->zeroed;
 		lead_node->dirty = e->dirty;
+		lead_node->runs = e->runs;
 		lead_node->dirty_since = e->dirty_since;
 		cache_insert(cache, lead_node);
 	}
@@ -353,6 +357,7 @@ cache_split(chunk_cache_t *cache, extent_t *e, char *addr, size_t size) {
 		trail_node->size = trail;
 		trail_node->zeroed = e->zeroed;
 		trail_node->dirty = e->dirty;
+		trail_node->runs = e->runs;
 		trail_node->dirty_since = e->dirty_since;
 		cache_insert(cache, trail_node);
 	}
@@ -422,7 +427,8 @@ chunk_alloc(chunk_cache_t *cache, size_t size, size_t alignment, bool *zeroed) {
 }
 
 void
-chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed) {
+chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed,
+                   bool runs) {
 	extent_t *node = chunk_node_alloc(cache);
 	if (node == NULL) {
 		/* No metadata memory: give the span back rather than lose track
@@ -434,35 +440,47 @@ chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bo
 	node->size = size;
 	node->zeroed = zeroed;
 	node->dirty = dirty;
+	node->runs = dirty && runs;
 	node->dirty_since = chunk_now();
 	cache_insert(cache, node);
 }
 
 void
 chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed) {
-	chunk_dalloc_state(cache, addr, size, !zeroed, zeroed);
+	chunk_dalloc_state(cache, addr, size, !zeroed, zeroed, false);
 }
 
 extent_t *
-chunk_cache_take_dirty(chunk_cache_t *cache) {
+chunk_cache_take_dirty(chunk_cache_t *cache, size_t max_size) {
 	extent_t *oldest = NULL;
 	for (extent_t *e = cache->head; e != NULL; e = e->next) {
 		if (e->dirty && (oldest == NULL || e->dirty_since < oldest->dirty_since)) {
 			oldest = e;
 		}
 	}
-	if (oldest != NULL) {
-		cache_unlink(cache, oldest);
+	if (oldest == NULL) {
+		return NULL;
+	}
+	cache_unlink(cache, oldest);
+	if (oldest->size > max_size) {
+		/* Its last max_size bytes (the start stays, for a best fit at
+		 * the lowest address). */
+		char *addr = (char *)oldest->addr + oldest->size - max_size;
+		if (cache_split(cache, oldest, addr, max_size)) {
+			oldest->addr = addr;
+			oldest->size = max_size;
+		}
 	}
 	return oldest;
 }
 
 bool
-chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment) {
+chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment, bool runs) {
 	for (const extent_t *e = cache->head; e != NULL; e = e->next) {
 		char *aligned = (char *)ALIGN_UP((uintptr_t)e->addr, alignment);
 		char *end = (char *)e->addr + e->size;
-		if (e->dirty && aligned < end && (size_t)(end - aligned) >= size) {
+		if (e->dirty && (runs || !e->runs) && aligned < end &&
+		    (size_t)(end - aligned) >= size) {
 			return true;
 		}
 	}
@@ -508,6 +526,7 @@ chunk_cache_put_purged(chunk_cache_t *cache, extent_t *e, bool zeroed) {
 	}
 	e->zeroed = zeroed;
 	e->dirty = false;
+	e->runs = false;
 	cache_insert(cache, e);
 }
 

@@ -134,7 +134,8 @@ huge_alloc_from_dirty(arena_t *a, size_t usize, size_t alignment) {
 	size_t got = 0;
 	mutex_lock(&a->lock);
 	if (!a->chunks.hooks_are_default || a->chunks.region || alignment != CHUNK ||
-	    a->chunks.dirty_bytes < CHUNK || chunk_cache_fits_dirty(&a->chunks, usize, alignment)) {
+	    a->chunks.dirty_bytes < CHUNK ||
+	    chunk_cache_fits_dirty(&a->chunks, usize, alignment, true)) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
@@ -205,7 +206,7 @@ huge_alloc_from_dirty(arena_t *a, size_t usize, size_t alignment) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
-	arena_grow_bound(a, (usize - off) >> LG_PAGE);
+	arena_grow_bound(a, (usize - off) >> LG_PAGE, false);
 	mutex_unlock(&a->lock);
 	return dest;
 }
@@ -252,7 +253,8 @@ huge_malloc_try(arena_t *a, size_t usize, size_t alignment, bool zero, bool retr
 			/* Not (only) dirty cached memory: pages to fault in.
 			 * The span is the caller's already, out of the
 			 * purge's reach. */
-			arena_grow_bound(a, usize >> LG_PAGE);
+			arena_grow_bound(
+			    a, (a->chunks.dirty_bytes + usize - dirty_before) >> LG_PAGE, false);
 		}
 	}
 	e->addr = addr;

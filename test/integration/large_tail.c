@@ -45,6 +45,7 @@
 #include "test_check.h"
 #include "test_child.h"
 #include "test_fill.h"
+#include "test_stats.h"
 
 #define KiB       ((size_t)1 << 10)
 #define OLD_SIZE  (768 * KiB)
@@ -52,30 +53,6 @@
 
 /* liballoc's page (arenas.page) and the kernel's (mincore's unit). */
 static size_t page, kpage;
-
-static bool
-have_stats(void) {
-	bool stats = false;
-	size_t len = sizeof(stats);
-	return mallctl("config.stats", &stats, &len, NULL, 0) == 0 && stats;
-}
-
-static size_t
-arena_stat(unsigned arena, const char *name) {
-	uint64_t epoch = 1;
-	assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
-	char path[96];
-	snprintf(path, sizeof(path), "stats.arenas.%u.%s", arena, name);
-	if (strcmp(name, "pactive") == 0 || strcmp(name, "pdirty") == 0) {
-		size_t v = 0, len = sizeof(v);
-		assert_int_equal(mallctl(path, &v, &len, NULL, 0), 0);
-		return v;
-	}
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-	assert_int_equal(mallctl(path, &v, &len, NULL, 0), 0);
-	return (size_t)v;
-}
 
 static unsigned
 arena_new(void) {
@@ -89,20 +66,6 @@ arena_new(void) {
 	snprintf(name, sizeof(name), "arena.%u.decay_time", a);
 	assert_int_equal(mallctl(name, NULL, NULL, &decay, sizeof(decay)), 0);
 	return a;
-}
-
-/* How many kernel pages of [p, p + n) (page-aligned) are resident. */
-static size_t
-resident_pages(const void *p, size_t n) {
-	unsigned char vec[1024];
-	size_t np = n / kpage;
-	assert_true(np <= sizeof(vec));
-	assert_int_equal(mincore((void *)p, n, vec), 0);
-	size_t r = 0;
-	for (size_t i = 0; i < np; i++) {
-		r += vec[i] & 1;
-	}
-	return r;
 }
 
 /*
@@ -121,8 +84,8 @@ reuse_in(unsigned a, size_t n, int flags, char **old, size_t before[2]) {
 	dallocx(o, MALLOCX_TCACHE_NONE);
 	*old = o;
 	if (before != NULL) {
-		before[0] = arena_stat(a, "npurge");
-		before[1] = arena_stat(a, "purged");
+		before[0] = test_stats_arena("large_tail", a, "npurge");
+		before[1] = test_stats_arena("large_tail", a, "purged");
 	}
 	return mallocx(n, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE | flags);
 }
@@ -131,7 +94,7 @@ reuse_in(unsigned a, size_t n, int flags, char **old, size_t before[2]) {
  * statistics, checks that the freed run was reused. */
 static char *
 reuse(size_t n, int flags, unsigned *a, size_t before[2]) {
-	if (!have_stats()) {
+	if (!test_stats_enabled()) {
 		print_message("# built without statistics: skipped\n");
 		skip();
 	}
@@ -164,17 +127,20 @@ test_purged(void **state) {
 	assert_int_equal(usize, 640 * KiB);
 	size_t used = (TAIL_SIZE + page - 1) / page * page;
 	size_t tail = usize - used;
-	CHECK(resident_pages(p, used) == used / kpage, "request pages resident: %zu of %zu",
-	      resident_pages(p, used), used / kpage);
-	CHECK(resident_pages(p + used, tail) == 0, "tail pages resident: %zu of %zu",
-	      resident_pages(p + used, tail), tail / kpage);
-	CHECK(arena_stat(a, "npurge") == before[0] + 1, "npurge %zu, was %zu",
-	      arena_stat(a, "npurge"), before[0]);
-	CHECK(arena_stat(a, "purged") == before[1] + tail / page, "purged %zu, was %zu",
-	      arena_stat(a, "purged"), before[1]);
-	CHECK(arena_stat(a, "pactive") == usize / page, "pactive %zu", arena_stat(a, "pactive"));
-	CHECK(arena_stat(a, "pdirty") == (OLD_SIZE - usize) / page, "pdirty %zu",
-	      arena_stat(a, "pdirty"));
+	CHECK(test_resident_pages("large_tail", p, used) == used / kpage,
+	      "request pages resident: %zu of %zu", test_resident_pages("large_tail", p, used),
+	      used / kpage);
+	CHECK(test_resident_pages("large_tail", p + used, tail) == 0,
+	      "tail pages resident: %zu of %zu", test_resident_pages("large_tail", p + used, tail),
+	      tail / kpage);
+	CHECK(test_stats_arena("large_tail", a, "npurge") == before[0] + 1, "npurge %zu, was %zu",
+	      test_stats_arena("large_tail", a, "npurge"), before[0]);
+	CHECK(test_stats_arena("large_tail", a, "purged") == before[1] + tail / page,
+	      "purged %zu, was %zu", test_stats_arena("large_tail", a, "purged"), before[1]);
+	CHECK(test_stats_arena("large_tail", a, "pactive") == usize / page, "pactive %zu",
+	      test_stats_arena("large_tail", a, "pactive"));
+	CHECK(test_stats_arena("large_tail", a, "pdirty") == (OLD_SIZE - usize) / page,
+	      "pdirty %zu", test_stats_arena("large_tail", a, "pdirty"));
 	for (size_t i = used; i < usize; i++) {
 		CHECK(p[i] == 0, "tail byte %zu is %#x", i, (unsigned char)p[i]);
 	}
@@ -193,10 +159,11 @@ test_kept(void **state) {
 	size_t n = 632 * KiB;
 	char *p = reuse(n, 0, &a, before);
 	size_t usize = sallocx(p, 0);
-	CHECK(arena_stat(a, "npurge") == before[0], "a tail of %zu pages was purged",
-	      (usize - n) / page);
-	CHECK(resident_pages(p, usize) == usize / kpage, "resident %zu of %zu pages",
-	      resident_pages(p, usize), usize / kpage);
+	CHECK(test_stats_arena("large_tail", a, "npurge") == before[0],
+	      "a tail of %zu pages was purged", (usize - n) / page);
+	CHECK(test_resident_pages("large_tail", p, usize) == usize / kpage,
+	      "resident %zu of %zu pages", test_resident_pages("large_tail", p, usize),
+	      usize / kpage);
 	dallocx(p, MALLOCX_TCACHE_NONE);
 }
 
@@ -210,7 +177,8 @@ test_zeroed(void **state) {
 	for (size_t i = 0; i < usize; i++) {
 		CHECK(p[i] == 0, "byte %zu of %zu is %#x", i, usize, (unsigned char)p[i]);
 	}
-	CHECK(arena_stat(a, "npurge") == before[0], "calloc'd run's tail purged");
+	CHECK(test_stats_arena("large_tail", a, "npurge") == before[0],
+	      "calloc'd run's tail purged");
 	dallocx(p, MALLOCX_TCACHE_NONE);
 }
 

@@ -5,12 +5,17 @@
  *
  * Checked, on arenas of the unit-test objects: an arena whose freed runs
  * are all too small for the next requests (every other 4-page object freed,
- * then 8-page objects asked for) keeps every freed page dirty while the
- * bound is off (the default), and with lg_dirty_bound set purges as many
- * old dirty pages as each new object faults in, never going below the
- * bound; requests that freed runs do fit take them without any purge; a
- * huge allocation that no cached span fits trades too; and an arena that
- * does not purge at all (decay_time -1) never trades.
+ * then 8-page objects asked for), at its high-water mark once the holes are
+ * made. Under the default high-water bound it keeps every freed page dirty
+ * while it grows by less than a chunk's worth, and past that purges a
+ * chunk's worth of old dirty pages per chunk's worth of growth, so that its
+ * footprint stays within a chunk of the mark, never keeping less than a
+ * chunk's worth dirty; once below its mark it grows without trading. With
+ * lg_dirty_bound set it purges as many old dirty pages as each new object
+ * faults in, never going below the bound; requests that freed runs do fit
+ * take them without any purge; a huge allocation that no cached span fits
+ * trades too; and an arena that does not purge at all (decay_time -1) never
+ * trades, under either bound.
  *
  * The sizes are in pages and the counts in chunks' pages, so the test
  * means the same for every page size (4 KiB: 16 and 32 KiB objects, 1,200
@@ -111,12 +116,83 @@ alloc_bigs(arena_t *a, unsigned n) {
 	}
 }
 
+/* A request the holes fit takes one of them: nothing purged, one hole
+ * fewer. */
 static void
-test_off_keeps_dirty(void **state) {
+check_hole_taken(arena_t *a, size_t dirty) {
+	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
+	assert_non_null(p);
+	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+}
+
+static size_t
+footprint(arena_t *a) {
+	return a->nactive + a->nactive_huge + dirty_pages(a);
+}
+
+static void
+test_high_water_within_chunk(void **state) {
 	(void)state;
 	assert_int_equal(opt_lg_dirty_bound, -1);
 	arena_t *a;
 	size_t dirty = holed_arena(&a);
+	/* Eight-page objects, less than a chunk's worth of growth: 0.6 of it
+	 * (NBIG) with 4 KiB pages, 0.75 with 64 KiB ones. */
+	unsigned n = (CHUNK_NPAGES - 1) / (BIG_SIZE >> LG_PAGE);
+	alloc_bigs(a, n < NBIG ? n : NBIG);
+	assert_int_equal(dirty_pages(a), dirty);
+}
+
+static void
+test_high_water_trades(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a;
+	size_t dirty = holed_arena(&a);
+	size_t mark = footprint(a);
+	size_t big_pages = BIG_SIZE >> LG_PAGE;
+	/* Four chunks' worth of growth, object by object. */
+	unsigned n = 4 * CHUNK_NPAGES / big_pages;
+	size_t purged = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *p = arena_malloc_large(a, sz_size2index(BIG_SIZE), PAGE, false);
+		assert_non_null(p);
+		memset(p, 0xa5, BIG_SIZE);
+		size_t now = dirty_pages(a);
+		assert_true(now <= dirty);
+		purged += dirty - now;
+		dirty = now;
+		/* Within a chunk's worth of the mark, whole holes purged. */
+		assert_true(footprint(a) < mark + CHUNK_NPAGES);
+		assert_true(footprint(a) + CHUNK_NPAGES + big_pages >= mark);
+		assert_true(now >= CHUNK_NPAGES);
+	}
+	/* A chunk's worth traded per chunk's worth grown: four trades. */
+	assert_true(purged >= 3 * CHUNK_NPAGES);
+	assert_true(purged <= 4 * CHUNK_NPAGES + big_pages);
+	check_hole_taken(a, dirty);
+}
+
+static void
+test_high_water_below_mark(void **state) {
+	(void)state;
+	arena_t *a;
+	size_t holes = holed_arena(&a);
+	/* The holes purged: the footprint is below its mark by all of
+	 * them. New dirty holes, isolated (their neighbours are the purged
+	 * ones, which they do not merge with): one and a half chunk's worth,
+	 * more than the bound keeps. */
+	arena_purge_all(a);
+	szind_t ind = sz_size2index(OBJ_SIZE);
+	unsigned k = 3 * CHUNK_NPAGES / 2 / (OBJ_SIZE >> LG_PAGE);
+	assert_true(k <= NOBJS / 4);
+	for (unsigned i = 0; i < k; i++) {
+		arena_dalloc_large(objs[4 * i + 1], ind);
+	}
+	size_t dirty = dirty_pages(a);
+	assert_int_equal(dirty, k * (OBJ_SIZE >> LG_PAGE));
+	/* Growing back below the mark trades nothing: left to decay. */
+	assert_true(NBIG * (BIG_SIZE >> LG_PAGE) < holes);
 	alloc_bigs(a, NBIG);
 	assert_int_equal(dirty_pages(a), dirty);
 }
@@ -140,11 +216,7 @@ test_on_trades(void **state) {
 		assert_true(now >= CHUNK_NPAGES);
 		dirty = now;
 	}
-	/* A request the holes fit takes one of them: nothing purged, one
-	 * hole fewer. */
-	void *p = arena_malloc_large(a, sz_size2index(OBJ_SIZE), PAGE, false);
-	assert_non_null(p);
-	assert_int_equal(dirty_pages(a), dirty - (OBJ_SIZE >> LG_PAGE));
+	check_hole_taken(a, dirty);
 }
 
 static void
@@ -186,12 +258,20 @@ test_no_purging_no_trade(void **state) {
 	opt_lg_dirty_bound = 6;
 	alloc_bigs(a, NBIG);
 	assert_int_equal(dirty_pages(a), dirty);
+	/* Nor the high-water bound, past a chunk's worth of growth. */
+	opt_lg_dirty_bound = -1;
+	for (unsigned i = 0; i < 2 * CHUNK_NPAGES / (BIG_SIZE >> LG_PAGE); i++) {
+		assert_non_null(arena_malloc_large(a, sz_size2index(BIG_SIZE), PAGE, false));
+	}
+	assert_int_equal(dirty_pages(a), dirty);
 }
 
 int
 main(void) {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_off_keeps_dirty, teardown),
+	    cmocka_unit_test_teardown(test_high_water_within_chunk, teardown),
+	    cmocka_unit_test_teardown(test_high_water_trades, teardown),
+	    cmocka_unit_test_teardown(test_high_water_below_mark, teardown),
 	    cmocka_unit_test_teardown(test_on_trades, teardown),
 	    cmocka_unit_test_teardown(test_floor, teardown),
 	    cmocka_unit_test_teardown(test_huge_trades, teardown),

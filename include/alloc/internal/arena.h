@@ -386,6 +386,10 @@ struct arena_s {
 	/* When the arena was made (decay_now_ns clock): stats uptime. */
 	uint64_t created_ns;
 	ssize_t lg_dirty_mult;
+	/* The high-water bound (arena_grow_bound): the highest footprint
+	 * (active + dirty pages) that growth could not trade for purged dirty
+	 * pages. */
+	size_t footprint_max;
 	/* A purge is in progress (the lock is dropped around madvise): others
 	 * do not start another one. */
 	bool purging;
@@ -913,20 +917,32 @@ void arena_decay_sweep_if_due(void);
 void arena_maybe_purge(arena_t *arena);
 
 /*
- * The bound on freed memory held resident (opt.lg_dirty_bound, -1 = off,
- * the default). With arena->lock held, before the arena makes `npages`
- * pages resident that are not dirty (a clean run, a new chunk, a huge span
- * that no dirty cached span could serve): if it holds more dirty pages than
- * its active pages (page runs and huge allocations) >> lg_dirty_bound, and
- * more than a chunk's worth, it purges as many of its oldest dirty pages as
- * it is about to fault in, but no more than the excess. Freed memory that
- * no request fits then cannot make the resident set grow, while freed
- * memory that requests fit is still reused without any purge. Only in
- * arenas that purge at all (arena_purges). May drop and retake the lock
- * around madvise, so the caller must look for memory again afterwards.
+ * The bound on freed memory held resident while the arena grows. With
+ * arena->lock held, before the arena makes `npages` pages resident that are
+ * not dirty (a clean run, a new chunk, a huge span that no dirty cached span
+ * could serve); `cached`: the pages may still come from a cached chunk
+ * (arena_run_alloc), which is no growth when the chunk cache holds a dirty
+ * one of resident pages. Only in arenas that purge at all (arena_purges).
+ * May drop and retake the lock around madvise, so the caller must look for
+ * memory again afterwards.
+ *
+ * By default (opt.lg_dirty_bound -1) the high-water bound: the arena's
+ * footprint (active pages, page runs and huge, plus dirty ones) may grow
+ * past its highest value so far only while it holds at most a chunk's worth
+ * of dirty pages. Growth past it is traded, in steps of a chunk's worth, for
+ * purging as many of the oldest dirty pages (cached spans split to what is
+ * traded, then the runs of the least recently dirtied chunks): memory freed
+ * and not reused cannot add to the resident set's peak, while memory that
+ * requests fit is still reused without a purge, and a program that stays
+ * below its peak is left to decay.
+ *
+ * opt.lg_dirty_bound >= 0 replaces it with a bound relative to the active
+ * pages: if the arena holds more dirty pages than its active pages >>
+ * lg_dirty_bound, and more than a chunk's worth, it purges as many of its
+ * oldest dirty pages as it is about to fault in, no more than the excess.
  */
 extern ssize_t opt_lg_dirty_bound;
-void arena_grow_bound(arena_t *arena, size_t npages);
+void arena_grow_bound(arena_t *arena, size_t npages, bool cached);
 
 /* Purges every dirty free page and cached chunk; returns bytes purged. */
 size_t arena_purge_all(arena_t *arena);

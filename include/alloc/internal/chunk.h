@@ -65,6 +65,11 @@ struct extent_s {
 	 * span is not dirty, and reads as zeros unless the purge was
 	 * MADV_FREE-like. */
 	bool dirty;
+	/* Cached dirty spans: part of it was a chunk of page runs (arena
+	 * chunks given back empty), whose dirty count may include pages
+	 * never faulted in (the class tails past requests): reusing it can
+	 * grow the resident set (arena_run_alloc). */
+	bool runs;
 	/* Cached dirty spans: when the span (its newest part) was freed, in
 	 * seconds of CLOCK_MONOTONIC_COARSE. */
 	uint64_t dirty_since;
@@ -174,7 +179,8 @@ void chunk_dalloc(chunk_cache_t *cache, void *addr, size_t size, bool zeroed);
 /* The same with the state spelled out: `dirty` (holds data, counts for
  * purging) and `zeroed` apart, for a span whose pages were purged but are
  * not known to read as zeros. */
-void chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed);
+void chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirty, bool zeroed,
+                        bool runs);
 
 /* Takes [addr, addr+size) out of the cache if all of it is cached (for
  * growing a huge allocation in place). Returns true on success and sets
@@ -182,12 +188,14 @@ void chunk_dalloc_state(chunk_cache_t *cache, void *addr, size_t size, bool dirt
 bool chunk_take_range(chunk_cache_t *cache, void *addr, size_t size, bool *zeroed);
 
 /* Unlinks and returns the dirty cached span that became dirty first, or
- * NULL; the caller purges it (without the lock) and hands it back. */
-extent_t *chunk_cache_take_dirty(chunk_cache_t *cache);
+ * NULL; at most its last max_size bytes (a multiple of the chunk size) when
+ * it is longer, the rest staying cached. The caller purges it (without the
+ * lock) and hands it back. */
+extent_t *chunk_cache_take_dirty(chunk_cache_t *cache, size_t max_size);
 
 /* Whether a dirty cached span holds `size` bytes at a multiple of
  * `alignment` (chunk_alloc would then take it). */
-bool chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment);
+bool chunk_cache_fits_dirty(const chunk_cache_t *cache, size_t size, size_t alignment, bool runs);
 /* Unlinks and returns a dirty piece of at most `size` bytes: the first
  * `size` bytes of the smallest dirty span that holds them (the rest stays
  * cached), else the largest dirty span of at least min_size bytes; NULL when

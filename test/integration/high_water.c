@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The high-water bound on freed memory held while an arena grows
+ * (liballoc's default, opt.lg_dirty_bound -1; doc/design.md, "The
+ * high-water bound"): after a batch of frees, growth past the arena's
+ * highest footprint is paid for by purging its oldest dirty pages, so the
+ * freed memory no request fits does not add to the peak; memory that
+ * requests fit is still reused as before.
+ *
+ * In an arena of its own (arenas.create, no thread cache, the longest decay
+ * time there is, so that the counts are exact: no decay epoch passes while
+ * the test runs), with C = a chunk's pages:
+ *
+ *   grow      2C objects of 4 pages, written; every other one freed: C*4
+ *             dirty pages in holes of 4 pages, the arena at its peak
+ *   regrow    3C/8 objects of 8 pages (three chunks' worth; no hole fits
+ *             them): at least 2C dirty pages purged (stats purged, pdirty),
+ *             at least C kept dirty, active + dirty pages within a chunk's
+ *             worth of the peak, and as many hole pages no longer resident
+ *             (mincore)
+ *   reuse     a 4-page object takes a hole: same address as a freed one,
+ *             nothing purged, pdirty down by 4 exactly
+ *   again     the 8-page objects freed and asked for again: they take their
+ *             own freed runs back, nothing purged (the arena is not past
+ *             its peak)
+ *
+ * Skipped without statistics, under the fill options (the quarantine
+ * keeps freed blocks), purge:ratio (its rule purges the holes as they are
+ * made) and lg_dirty_bound >= 0 (the other bound). Under
+ * purge_madvise:free the purged pages may stay resident until the kernel
+ * needs them: the mincore check is left out there.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <alloc.h>
+
+#include "test_check.h"
+#include "test_fill.h"
+#include "test_stats.h"
+
+/* liballoc's page (arenas.page), the kernel's (mincore's unit), and a
+ * chunk's pages (opt.lg_chunk). */
+static size_t page, kpage, chunk_pages;
+
+static bool
+opt_is(const char *name, const char *value) {
+	const char *v = NULL;
+	size_t len = sizeof(v);
+	return mallctl(name, &v, &len, NULL, 0) == 0 && strcmp(v, value) == 0;
+}
+
+static void
+test_high_water(void **state) {
+	(void)state;
+	if (!test_stats_enabled()) {
+		print_message("# built without statistics: skipped\n");
+		skip();
+	}
+	ssize_t bound = 0;
+	size_t len = sizeof(bound);
+	assert_int_equal(mallctl("opt.lg_dirty_bound", &bound, &len, NULL, 0), 0);
+	if (test_fill_active() || !opt_is("opt.purge", "decay") || bound != -1) {
+		print_message("# fill options, purge:ratio or lg_dirty_bound set: skipped\n");
+		skip();
+	}
+	bool lazy = opt_is("opt.purge_madvise", "free");
+	size_t lg_chunk = 0;
+	len = sizeof(lg_chunk);
+	assert_int_equal(mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0), 0);
+	len = sizeof(page);
+	assert_int_equal(mallctl("arenas.page", &page, &len, NULL, 0), 0);
+	kpage = (size_t)sysconf(_SC_PAGESIZE);
+	chunk_pages = ((size_t)1 << lg_chunk) / page;
+
+	unsigned a = 0;
+	len = sizeof(a);
+	assert_int_equal(mallctl("arenas.create", &a, &len, NULL, 0), 0);
+	char name[64];
+	ssize_t decay = INT32_MAX;
+	snprintf(name, sizeof(name), "arena.%u.decay_time", a);
+	assert_int_equal(mallctl(name, NULL, NULL, &decay, sizeof(decay)), 0);
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+
+	/* grow */
+	size_t small = 4 * page, big = 8 * page;
+	size_t nsmall = 2 * chunk_pages, nbig = 3 * chunk_pages / 8;
+	char **objs = calloc(nsmall, sizeof(*objs));
+	char **bigs = calloc(nbig, sizeof(*bigs));
+	assert_non_null(objs);
+	assert_non_null(bigs);
+	for (size_t i = 0; i < nsmall; i++) {
+		objs[i] = mallocx(small, flags);
+		assert_non_null(objs[i]);
+		memset(objs[i], 0x5a, small);
+	}
+	for (size_t i = 0; i < nsmall; i += 2) {
+		dallocx(objs[i], MALLOCX_TCACHE_NONE);
+	}
+	size_t holes = nsmall / 2 * 4;
+	size_t dirty = test_stats_arena("high_water", a, "pdirty");
+	CHECK(dirty == holes, "pdirty %zu, holes %zu", dirty, holes);
+	size_t peak = test_stats_arena("high_water", a, "pactive") + dirty;
+	size_t purged = test_stats_arena("high_water", a, "purged");
+
+	/* regrow */
+	for (size_t i = 0; i < nbig; i++) {
+		bigs[i] = mallocx(big, flags);
+		assert_non_null(bigs[i]);
+		memset(bigs[i], 0xa5, big);
+	}
+	size_t now = test_stats_arena("high_water", a, "pdirty");
+	size_t traded = test_stats_arena("high_water", a, "purged") - purged;
+	CHECK(traded >= 2 * chunk_pages && dirty - now == traded,
+	      "purged %zu pages, pdirty %zu -> %zu (chunk: %zu pages)", traded, dirty, now,
+	      chunk_pages);
+	CHECK(now >= chunk_pages, "pdirty %zu, below a chunk's worth", now);
+	size_t footprint = test_stats_arena("high_water", a, "pactive") + now;
+	CHECK(footprint < peak + chunk_pages, "active + dirty %zu pages, peak %zu", footprint,
+	      peak);
+	if (!lazy) {
+		size_t res = 0;
+		for (size_t i = 0; i < nsmall; i += 2) {
+			res += test_resident_pages("high_water", objs[i], small);
+		}
+		CHECK(res * kpage <= (holes - traded) * page, "%zu hole pages resident, %zu dirty",
+		      res * kpage / page, holes - traded);
+	}
+
+	/* reuse */
+	char *p = mallocx(small, flags);
+	assert_non_null(p);
+	bool was_hole = false;
+	for (size_t i = 0; i < nsmall; i += 2) {
+		was_hole = was_hole || p == objs[i];
+	}
+	CHECK(was_hole, "%p is not a freed block's address", (void *)p);
+	CHECK(test_stats_arena("high_water", a, "pdirty") == now - 4, "pdirty %zu, was %zu",
+	      test_stats_arena("high_water", a, "pdirty"), now);
+	CHECK(test_stats_arena("high_water", a, "purged") - purged == traded, "purged on reuse");
+	dallocx(p, MALLOCX_TCACHE_NONE);
+
+	/* again */
+	for (size_t i = 0; i < nbig; i++) {
+		dallocx(bigs[i], MALLOCX_TCACHE_NONE);
+	}
+	for (size_t i = 0; i < nbig; i++) {
+		bigs[i] = mallocx(big, flags);
+		assert_non_null(bigs[i]);
+		memset(bigs[i], 0xa5, big);
+	}
+	CHECK(test_stats_arena("high_water", a, "purged") - purged == traded,
+	      "purged %zu more pages on reuse",
+	      test_stats_arena("high_water", a, "purged") - purged - traded);
+
+	for (size_t i = 0; i < nbig; i++) {
+		dallocx(bigs[i], MALLOCX_TCACHE_NONE);
+	}
+	for (size_t i = 1; i < nsmall; i += 2) {
+		dallocx(objs[i], MALLOCX_TCACHE_NONE);
+	}
+	free(objs);
+	free(bigs);
+}
+
+int
+main(void) {
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_high_water),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
