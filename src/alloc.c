@@ -879,16 +879,49 @@ sdallocx_size2pc(size_t size) {
 }
 
 /*
+ * free's hit path when bin pc is full (or zeroed: head == full). The hit
+ * path has made every test of the slow path already: ptr is in an arena
+ * chunk (the registry), where an object of the class starts (page map and
+ * region start), and for sdallocx its size names this bin. So a bin that
+ * caches the class, i.e. a live cache of a set-up thread, flushes from
+ * here without the checked path (sdallocx_slow or free_slow, ind_of,
+ * dalloc_paged); tcache_dalloc still looks for a double free when the
+ * object holds the key. A zeroed bin (no cache: a thread not set up,
+ * debugging fills, a sampled object's class) takes the slow path.
+ */
+NOINLINE static void
+free_full(void *ptr, uintptr_t pc, size_t size, bool sized) {
+	tsd_t *tsd = tsd_get();
+	if (unlikely(tsd->tcache.ncached_max[pc] == 0)) {
+		free_miss(ptr, size, sized);
+		return;
+	}
+	if (config_stats) {
+		tsd->deallocated += tsd->tcache.usize[pc];
+	}
+	tcache_dalloc(&tsd->tcache, ptr, (szind_t)pc - 1);
+	if (!sized) {
+		/* What free_slow does after freeing. */
+		arena_decay_sweep_if_due();
+		timeline_tick();
+	}
+}
+
+/*
  * The second half of free's hit path: ptr starts an object of bin pc's
- * class. Full bins and objects that hold the key already (a double free,
- * or data that matches the secret: tcache.h) go to the slow path
+ * class. Full bins go to free_full, objects that hold the key already (a
+ * double free, or data that matches the secret: tcache.h) to the slow path
  * (free_miss).
  */
 ALWAYS_INLINE void
 free_push(void *ptr, uintptr_t pc, size_t size, bool sized) {
 	void **head = TSD_FS(tcache.head[pc]);
 	uintptr_t key = tsd_fs_key();
-	if (unlikely(head == TSD_FS(tcache.full[pc]) || *tcache_key_slot(ptr) == key)) {
+	if (unlikely(head == TSD_FS(tcache.full[pc]))) {
+		free_full(ptr, pc, size, sized);
+		return;
+	}
+	if (unlikely(*tcache_key_slot(ptr) == key)) {
 		free_miss(ptr, size, sized);
 		return;
 	}
