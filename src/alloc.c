@@ -484,11 +484,7 @@ dalloc_heap_paged(tsd_t *tsd, void *ptr, szind_t ind) {
 	if (unlikely(!heap_enter(a))) {
 		return;
 	}
-	if (ind < SZ_NSMALL) {
-		arena_dalloc_small(ptr, ind);
-	} else {
-		arena_dalloc_large(ptr, ind);
-	}
+	arena_dalloc_paged(ptr, ind);
 	heap_count_dalloc(a, sz_index2size(ind));
 	heap_leave(a);
 	if (config_stats) {
@@ -526,11 +522,9 @@ dalloc_paged(tsd_t *tsd, void *ptr, szind_t ind, tcache_t *tc) {
 			report_invalid("free", ptr);
 		}
 		tcache_dalloc(tc, ptr, ind);
-	} else if (ind < SZ_NSMALL) {
-		/* arena_dalloc_small checks the region boundary and its bitmap. */
-		arena_dalloc_small(ptr, ind);
 	} else {
-		arena_dalloc_large(ptr, ind);
+		/* arena_dalloc_small checks the region boundary and its bitmap. */
+		arena_dalloc_paged(ptr, ind);
 	}
 }
 

@@ -282,8 +282,7 @@ fill_quarantine_new(tsd_t *tsd, size_t cap) {
 		return NULL;
 	}
 	szind_t ind = sz_size2index(size);
-	fill_quarantine_t *q = ind < SZ_NSMALL ? arena_malloc_small(arena, ind, false)
-	                                       : arena_malloc_large(arena, ind, PAGE, false);
+	fill_quarantine_t *q = arena_malloc_paged(arena, ind);
 	if (q == NULL) {
 		return NULL;
 	}
@@ -297,11 +296,7 @@ fill_quarantine_new(tsd_t *tsd, size_t cap) {
 
 static void
 fill_quarantine_free(fill_quarantine_t *q) {
-	if (q->ind < SZ_NSMALL) {
-		arena_dalloc_small(q, q->ind);
-	} else {
-		arena_dalloc_large(q, q->ind);
-	}
+	arena_dalloc_paged(q, q->ind);
 }
 
 /* Doubles the ring; false when memory is short (it then stays). */

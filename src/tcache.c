@@ -235,22 +235,7 @@ tcache_block_szind(size_t slots) {
 static void **
 tcache_block_alloc(const tcache_t *t, szind_t ind) {
 	arena_t *home = t->arena->ind < narenas_auto ? t->arena : arena_get(0);
-	if (home == NULL) {
-		return NULL;
-	}
-	if (ind < SZ_NSMALL) {
-		return arena_malloc_small(home, ind, false);
-	}
-	return arena_malloc_large(home, ind, PAGE, false);
-}
-
-static void
-tcache_block_free(void *block, szind_t ind) {
-	if (ind < SZ_NSMALL) {
-		arena_dalloc_small(block, ind);
-	} else {
-		arena_dalloc_large(block, ind);
-	}
+	return home != NULL ? arena_malloc_paged(home, ind) : NULL;
 }
 
 /* Makes room for a stack of `slots` slots (its NULL slot included) at
@@ -323,7 +308,7 @@ tcache_blocks_free_more(tcache_t *t) {
 	t->more = NULL;
 	while (more != NULL) {
 		void **prev = more[0];
-		tcache_block_free(more, (szind_t)(uintptr_t)more[1]);
+		arena_dalloc_paged(more, (szind_t)(uintptr_t)more[1]);
 		more = prev;
 	}
 }
@@ -542,7 +527,7 @@ tcache_destroy(tcache_t *t) {
 	t->stacks = NULL;
 	t->grow_next = NULL;
 	t->grow_end = NULL;
-	tcache_block_free(stacks, tcache_block_szind(tcache_start_slots));
+	arena_dalloc_paged(stacks, tcache_block_szind(tcache_start_slots));
 }
 
 /* Bin events tcache_count_request reports. */

@@ -716,6 +716,27 @@ void arena_dalloc_large(void *ptr, szind_t szind);
  * decay (see doc/design.md, "Huge reallocation"). */
 void arena_dalloc_large_purged(void *ptr, szind_t szind);
 
+/* A block of size class ind (small or large: ind < SZ_NPAGED) taken
+ * straight from arena, not zeroed, page-aligned when large; NULL when memory
+ * is short. For the allocator's own blocks (thread-cache stacks, the
+ * quarantine), which no thread cache holds. */
+static inline void *
+arena_malloc_paged(arena_t *arena, szind_t ind) {
+	return ind < SZ_NSMALL ? arena_malloc_small(arena, ind, false)
+	                       : arena_malloc_large(arena, ind, PAGE, false);
+}
+
+/* Frees a block of size class ind < SZ_NPAGED into its arena (checked as
+ * arena_dalloc_small / arena_dalloc_large require). */
+static inline void
+arena_dalloc_paged(void *ptr, szind_t ind) {
+	if (ind < SZ_NSMALL) {
+		arena_dalloc_small(ptr, ind);
+	} else {
+		arena_dalloc_large(ptr, ind);
+	}
+}
+
 /* Frees those of ptrs[0..n) (all of small class binind) that belong to the
  * arena owning ptrs[0], under one bin lock, and moves the others to the
  * front of ptrs; returns how many are left. Call until it returns 0.
