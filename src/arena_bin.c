@@ -291,14 +291,22 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	return got;
 }
 
+/* The index of the region `diff` bytes into a run of class info (diff <
+ * run_size): division by the region size as a multiply; false when diff is
+ * not a region's start. */
+ALWAYS_INLINE bool
+bin_region_index(const bin_info_t *info, size_t diff, size_t *idx) {
+	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
+	return *idx * info->reg_size == diff;
+}
+
 /* Whether ptr is the start of a region of `run`; if so, *idx is its index
  * (one multiply by the class's reciprocal, no division). */
 static inline bool
 run_region_index(const run_t *run, const void *ptr, size_t *idx) {
 	const bin_info_t *info = &bin_infos[run->binind];
 	size_t diff = (size_t)((const char *)ptr - run->base);
-	*idx = (size_t)(((uint64_t)diff * info->div_magic) >> 32);
-	return diff < info->run_size && *idx * info->reg_size == diff;
+	return diff < info->run_size && bin_region_index(info, diff, idx);
 }
 
 /* Lets go of bin's lock; then, when the bin gave pages back to the arena
@@ -359,8 +367,9 @@ bin_run_freed_edge(arena_t *a, bin_t *bin, const bin_info_t *info, run_t *run) {
 /*
  * Under bin->lock: frees those of ptrs[0..n) (regions of class binind) that
  * belong to arena a into their runs, moves the others to the front of ptrs
- * and returns how many are left; *nfreed is how many it freed. Every free
- * path of small regions comes here (flushes, remote lists, single frees).
+ * and returns how many are left; the bin's ndalloc and curregs count the
+ * freed ones. Every free path of small regions comes here (flushes, remote
+ * lists, single frees).
  *
  * A region costs its region index (a multiply), the region-start check,
  * the test-and-clear of its bitmap bit (which catches a double free, also
@@ -377,12 +386,9 @@ bin_run_freed_edge(arena_t *a, bin_t *bin, const bin_info_t *info, run_t *run) {
  * the batch finds its bit clear and is reported as a double free.
  */
 static unsigned
-bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n,
-                 unsigned *nfreed) {
+bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n) {
 	const bin_info_t *info = &bin_infos[binind];
 	const size_t run_size = info->run_size;
-	const size_t reg_size = info->reg_size;
-	const uint64_t magic = info->div_magic;
 	const uint32_t nregs = info->nregs;
 	run_t *run = NULL;
 	/* Addresses as integers: base starts at 0, no object's address. */
@@ -404,8 +410,8 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
 			base = (uintptr_t)run->base;
 			diff = (uintptr_t)ptr - base;
 		}
-		size_t idx = (size_t)((diff * magic) >> 32);
-		if (unlikely(idx * reg_size != diff)) {
+		size_t idx;
+		if (unlikely(!bin_region_index(info, diff, &idx))) {
 			arena_report_bad_free(ptr, "invalid pointer");
 		}
 		size_t group = idx >> BITMAP_LG_GROUP_NBITS;
@@ -423,7 +429,10 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
 			bin_run_freed_edge(a, bin, info, run);
 		}
 	}
-	*nfreed = n - left;
+	if (config_stats) {
+		bin->stats.ndalloc += n - left;
+		bin->stats.curregs -= n - left;
+	}
 	return left;
 }
 
@@ -465,13 +474,10 @@ bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
 static void
 bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p) {
 	szind_t binind = (szind_t)(bin - a->bins);
-	unsigned freed;
-	size_t total = 0;
 	if (n != 0) {
-		unsigned left = bin_dalloc_batch(a, bin, binind, taken, n, &freed);
+		unsigned left = bin_dalloc_batch(a, bin, binind, taken, n);
 		assert_internal(left == 0);
 		(void)left;
-		total += freed;
 	}
 	while (p != NULL) {
 		void *chain[BIN_CHAIN_BATCH];
@@ -480,14 +486,11 @@ bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p) {
 			chain[m++] = p;
 			p = *bin_remote_link(p, bin, a);
 		} while (p != NULL && m < BIN_CHAIN_BATCH);
-		unsigned left = bin_dalloc_batch(a, bin, binind, chain, m, &freed);
+		unsigned left = bin_dalloc_batch(a, bin, binind, chain, m);
 		assert_internal(left == 0);
 		(void)left;
-		total += freed;
 	}
 	if (config_stats) {
-		bin->stats.ndalloc += total;
-		bin->stats.curregs -= total;
 		bin->stats.nflushes +=
 		    __atomic_exchange_n(&bin->remote_nflushes, 0, __ATOMIC_RELAXED);
 		bin->stats.nrequests +=
@@ -603,14 +606,9 @@ void
 arena_dalloc_small(void *ptr, szind_t binind) {
 	arena_t *a = arena_chunk_of(ptr)->arena;
 	bin_t *bin = &a->bins[binind];
-	unsigned freed;
 	mutex_lock(&bin->lock);
 	arena_bin_remote_drain(a, bin);
-	bin_dalloc_batch(a, bin, binind, &ptr, 1, &freed);
-	if (config_stats) {
-		bin->stats.ndalloc += freed;
-		bin->stats.curregs -= freed;
-	}
+	bin_dalloc_batch(a, bin, binind, &ptr, 1);
 	bin_unlock(a, bin);
 }
 
@@ -660,7 +658,6 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 	arena_t *a = arena_chunk_of(ptrs[0])->arena;
 	arena_validate_maybe(a, false);
 	bin_t *bin = &a->bins[binind];
-	unsigned freed;
 	if (!mutex_trylock(&bin->lock)) {
 		/* Busy. Debugging fills own the freed regions' bytes (junk,
 		 * write-after-free checks): those builds wait instead. */
@@ -670,10 +667,8 @@ arena_bin_flush(void **ptrs, unsigned n, szind_t binind, uint64_t nrequests) {
 		mutex_lock(&bin->lock);
 	}
 	arena_bin_remote_drain(a, bin);
-	unsigned left = bin_dalloc_batch(a, bin, binind, ptrs, n, &freed);
+	unsigned left = bin_dalloc_batch(a, bin, binind, ptrs, n);
 	if (config_stats) {
-		bin->stats.ndalloc += freed;
-		bin->stats.curregs -= freed;
 		bin->stats.nflushes++;
 		bin->stats.nrequests += nrequests;
 	}
