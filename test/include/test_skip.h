@@ -38,6 +38,15 @@ test_skip_unless(bool have, const char *what) {
 	}
 }
 
+/* prof:true: sampled blocks are allocated whole (prof.c), not as regions
+ * or runs of their class, so a class's counts no longer match the
+ * program's blocks (all of them with lg_prof_sample:0). */
+static inline bool
+test_prof_on(void) {
+	bool on = false;
+	return test_fill_read("opt.prof", &on, sizeof(on)) && on;
+}
+
 static inline void
 test_skip_if_fill(void) {
 	if (test_fill_active()) {

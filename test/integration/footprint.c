@@ -130,12 +130,7 @@ skip_unless_measurable(void) {
 	test_skip_unless(have_stats, "statistics");
 	test_skip_unless(have_tcache, "thread caches");
 	test_skip_if_fill();
-	/* A sampled block is allocated whole (prof.c), not as a region of its
-	 * class: the classes' counts and the cache no longer match the
-	 * program's blocks (every block with lg_prof_sample:0). */
-	bool prof = false;
-	size_t len = sizeof(prof);
-	if (mallctl("opt.prof", &prof, &len, NULL, 0) == 0 && prof) {
+	if (test_prof_on()) {
 		print_message("# prof:true samples blocks whole: skipped\n");
 		skip();
 	}

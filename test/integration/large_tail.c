@@ -45,6 +45,7 @@
 #include "test_check.h"
 #include "test_child.h"
 #include "test_fill.h"
+#include "test_skip.h"
 #include "test_stats.h"
 
 #define KiB       ((size_t)1 << 10)
@@ -114,9 +115,7 @@ test_purged(void **state) {
 		              page);
 		skip();
 	}
-	bool prof = false;
-	size_t len = sizeof(prof);
-	if (test_fill_active() || (mallctl("opt.prof", &prof, &len, NULL, 0) == 0 && prof)) {
+	if (test_fill_active() || test_prof_on()) {
 		print_message("# fill options or prof:true keep the whole class: skipped\n");
 		skip();
 	}
