@@ -21,11 +21,27 @@
 #include "alloc/internal/base.h"
 #include "alloc/internal/extent_hooks.h"
 #include "alloc/internal/message.h"
+#include "alloc/internal/opt.h"
 
 size_t arena_cactive_bytes;
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_total;
 unsigned narenas_auto;
+/* One wait in 16 acquisitions (arena.h; doc/design.md, "Per-CPU arenas
+ * on demand", for the figures that chose it). */
+unsigned opt_percpu_arena_waits = ARENA_SPREAD_WINDOW / 16;
+bool arena_spread;
+unsigned arena_lock_waits;
+/* Acquisitions folded into the current window. */
+static unsigned arena_window_acqs;
+/* Whether waits are counted at all: not with percpu_arena:disabled, which
+ * binds threads round robin, nor once spread from the start. */
+static bool arena_spread_counting;
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+__thread unsigned arena_thread_acqs __attribute__((tls_model("initial-exec")));
+#else
+__thread unsigned arena_thread_acqs;
+#endif
 
 /* Protects arena creation (arenas[], narenas_total). Lock order: after
  * init_lock, before any bin lock. */
@@ -50,6 +66,33 @@ arena_boot(void) {
 	arenas_decay_ms[DECAY_STAGE_DIRTY] = opt_dirty_decay_ms;
 	arenas_decay_ms[DECAY_STAGE_MUZZY] = opt_muzzy_decay_ms;
 	arenas_lg_dirty_mult = opt_lg_dirty_mult;
+	arena_spread = opt_percpu_arena_waits == 0 && opt_percpu_arena != PERCPU_ARENA_DISABLED;
+	arena_spread_counting =
+	    opt_percpu_arena_waits != 0 && opt_percpu_arena != PERCPU_ARENA_DISABLED;
+}
+
+void
+arena_note_wait(void) {
+	if (!arena_spread_counting || arena_spread_now()) {
+		return;
+	}
+	if (__atomic_add_fetch(&arena_lock_waits, 1, __ATOMIC_RELAXED) >= opt_percpu_arena_waits) {
+		__atomic_store_n(&arena_spread, true, __ATOMIC_RELAXED);
+	}
+}
+
+void
+arena_note_acqs(void) {
+	if (!arena_spread_counting || arena_spread_now()) {
+		return;
+	}
+	if (__atomic_add_fetch(&arena_window_acqs, ARENA_ACQS_FOLD, __ATOMIC_RELAXED) >=
+	    ARENA_SPREAD_WINDOW) {
+		/* A new window. Folds racing with the reset are lost: the
+		 * next window starts a little late. */
+		__atomic_store_n(&arena_window_acqs, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&arena_lock_waits, 0, __ATOMIC_RELAXED);
+	}
 }
 
 /* ---------------------------------------------------------------------- */

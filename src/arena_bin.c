@@ -239,7 +239,7 @@ arena_malloc_small(arena_t *a, szind_t binind, bool zero) {
 	arena_validate_maybe(a, false);
 	bin_t *bin = &a->bins[binind];
 	arena_note_alloc(a);
-	mutex_lock(&bin->lock);
+	arena_lock_for_alloc(&bin->lock);
 	arena_bin_remote_drain(a, bin);
 	void *ret = bin_malloc_locked(a, bin, binind);
 	if (config_stats && ret != NULL) {
@@ -267,7 +267,7 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	void *taken[BIN_TAKE_MAX];
 	void *rest;
 	unsigned ntaken = arena_bin_remote_take(a, bin, taken, BIN_TAKE_MAX, &rest);
-	mutex_lock(&bin->lock);
+	arena_lock_for_alloc(&bin->lock);
 	if (ntaken != 0) {
 		bin_remote_free(a, bin, taken, ntaken, rest);
 	}

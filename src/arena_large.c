@@ -60,7 +60,7 @@ large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size)
 	size_t pi;
 	bool zeroed;
 	arena_note_alloc(a);
-	mutex_lock(&a->lock);
+	arena_lock_for_alloc(&a->lock);
 	/* Handed-over runs first, so that they can be reused. */
 	arena_large_remote_drain(a);
 	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {

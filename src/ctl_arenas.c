@@ -35,6 +35,25 @@ arenas_narenas_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp
 	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &n, sizeof(n));
 }
 
+/* arenas.percpu_spread: whether threads follow their CPUs to the per-CPU
+ * arenas yet; arenas.percpu_waits: the allocation paths' lock waits counted
+ * toward it (arena.h, opt.percpu_arena_waits). */
+static int
+arenas_percpu_spread_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+	(void)mib, (void)miblen;
+	bool v = arena_spread_now();
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
+static int
+arenas_percpu_waits_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
+	(void)mib, (void)miblen;
+	unsigned v = __atomic_load_n(&arena_lock_waits, __ATOMIC_RELAXED);
+	return ctl_read_only_value(oldp, oldlenp, newp, newlen, &v, sizeof(v));
+}
+
 static int
 arenas_initialized_ctl(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                        size_t newlen) {
@@ -428,5 +447,7 @@ const ctl_node_t ctl_arenas_children[] = {
     {.name = "lookup", .handler = arenas_lookup_ctl},
     {.name = "dirty_decay_ms", .handler = arenas_dirty_decay_ms_ctl},
     {.name = "muzzy_decay_ms", .handler = arenas_muzzy_decay_ms_ctl},
+    {.name = "percpu_spread", .handler = arenas_percpu_spread_ctl},
+    {.name = "percpu_waits", .handler = arenas_percpu_waits_ctl},
     {.name = NULL},
 };

@@ -103,6 +103,8 @@ const opt_desc_t opt_table[] = {
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, ARENAS_MAX, NULL, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, OPT_ENUM_MAX(opt_percpu_arena_names),
      opt_percpu_arena_names, false},
+    /* 0: per CPU from the start. */
+    {"percpu_arena_waits", OPT_TYPE_UNSIGNED, &opt_percpu_arena_waits, 0, UINT32_MAX, NULL, false},
     {"tcache", OPT_TYPE_BOOL, &opt_tcache, 0, 1, NULL, false},
     /* 2^lg_tcache_max is the largest size cached; anything from a chunk
      * up is huge and never cached. */

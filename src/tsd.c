@@ -4,8 +4,10 @@
  * teardown at thread exit through a pthread key destructor, and the choice
  * of the arena a thread allocates from.
  *
- * Arena choice. With opt.percpu_arena=percpu (the default) a thread uses
- * the arena of the CPU it runs on: CPU ids are numbered through the
+ * Arena choice. With opt.percpu_arena=percpu (the default) every thread
+ * uses arena 0 until threads contend for the arenas' locks
+ * (opt.percpu_arena_waits, arena.h: arena_spread); from then on a thread
+ * uses the arena of the CPU it runs on: CPU ids are numbered through the
  * affinity mask seen at start-up, so a container limited to CPUs 8-11 uses
  * arenas 0-3, and ids outside the mask (affinity changed later, CPU
  * hot-plug) wrap around. phycpu numbers physical cores instead, so
@@ -186,6 +188,19 @@ tsd_arena(tsd_t *tsd) {
 			a = arena_get(0);
 		}
 		tsd_bind(tsd, a);
+		tsd->arena_cpu = -1;
+		return a;
+	}
+	if (!arena_spread_now()) {
+		/* Until threads meet in an arena's locks (arena.h), all of
+		 * them share arena 0. */
+		if (likely(tsd->arena != NULL)) {
+			return tsd->arena;
+		}
+		arena_t *a = arena_get(0);
+		if (a != NULL) {
+			tsd_bind(tsd, a);
+		}
 		tsd->arena_cpu = -1;
 		return a;
 	}

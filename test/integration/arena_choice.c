@@ -8,14 +8,22 @@
  *    the binding survives moving the thread to another CPU. An index at or
  *    past arenas.narenas is EFAULT, a wrong length EINVAL;
  *  - opt.percpu_arena (in children run with MALLOC_CONF): "percpu" by
- *    default, one arena per CPU of the affinity mask, and a thread that
- *    moves from CPU to CPU follows with its arena (the k-th CPU of the mask
- *    uses arena k, after a few slow-path calls there); "phycpu": one arena
+ *    default, one arena per CPU of the affinity mask, and once threads are
+ *    spread (below) a thread that moves from CPU to CPU follows with its
+ *    arena (the k-th CPU of the mask uses arena k, after a few slow-path
+ *    calls there); "phycpu": one arena
  *    per physical core, hyper-thread siblings share (cores read from
  *    sysfs); "disabled": 4 arenas per CPU, or opt.narenas, threads dealt
  *    round robin (with narenas:3, main and six threads started one after
  *    the other get 0 1 2 0 1 2 0); a bad value warns once and keeps the
- *    default; narenas:1 puts every CPU on arena 0.
+ *    default; narenas:1 puts every CPU on arena 0;
+ *  - opt.percpu_arena_waits: until threads wait for the arenas' locks that
+ *    often, every thread uses arena 0 (main and six threads started one
+ *    after the other, a thread visiting every CPU) and arenas.percpu_spread
+ *    reads false; percpu_arena_waits:0 spreads from the start; with
+ *    percpu_arena_waits:1, threads allocating large runs at the same time
+ *    on two CPUs spread them (arenas.percpu_spread true, arenas.percpu_waits
+ *    1), after which a thread follows its CPU.
  *
  * liballoc-specific: skipped (exit 77) when the process allocator does not
  * export mallctl. The MALLOC_CONF cases skip in a build with options built
@@ -34,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -192,12 +201,76 @@ child_cpus(void) {
 	return 0;
 }
 
+static bool
+spread_now(void) {
+	bool v = false;
+	CHILD_CHECK(ctl_get("arenas.percpu_spread", &v, sizeof(v)) == 0);
+	return v;
+}
+
+/* The threshold, the arenas of main and of six threads started one after
+ * the other (they never meet in a lock), and whether that spread. */
+static int
+child_spread(void) {
+	unsigned waits = 0;
+	CHILD_CHECK(ctl_get("opt.percpu_arena_waits", &waits, sizeof(waits)) == 0);
+	if (spread_now()) {
+		printf("waits=%u spread=1\n", waits);
+		return 0;
+	}
+	printf("waits=%u spread=0 ", waits);
+	child_rr();
+	printf("spread=%d\n", spread_now());
+	return 0;
+}
+
+#define CONTEND_THREADS 4
+#define CONTEND_SECONDS 10
+
+static volatile bool contend_stop;
+
+/* Large runs, not cached: every request takes the arena's lock. */
+static void *
+thread_contend(void *arg) {
+	(void)arg;
+	while (!contend_stop) {
+		for (int i = 0; i < 64; i++) {
+			free(keep(malloc(64 << 10)));
+		}
+	}
+	return NULL;
+}
+
+/* Threads that allocate at the same time until arenas.percpu_spread is set
+ * (percpu_arena_waits:1: their first wait), then a thread visiting every
+ * CPU as in "cpus". */
+static int
+child_contend(void) {
+	pthread_t t[CONTEND_THREADS];
+	CHILD_CHECK(!spread_now());
+	for (int i = 0; i < CONTEND_THREADS; i++) {
+		CHILD_CHECK(pthread_create(&t[i], NULL, thread_contend, NULL) == 0);
+	}
+	struct timespec ts = {0, 1000 * 1000};
+	for (int i = 0; i < CONTEND_SECONDS * 1000 && !spread_now(); i++) {
+		nanosleep(&ts, NULL);
+	}
+	contend_stop = true;
+	for (int i = 0; i < CONTEND_THREADS; i++) {
+		CHILD_CHECK(pthread_join(t[i], NULL) == 0);
+	}
+	unsigned waits = 0;
+	CHILD_CHECK(ctl_get("arenas.percpu_waits", &waits, sizeof(waits)) == 0);
+	/* Threads that waited at the same moment may both count. */
+	printf("spread=%d waits=%s\n", spread_now(), waits >= 1 ? "1+" : "0");
+	return child_cpus();
+}
+
 static int
 child_main(const char *mode) {
 	static const test_child_mode_t modes[] = {
-	    {"show", child_show},
-	    {"rr", child_rr},
-	    {"cpus", child_cpus},
+	    {"show", child_show},     {"rr", child_rr},           {"cpus", child_cpus},
+	    {"spread", child_spread}, {"contend", child_contend},
 	};
 	return test_child_dispatch(mode, modes, sizeof(modes) / sizeof(modes[0]));
 }
@@ -395,15 +468,40 @@ test_percpu_modes(void **state) {
 	expect_out("", want);
 	run("percpu_arena:percpu", "show", true);
 	expect_out("percpu_arena:percpu", want);
-	/* The k-th CPU of the mask uses arena k, also for a thread moving
-	 * from one to the next. */
+	/* Until threads meet in the arenas' locks, every thread uses arena
+	 * 0, wherever it runs. */
+	run("", "spread", true);
+	snprintf(want, sizeof(want), "waits=4096 spread=0 rr 0 0 0 0 0 0 0\nspread=0\n");
+	expect_out("", want);
 	run("", "cpus", true);
 	size_t len = (size_t)snprintf(want, sizeof(want), "cpus");
 	for (int i = 0; i < ncpus; i++) {
-		len += (size_t)snprintf(want + len, sizeof(want) - len, " cpu%d=%d", cpus[i], i);
+		len += (size_t)snprintf(want + len, sizeof(want) - len, " cpu%d=0", cpus[i]);
 	}
 	snprintf(want + len, sizeof(want) - len, "\n");
 	expect_out("", want);
+	/* Spread from the start: the k-th CPU of the mask uses arena k, also
+	 * for a thread moving from one to the next. */
+	run("percpu_arena_waits:0", "spread", true);
+	expect_out("percpu_arena_waits:0", "waits=0 spread=1\n");
+	run("percpu_arena_waits:0", "cpus", true);
+	char spread_cpus[512];
+	len = (size_t)snprintf(spread_cpus, sizeof(spread_cpus), "cpus");
+	for (int i = 0; i < ncpus; i++) {
+		len += (size_t)snprintf(spread_cpus + len, sizeof(spread_cpus) - len, " cpu%d=%d",
+		                        cpus[i], i);
+	}
+	snprintf(spread_cpus + len, sizeof(spread_cpus) - len, "\n");
+	expect_out("percpu_arena_waits:0", spread_cpus);
+	/* Spread by threads that wait for the same lock (two CPUs at least:
+	 * on one, a wait needs a lock holder preempted). */
+	if (total >= 2) {
+		run("percpu_arena_waits:1", "contend", true);
+		snprintf(want, sizeof(want), "spread=1 waits=1+\n%s", spread_cpus);
+		expect_out("percpu_arena_waits:1", want);
+	} else {
+		print_message("# one CPU: spreading by lock waits not checked\n");
+	}
 	/* One arena for all. */
 	run("narenas:1", "cpus", true);
 	len = (size_t)snprintf(want, sizeof(want), "cpus");
@@ -435,14 +533,14 @@ test_percpu_modes(void **state) {
 		run("percpu_arena:phycpu", "show", true);
 		snprintf(want, sizeof(want), "mode=phycpu narenas=%d ncpus=%d\n", ncores, total);
 		expect_out("percpu_arena:phycpu", want);
-		run("percpu_arena:phycpu", "cpus", true);
+		run("percpu_arena:phycpu,percpu_arena_waits:0", "cpus", true);
 		len = (size_t)snprintf(want, sizeof(want), "cpus");
 		for (int i = 0; i < ncpus; i++) {
 			len += (size_t)snprintf(want + len, sizeof(want) - len, " cpu%d=%d",
 			                        cpus[i], arena_of[i]);
 		}
 		snprintf(want + len, sizeof(want) - len, "\n");
-		expect_out("percpu_arena:phycpu", want);
+		expect_out("percpu_arena:phycpu,percpu_arena_waits:0", want);
 	} else {
 		print_message("# more than %d CPUs: phycpu numbering not checked\n", MAX_CPUS);
 	}

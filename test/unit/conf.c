@@ -174,6 +174,7 @@ static const struct {
     {"confirm_conf", OPT_TYPE_BOOL, &opt_confirm_conf, 0, 1, false},
     {"narenas", OPT_TYPE_UNSIGNED, &opt_narenas, 1, 4096, false},
     {"percpu_arena", OPT_TYPE_ENUM, &opt_percpu_arena, 0, 2, false},
+    {"percpu_arena_waits", OPT_TYPE_UNSIGNED, &opt_percpu_arena_waits, 0, UINT32_MAX, false},
     {"tcache", OPT_TYPE_BOOL, &opt_tcache, 0, 1, false},
     {"lg_tcache_max", OPT_TYPE_SIZE, &opt_lg_tcache_max, 0, LG_CHUNK - 1, false},
     {"stats_print", OPT_TYPE_BOOL, &opt_stats_print, 0, 1, false},

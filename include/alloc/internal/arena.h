@@ -431,6 +431,60 @@ extern unsigned narenas_total;
 /* Arenas that automatic thread assignment spreads threads over. */
 extern unsigned narenas_auto;
 
+/*
+ * Per-CPU arenas on demand. With opt.percpu_arena percpu or phycpu, every
+ * thread allocates from arena 0 until the allocation paths' arena locks (a
+ * bin's lock on a fill or an uncached small request, the arena's lock for a
+ * large run) are found busy opt.percpu_arena_waits times within one window
+ * of ARENA_SPREAD_WINDOW acquisitions: then arena_spread is set, for good,
+ * and each thread follows its CPU to that CPU's arena (tsd_arena). A
+ * program whose few threads seldom meet in those locks keeps one arena's
+ * runs and dirty pages instead of one set per CPU; threads that do meet
+ * (by default one acquisition in 16 waits) are spread within a window.
+ * 0 spreads from the start. Frees do not count: a thread that frees into
+ * another thread's bin meets its owner there whatever the arenas.
+ *
+ * Acquisitions are counted per thread (arena_thread_acqs, no shared write)
+ * and added to the window ARENA_ACQS_FOLD at a time; waits go to the window
+ * at once. Both are heuristics: a count lost to a race only moves the
+ * moment of spreading.
+ */
+#define ARENA_SPREAD_WINDOW 65536u
+#define ARENA_ACQS_FOLD     16u
+extern unsigned opt_percpu_arena_waits;
+/* Set once threads are spread over the per-CPU arenas (atomic, relaxed). */
+extern bool arena_spread;
+/* Waits counted in the current window; no longer counted once spread. */
+extern unsigned arena_lock_waits;
+#if ALLOC_CONFIG_INITIAL_EXEC_TLS
+extern __thread unsigned arena_thread_acqs __attribute__((tls_model("initial-exec")));
+#else
+extern __thread unsigned arena_thread_acqs;
+#endif
+/* Counts one wait; sets arena_spread at the threshold. */
+void arena_note_wait(void);
+/* Adds ARENA_ACQS_FOLD acquisitions to the window, starting a new window
+ * when it is full. */
+void arena_note_acqs(void);
+
+ALWAYS_INLINE bool
+arena_spread_now(void) {
+	return __atomic_load_n(&arena_spread, __ATOMIC_RELAXED);
+}
+
+/* Takes m, a lock of an arena, on a path that allocates from it, counting
+ * the acquisition and, when m is busy, the wait (above). */
+ALWAYS_INLINE void
+arena_lock_for_alloc(mutex_t *m) {
+	if (unlikely(++arena_thread_acqs % ARENA_ACQS_FOLD == 0)) {
+		arena_note_acqs();
+	}
+	if (unlikely(!mutex_trylock(m))) {
+		arena_note_wait();
+		mutex_lock(m);
+	}
+}
+
 /* Computes bin shapes and page-class tables; call once at start-up. */
 void arena_boot(void);
 
