@@ -21,7 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "test_rng.h"
+
+/* Per-CPU arenas from the start: threads that do not contend would
+ * otherwise all share arena 0 (opt.percpu_arena_waits), and this test is
+ * about threads moving between per-CPU arenas. */
+const char *ALLOC_API(malloc_conf) = "percpu_arena_waits:0";
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)

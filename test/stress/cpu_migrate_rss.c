@@ -35,6 +35,11 @@
 #include "test_rng.h"
 #include "test_stats.h"
 
+/* Per-CPU arenas from the start: threads that do not contend would
+ * otherwise all share arena 0 (opt.percpu_arena_waits), and this test is
+ * about threads moving between per-CPU arenas. */
+const char *ALLOC_API(malloc_conf) = "percpu_arena_waits:0";
+
 enum { RING = 1024, PHASE_BLOCKS = 1000000 };
 
 static void *ring[RING];
