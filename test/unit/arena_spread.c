@@ -89,13 +89,13 @@ test_threshold_in_window(void **state) {
 }
 
 static mutex_t held = MUTEX_INITIALIZER;
-static volatile int holding;
+static int holding;
 
 static void *
 hold_a_while(void *arg) {
 	(void)arg;
 	mutex_lock(&held);
-	holding = 1;
+	__atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
 	struct timespec ts = {0, 20 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	mutex_unlock(&held);
