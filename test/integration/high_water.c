@@ -24,6 +24,16 @@
  *             own freed runs back, nothing purged (the arena is not past
  *             its peak)
  *
+ * and, in a second arena, what the bound keeps (doc/design.md, "What the
+ * high-water bound keeps"):
+ *
+ *   holes     6C objects of 4 pages, written; every twentieth freed: 1.2C
+ *             dirty pages, more than a chunk's worth but less than a
+ *             sixteenth of the active pages
+ *   regrow    3C/8 objects of 8 pages past the peak: nothing purged, every
+ *             hole page still resident (mincore), and a 4-page object then
+ *             takes a hole
+ *
  * Skipped without statistics, under the fill options (the quarantine
  * keeps freed blocks), purge:ratio (its rule purges the holes as they are
  * made) and lg_dirty_bound >= 0 (the other bound). Under
@@ -61,9 +71,11 @@ opt_is(const char *name, const char *value) {
 	return mallctl(name, &v, &len, NULL, 0) == 0 && strcmp(v, value) == 0;
 }
 
-static void
-test_high_water(void **state) {
-	(void)state;
+/* Skips the test where the bound under test is not the one in force (see
+ * the top); otherwise reads the sizes and makes an arena of the test's
+ * own, with the longest decay time there is. Returns the arena. */
+static unsigned
+arena_for_test(void) {
 	if (!test_stats_enabled()) {
 		print_message("# built without statistics: skipped\n");
 		skip();
@@ -75,7 +87,6 @@ test_high_water(void **state) {
 		print_message("# fill options, purge:ratio or lg_dirty_bound set: skipped\n");
 		skip();
 	}
-	bool lazy = opt_is("opt.purge_madvise", "free");
 	size_t lg_chunk = 0;
 	len = sizeof(lg_chunk);
 	assert_int_equal(mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0), 0);
@@ -91,6 +102,14 @@ test_high_water(void **state) {
 	ssize_t decay = INT32_MAX;
 	snprintf(name, sizeof(name), "arena.%u.decay_time", a);
 	assert_int_equal(mallctl(name, NULL, NULL, &decay, sizeof(decay)), 0);
+	return a;
+}
+
+static void
+test_high_water(void **state) {
+	(void)state;
+	unsigned a = arena_for_test();
+	bool lazy = opt_is("opt.purge_madvise", "free");
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
 
 	/* grow */
@@ -174,10 +193,78 @@ test_high_water(void **state) {
 	free(bigs);
 }
 
+static void
+test_high_water_keeps_holes(void **state) {
+	(void)state;
+	unsigned a = arena_for_test();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+
+	/* holes */
+	size_t small = 4 * page, big = 8 * page;
+	size_t nsmall = 6 * chunk_pages, nbig = 3 * chunk_pages / 8;
+	char **objs = calloc(nsmall, sizeof(*objs));
+	char **bigs = calloc(nbig, sizeof(*bigs));
+	assert_non_null(objs);
+	assert_non_null(bigs);
+	for (size_t i = 0; i < nsmall; i++) {
+		objs[i] = mallocx(small, flags);
+		assert_non_null(objs[i]);
+		memset(objs[i], 0x5a, small);
+	}
+	for (size_t i = 0; i < nsmall; i += 20) {
+		dallocx(objs[i], MALLOCX_TCACHE_NONE);
+	}
+	size_t holes = (nsmall + 19) / 20 * 4;
+	size_t dirty = test_stats_arena("high_water", a, "pdirty");
+	size_t active = test_stats_arena("high_water", a, "pactive");
+	CHECK(dirty == holes, "pdirty %zu, holes %zu", dirty, holes);
+	CHECK(dirty > chunk_pages && dirty <= active / 16,
+	      "pdirty %zu, not between a chunk's pages (%zu) and active / 16 (%zu)", dirty,
+	      chunk_pages, active / 16);
+	size_t purged = test_stats_arena("high_water", a, "purged");
+
+	/* regrow */
+	for (size_t i = 0; i < nbig; i++) {
+		bigs[i] = mallocx(big, flags);
+		assert_non_null(bigs[i]);
+		memset(bigs[i], 0xa5, big);
+	}
+	CHECK(test_stats_arena("high_water", a, "purged") == purged, "purged %zu pages",
+	      test_stats_arena("high_water", a, "purged") - purged);
+	CHECK(test_stats_arena("high_water", a, "pdirty") == dirty, "pdirty %zu -> %zu", dirty,
+	      test_stats_arena("high_water", a, "pdirty"));
+	size_t res = 0;
+	for (size_t i = 0; i < nsmall; i += 20) {
+		res += test_resident_pages("high_water", objs[i], small);
+	}
+	CHECK(res * kpage == holes * page, "%zu of %zu hole pages resident", res * kpage / page,
+	      holes);
+	char *p = mallocx(small, flags);
+	assert_non_null(p);
+	bool was_hole = false;
+	for (size_t i = 0; i < nsmall; i += 20) {
+		was_hole = was_hole || p == objs[i];
+	}
+	CHECK(was_hole, "%p is not a freed block's address", (void *)p);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+
+	for (size_t i = 0; i < nbig; i++) {
+		dallocx(bigs[i], MALLOCX_TCACHE_NONE);
+	}
+	for (size_t i = 0; i < nsmall; i++) {
+		if (i % 20 != 0) {
+			dallocx(objs[i], MALLOCX_TCACHE_NONE);
+		}
+	}
+	free(objs);
+	free(bigs);
+}
+
 int
 main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_high_water),
+	    cmocka_unit_test(test_high_water_keeps_holes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
