@@ -458,15 +458,16 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	/* The thread's own arena (the cache's, for a thread not set up):
 	 * objects of any other are handed over without a lock
 	 * (arena_bin_hand_over, arena_large_hand_over). So are those of its
-	 * own arena when this bin never served an allocation: they are
-	 * another thread's (a consumer frees what its producer made, both in
-	 * arena 0 until threads contend, arena.h: arena_spread), and that
-	 * thread's next fill takes them as they are; freed under the
-	 * producer's bin lock they held `prodcons` one 128 KiB step higher
-	 * (doc/design.md, "Per-CPU arenas on demand"). */
+	 * own arena when another thread allocated from it last: threads share
+	 * arena 0 until they contend (arena.h, arena_spread), and the objects
+	 * a consumer frees are its producer's, which the producer's next fill
+	 * takes as they are; freed under the producer's bin lock they held
+	 * `prodcons` one 128 KiB step higher (doc/design.md, "Per-CPU arenas
+	 * on demand"). */
 	const arena_t *home = tsd_get()->arena;
 	home = home != NULL ? home : t->arena;
-	if (total == 0) {
+	if (home != NULL &&
+	    __atomic_load_n(&home->last_thread, __ATOMIC_RELAXED) != &arena_thread_self) {
 		home = NULL;
 	}
 	while (left != 0) {
