@@ -457,19 +457,9 @@ tcache_bin_flush(tcache_t *t, szind_t ind, unsigned rem) {
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], total);
 	/* The thread's own arena (the cache's, for a thread not set up):
 	 * objects of any other are handed over without a lock
-	 * (arena_bin_hand_over, arena_large_hand_over). So are those of its
-	 * own arena when another thread allocated from it last: threads share
-	 * arena 0 until they contend (arena.h, arena_spread), and the objects
-	 * a consumer frees are its producer's, which the producer's next fill
-	 * takes as they are; freed under the producer's bin lock they held
-	 * `prodcons` one 128 KiB step higher (doc/design.md, "Per-CPU arenas
-	 * on demand"). */
+	 * (arena_bin_hand_over, arena_large_hand_over). */
 	const arena_t *home = tsd_get()->arena;
 	home = home != NULL ? home : t->arena;
-	if (home != NULL &&
-	    __atomic_load_n(&home->last_thread, __ATOMIC_RELAXED) != &arena_thread_self) {
-		home = NULL;
-	}
 	while (left != 0) {
 		bool own = arena_chunk_of(oldest[0])->arena == home;
 		if (ind < SZ_NSMALL) {
