@@ -625,9 +625,12 @@ gc_rotation(tcache_t *t) {
  * The small classes of a page and more (4-14 KiB, in runs of four
  * regions) are filled one object at a time while the thread allocates them
  * now and then: a cache does not take most of a run ahead of the program.
- * A bin that served 64 requests or more between two GC looks fills in
- * batches; idle again, it goes back to fills of one. Freed objects are
- * cached and reused either way.
+ * A bin that made TCACHE_FILL_ONE_RUN fills of one in a row, each after
+ * the first in the same GC step as the one before (a thread that has just
+ * started and allocates the class often), fills in batches from the next
+ * miss on; so does a bin that served TCACHE_FILL_ONE_BUSY requests or more
+ * between two GC looks. Idle for a rotation, it goes back to fills of one.
+ * Freed objects are cached and reused either way.
  */
 static void
 test_fill_one(void **state) {
@@ -637,14 +640,18 @@ test_fill_one(void **state) {
 		skip();
 	}
 	enum { N = 80 };
+	_Static_assert(N > TCACHE_FILL_ONE_BUSY && N > TCACHE_FILL_ONE_RUN,
+	               "N requests make a bin busy both ways");
 	for (szind_t ind = small_class(PAGE); ind < SZ_NSMALL; ind++) {
 		assert_true(bin_infos[ind].nregs <= 4);
+		unsigned pc = tcache_pc(ind);
 		bin_stats_t s0 = bin_stats(arena0, ind);
-		tcache_t *t = cache_new(arena0);
-		/* The cache's own stack blocks may be regions of the class. */
-		unsigned blocks = stack_blocks_of(t, ind);
+		tcache_t *t = cache_new_fresh(arena0);
 		void *objs[N];
+		/* Now and then: one request per GC step (a class used about
+		 * once in TCACHE_GC_INTERVAL allocations, or less). */
 		for (unsigned i = 0; i < N; i++) {
+			tcache_gc_step(t);
 			objs[i] = cache_alloc(t, arena0, ind);
 			assert_non_null(objs[i]);
 			/* Nothing taken ahead, however often it fills. */
@@ -653,12 +660,46 @@ test_fill_one(void **state) {
 		if (config_stats) {
 			bin_stats_t s1 = bin_stats(arena0, ind);
 			assert_int_equal(s1.nfills, s0.nfills + N);
-			assert_int_equal(s1.curregs, s0.curregs + blocks + N);
+			/* The cache's own stack blocks may be regions of
+			 * the class. */
+			assert_int_equal(s1.curregs, s0.curregs + stack_blocks_of(t, ind) + N);
 		}
 		/* Freed objects are cached and handed out again. */
 		cache_free(t, objs[0], ind);
 		assert_int_equal(tcache_ncached(t, ind), 1);
 		assert_ptr_equal(cache_alloc(t, arena0, ind), objs[0]);
+		for (unsigned i = 0; i < N; i++) {
+			cache_free(t, objs[i], ind);
+		}
+		tcache_flush(t);
+		cache_delete(t);
+
+		/* A new cache asked for the class again and again within one
+		 * GC step: TCACHE_FILL_ONE_RUN fills take one object each,
+		 * the next one a batch. */
+		t = cache_new_fresh(arena0);
+		unsigned blocks = stack_blocks_of(t, ind);
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		for (unsigned i = 0; i < TCACHE_FILL_ONE_RUN; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+			assert_int_equal(tcache_ncached(t, ind), 0);
+		}
+		objs[TCACHE_FILL_ONE_RUN] = cache_alloc(t, arena0, ind);
+		assert_int_equal(tcache_ncached(t, ind), (t->ncached_max[pc] >> 1) - 1);
+		for (unsigned i = TCACHE_FILL_ONE_RUN + 1; i < N; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+		}
+		if (config_stats) {
+			/* Far fewer fills than requests; the cache holds
+			 * what it took ahead (and any stack block of the
+			 * class its bins grew into). */
+			bin_stats_t s2 = bin_stats(arena0, ind);
+			assert_true(s2.nfills - s1.nfills <= N / 2);
+			assert_int_equal(s2.curregs, s1.curregs + N + tcache_ncached(t, ind) +
+			                                 stack_blocks_of(t, ind) - blocks);
+		}
 		for (unsigned i = 0; i < N; i++) {
 			cache_free(t, objs[i], ind);
 		}
@@ -668,12 +709,18 @@ test_fill_one(void **state) {
 		objs[0] = cache_alloc(t, arena0, ind);
 		assert_true(tcache_ncached(t, ind) >= 1);
 		cache_free(t, objs[0], ind);
-		/* Idle for a whole rotation: fills of one again. */
+		/* Idle for a whole rotation: fills of one again, and a run of
+		 * them spread over GC steps stays one at a time. */
 		tcache_flush(t);
 		gc_rotation(t);
-		objs[0] = cache_alloc(t, arena0, ind);
-		assert_int_equal(tcache_ncached(t, ind), 0);
-		cache_free(t, objs[0], ind);
+		for (unsigned i = 0; i <= TCACHE_FILL_ONE_RUN + 1; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_int_equal(tcache_ncached(t, ind), 0);
+			tcache_gc_step(t);
+		}
+		for (unsigned i = 0; i <= TCACHE_FILL_ONE_RUN + 1; i++) {
+			cache_free(t, objs[i], ind);
+		}
 		tcache_flush(t);
 		if (config_stats) {
 			assert_int_equal(bin_stats(arena0, ind).curregs,
@@ -747,6 +794,80 @@ test_free_only(void **state) {
 	}
 	cache_free(t, p, ind);
 	assert_int_equal(tcache_ncached(t, ind), cap / 2 + 1);
+	tcache_flush(t);
+	free(objs);
+	cache_delete(t);
+}
+
+/*
+ * A thread that frees a burst of objects it allocated (a short-lived
+ * thread before it exits) is no consumer: while the objects its bin
+ * flushed since its last allocation are fewer than the requests the bin
+ * ever served, a full bin keeps its newer half and its whole limit, so it
+ * flushes once per half stack, not once per eighth. Frees beyond that
+ * (objects of other threads) are a consumer's: everything goes back and
+ * the limit halves, as in test_free_only.
+ */
+static void
+test_free_burst(void **state) {
+	(void)state;
+	skip_without_tcache();
+	szind_t ind = small_class(64);
+	tcache_t *t = cache_new(arena0);
+	unsigned pc = tcache_pc(ind);
+	unsigned cap = t->ncached_max[pc];
+	assert_true(cap >= 16);
+	unsigned n = 4 * cap;
+	void **objs = calloc(2 * n, sizeof(void *));
+	assert_non_null(objs);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = cache_alloc(t, arena0, ind);
+		assert_non_null(objs[i]);
+	}
+	/* Then objects the cache never handed out. */
+	for (unsigned i = n; i < 2 * n; i++) {
+		objs[i] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[i]);
+	}
+	uint64_t nrequests = tcache_nrequests(t, ind);
+	assert_int_equal(nrequests, n);
+	/* The expected limit and object count after each free, and the
+	 * objects flushed on a full stack since the last allocation. */
+	unsigned limit = cap;
+	unsigned cached = tcache_ncached(t, ind);
+	unsigned flushed = 0;
+	bool first = true;
+	uint64_t nflushes = 0;
+	for (unsigned i = 0; i < 2 * n; i++) {
+		if (cached == limit) {
+			nflushes++;
+			if (first || (limit == cap && flushed + limit <= nrequests)) {
+				first = false;
+				cached = cap / 2;
+				flushed += cap - cap / 2;
+			} else {
+				cached = 0;
+				limit = limit / 2 > cap / 8 ? limit / 2 : cap / 8;
+			}
+		}
+		cache_free(t, objs[i], ind);
+		cached++;
+		assert_int_equal(tcache_ncached(t, ind), cached);
+		assert_int_equal(t->empty[pc] - t->full[pc], limit);
+		if (i < n - cap) {
+			/* Its own objects: the whole stack all along. */
+			assert_int_equal(limit, cap);
+		}
+	}
+	/* A consumer at the end. */
+	assert_int_equal(limit, cap / 8);
+	if (config_stats) {
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		assert_int_equal(s1.nflushes, s0.nflushes + nflushes);
+		/* All 2n went back but what the bin holds. */
+		assert_int_equal(s1.curregs, s0.curregs + cached);
+	}
 	tcache_flush(t);
 	free(objs);
 	cache_delete(t);
@@ -1321,6 +1442,7 @@ main(void) {
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
+	    cmocka_unit_test(test_free_burst),
 	    cmocka_unit_test(test_flush_owner_arena),
 	    cmocka_unit_test(test_flush_other_arena_hands_over),
 	    cmocka_unit_test(test_gc),
