@@ -288,7 +288,7 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
 	TCACHE_COUNTER_SET(t->ncached_max[pc], 0);
-	t->full_nrequests[pc] = UINT64_MAX;
+	t->full_nrequests[pc] = UINT32_MAX;
 	t->full_nflushed[pc] = 0;
 }
 
@@ -396,7 +396,7 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = tcache_fills_one(i) ? TCACHE_LG_FILL_ONE : 1;
 		t->gc_nrequests[pc] = 0;
-		t->full_nrequests[pc] = UINT64_MAX;
+		t->full_nrequests[pc] = UINT32_MAX;
 		t->full_nflushed[pc] = 0;
 	}
 	t->more = NULL;
@@ -707,12 +707,18 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 /*
  * A free found bin ind at its limit (head == full). A bin that served
  * allocations since its last time here keeps the newer half of a whole
- * stack, as jemalloc's do. A bin that only took frees since then (the
- * consumer of a producer/consumer pair: every object it caches is one the
- * producer cannot reuse, so it only holds memory) gives back everything
- * and halves its limit, down to an eighth of the stack; the first fill
- * gives the whole stack back (tcache_fill). The free hit path still tests
- * head == full only: the limit costs it nothing.
+ * stack, as jemalloc's do. So does a bin that only took frees since then
+ * as long as what it flushed since its last allocation, and a stack more,
+ * is no more than the requests it ever served: the thread's own objects
+ * coming back in a burst (a short-lived thread frees what it allocated
+ * before it exits; halving the limit flushed such a bin every few frees).
+ * Past that, or with no requests at all, the bin takes back objects other
+ * threads allocated (the consumer of a producer/consumer pair: every
+ * object it caches is one the producer cannot reuse, so it only holds
+ * memory): it gives back everything and halves its limit, down to an
+ * eighth of the stack; the first fill gives the whole stack back
+ * (tcache_fill). The free hit path still tests head == full only: the
+ * limit costs it nothing.
  */
 static void
 tcache_full(tcache_t *t, szind_t ind) {
@@ -728,21 +734,20 @@ tcache_full(tcache_t *t, szind_t ind) {
 	}
 	unsigned max = t->ncached_max[pc];
 	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
-	bool allocated = nrequests != t->full_nrequests[pc];
+	bool allocated = (uint32_t)nrequests != t->full_nrequests[pc];
 	if (allocated) {
-		t->full_nrequests[pc] = nrequests;
+		t->full_nrequests[pc] = (uint32_t)nrequests;
 		t->full_nflushed[pc] = 0;
 	}
 	/* Only frees since then, but fewer than the allocations the bin ever
-	 * served: the thread's own objects coming back in a burst (a thread
-	 * that frees what it allocated before it exits), not a consumer's. */
-	if (allocated || (limit == max && t->full_nflushed[pc] + limit <= nrequests)) {
+	 * served: the thread's own objects coming back, not a consumer's. */
+	if (allocated || (limit == max && (uint64_t)t->full_nflushed[pc] + limit <= nrequests)) {
 		t->full[pc] = t->empty[pc] - max;
 		if (limit == max) {
 			tcache_bin_flush(t, ind, max / 2);
-			unsigned nflushed = t->full_nflushed[pc] + (max - max / 2);
+			uint32_t nflushed = t->full_nflushed[pc] + (max - max / 2);
 			t->full_nflushed[pc] =
-			    nflushed < UINT16_MAX ? (uint16_t)nflushed : UINT16_MAX;
+			    nflushed >= t->full_nflushed[pc] ? nflushed : UINT32_MAX;
 		}
 		return;
 	}

@@ -164,15 +164,16 @@ struct tcache_s {
 	/* Current capacity (tcache_bin_grow); 0 for a bin that is never used
 	 * (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
-	/* The bin's request count at its last flush on a full stack
-	 * (UINT64_MAX before the first): unchanged at the next one means
-	 * the thread only freed objects of this class in between. */
-	uint64_t full_nrequests[TCACHE_NBINS_MAX];
+	/* The bin's request count (low 32 bits) at its last flush on a full
+	 * stack (UINT32_MAX before the first): unchanged at the next one
+	 * means the thread only freed objects of this class in between. */
+	uint32_t full_nrequests[TCACHE_NBINS_MAX];
 	/* Objects the bin flushed on a full stack since its last allocation
-	 * (saturating): while they are fewer than the requests it ever
-	 * served, its frees are taken for its own objects coming back, not a
-	 * consumer's (tcache_full). */
-	uint16_t full_nflushed[TCACHE_NBINS_MAX];
+	 * (saturating): while they and the stack are fewer than the requests
+	 * the bin ever served, its frees are taken for the thread's own
+	 * objects coming back, not a consumer's (tcache_full). The two
+	 * 32-bit arrays take the place of one 64-bit one. */
+	uint32_t full_nflushed[TCACHE_NBINS_MAX];
 
 	/* The value ticks[pc] started its period from. */
 	int64_t period[TCACHE_NBINS_MAX];
