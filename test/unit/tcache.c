@@ -730,6 +730,51 @@ test_fill_one(void **state) {
 	}
 }
 
+/* What a bin at its limit should do (tcache_full), modelled free by free:
+ * the expected limit and object count, the objects flushed on a full
+ * stack since the bin's last allocation, and the flushes. */
+typedef struct {
+	unsigned cap, limit, cached, flushed;
+	uint64_t nrequests, nflushes;
+	bool first;
+} full_model_t;
+
+static full_model_t
+full_model(const tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	full_model_t m = {.cap = t->ncached_max[pc],
+	                  .limit = t->ncached_max[pc],
+	                  .cached = tcache_ncached(t, ind),
+	                  .nrequests = tcache_nrequests(t, ind),
+	                  .first = true};
+	return m;
+}
+
+/* Frees p into bin ind of t and checks the bin against the model. */
+static void
+free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
+	if (m->cached == m->limit) {
+		m->nflushes++;
+		if (m->first || (m->limit == m->cap && m->flushed + m->limit <= m->nrequests)) {
+			/* Keeps its newer half. */
+			m->first = false;
+			m->cached = m->cap / 2;
+			m->flushed += m->cap - m->cap / 2;
+		} else {
+			/* A consumer's: everything back, the limit halves. */
+			m->cached = 0;
+			m->limit = m->limit / 2 > m->cap / 8 ? m->limit / 2 : m->cap / 8;
+		}
+	}
+	cache_free(t, p, ind);
+	m->cached++;
+	unsigned pc = tcache_pc(ind);
+	assert_int_equal(tcache_ncached(t, ind), m->cached);
+	assert_int_equal(t->empty[pc] - t->full[pc], m->limit);
+	/* The newest object is on top. */
+	assert_ptr_equal(*t->head[pc], p);
+}
+
 /*
  * A bin that only takes frees (a consumer thread) gives everything back
  * each time it reaches its limit and halves the limit, down to an eighth
@@ -754,31 +799,16 @@ test_free_only(void **state) {
 		objs[i] = arena_malloc_small(arena0, ind, false);
 		assert_non_null(objs[i]);
 	}
-	/* The expected limit and object count after each free. */
-	unsigned limit = cap;
-	unsigned cached = 0;
-	bool first = true;
+	full_model_t m = full_model(t, ind);
+	assert_int_equal(m.cached, 0);
+	assert_int_equal(m.nrequests, 0);
 	for (unsigned i = 0; i < n; i++) {
-		if (cached == limit) {
-			if (first) {
-				cached = cap / 2;
-				first = false;
-			} else {
-				cached = 0;
-				limit = limit / 2 > cap / 8 ? limit / 2 : cap / 8;
-			}
-		}
-		cache_free(t, objs[i], ind);
-		cached++;
-		assert_int_equal(tcache_ncached(t, ind), cached);
-		assert_int_equal(t->empty[pc] - t->full[pc], limit);
-		/* The newest object is on top. */
-		assert_ptr_equal(*t->head[pc], objs[i]);
+		free_modelled(t, ind, objs[i], &m);
 	}
-	assert_int_equal(limit, cap / 8);
+	assert_int_equal(m.limit, cap / 8);
 	if (config_stats) {
 		/* Everything not cached went back to the arena. */
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + cached);
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + m.cached);
 	}
 	/* Allocating empties the bin; the fill that follows restores the
 	 * whole stack. */
@@ -812,64 +842,42 @@ static void
 test_free_burst(void **state) {
 	(void)state;
 	skip_without_tcache();
+	/* n of its own objects, then n the cache never handed out. */
 	szind_t ind = small_class(64);
+	unsigned n = 4 * tcache_cap_max(ind);
+	enum { OBJS_MAX = 8 * 200 }; /* the largest full capacity is 200 */
+	static void *objs[OBJS_MAX];
+	assert_true(2 * n <= OBJS_MAX);
 	tcache_t *t = cache_new(arena0);
-	unsigned pc = tcache_pc(ind);
-	unsigned cap = t->ncached_max[pc];
+	unsigned cap = t->ncached_max[tcache_pc(ind)];
 	assert_true(cap >= 16);
-	unsigned n = 4 * cap;
-	void **objs = calloc(2 * n, sizeof(void *));
-	assert_non_null(objs);
 	bin_stats_t s0 = bin_stats(arena0, ind);
 	for (unsigned i = 0; i < n; i++) {
 		objs[i] = cache_alloc(t, arena0, ind);
 		assert_non_null(objs[i]);
 	}
-	/* Then objects the cache never handed out. */
 	for (unsigned i = n; i < 2 * n; i++) {
 		objs[i] = arena_malloc_small(arena0, ind, false);
 		assert_non_null(objs[i]);
 	}
-	uint64_t nrequests = tcache_nrequests(t, ind);
-	assert_int_equal(nrequests, n);
-	/* The expected limit and object count after each free, and the
-	 * objects flushed on a full stack since the last allocation. */
-	unsigned limit = cap;
-	unsigned cached = tcache_ncached(t, ind);
-	unsigned flushed = 0;
-	bool first = true;
-	uint64_t nflushes = 0;
+	full_model_t m = full_model(t, ind);
+	assert_int_equal(m.nrequests, n);
 	for (unsigned i = 0; i < 2 * n; i++) {
-		if (cached == limit) {
-			nflushes++;
-			if (first || (limit == cap && flushed + limit <= nrequests)) {
-				first = false;
-				cached = cap / 2;
-				flushed += cap - cap / 2;
-			} else {
-				cached = 0;
-				limit = limit / 2 > cap / 8 ? limit / 2 : cap / 8;
-			}
-		}
-		cache_free(t, objs[i], ind);
-		cached++;
-		assert_int_equal(tcache_ncached(t, ind), cached);
-		assert_int_equal(t->empty[pc] - t->full[pc], limit);
+		free_modelled(t, ind, objs[i], &m);
 		if (i < n - cap) {
 			/* Its own objects: the whole stack all along. */
-			assert_int_equal(limit, cap);
+			assert_int_equal(m.limit, cap);
 		}
 	}
 	/* A consumer at the end. */
-	assert_int_equal(limit, cap / 8);
+	assert_int_equal(m.limit, cap / 8);
 	if (config_stats) {
 		bin_stats_t s1 = bin_stats(arena0, ind);
-		assert_int_equal(s1.nflushes, s0.nflushes + nflushes);
+		assert_int_equal(s1.nflushes, s0.nflushes + m.nflushes);
 		/* All 2n went back but what the bin holds. */
-		assert_int_equal(s1.curregs, s0.curregs + cached);
+		assert_int_equal(s1.curregs, s0.curregs + m.cached);
 	}
 	tcache_flush(t);
-	free(objs);
 	cache_delete(t);
 }
 
