@@ -351,7 +351,7 @@ burst_thread(void *arg) {
 	print_message("# a new thread's burst, %u blocks of 4096 bytes: %llu fills\n",
 	              BURST_N / BURST_EVERY, (unsigned long long)fills);
 	/* A few fills of one, then batches of half the stack (4 to 10
-	 * objects): about 40 fills, where fills of one all along made 300. */
+	 * objects): about 45 fills, where fills of one all along made 300. */
 	assert_true(fills <= BURST_N / BURST_EVERY / 4);
 	for (unsigned i = 0; i < BURST_N; i++) {
 		free(p[i]);

@@ -66,7 +66,7 @@ typedef struct arena_s arena_t;
  * thread that just started and uses the class often). lg_fill_div is
  * TCACHE_LG_FILL_ONE or more while the bin fills one object at a time. */
 #define TCACHE_FILL_ONE_BUSY 64
-#define TCACHE_FILL_ONE_RUN  8
+#define TCACHE_FILL_ONE_RUN  16
 #define TCACHE_LG_FILL_ONE   15
 
 /*
