@@ -448,20 +448,35 @@ arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
 
 ssize_t opt_lg_dirty_bound = -1;
 
+/* The dirty pages the high-water bound leaves alone, as a share of the
+ * active ones: 1 / 2^HIGH_WATER_KEEP_LG (and never less than a chunk's
+ * worth). See arena_grow_high_water. */
+#define HIGH_WATER_KEEP_LG 4
+
 /* Under a->lock: the high-water bound (arena.h, arena_grow_bound). Growth
- * that cannot be traded (a chunk's worth of dirty pages or fewer) raises
- * the mark at once; otherwise the footprint may run past the mark by less
- * than a chunk's worth before a trade, so that trades come a chunk's worth
- * at a time. */
+ * that cannot be traded (dirty pages within the kept share) raises the
+ * mark at once; otherwise the footprint may run past the mark by less than
+ * a chunk's worth before a trade, so that trades come a chunk's worth at a
+ * time. */
 static void
 arena_grow_high_water(arena_t *a, size_t npages, bool cached) {
 	size_t ndirty = arena_ndirty_total(a);
-	size_t after = a->nactive + a->nactive_huge + ndirty + npages;
+	size_t active = a->nactive + a->nactive_huge;
+	size_t after = active + ndirty + npages;
 	if (after <= a->footprint_max) {
 		return;
 	}
-	/* Keep a chunk's worth: small programs do not trade page by page. */
-	size_t can = ndirty > CHUNK_NPAGES ? ndirty - CHUNK_NPAGES : 0;
+	/* Keep a chunk's worth, so that small programs do not trade page by
+	 * page, and a sixteenth of the active pages: dirty pages that few
+	 * next to the memory in use are holes among it (a heap fragmented
+	 * by frees, refilled in other sizes), which later requests fill
+	 * again; purging them only makes those requests fault them in anew
+	 * (doc/design.md, "What the high-water bound keeps"). */
+	size_t keep = active >> HIGH_WATER_KEEP_LG;
+	if (keep < CHUNK_NPAGES) {
+		keep = CHUNK_NPAGES;
+	}
+	size_t can = ndirty > keep ? ndirty - keep : 0;
 	if (can == 0) {
 		a->footprint_max = after;
 		return;

@@ -24,6 +24,16 @@
  *             own freed runs back, nothing purged (the arena is not past
  *             its peak)
  *
+ * and, in a second arena, what the bound keeps (doc/design.md, "What the
+ * high-water bound keeps"):
+ *
+ *   holes     6C objects of 4 pages, written; every twentieth freed: 1.2C
+ *             dirty pages, more than a chunk's worth but less than a
+ *             sixteenth of the active pages
+ *   regrow    3C/8 objects of 8 pages past the peak: nothing purged, every
+ *             hole page still resident (mincore), and a 4-page object then
+ *             takes a hole
+ *
  * Skipped without statistics, under the fill options (the quarantine
  * keeps freed blocks), purge:ratio (its rule purges the holes as they are
  * made) and lg_dirty_bound >= 0 (the other bound). Under
@@ -61,9 +71,11 @@ opt_is(const char *name, const char *value) {
 	return mallctl(name, &v, &len, NULL, 0) == 0 && strcmp(v, value) == 0;
 }
 
-static void
-test_high_water(void **state) {
-	(void)state;
+/* Skips the test where the bound under test is not the one in force (see
+ * the top); otherwise reads the sizes and makes an arena of the test's
+ * own, with the longest decay time there is. Returns the arena. */
+static unsigned
+arena_for_test(void) {
 	if (!test_stats_enabled()) {
 		print_message("# built without statistics: skipped\n");
 		skip();
@@ -75,7 +87,6 @@ test_high_water(void **state) {
 		print_message("# fill options, purge:ratio or lg_dirty_bound set: skipped\n");
 		skip();
 	}
-	bool lazy = opt_is("opt.purge_madvise", "free");
 	size_t lg_chunk = 0;
 	len = sizeof(lg_chunk);
 	assert_int_equal(mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0), 0);
@@ -91,23 +102,67 @@ test_high_water(void **state) {
 	ssize_t decay = INT32_MAX;
 	snprintf(name, sizeof(name), "arena.%u.decay_time", a);
 	assert_int_equal(mallctl(name, NULL, NULL, &decay, sizeof(decay)), 0);
+	return a;
+}
+
+/* n blocks of `size` bytes from the arena of `flags`, each written with
+ * `byte`; the array is the caller's to free. */
+static char **
+blocks_made(size_t n, size_t size, int flags, int byte) {
+	char **b = calloc(n, sizeof(*b));
+	assert_non_null(b);
+	for (size_t i = 0; i < n; i++) {
+		b[i] = mallocx(size, flags);
+		assert_non_null(b[i]);
+		memset(b[i], byte, size);
+	}
+	return b;
+}
+
+/* Frees the blocks whose index is a multiple of `stride` (holes: true), or
+ * the others (holes: false). */
+static void
+blocks_freed(char **b, size_t n, size_t stride, bool holes) {
+	for (size_t i = 0; i < n; i++) {
+		if ((i % stride == 0) == holes) {
+			dallocx(b[i], MALLOCX_TCACHE_NONE);
+		}
+	}
+}
+
+/* Resident kernel pages of the holes (every stride-th block, freed). */
+static size_t
+holes_resident(char **b, size_t n, size_t stride, size_t size) {
+	size_t res = 0;
+	for (size_t i = 0; i < n; i += stride) {
+		res += test_resident_pages("high_water", b[i], size);
+	}
+	return res;
+}
+
+/* Whether p is the address of a hole (every stride-th block, freed). */
+static bool
+is_hole(char **b, size_t n, size_t stride, const void *p) {
+	for (size_t i = 0; i < n; i += stride) {
+		if (p == b[i]) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+test_high_water(void **state) {
+	(void)state;
+	unsigned a = arena_for_test();
+	bool lazy = opt_is("opt.purge_madvise", "free");
 	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
 
 	/* grow */
 	size_t small = 4 * page, big = 8 * page;
 	size_t nsmall = 2 * chunk_pages, nbig = 3 * chunk_pages / 8;
-	char **objs = calloc(nsmall, sizeof(*objs));
-	char **bigs = calloc(nbig, sizeof(*bigs));
-	assert_non_null(objs);
-	assert_non_null(bigs);
-	for (size_t i = 0; i < nsmall; i++) {
-		objs[i] = mallocx(small, flags);
-		assert_non_null(objs[i]);
-		memset(objs[i], 0x5a, small);
-	}
-	for (size_t i = 0; i < nsmall; i += 2) {
-		dallocx(objs[i], MALLOCX_TCACHE_NONE);
-	}
+	char **objs = blocks_made(nsmall, small, flags, 0x5a);
+	blocks_freed(objs, nsmall, 2, true);
 	size_t holes = nsmall / 2 * 4;
 	size_t dirty = test_stats_arena("high_water", a, "pdirty");
 	CHECK(dirty == holes, "pdirty %zu, holes %zu", dirty, holes);
@@ -115,11 +170,7 @@ test_high_water(void **state) {
 	size_t purged = test_stats_arena("high_water", a, "purged");
 
 	/* regrow */
-	for (size_t i = 0; i < nbig; i++) {
-		bigs[i] = mallocx(big, flags);
-		assert_non_null(bigs[i]);
-		memset(bigs[i], 0xa5, big);
-	}
+	char **bigs = blocks_made(nbig, big, flags, 0xa5);
 	size_t now = test_stats_arena("high_water", a, "pdirty");
 	size_t traded = test_stats_arena("high_water", a, "purged") - purged;
 	CHECK(traded >= 2 * chunk_pages && dirty - now == traded,
@@ -130,10 +181,7 @@ test_high_water(void **state) {
 	CHECK(footprint < peak + chunk_pages, "active + dirty %zu pages, peak %zu", footprint,
 	      peak);
 	if (!lazy) {
-		size_t res = 0;
-		for (size_t i = 0; i < nsmall; i += 2) {
-			res += test_resident_pages("high_water", objs[i], small);
-		}
+		size_t res = holes_resident(objs, nsmall, 2, small);
 		CHECK(res * kpage <= (holes - traded) * page, "%zu hole pages resident, %zu dirty",
 		      res * kpage / page, holes - traded);
 	}
@@ -141,35 +189,62 @@ test_high_water(void **state) {
 	/* reuse */
 	char *p = mallocx(small, flags);
 	assert_non_null(p);
-	bool was_hole = false;
-	for (size_t i = 0; i < nsmall; i += 2) {
-		was_hole = was_hole || p == objs[i];
-	}
-	CHECK(was_hole, "%p is not a freed block's address", (void *)p);
+	CHECK(is_hole(objs, nsmall, 2, p), "%p is not a freed block's address", (void *)p);
 	CHECK(test_stats_arena("high_water", a, "pdirty") == now - 4, "pdirty %zu, was %zu",
 	      test_stats_arena("high_water", a, "pdirty"), now);
 	CHECK(test_stats_arena("high_water", a, "purged") - purged == traded, "purged on reuse");
 	dallocx(p, MALLOCX_TCACHE_NONE);
 
 	/* again */
-	for (size_t i = 0; i < nbig; i++) {
-		dallocx(bigs[i], MALLOCX_TCACHE_NONE);
-	}
-	for (size_t i = 0; i < nbig; i++) {
-		bigs[i] = mallocx(big, flags);
-		assert_non_null(bigs[i]);
-		memset(bigs[i], 0xa5, big);
-	}
+	blocks_freed(bigs, nbig, 1, true);
+	free(bigs);
+	bigs = blocks_made(nbig, big, flags, 0xa5);
 	CHECK(test_stats_arena("high_water", a, "purged") - purged == traded,
 	      "purged %zu more pages on reuse",
 	      test_stats_arena("high_water", a, "purged") - purged - traded);
 
-	for (size_t i = 0; i < nbig; i++) {
-		dallocx(bigs[i], MALLOCX_TCACHE_NONE);
-	}
-	for (size_t i = 1; i < nsmall; i += 2) {
-		dallocx(objs[i], MALLOCX_TCACHE_NONE);
-	}
+	blocks_freed(bigs, nbig, 1, true);
+	blocks_freed(objs, nsmall, 2, false);
+	free(objs);
+	free(bigs);
+}
+
+static void
+test_high_water_keeps_holes(void **state) {
+	(void)state;
+	unsigned a = arena_for_test();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+
+	/* holes */
+	size_t small = 4 * page, big = 8 * page;
+	size_t nsmall = 6 * chunk_pages, nbig = 3 * chunk_pages / 8;
+	char **objs = blocks_made(nsmall, small, flags, 0x5a);
+	blocks_freed(objs, nsmall, 20, true);
+	size_t holes = (nsmall + 19) / 20 * 4;
+	size_t dirty = test_stats_arena("high_water", a, "pdirty");
+	size_t active = test_stats_arena("high_water", a, "pactive");
+	CHECK(dirty == holes, "pdirty %zu, holes %zu", dirty, holes);
+	CHECK(dirty > chunk_pages && dirty <= active / 16,
+	      "pdirty %zu, not between a chunk's pages (%zu) and active / 16 (%zu)", dirty,
+	      chunk_pages, active / 16);
+	size_t purged = test_stats_arena("high_water", a, "purged");
+
+	/* regrow */
+	char **bigs = blocks_made(nbig, big, flags, 0xa5);
+	CHECK(test_stats_arena("high_water", a, "purged") == purged, "purged %zu pages",
+	      test_stats_arena("high_water", a, "purged") - purged);
+	CHECK(test_stats_arena("high_water", a, "pdirty") == dirty, "pdirty %zu -> %zu", dirty,
+	      test_stats_arena("high_water", a, "pdirty"));
+	size_t res = holes_resident(objs, nsmall, 20, small);
+	CHECK(res * kpage == holes * page, "%zu of %zu hole pages resident", res * kpage / page,
+	      holes);
+	char *p = mallocx(small, flags);
+	assert_non_null(p);
+	CHECK(is_hole(objs, nsmall, 20, p), "%p is not a freed block's address", (void *)p);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+
+	blocks_freed(bigs, nbig, 1, true);
+	blocks_freed(objs, nsmall, 20, false);
 	free(objs);
 	free(bigs);
 }
@@ -178,6 +253,7 @@ int
 main(void) {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_high_water),
+	    cmocka_unit_test(test_high_water_keeps_holes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,9 @@
  * while it grows by less than a chunk's worth, and past that purges a
  * chunk's worth of old dirty pages per chunk's worth of growth, so that its
  * footprint stays within a chunk of the mark, never keeping less than a
- * chunk's worth dirty; once below its mark it grows without trading. With
+ * chunk's worth dirty; once below its mark it grows without trading; and
+ * holes that add up to less than a sixteenth of the active pages (a heap
+ * fragmented by a few frees) are kept while it grows past its mark. With
  * lg_dirty_bound set it purges as many old dirty pages as each new object
  * faults in, never going below the bound; requests that freed runs do fit
  * take them without any purge; a huge allocation that no cached span fits
@@ -197,6 +199,48 @@ test_high_water_below_mark(void **state) {
 	assert_int_equal(dirty_pages(a), dirty);
 }
 
+/* Holes of 1.2 chunks' worth among 24 chunks' worth of objects (every
+ * twentieth freed): more than the chunk's worth the bound always keeps,
+ * less than the sixteenth of the active pages it keeps as well. Growing
+ * three chunks' worth past the mark purges none of them; the mark
+ * follows the growth. */
+static void
+test_high_water_keeps_holes(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a = arena_extend();
+	assert_non_null(a);
+	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
+	szind_t ind = sz_size2index(OBJ_SIZE);
+	size_t obj_pages = OBJ_SIZE >> LG_PAGE;
+	size_t n = 6 * CHUNK_NPAGES;
+	void **many = malloc(n * sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i < n; i++) {
+		many[i] = arena_malloc_large(a, ind, PAGE, false);
+		assert_non_null(many[i]);
+	}
+	arena_purge_all(a);
+	for (size_t i = 0; i < n; i += 20) {
+		arena_dalloc_large(many[i], ind);
+	}
+	size_t dirty = dirty_pages(a);
+	assert_int_equal(dirty, (n + 19) / 20 * obj_pages);
+	assert_true(dirty > CHUNK_NPAGES);
+	assert_true(dirty <= a->nactive / 16);
+	size_t mark = footprint(a);
+	/* Three chunks' worth of eight-page objects, which no hole fits. */
+	size_t big_pages = BIG_SIZE >> LG_PAGE;
+	for (size_t i = 0; i < 3 * CHUNK_NPAGES / big_pages; i++) {
+		assert_non_null(arena_malloc_large(a, sz_size2index(BIG_SIZE), PAGE, false));
+	}
+	assert_int_equal(dirty_pages(a), dirty);
+	assert_true(footprint(a) >= mark + 3 * CHUNK_NPAGES - big_pages);
+	assert_true(a->footprint_max + CHUNK_NPAGES >= footprint(a));
+	check_hole_taken(a, dirty);
+	free(many);
+}
+
 static void
 test_on_trades(void **state) {
 	(void)state;
@@ -272,6 +316,7 @@ main(void) {
 	    cmocka_unit_test_teardown(test_high_water_within_chunk, teardown),
 	    cmocka_unit_test_teardown(test_high_water_trades, teardown),
 	    cmocka_unit_test_teardown(test_high_water_below_mark, teardown),
+	    cmocka_unit_test_teardown(test_high_water_keeps_holes, teardown),
 	    cmocka_unit_test_teardown(test_on_trades, teardown),
 	    cmocka_unit_test_teardown(test_floor, teardown),
 	    cmocka_unit_test_teardown(test_huge_trades, teardown),

@@ -950,12 +950,14 @@ void arena_maybe_purge(arena_t *arena);
  * By default (opt.lg_dirty_bound -1) the high-water bound: the arena's
  * footprint (active pages, page runs and huge, plus dirty ones) may grow
  * past its highest value so far only while it holds at most a chunk's worth
- * of dirty pages. Growth past it is traded, in steps of a chunk's worth, for
- * purging as many of the oldest dirty pages (cached spans split to what is
- * traded, then the runs of the least recently dirtied chunks): memory freed
- * and not reused cannot add to the resident set's peak, while memory that
- * requests fit is still reused without a purge, and a program that stays
- * below its peak is left to decay.
+ * of dirty pages, or at most a sixteenth of its active pages (holes among
+ * the memory in use, which later requests fill again: doc/design.md, "What
+ * the high-water bound keeps"). Growth past it is traded, in steps of a
+ * chunk's worth, for purging as many of the oldest dirty pages (cached
+ * spans split to what is traded, then the runs of the least recently
+ * dirtied chunks): memory freed and not reused cannot add to the resident
+ * set's peak, while memory that requests fit is still reused without a
+ * purge, and a program that stays below its peak is left to decay.
  *
  * opt.lg_dirty_bound >= 0 replaces it with a bound relative to the active
  * pages: if the arena holds more dirty pages than its active pages >>
