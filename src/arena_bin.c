@@ -19,6 +19,8 @@ bin_info_t bin_infos[SZ_NSMALL];
 
 static void bin_unlock(arena_t *a, bin_t *bin);
 static void bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p);
+static unsigned bin_remote_walk(const arena_t *a, const bin_t *bin, void **out, unsigned max,
+                                void **p);
 
 /* Regions a fill takes off its bin's remote list before its lock, at most:
  * a thread cache hands over up to 100 at a time. */
@@ -259,17 +261,29 @@ arena_bin_fill(arena_t *a, szind_t binind, void **ptrs, unsigned n) {
 	arena_validate_maybe(a, false);
 	bin_t *bin = &a->bins[binind];
 	const bin_info_t *info = &bin_infos[binind];
-	unsigned got = 0;
 	arena_note_alloc(a);
-	/* Regions handed over by other arenas' threads: their links are
-	 * read (one cache miss each, in another CPU's cache) before the lock
-	 * is taken, so the lock is held only to free them. */
-	void *taken[BIN_TAKE_MAX];
+	/* Regions handed over by other threads (bin_t.remote): the first n
+	 * go to the cache as they are, still marked in use in their runs'
+	 * bitmaps (which is what a cached region is), so neither the free
+	 * into the run nor the allocation out of it is paid for them. The
+	 * links are read (one cache miss each, in another CPU's cache)
+	 * before the lock is taken, and so are those of up to BIN_TAKE_MAX
+	 * more, which the lock is held only to free. */
 	void *rest;
-	unsigned ntaken = arena_bin_remote_take(a, bin, taken, BIN_TAKE_MAX, &rest);
+	unsigned got = arena_bin_remote_take(a, bin, ptrs, n, &rest);
+	void *taken[BIN_TAKE_MAX];
+	unsigned ntaken = 0;
+	if (rest != NULL) {
+		ntaken = bin_remote_walk(a, bin, taken, BIN_TAKE_MAX, &rest);
+	}
 	mutex_lock(&bin->lock);
-	if (ntaken != 0) {
+	if (got != 0 || ntaken != 0) {
 		bin_remote_free(a, bin, taken, ntaken, rest);
+	}
+	if (config_stats) {
+		/* A region taken as it is counts as freed and allocated again. */
+		bin->stats.ndalloc += got;
+		bin->stats.curregs -= got;
 	}
 	arena_bin_remote_drain(a, bin);
 	while (got < n) {
@@ -442,10 +456,12 @@ bin_dalloc_batch(arena_t *a, bin_t *bin, szind_t binind, void **ptrs, unsigned n
  * A thread flushing its cache into a bin whose lock someone else holds (the
  * threads allocating from that arena fill from it, other threads flush
  * into it) does not wait: it links its regions into a chain through their
- * second words (bin_remote_link) and pushes the chain with one
+ * second words (bin_remote_word) and pushes the chain with one
  * compare-and-swap. Whoever holds the lock next frees the whole list into
- * the runs, in one pass and under the lock it holds anyway. So a free never sleeps on a lock and
- * the owner pays for remote frees in batches, on its slow path. */
+ * the runs, in one pass and under the lock it holds anyway; a fill first
+ * hands the regions at the head of the list to its cache as they are. So
+ * a free never sleeps on a lock and the owner pays for remote frees in
+ * batches, on its slow path. */
 
 /* Where a region on a remote list holds the link: its second word, so the
  * thread-cache key in its first word stays and a double free of the region
@@ -456,21 +472,47 @@ bin_remote_word(const bin_t *bin, const arena_t *a) {
 	return bin_infos[bin - a->bins].reg_size >= 2 * sizeof(void *);
 }
 
-static void **
-bin_remote_link(void *region, const bin_t *bin, const arena_t *a) {
-	return (void **)region + bin_remote_word(bin, a);
-}
-
 /* Regions of a remote chain freed per batch: their links are read first
  * (freeing may give a run's pages back). */
 #define BIN_CHAIN_BATCH 64
 
+/* What a region's link is set to once a walk has read it: no region's
+ * address (regions are at least 8-byte aligned), and not NULL. */
+#define BIN_REMOTE_WALKED ((void *)(uintptr_t)1)
+
+/*
+ * Copies up to max regions of the chain at *p (taken off bin's remote
+ * list) to out[] and returns how many; *p becomes the chain of the others.
+ * Each region's link is overwritten with BIN_REMOTE_WALKED as it is read:
+ * a region pushed twice (a double free) makes the chain come back to it,
+ * and then the link read is the mark, reported before the region could be
+ * handed out twice (arena_bin_fill gives regions to a cache without
+ * their bitmap, which would catch it) or the walk could loop. A chain is
+ * walked only once, so a link written by a push is never the mark.
+ */
+static unsigned
+bin_remote_walk(const arena_t *a, const bin_t *bin, void **out, unsigned max, void **p) {
+	size_t word = bin_remote_word(bin, a);
+	void *q = *p;
+	unsigned n = 0;
+	while (q != NULL && n < max) {
+		void **link = (void **)q + word;
+		out[n++] = q;
+		q = *link;
+		if (unlikely(q == BIN_REMOTE_WALKED)) {
+			arena_report_bad_free(out[n - 1], "double free");
+		}
+		*link = BIN_REMOTE_WALKED;
+	}
+	*p = q;
+	return n;
+}
+
 /* Under bin->lock: frees the n regions at taken[] and then the chain at
- * p, all taken off bin's remote list, into their runs. A region pushed
- * twice (a double free) is caught by bin_dalloc_batch's bitmap test the
- * second time, before the chain could loop: a loop of up to
- * BIN_CHAIN_BATCH regions repeats within one batch, a longer one reaches
- * a region freed by an earlier batch. */
+ * p, all taken off bin's remote list, into their runs, and folds the
+ * pushes' counters into the stats. A region pushed twice (a double free)
+ * is caught by bin_remote_walk's mark, or by bin_dalloc_batch's bitmap
+ * test, before the chain could loop. */
 static void
 bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p) {
 	szind_t binind = (szind_t)(bin - a->bins);
@@ -481,11 +523,7 @@ bin_remote_free(arena_t *a, bin_t *bin, void **taken, unsigned n, void *p) {
 	}
 	while (p != NULL) {
 		void *chain[BIN_CHAIN_BATCH];
-		unsigned m = 0;
-		do {
-			chain[m++] = p;
-			p = *bin_remote_link(p, bin, a);
-		} while (p != NULL && m < BIN_CHAIN_BATCH);
+		unsigned m = bin_remote_walk(a, bin, chain, BIN_CHAIN_BATCH, &p);
 		unsigned left = bin_dalloc_batch(a, bin, binind, chain, m);
 		assert_internal(left == 0);
 		(void)left;
@@ -509,18 +547,12 @@ arena_bin_remote_drain(arena_t *a, bin_t *bin) {
 unsigned
 arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max, void **rest) {
 	*rest = NULL;
-	if (__atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
+	if (max == 0 || __atomic_load_n(&bin->remote, __ATOMIC_RELAXED) == NULL) {
 		return 0;
 	}
 	/* NULL when another thread took the list since the load. */
-	void *p = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
-	unsigned n = 0;
-	while (p != NULL && n < max) {
-		taken[n++] = p;
-		p = *bin_remote_link(p, bin, a);
-	}
-	*rest = p;
-	return n;
+	*rest = __atomic_exchange_n(&bin->remote, NULL, __ATOMIC_ACQUIRE);
+	return bin_remote_walk(a, bin, taken, max, rest);
 }
 
 unsigned

@@ -8,7 +8,8 @@
  * at once after a write of true and gone (joined) after a write of false,
  * wake-ups counted, lookups by MIB, and purging actually done by threads
  * started through the mallctl while the program makes no allocator call
- * (32 MiB freed with arena decay times of 1 s, RSS from /proc/self/statm).
+ * (32 MiB freed with arena decay times of 1 s, RSS less the pages marked
+ * MADV_FREE, test_rss.h).
  *
  * liballoc-specific: skipped (exit 77) when the process allocator does not
  * export mallctl.
@@ -16,7 +17,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +31,7 @@
 
 #include "alloc.h"
 #include "test_skip.h"
+#include "test_rss.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -189,20 +190,6 @@ test_start_stop(void **state) {
 	}
 }
 
-static size_t
-rss_bytes(void) {
-	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	unsigned long size, res;
-	assert_int_equal(sscanf(buf, "%lu %lu", &size, &res), 2);
-	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static double
 now_s(void) {
 	struct timespec ts;
@@ -237,7 +224,8 @@ test_purges_while_idle(void **state) {
 	bg_set(true);
 	enum { NBLOCKS = 16 };
 	void *blocks[NBLOCKS];
-	size_t base = rss_bytes();
+	size_t base = test_rss_held();
+	assert_true(base > 0);
 	for (int i = 0; i < NBLOCKS; i++) {
 		/* Large and huge blocks: 32 MiB in all. */
 		size_t size = i % 2 ? 3 * MiB : 1 * MiB;
@@ -245,17 +233,17 @@ test_purges_while_idle(void **state) {
 		assert_non_null(blocks[i]);
 		memset(blocks[i], 0x3c, size);
 	}
-	size_t full = rss_bytes();
+	size_t full = test_rss_held();
 	for (int i = 0; i < NBLOCKS; i++) {
 		free(blocks[i]);
 	}
 	double t0 = now_s();
 	/* From here to the end of the loop: no allocator call. */
-	size_t rss = rss_bytes();
+	size_t rss = test_rss_held();
 	double t = 0;
 	while (rss > base + 8 * MiB && (t = now_s() - t0) < 2.5) {
 		sleep_ms(10);
-		rss = rss_bytes();
+		rss = test_rss_held();
 	}
 	print_message("  RSS %.1f MiB over the start with 32 MiB live, %.1f MiB %.2f s after the "
 	              "frees\n",

@@ -14,8 +14,9 @@
  * with their contents checked, then expects num_threads >= 1 (re-created
  * lazily). Three of the children also check that background purging works
  * there: they touch and free 48 MiB and, making no allocator call, wait
- * for RSS (/proc/self/statm) to fall at least 40 MiB below its peak, within
- * 3 s. A child that hangs is killed by its own alarm (10 s) and reported.
+ * for RSS (less the pages marked MADV_FREE, test_rss.h) to fall at least
+ * 40 MiB below its peak, within 3 s. A child that hangs is killed by its
+ * own alarm (10 s) and reported.
  *
  * The parent checks after every fork that its background thread still runs,
  * and at the end, with the churning threads stopped, that it still purges
@@ -26,7 +27,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,6 +41,7 @@
 #include "alloc.h"
 #include "test_rng.h"
 #include "test_stats.h"
+#include "test_rss.h"
 
 const char *malloc_conf = "background_thread:true,decay_time:1";
 
@@ -152,23 +153,6 @@ num_runs(void) {
 	return v;
 }
 
-static size_t
-rss_bytes(void) {
-	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0) {
-		close(fd);
-	}
-	if (n <= 0) {
-		return 0;
-	}
-	buf[n] = '\0';
-	char *end;
-	strtoul(buf, &end, 10);
-	return (size_t)strtoul(end, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /*
  * Allocates and touches 48 MiB of large and huge blocks, frees them and
  * waits, with no allocator call, for RSS to fall at least 40 MiB below the
@@ -189,13 +173,13 @@ purge_check(size_t *fell) {
 		}
 		memset(blocks[i], 0x77, size);
 	}
-	size_t peak = rss_bytes();
+	size_t peak = test_rss_held();
 	for (int i = 0; i < N; i++) {
 		free(blocks[i]);
 	}
 	double t0 = now_s();
 	for (;;) {
-		size_t rss = rss_bytes();
+		size_t rss = test_rss_held();
 		double t = now_s() - t0;
 		*fell = peak > rss ? peak - rss : 0;
 		if (*fell >= 40 * MiB) {

@@ -12,8 +12,14 @@
  *     read, a fill, a flush) frees them all, with the flushes' counters,
  *     and the arena's metadata walks clean;
  *   - a region pushed twice (a double free) is reported when drained
- *     (by a flush, or by a fill, which takes the list before its lock)
- *     instead of making the list loop;
+ *     (by a flush, or by a fill, which takes the list before its lock),
+ *     in the 8-byte class too and when the list comes back to it after
+ *     the regions a fill hands out or among them, instead of making the
+ *     list loop or a region go to a cache twice;
+ *   - a fill hands the regions at the head of the list out as they are
+ *     (in list order, still in use in their runs), up to what it was
+ *     asked for, frees the rest into the runs, and counts them (freed
+ *     and allocated again);
  *   - a hand-over (arena_bin_hand_over, a thread cache flushing objects
  *     of another arena) pushes the owner's regions without the lock even
  *     when it is free, leaves the other arena's in front, and a drain of
@@ -169,12 +175,13 @@ test_fill_drains(void **state) {
 	assert_null(arena_validate(test_arena0));
 }
 
-/* Pushes one region twice; the drain of a flush (by_fill false) or a fill,
- * which takes the list before its lock (arena_bin_remote_take), must
- * report it. */
+/* Pushes one region twice; the drain of a flush (by_fill 0) or a fill,
+ * which takes the list before its lock (arena_bin_remote_take) and hands
+ * its first regions out as they are, must report it; by_fill 2 does the
+ * latter in the 8-byte class, whose link is the region's only word. */
 static void
 push_region_twice(int by_fill) {
-	szind_t ind = test_bins_class(96);
+	szind_t ind = test_bins_class(by_fill == 2 ? 8 : 96);
 	void *p[2];
 	if (arena_bin_fill(test_arena0, ind, p, 2) != 2) {
 		_exit(3);
@@ -194,11 +201,98 @@ push_region_twice(int by_fill) {
 	}
 }
 
+/* A region pushed twice with nine others between the two pushes: the
+ * list comes back to it after ten regions. A fill of n takes the first n
+ * as they are and frees the rest into the runs; with n 4 the second visit
+ * is in the rest, with n 16 among the regions it would hand out. Both
+ * report it before anything is handed out twice. */
+static void
+push_region_around(int n) {
+	szind_t ind = test_bins_class(64);
+	void *p[10];
+	if (arena_bin_fill(test_arena0, ind, p, 10) != 10) {
+		_exit(3);
+	}
+	bin_t *bin = &test_arena0->bins[ind];
+	mutex_lock(&bin->lock);
+	arena_bin_flush(p, 1, ind, 0);
+	arena_bin_flush(p + 1, 9, ind, 0);
+	arena_bin_flush(p, 1, ind, 0);
+	mutex_unlock(&bin->lock);
+	void *q[16];
+	arena_bin_fill(test_arena0, ind, q, (unsigned)n);
+}
+
 static void
 test_double_push_reported(void **state) {
 	(void)state;
 	test_bins_child_aborts(push_region_twice, 0);
 	test_bins_child_aborts(push_region_twice, 1);
+	test_bins_child_aborts(push_region_twice, 2);
+	test_bins_child_aborts(push_region_around, 4);
+	test_bins_child_aborts(push_region_around, 16);
+}
+
+/* A fill hands the regions at the head of the remote list out as they are
+ * (still in use in their runs: what a cached region is), up to what it
+ * was asked for, and frees the others into their runs; the counters count
+ * a region taken as it is as freed and allocated again. */
+static void
+test_fill_takes_as_they_are(void **state) {
+	(void)state;
+	enum { N = 24 };
+	szind_t ind = test_bins_class(112);
+	bin_t *bin = &test_arena0->bins[ind];
+	void *ptrs[N];
+	assert_int_equal(arena_bin_fill(test_arena0, ind, ptrs, N), N);
+	if (config_fill && fill_slow_paths) {
+		/* No remote lists in those builds (arena.h). */
+		assert_int_equal(arena_bin_flush(ptrs, N, ind, 0), 0);
+		return;
+	}
+	arena_stats_snapshot_t *before = stats_of(test_arena0);
+	/* Two hand-overs: the list is the second batch, newest first, then
+	 * the first. */
+	assert_int_equal(arena_bin_hand_over(ptrs, N / 2, ind, 5), 0);
+	assert_int_equal(arena_bin_hand_over(ptrs + N / 2, N / 2, ind, 5), 0);
+	assert_int_equal(test_bins_remote(bin, ind), N);
+	/* A fill of more than the list: all of it, in list order, then
+	 * regions from the runs. */
+	void *got[N + 8];
+	assert_int_equal(arena_bin_fill(test_arena0, ind, got, N + 8), N + 8);
+	assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
+	for (unsigned i = 0; i < N / 2; i++) {
+		assert_ptr_equal(got[i], ptrs[N - 1 - i]);
+		assert_ptr_equal(got[N / 2 + i], ptrs[N / 2 - 1 - i]);
+	}
+	if (config_stats) {
+		arena_stats_snapshot_t *after = stats_of(test_arena0);
+		assert_int_equal(after->bins[ind].curregs, before->bins[ind].curregs + 8);
+		assert_int_equal(after->bins[ind].ndalloc, before->bins[ind].ndalloc + N);
+		assert_int_equal(after->bins[ind].nmalloc, before->bins[ind].nmalloc + N + 8);
+		assert_int_equal(after->bins[ind].nflushes, before->bins[ind].nflushes + 2);
+		assert_int_equal(after->bins[ind].nrequests, before->bins[ind].nrequests + 10);
+		free(after);
+	}
+	assert_null(arena_validate(test_arena0));
+
+	/* A fill of fewer than the list: the first ones as they are, the
+	 * others back in their runs. */
+	assert_int_equal(arena_bin_hand_over(got, N + 8, ind, 0), 0);
+	void *few[4];
+	assert_int_equal(arena_bin_fill(test_arena0, ind, few, 4), 4);
+	assert_null(__atomic_load_n(&bin->remote, __ATOMIC_RELAXED));
+	for (unsigned i = 0; i < 4; i++) {
+		assert_ptr_equal(few[i], got[N + 7 - i]);
+	}
+	if (config_stats) {
+		arena_stats_snapshot_t *after = stats_of(test_arena0);
+		assert_int_equal(after->bins[ind].curregs, before->bins[ind].curregs - N + 4);
+		free(after);
+	}
+	assert_null(arena_validate(test_arena0));
+	assert_int_equal(arena_bin_flush(few, 4, ind, 0), 0);
+	free(before);
 }
 
 static void
@@ -604,6 +698,7 @@ main(void) {
 	    cmocka_unit_test(test_busy_flush_pushes),
 	    cmocka_unit_test(test_fill_drains),
 	    cmocka_unit_test(test_double_push_reported),
+	    cmocka_unit_test(test_fill_takes_as_they_are),
 	    cmocka_unit_test(test_hand_over),
 	    cmocka_unit_test(test_large_hand_over),
 	    cmocka_unit_test(test_large_double_push_reported),

@@ -227,7 +227,15 @@ struct bin_s {
 	 *     exchange), so no region is popped alone and there is no ABA
 	 *     problem; it is taken under the lock, or by a fill just before
 	 *     it takes the lock (arena_bin_remote_take), whose regions stay
-	 *     allocated, as on the list, until it frees them under the lock;
+	 *     allocated, as on the list, until it frees them under the lock
+	 *     or hands them to the filling cache as they are (the first
+	 *     ones, up to what the fill asked for: a cached region is
+	 *     allocated to the bin too);
+	 *   - whoever takes a chain walks it once, overwriting each region's
+	 *     link with a mark as it reads it (bin_remote_walk): a region
+	 *     pushed twice makes the chain come back to a marked link, which
+	 *     is reported as a double free before the walk loops or a region
+	 *     goes to a cache twice;
 	 *   - regions of the thread's own arena come here only when the lock
 	 *     is busy; a thread cache hands other arenas' regions over here
 	 *     whether it is busy or not (arena_bin_hand_over), so a thread
@@ -701,7 +709,9 @@ void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool z
 void *arena_malloc_large_request(arena_t *arena, szind_t szind, size_t size);
 
 /* Fills ptrs[0..n) with regions of bin binind; returns how many it got
- * (fewer only when memory is short). */
+ * (fewer only when memory is short). Regions other threads handed over
+ * (bin_t.remote) come first, as they are; then regions from the runs,
+ * lowest address first. */
 unsigned arena_bin_fill(arena_t *arena, szind_t binind, void **ptrs, unsigned n);
 
 /* Frees a small region / a large run. ptr must have been checked to lie in
@@ -756,8 +766,10 @@ unsigned arena_bin_hand_over(void **ptrs, unsigned n, szind_t binind, uint64_t n
 /* Takes the remote list of bin (of arena a) without its lock (a fill about
  * to take it): copies the first regions, at most max, to taken[] and
  * returns how many; *rest is the chain of the others (NULL when none). 0
- * when the list is empty, or another thread took it first. The caller
- * frees all of them under the lock; until then they stay allocated. */
+ * when the list is empty, or another thread took it first. Each region's
+ * link is marked as it is read (a region pushed twice is reported). The
+ * caller hands them to a cache as they are or frees them under the lock;
+ * until then they stay allocated. */
 unsigned arena_bin_remote_take(const arena_t *a, bin_t *bin, void **taken, unsigned max,
                                void **rest);
 
