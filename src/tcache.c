@@ -60,12 +60,17 @@ static size_t tcache_start_slots;
  * footprint"). A thread that allocates one of these classes often (about
  * one in 160 of its allocations or more) fills it in batches as the other
  * classes: fills of one always cost a program doing that (bench/xfree) a
- * quarter more instructions. lg_fill_div holds TCACHE_LG_FILL_ONE while the
- * bin fills one object at a time.
+ * quarter more instructions. GC looks at a bin only once per rotation, so
+ * a thread that has just started (mstress: short-lived threads that
+ * allocate these classes one time in eight) would fill one object per
+ * request all its life: so a bin also goes to batch fills once it made
+ * TCACHE_FILL_ONE_RUN fills of one in a row, each after the first in the
+ * same GC step as the fill before it (tcache_fill; the constants are in
+ * tcache.h). lg_fill_div holds TCACHE_LG_FILL_ONE plus that count while the
+ * bin fills one object at a time (a stack holds under 256 objects, so any
+ * shift of 8 or more makes the fill 1).
  */
-#define TCACHE_FILL_ONE_MIN  PAGE
-#define TCACHE_FILL_ONE_BUSY 64
-#define TCACHE_LG_FILL_ONE   15
+#define TCACHE_FILL_ONE_MIN PAGE
 /* A refill grows the bin's stack when it comes within this many GC steps
  * (about TCACHE_GC_INTERVAL of the thread's cached allocations each) of
  * the bin's previous fill. */
@@ -283,7 +288,8 @@ tcache_bin_disable(tcache_t *t, unsigned pc) {
 	TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 	t->lg_fill_div[pc] = 0;
 	TCACHE_COUNTER_SET(t->ncached_max[pc], 0);
-	t->full_nrequests[pc] = UINT64_MAX;
+	t->full_nrequests[pc] = UINT32_MAX;
+	t->full_nflushed[pc] = 0;
 }
 
 _Static_assert(!ALLOC_CONFIG_PROF || PCLASS_SAMPLED < TCACHE_NBINS_MAX,
@@ -390,7 +396,8 @@ tcache_init(tcache_t *t, arena_t *arena) {
 		TCACHE_COUNTER_SET(t->nrequests_merged[pc], 0);
 		t->lg_fill_div[pc] = tcache_fills_one(i) ? TCACHE_LG_FILL_ONE : 1;
 		t->gc_nrequests[pc] = 0;
-		t->full_nrequests[pc] = UINT64_MAX;
+		t->full_nrequests[pc] = UINT32_MAX;
+		t->full_nflushed[pc] = 0;
 	}
 	t->more = NULL;
 	tcache_first_stacks(t);
@@ -602,6 +609,20 @@ tcache_fill(tcache_t *t, arena_t *arena, szind_t ind) {
 		 * a small stack and small fills. */
 		tcache_bin_grow(t, ind);
 	}
+	if (t->lg_fill_div[pc] >= TCACHE_LG_FILL_ONE) {
+		/* Filled one object at a time: a bin that misses again and
+		 * again within one GC step is busy now, whatever GC last saw
+		 * (a thread that just started: its bins have not been
+		 * looked at yet). lg_fill_div counts the bin's fills in a
+		 * row within a step; the one after TCACHE_FILL_ONE_RUN of
+		 * them takes a batch, and so do the next ones until GC's
+		 * look finds the bin idle. */
+		if (tcache_nrequests(t, ind) == 0 || t->gc_steps != t->fill_step[pc]) {
+			t->lg_fill_div[pc] = TCACHE_LG_FILL_ONE;
+		} else if (++t->lg_fill_div[pc] == TCACHE_LG_FILL_ONE + TCACHE_FILL_ONE_RUN) {
+			t->lg_fill_div[pc] = 1;
+		}
+	}
 	t->fill_step[pc] = t->gc_steps;
 	unsigned n = t->ncached_max[pc] >> t->lg_fill_div[pc];
 	if (n == 0) {
@@ -686,12 +707,18 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
 /*
  * A free found bin ind at its limit (head == full). A bin that served
  * allocations since its last time here keeps the newer half of a whole
- * stack, as jemalloc's do. A bin that only took frees since then (the
- * consumer of a producer/consumer pair: every object it caches is one the
- * producer cannot reuse, so it only holds memory) gives back everything
- * and halves its limit, down to an eighth of the stack; the first fill
- * gives the whole stack back (tcache_fill). The free hit path still tests
- * head == full only: the limit costs it nothing.
+ * stack, as jemalloc's do. So does a bin that only took frees since then
+ * as long as what it flushed since its last allocation, and a stack more,
+ * is no more than the requests it ever served: the thread's own objects
+ * coming back in a burst (a short-lived thread frees what it allocated
+ * before it exits; halving the limit flushed such a bin every few frees).
+ * Past that, or with no requests at all, the bin takes back objects other
+ * threads allocated (the consumer of a producer/consumer pair: every
+ * object it caches is one the producer cannot reuse, so it only holds
+ * memory): it gives back everything and halves its limit, down to an
+ * eighth of the stack; the first fill gives the whole stack back
+ * (tcache_fill). The free hit path still tests head == full only: the
+ * limit costs it nothing.
  */
 static void
 tcache_full(tcache_t *t, szind_t ind) {
@@ -707,11 +734,20 @@ tcache_full(tcache_t *t, szind_t ind) {
 	}
 	unsigned max = t->ncached_max[pc];
 	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
-	if (nrequests != t->full_nrequests[pc]) {
-		t->full_nrequests[pc] = nrequests;
+	bool allocated = (uint32_t)nrequests != t->full_nrequests[pc];
+	if (allocated) {
+		t->full_nrequests[pc] = (uint32_t)nrequests;
+		t->full_nflushed[pc] = 0;
+	}
+	/* Only frees since then, but fewer than the allocations the bin ever
+	 * served: the thread's own objects coming back, not a consumer's. */
+	if (allocated || (limit == max && (uint64_t)t->full_nflushed[pc] + limit <= nrequests)) {
 		t->full[pc] = t->empty[pc] - max;
 		if (limit == max) {
 			tcache_bin_flush(t, ind, max / 2);
+			uint32_t nflushed = t->full_nflushed[pc] + (max - max / 2);
+			t->full_nflushed[pc] =
+			    nflushed >= t->full_nflushed[pc] ? nflushed : UINT32_MAX;
 		}
 		return;
 	}
@@ -786,7 +822,7 @@ tcache_gc_step(tcache_t *t) {
 		t->gc_nrequests[pc] = nrequests;
 		if (!busy) {
 			t->lg_fill_div[pc] = TCACHE_LG_FILL_ONE;
-		} else if (t->lg_fill_div[pc] == TCACHE_LG_FILL_ONE) {
+		} else if (t->lg_fill_div[pc] >= TCACHE_LG_FILL_ONE) {
 			t->lg_fill_div[pc] = 1;
 		}
 	}
@@ -798,7 +834,7 @@ tcache_gc_step(tcache_t *t) {
 		if ((t->ncached_max[pc] >> (t->lg_fill_div[pc] + 1)) >= 1) {
 			t->lg_fill_div[pc]++;
 		}
-	} else if (t->lg_fill_div[pc] > 1 && t->lg_fill_div[pc] != TCACHE_LG_FILL_ONE) {
+	} else if (t->lg_fill_div[pc] > 1 && t->lg_fill_div[pc] < TCACHE_LG_FILL_ONE) {
 		/* Ran empty since the last look: fill more. */
 		t->lg_fill_div[pc]--;
 	}

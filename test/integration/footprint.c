@@ -21,6 +21,10 @@
  *    producer thread of bench/prodcons does), are filled one object at a
  *    time: the cache takes none of them ahead of the program (fills of
  *    four took up to three 4-14 KiB objects per class ahead);
+ *  - a new thread that allocates one of those classes often (one block in
+ *    eight, as bench/mstress's short-lived threads do) fills it in batches
+ *    after a few fills of one (at most one fill per four blocks), and its
+ *    exit leaves nothing of its arena allocated;
  *  - a thread's cache costs at most STACKS_FIRST_MAX bytes of stacks until
  *    its bins grow with use (one block of 56 KiB per thread before), and a
  *    flush (thread.tcache.flush) gives back the blocks they grew into.
@@ -325,6 +329,47 @@ test_page_classes_fill_one(void **state) {
 
 /* ---------------------------------------------------------------------- */
 
+enum { BURST_N = 2400, BURST_EVERY = 8 };
+static unsigned burst_arena;
+
+static void *
+burst_thread(void *arg) {
+	(void)arg;
+	unsigned a = bind_new_arena();
+	burst_arena = a;
+	unsigned bin = bin_of(4096);
+	static void *p[BURST_N];
+	uint64_t rng = 5;
+	uint64_t fills0 = bin_stat(a, bin, "nfills");
+	for (unsigned i = 0; i < BURST_N; i++) {
+		size_t size = i % BURST_EVERY == 0 ? 4096 : 16 + test_rng_next(&rng) % 2033;
+		p[i] = malloc(size);
+		assert_non_null(p[i]);
+		memset(p[i], (int)i, 16);
+	}
+	uint64_t fills = bin_stat(a, bin, "nfills") - fills0;
+	print_message("# a new thread's burst, %u blocks of 4096 bytes: %llu fills\n",
+	              BURST_N / BURST_EVERY, (unsigned long long)fills);
+	/* A few fills of one, then batches of half the stack (4 to 10
+	 * objects): about 45 fills, where fills of one all along made 300. */
+	assert_true(fills <= BURST_N / BURST_EVERY / 4);
+	for (unsigned i = 0; i < BURST_N; i++) {
+		free(p[i]);
+	}
+	return NULL;
+}
+
+static void
+test_thread_burst(void **state) {
+	(void)state;
+	skip_unless_measurable();
+	run_in_thread(burst_thread);
+	/* The thread's exit gave back everything its cache held. */
+	assert_int_equal(small_allocated(burst_arena), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+
 /* What a thread's cache may take for its stacks before its bins grow. */
 #define STACKS_FIRST_MAX ((size_t)4 << 10)
 enum { STACKS_BUSY_N = 50000 };
@@ -402,11 +447,9 @@ main(void) {
 		have_tcache = false;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_small_program),
-	    cmocka_unit_test(test_rare_class),
-	    cmocka_unit_test(test_busy_class),
-	    cmocka_unit_test(test_page_classes_fill_one),
-	    cmocka_unit_test(test_stacks_sized_to_use),
+	    cmocka_unit_test(test_small_program), cmocka_unit_test(test_rare_class),
+	    cmocka_unit_test(test_busy_class),    cmocka_unit_test(test_page_classes_fill_one),
+	    cmocka_unit_test(test_thread_burst),  cmocka_unit_test(test_stacks_sized_to_use),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -625,9 +625,12 @@ gc_rotation(tcache_t *t) {
  * The small classes of a page and more (4-14 KiB, in runs of four
  * regions) are filled one object at a time while the thread allocates them
  * now and then: a cache does not take most of a run ahead of the program.
- * A bin that served 64 requests or more between two GC looks fills in
- * batches; idle again, it goes back to fills of one. Freed objects are
- * cached and reused either way.
+ * A bin that made TCACHE_FILL_ONE_RUN fills of one in a row, each after
+ * the first in the same GC step as the one before (a thread that has just
+ * started and allocates the class often), fills in batches from the next
+ * miss on; so does a bin that served TCACHE_FILL_ONE_BUSY requests or more
+ * between two GC looks. Idle for a rotation, it goes back to fills of one.
+ * Freed objects are cached and reused either way.
  */
 static void
 test_fill_one(void **state) {
@@ -637,14 +640,18 @@ test_fill_one(void **state) {
 		skip();
 	}
 	enum { N = 80 };
+	_Static_assert(N > TCACHE_FILL_ONE_BUSY && N > TCACHE_FILL_ONE_RUN,
+	               "N requests make a bin busy both ways");
 	for (szind_t ind = small_class(PAGE); ind < SZ_NSMALL; ind++) {
 		assert_true(bin_infos[ind].nregs <= 4);
+		unsigned pc = tcache_pc(ind);
 		bin_stats_t s0 = bin_stats(arena0, ind);
-		tcache_t *t = cache_new(arena0);
-		/* The cache's own stack blocks may be regions of the class. */
-		unsigned blocks = stack_blocks_of(t, ind);
+		tcache_t *t = cache_new_fresh(arena0);
 		void *objs[N];
+		/* Now and then: one request per GC step (a class used about
+		 * once in TCACHE_GC_INTERVAL allocations, or less). */
 		for (unsigned i = 0; i < N; i++) {
+			tcache_gc_step(t);
 			objs[i] = cache_alloc(t, arena0, ind);
 			assert_non_null(objs[i]);
 			/* Nothing taken ahead, however often it fills. */
@@ -653,12 +660,46 @@ test_fill_one(void **state) {
 		if (config_stats) {
 			bin_stats_t s1 = bin_stats(arena0, ind);
 			assert_int_equal(s1.nfills, s0.nfills + N);
-			assert_int_equal(s1.curregs, s0.curregs + blocks + N);
+			/* The cache's own stack blocks may be regions of
+			 * the class. */
+			assert_int_equal(s1.curregs, s0.curregs + stack_blocks_of(t, ind) + N);
 		}
 		/* Freed objects are cached and handed out again. */
 		cache_free(t, objs[0], ind);
 		assert_int_equal(tcache_ncached(t, ind), 1);
 		assert_ptr_equal(cache_alloc(t, arena0, ind), objs[0]);
+		for (unsigned i = 0; i < N; i++) {
+			cache_free(t, objs[i], ind);
+		}
+		tcache_flush(t);
+		cache_delete(t);
+
+		/* A new cache asked for the class again and again within one
+		 * GC step: TCACHE_FILL_ONE_RUN fills take one object each,
+		 * the next one a batch. */
+		t = cache_new_fresh(arena0);
+		unsigned blocks = stack_blocks_of(t, ind);
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		for (unsigned i = 0; i < TCACHE_FILL_ONE_RUN; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+			assert_int_equal(tcache_ncached(t, ind), 0);
+		}
+		objs[TCACHE_FILL_ONE_RUN] = cache_alloc(t, arena0, ind);
+		assert_int_equal(tcache_ncached(t, ind), (t->ncached_max[pc] >> 1) - 1);
+		for (unsigned i = TCACHE_FILL_ONE_RUN + 1; i < N; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_non_null(objs[i]);
+		}
+		if (config_stats) {
+			/* Far fewer fills than requests; the cache holds
+			 * what it took ahead (and any stack block of the
+			 * class its bins grew into). */
+			bin_stats_t s2 = bin_stats(arena0, ind);
+			assert_true(s2.nfills - s1.nfills <= N / 2);
+			assert_int_equal(s2.curregs, s1.curregs + N + tcache_ncached(t, ind) +
+			                                 stack_blocks_of(t, ind) - blocks);
+		}
 		for (unsigned i = 0; i < N; i++) {
 			cache_free(t, objs[i], ind);
 		}
@@ -668,12 +709,18 @@ test_fill_one(void **state) {
 		objs[0] = cache_alloc(t, arena0, ind);
 		assert_true(tcache_ncached(t, ind) >= 1);
 		cache_free(t, objs[0], ind);
-		/* Idle for a whole rotation: fills of one again. */
+		/* Idle for a whole rotation: fills of one again, and a run of
+		 * them spread over GC steps stays one at a time. */
 		tcache_flush(t);
 		gc_rotation(t);
-		objs[0] = cache_alloc(t, arena0, ind);
-		assert_int_equal(tcache_ncached(t, ind), 0);
-		cache_free(t, objs[0], ind);
+		for (unsigned i = 0; i <= TCACHE_FILL_ONE_RUN + 1; i++) {
+			objs[i] = cache_alloc(t, arena0, ind);
+			assert_int_equal(tcache_ncached(t, ind), 0);
+			tcache_gc_step(t);
+		}
+		for (unsigned i = 0; i <= TCACHE_FILL_ONE_RUN + 1; i++) {
+			cache_free(t, objs[i], ind);
+		}
 		tcache_flush(t);
 		if (config_stats) {
 			assert_int_equal(bin_stats(arena0, ind).curregs,
@@ -681,6 +728,51 @@ test_fill_one(void **state) {
 		}
 		cache_delete(t);
 	}
+}
+
+/* What a bin at its limit should do (tcache_full), modelled free by free:
+ * the expected limit and object count, the objects flushed on a full
+ * stack since the bin's last allocation, and the flushes. */
+typedef struct {
+	unsigned cap, limit, cached, flushed;
+	uint64_t nrequests, nflushes;
+	bool first;
+} full_model_t;
+
+static full_model_t
+full_model(const tcache_t *t, szind_t ind) {
+	unsigned pc = tcache_pc(ind);
+	full_model_t m = {.cap = t->ncached_max[pc],
+	                  .limit = t->ncached_max[pc],
+	                  .cached = tcache_ncached(t, ind),
+	                  .nrequests = tcache_nrequests(t, ind),
+	                  .first = true};
+	return m;
+}
+
+/* Frees p into bin ind of t and checks the bin against the model. */
+static void
+free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
+	if (m->cached == m->limit) {
+		m->nflushes++;
+		if (m->first || (m->limit == m->cap && m->flushed + m->limit <= m->nrequests)) {
+			/* Keeps its newer half. */
+			m->first = false;
+			m->cached = m->cap / 2;
+			m->flushed += m->cap - m->cap / 2;
+		} else {
+			/* A consumer's: everything back, the limit halves. */
+			m->cached = 0;
+			m->limit = m->limit / 2 > m->cap / 8 ? m->limit / 2 : m->cap / 8;
+		}
+	}
+	cache_free(t, p, ind);
+	m->cached++;
+	unsigned pc = tcache_pc(ind);
+	assert_int_equal(tcache_ncached(t, ind), m->cached);
+	assert_int_equal(t->empty[pc] - t->full[pc], m->limit);
+	/* The newest object is on top. */
+	assert_ptr_equal(*t->head[pc], p);
 }
 
 /*
@@ -707,31 +799,16 @@ test_free_only(void **state) {
 		objs[i] = arena_malloc_small(arena0, ind, false);
 		assert_non_null(objs[i]);
 	}
-	/* The expected limit and object count after each free. */
-	unsigned limit = cap;
-	unsigned cached = 0;
-	bool first = true;
+	full_model_t m = full_model(t, ind);
+	assert_int_equal(m.cached, 0);
+	assert_int_equal(m.nrequests, 0);
 	for (unsigned i = 0; i < n; i++) {
-		if (cached == limit) {
-			if (first) {
-				cached = cap / 2;
-				first = false;
-			} else {
-				cached = 0;
-				limit = limit / 2 > cap / 8 ? limit / 2 : cap / 8;
-			}
-		}
-		cache_free(t, objs[i], ind);
-		cached++;
-		assert_int_equal(tcache_ncached(t, ind), cached);
-		assert_int_equal(t->empty[pc] - t->full[pc], limit);
-		/* The newest object is on top. */
-		assert_ptr_equal(*t->head[pc], objs[i]);
+		free_modelled(t, ind, objs[i], &m);
 	}
-	assert_int_equal(limit, cap / 8);
+	assert_int_equal(m.limit, cap / 8);
 	if (config_stats) {
 		/* Everything not cached went back to the arena. */
-		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + cached);
+		assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + m.cached);
 	}
 	/* Allocating empties the bin; the fill that follows restores the
 	 * whole stack. */
@@ -749,6 +826,58 @@ test_free_only(void **state) {
 	assert_int_equal(tcache_ncached(t, ind), cap / 2 + 1);
 	tcache_flush(t);
 	free(objs);
+	cache_delete(t);
+}
+
+/*
+ * A thread that frees a burst of objects it allocated (a short-lived
+ * thread before it exits) is no consumer: while the objects its bin
+ * flushed since its last allocation are fewer than the requests the bin
+ * ever served, a full bin keeps its newer half and its whole limit, so it
+ * flushes once per half stack, not once per eighth. Frees beyond that
+ * (objects of other threads) are a consumer's: everything goes back and
+ * the limit halves, as in test_free_only.
+ */
+static void
+test_free_burst(void **state) {
+	(void)state;
+	skip_without_tcache();
+	/* n of its own objects, then n the cache never handed out. */
+	szind_t ind = small_class(64);
+	unsigned n = 4 * tcache_cap_max(ind);
+	enum { OBJS_MAX = 8 * 200 }; /* the largest full capacity is 200 */
+	static void *objs[OBJS_MAX];
+	assert_true(2 * n <= OBJS_MAX);
+	tcache_t *t = cache_new(arena0);
+	unsigned cap = t->ncached_max[tcache_pc(ind)];
+	assert_true(cap >= 16);
+	bin_stats_t s0 = bin_stats(arena0, ind);
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = cache_alloc(t, arena0, ind);
+		assert_non_null(objs[i]);
+	}
+	for (unsigned i = n; i < 2 * n; i++) {
+		objs[i] = arena_malloc_small(arena0, ind, false);
+		assert_non_null(objs[i]);
+	}
+	full_model_t m = full_model(t, ind);
+	assert_int_equal(m.nrequests, n);
+	for (unsigned i = 0; i < 2 * n; i++) {
+		free_modelled(t, ind, objs[i], &m);
+		if (i < n - cap) {
+			/* Its own objects: the whole stack all along. */
+			assert_int_equal(m.limit, cap);
+		}
+	}
+	/* A consumer at the end. */
+	assert_int_equal(m.limit, cap / 8);
+	if (config_stats) {
+		bin_stats_t s1 = bin_stats(arena0, ind);
+		assert_int_equal(s1.nflushes, s0.nflushes + m.nflushes);
+		/* All 2n went back but what the bin holds. */
+		assert_int_equal(s1.curregs, s0.curregs + m.cached);
+	}
+	tcache_flush(t);
 	cache_delete(t);
 }
 
@@ -1321,6 +1450,7 @@ main(void) {
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
+	    cmocka_unit_test(test_free_burst),
 	    cmocka_unit_test(test_flush_owner_arena),
 	    cmocka_unit_test(test_flush_other_arena_hands_over),
 	    cmocka_unit_test(test_gc),

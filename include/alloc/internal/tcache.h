@@ -59,6 +59,16 @@ typedef struct arena_s arena_t;
 /* Cached allocations of one class between two GC steps. */
 #define TCACHE_GC_INTERVAL 256
 
+/* The small classes of a page and more fill one object at a time while
+ * they are not busy (tcache.c): busy is TCACHE_FILL_ONE_BUSY requests
+ * between two GC looks at the bin, or TCACHE_FILL_ONE_RUN fills of one in a
+ * row, each after the first in the same GC step as the one before (a
+ * thread that just started and uses the class often). lg_fill_div is
+ * TCACHE_LG_FILL_ONE or more while the bin fills one object at a time. */
+#define TCACHE_FILL_ONE_BUSY 64
+#define TCACHE_FILL_ONE_RUN  16
+#define TCACHE_LG_FILL_ONE   15
+
 /*
  * A cache. Its bins are stored as parallel arrays (structure of arrays),
  * each indexed by page-map class `pc`, so the hit paths address a field as
@@ -154,10 +164,16 @@ struct tcache_s {
 	/* Current capacity (tcache_bin_grow); 0 for a bin that is never used
 	 * (always misses). */
 	uint16_t ncached_max[TCACHE_NBINS_MAX];
-	/* The bin's request count at its last flush on a full stack
-	 * (UINT64_MAX before the first): unchanged at the next one means
-	 * the thread only freed objects of this class in between. */
-	uint64_t full_nrequests[TCACHE_NBINS_MAX];
+	/* The bin's request count (low 32 bits) at its last flush on a full
+	 * stack (UINT32_MAX before the first): unchanged at the next one
+	 * means the thread only freed objects of this class in between. */
+	uint32_t full_nrequests[TCACHE_NBINS_MAX];
+	/* Objects the bin flushed on a full stack since its last allocation
+	 * (saturating): while they and the stack are fewer than the requests
+	 * the bin ever served, its frees are taken for the thread's own
+	 * objects coming back, not a consumer's (tcache_full). The two
+	 * 32-bit arrays take the place of one 64-bit one. */
+	uint32_t full_nflushed[TCACHE_NBINS_MAX];
 
 	/* The value ticks[pc] started its period from. */
 	int64_t period[TCACHE_NBINS_MAX];
