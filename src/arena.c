@@ -27,9 +27,9 @@ size_t arena_cactive_bytes;
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_total;
 unsigned narenas_auto;
-/* One wait in 16 acquisitions (arena.h; doc/design.md, "Per-CPU arenas
+/* One wait in 8 acquisitions (arena.h; doc/design.md, "Per-CPU arenas
  * on demand", for the figures that chose it). */
-unsigned opt_percpu_arena_waits = ARENA_SPREAD_WINDOW / 16;
+unsigned opt_percpu_arena_waits = ARENA_SPREAD_WINDOW / 8;
 bool arena_spread;
 unsigned arena_lock_waits;
 /* Acquisitions folded into the current window. */

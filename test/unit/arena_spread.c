@@ -54,7 +54,7 @@ static void
 test_default_not_spread(void **state) {
 	(void)state;
 	/* arena_boot ran with the default: one wait in 16 acquisitions. */
-	assert_int_equal(opt_percpu_arena_waits, ARENA_SPREAD_WINDOW / 16);
+	assert_int_equal(opt_percpu_arena_waits, ARENA_SPREAD_WINDOW / 8);
 	assert_false(arena_spread_now());
 }
 

@@ -448,7 +448,7 @@ extern unsigned narenas_auto;
  * and each thread follows its CPU to that CPU's arena (tsd_arena). A
  * program whose few threads seldom meet in those locks keeps one arena's
  * runs and dirty pages instead of one set per CPU; threads that do meet
- * (by default one acquisition in 16 waits) are spread within a window.
+ * (by default one acquisition in 8 waits) are spread within a window.
  * 0 spreads from the start. Frees do not count: a thread that frees into
  * another thread's bin meets its owner there whatever the arenas.
  *
