@@ -471,7 +471,7 @@ test_percpu_modes(void **state) {
 	/* Until threads meet in the arenas' locks, every thread uses arena
 	 * 0, wherever it runs. */
 	run("", "spread", true);
-	snprintf(want, sizeof(want), "waits=4096 spread=0 rr 0 0 0 0 0 0 0\nspread=0\n");
+	snprintf(want, sizeof(want), "waits=8192 spread=0 rr 0 0 0 0 0 0 0\nspread=0\n");
 	expect_out("", want);
 	run("", "cpus", true);
 	size_t len = (size_t)snprintf(want, sizeof(want), "cpus");
