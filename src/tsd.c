@@ -178,26 +178,22 @@ tsd_arena(tsd_t *tsd) {
 	if (tsd->arena_pinned) {
 		return tsd->arena;
 	}
-	if (opt_percpu_arena == PERCPU_ARENA_DISABLED) {
+	bool rr = opt_percpu_arena == PERCPU_ARENA_DISABLED;
+	if (rr || !arena_spread_now()) {
+		/* Bound once, at the first allocation: round robin, or, until
+		 * threads meet in an arena's locks (arena.h), arena 0 for
+		 * every thread. */
 		if (likely(tsd->arena != NULL)) {
 			return tsd->arena;
 		}
-		unsigned ind = __atomic_fetch_add(&tsd_rr_next, 1, __ATOMIC_RELAXED) % narenas_auto;
-		arena_t *a = arena_get(ind);
+		arena_t *a = NULL;
+		if (rr) {
+			a = arena_get(__atomic_fetch_add(&tsd_rr_next, 1, __ATOMIC_RELAXED) %
+			              narenas_auto);
+		}
 		if (a == NULL) {
 			a = arena_get(0);
 		}
-		tsd_bind(tsd, a);
-		tsd->arena_cpu = -1;
-		return a;
-	}
-	if (!arena_spread_now()) {
-		/* Until threads meet in an arena's locks (arena.h), all of
-		 * them share arena 0. */
-		if (likely(tsd->arena != NULL)) {
-			return tsd->arena;
-		}
-		arena_t *a = arena_get(0);
 		if (a != NULL) {
 			tsd_bind(tsd, a);
 		}
