@@ -99,9 +99,12 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 		VALIDATE_CHECK(kind == MAP_FREE || kind == MAP_LARGE || kind == MAP_SMALL);
 		if (kind == MAP_FREE) {
 			/* Maximal: no free neighbour in the same dirty state
-			 * (the left one; the right one is checked from there). */
-			VALIDATE_CHECK(!((prev_bits & MAP_FREE) && (prev_bits & MAP_MERGE_STATE) ==
-			                                               (bits & MAP_MERGE_STATE)));
+			 * (the left one; the right one is checked from there),
+			 * unless one of them is kept apart (MAP_KEEP). */
+			VALIDATE_CHECK(
+			    !((prev_bits & MAP_FREE) && ((prev_bits | bits) & MAP_KEEP) == 0 &&
+			      (prev_bits & MAP_MERGE_STATE) == (bits & MAP_MERGE_STATE)));
+			VALIDATE_CHECK(!(bits & MAP_KEEP) || ((bits & MAP_DIRTY) && npages >= 2));
 			/* Muzzy runs are unzeroed, never dirty. */
 			VALIDATE_CHECK(!(bits & MAP_MUZZY) ||
 			               (bits & MAP_STATE) == (MAP_MUZZY | MAP_UNZEROED));
