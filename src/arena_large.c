@@ -298,12 +298,8 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		c->nfree_pages -= need;
 		/* The grown run's map first: merging the rest looks at it. */
 		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
-		if (run_pages > need && (bits & MAP_KEEP)) {
-			/* Its neighbours were kept apart from it. */
-			arena_run_insert_free(a, c, next + need, run_pages - need,
-			                      bits & MAP_STATE);
-		} else if (run_pages > need) {
-			arena_avail_insert(a, c, next + need, run_pages - need, bits & MAP_STATE);
+		if (run_pages > need) {
+			arena_run_insert_rest(a, c, next + need, run_pages - need, bits);
 		}
 		a->nactive += need;
 		arena_cactive_add(need << LG_PAGE);

@@ -379,6 +379,16 @@ avail_find_dirty(arena_t *a, size_t npages) {
 	return m;
 }
 
+void
+arena_run_insert_rest(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t bits) {
+	if (bits & MAP_KEEP) {
+		/* Its free neighbours were kept apart from it. */
+		arena_run_insert_free(a, c, pi, npages, bits & MAP_STATE);
+	} else {
+		arena_avail_insert(a, c, pi, npages, bits & MAP_STATE);
+	}
+}
+
 /*
  * Under a->lock: takes npages pages from the start of the free run m (at
  * least that long), gives the rest back to the free lists, and marks the
@@ -403,13 +413,7 @@ arena_run_take(arena_t *a, page_misc_t *m, size_t npages, uint32_t flags, arena_
 	/* The run's map first: merging the rest looks at its last page. */
 	arena_map_set_run(c, pi, npages, flags);
 	if (run_pages > npages) {
-		if (bits & MAP_KEEP) {
-			/* Its neighbours were kept apart from it. */
-			arena_run_insert_free(a, c, pi + npages, run_pages - npages,
-			                      bits & MAP_STATE);
-		} else {
-			arena_avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_STATE);
-		}
+		arena_run_insert_rest(a, c, pi + npages, run_pages - npages, bits);
 	}
 	a->nactive += npages;
 	arena_cactive_add(npages << LG_PAGE);
@@ -460,7 +464,7 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 }
 
 /* How many kept runs of a class arena_run_alloc_large looks at. */
-#define KEEP_SCAN_MAX 64
+#define KEEP_SCAN_MAX 16
 
 bool
 arena_run_alloc_large(arena_t *a, size_t npages, size_t used, arena_chunk_t **cp, size_t *pip,

@@ -781,9 +781,11 @@ void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool z
  * malloc's large run for a request of `size` bytes (class szind, page
  * alignment, not zeroed). When the run is carved from memory that was not
  * zeroed (reused dirty pages), the whole pages of its class past the request
- * are purged once they number at least LARGE_TAIL_PURGE_MIN: they would stay
- * resident although nobody asked for them (doc/design.md, "Class tails").
- * They stay active (allocated) pages; the purge counts in stats npurge.
+ * that may be resident (all of them, unless the run is a kept one whose
+ * resident length is known: arena_run_alloc_large) are purged once they
+ * number at least LARGE_TAIL_PURGE_MIN: they would stay resident although
+ * nobody asked for them (doc/design.md, "Class tails"). They stay active
+ * (allocated) pages; the purge counts in stats npurge.
  */
 #define LARGE_TAIL_PURGE_MIN ((size_t)8)
 /* The shortest large run kept apart when freed (MAP_KEEP): classes whose

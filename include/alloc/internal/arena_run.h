@@ -57,6 +57,13 @@ bool arena_run_alloc(arena_t *arena, size_t npages, uint32_t flags, arena_chunk_
 void arena_run_insert_free(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages,
                            uint32_t state);
 
+/* Puts back [pi, pi+npages), the rest of a free run whose map bits were
+ * `bits` once its first pages were taken and their map written: merged
+ * with its free right neighbour if the run was kept apart (MAP_KEEP), as
+ * it is otherwise (the run was maximal). */
+void arena_run_insert_rest(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages,
+                           uint32_t bits);
+
 /* Returns the pages of an allocated run [pi, pi+npages) to the free lists,
  * dirty or clean. */
 void arena_run_dalloc(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages, bool dirty);
