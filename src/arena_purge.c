@@ -469,11 +469,11 @@ arena_grow_high_water(arena_t *a, size_t npages, bool cached) {
 		return;
 	}
 	/* Keep a chunk's worth, so that small programs do not trade page by
-	 * page, and a sixteenth of the active pages: dirty pages that few
-	 * next to the memory in use are holes among it (a heap fragmented
-	 * by frees, refilled in other sizes), which later requests fill
-	 * again; purging them only makes those requests fault them in anew
-	 * (doc/design.md, "What the high-water bound keeps"). */
+	 * page, and holes up to a sixteenth of the active pages: short dirty
+	 * runs that few next to the memory in use are holes among it (a
+	 * heap fragmented by frees, refilled in other sizes), which later
+	 * requests fill again; purging them only makes those requests fault
+	 * them in anew (doc/design.md, "What the high-water bound keeps"). */
 	size_t keep = active >> HIGH_WATER_KEEP_LG;
 	if (keep > a->ndirty_holes) {
 		keep = a->ndirty_holes;

@@ -4,7 +4,7 @@
  * pages, and the lists of its free runs.
  *
  * Free runs are maximal (a free run never touches another free run in the
- * same state) and sit in arena->avail[dirty][c], where c is the largest
+ * same state, kept runs aside: below) and sit in arena->avail[dirty][c], where c is the largest
  * page-count class not above the run's length; a request for n pages
  * searches the lists from the smallest class >= n upwards, so any run it
  * finds is long enough. A free run is DIRTY when some of its pages may hold
@@ -17,7 +17,10 @@
  *
  * Chunks. An arena maps a chunk when no free run is long enough. When a
  * chunk becomes entirely free it stays as the arena's spare if there is
- * none; otherwise it goes back to the arena's chunk cache.
+ * none; otherwise it goes back to the arena's chunk cache. A chunk that
+ * holds kept runs when it empties stays in the arena instead (counted in
+ * arena->nempty), until a huge request needs the memory
+ * (arena_release_empty). See doc/design.md, "Reuse by resident length".
  *
  * Everything here runs under arena->lock.
  */

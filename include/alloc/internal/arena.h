@@ -1050,9 +1050,10 @@ void arena_maybe_purge(arena_t *arena);
  * By default (opt.lg_dirty_bound -1) the high-water bound: the arena's
  * footprint (active pages, page runs and huge, plus dirty ones) may grow
  * past its highest value so far only while it holds at most a chunk's worth
- * of dirty pages, or at most a sixteenth of its active pages (holes among
- * the memory in use, which later requests fill again: doc/design.md, "What
- * the high-water bound keeps"). Growth past it is traded, in steps of a
+ * of dirty pages, or at most a sixty-fourth of its active pages, or holes
+ * (dirty runs shorter than ARENA_HOLE_MAX_PAGES) of at most a sixteenth of
+ * them (the memory in use, which later requests fill again: doc/design.md,
+ * "What the high-water bound keeps"). Growth past it is traded, in steps of a
  * chunk's worth, for purging as many of the oldest dirty pages (cached
  * spans split to what is traded, then the runs of the least recently
  * dirtied chunks): memory freed and not reused cannot add to the resident
