@@ -201,21 +201,14 @@ test_high_water_below_mark(void **state) {
 	assert_int_equal(dirty_pages(a), dirty);
 }
 
-/* Holes of 1.2 chunks' worth among 24 chunks' worth of objects (every
- * twentieth freed): more than the chunk's worth the bound always keeps,
- * less than the sixteenth of the active pages it keeps as well. Growing
- * three chunks' worth past the mark purges none of them; the mark
- * follows the growth. */
-static void
-test_high_water_keeps_holes(void **state) {
-	(void)state;
-	assert_int_equal(opt_lg_dirty_bound, -1);
+/* A fresh arena holding n objects of class ind, purged, every twentieth
+ * then freed. Returns the objects (malloc'd array). */
+static void **
+sparse_arena(arena_t **out, szind_t ind, size_t n) {
 	arena_t *a = arena_extend();
 	assert_non_null(a);
 	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
-	szind_t ind = sz_size2index(OBJ_SIZE);
-	size_t obj_pages = OBJ_SIZE >> LG_PAGE;
-	size_t n = 6 * CHUNK_NPAGES;
+	assert_true(ind >= SZ_NSMALL && ind < SZ_NPAGED);
 	void **many = malloc(n * sizeof(*many));
 	assert_non_null(many);
 	for (size_t i = 0; i < n; i++) {
@@ -226,6 +219,23 @@ test_high_water_keeps_holes(void **state) {
 	for (size_t i = 0; i < n; i += 20) {
 		arena_dalloc_large(many[i], ind);
 	}
+	*out = a;
+	return many;
+}
+
+/* Holes of 1.2 chunks' worth among 24 chunks' worth of objects (every
+ * twentieth freed): more than the chunk's worth the bound always keeps,
+ * less than the sixteenth of the active pages it keeps as well. Growing
+ * three chunks' worth past the mark purges none of them; the mark
+ * follows the growth. */
+static void
+test_high_water_keeps_holes(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a;
+	size_t obj_pages = OBJ_SIZE >> LG_PAGE;
+	size_t n = 6 * CHUNK_NPAGES;
+	void **many = sparse_arena(&a, sz_size2index(OBJ_SIZE), n);
 	size_t dirty = dirty_pages(a);
 	assert_int_equal(dirty, (n + 19) / 20 * obj_pages);
 	assert_true(dirty > CHUNK_NPAGES);
@@ -252,23 +262,10 @@ static void
 test_high_water_trades_long_runs(void **state) {
 	(void)state;
 	assert_int_equal(opt_lg_dirty_bound, -1);
-	arena_t *a = arena_extend();
-	assert_non_null(a);
-	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
+	arena_t *a;
 	size_t run_pages = LARGE_KEEP_MIN_PAGES;
-	szind_t ind = sz_size2index(run_pages << LG_PAGE);
-	assert_true(ind >= SZ_NSMALL && ind < SZ_NPAGED);
 	size_t n = 400;
-	void **many = malloc(n * sizeof(*many));
-	assert_non_null(many);
-	for (size_t i = 0; i < n; i++) {
-		many[i] = arena_malloc_large(a, ind, PAGE, false);
-		assert_non_null(many[i]);
-	}
-	arena_purge_all(a);
-	for (size_t i = 0; i < n; i += 20) {
-		arena_dalloc_large(many[i], ind);
-	}
+	void **many = sparse_arena(&a, sz_size2index(run_pages << LG_PAGE), n);
 	size_t dirty = dirty_pages(a);
 	assert_int_equal(dirty, n / 20 * run_pages);
 	assert_int_equal(a->nkeep, n / 20);
