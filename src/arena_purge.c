@@ -278,6 +278,10 @@ arena_maybe_purge_dirty(arena_t *a) {
 		}
 	}
 	if (ndirty > limit) {
+		/* Memory left unused that long is no next generation's: the
+		 * emptied chunks kept for their kept runs go to the cache,
+		 * whose spans are purged first (arena_run.c). */
+		arena_release_empty(a);
 		arena_purge(a, ndirty - limit, false);
 		decay_purged(&a->decay, arena_ndirty_total(a));
 	}

@@ -19,8 +19,8 @@
  * chunk becomes entirely free it stays as the arena's spare if there is
  * none; otherwise it goes back to the arena's chunk cache. A chunk that
  * holds kept runs when it empties stays in the arena instead (counted in
- * arena->nempty), until a huge request needs the memory
- * (arena_release_empty). See doc/design.md, "Reuse by resident length".
+ * arena->nempty), until a huge request needs the memory or the decay
+ * purges (arena_release_empty). See doc/design.md, "Reuse by resident length".
  *
  * Everything here runs under arena->lock.
  */

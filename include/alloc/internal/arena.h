@@ -772,7 +772,8 @@ arena_note_alloc(arena_t *arena) {
 
 /* Under arena->lock: gives the wholly free chunks the arena keeps for
  * their kept runs (MAP_KEEP; the spare aside) to the chunk cache, for a
- * huge request that no dirty cached span fits (arena_run.c). */
+ * huge request that no dirty cached span fits, the decay's purge and the
+ * out-of-memory retry (arena_run.c). */
 void arena_release_empty(arena_t *arena);
 
 void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
