@@ -752,9 +752,12 @@ tcache_full(tcache_t *t, szind_t ind) {
 		return;
 	}
 	tcache_bin_flush(t, ind, 0);
-	/* An eighth of the full capacity (of the current one, if smaller). */
+	/* An eighth of the full capacity (of the current one, if smaller);
+	 * one object for the classes of a page and more (TCACHE_FREE_ONLY_MIN). */
 	unsigned floor = tcache_cap[ind] / 8 < max ? tcache_cap[ind] / 8 : max;
-	floor = floor != 0 ? floor : 1;
+	if (floor == 0 || sz_index2size(ind) >= TCACHE_FREE_ONLY_MIN) {
+		floor = 1;
+	}
 	limit = limit / 2 > floor ? limit / 2 : floor;
 	t->full[pc] = t->empty[pc] - limit;
 }

@@ -734,7 +734,7 @@ test_fill_one(void **state) {
  * the expected limit and object count, the objects flushed on a full
  * stack since the bin's last allocation, and the flushes. */
 typedef struct {
-	unsigned cap, limit, cached, flushed;
+	unsigned cap, limit, cached, flushed, floor;
 	uint64_t nrequests, nflushes;
 	bool first;
 } full_model_t;
@@ -747,6 +747,13 @@ full_model(const tcache_t *t, szind_t ind) {
 	                  .cached = tcache_ncached(t, ind),
 	                  .nrequests = tcache_nrequests(t, ind),
 	                  .first = true};
+	/* The least a consumer's limit goes down to: an eighth of the full
+	 * capacity (of the current one, if smaller), one object from
+	 * TCACHE_FREE_ONLY_MIN up. */
+	m.floor = tcache_cap_max(ind) / 8 < m.cap ? tcache_cap_max(ind) / 8 : m.cap;
+	if (m.floor == 0 || sz_index2size(ind) >= TCACHE_FREE_ONLY_MIN) {
+		m.floor = 1;
+	}
 	return m;
 }
 
@@ -763,7 +770,7 @@ free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
 		} else {
 			/* A consumer's: everything back, the limit halves. */
 			m->cached = 0;
-			m->limit = m->limit / 2 > m->cap / 8 ? m->limit / 2 : m->cap / 8;
+			m->limit = m->limit / 2 > m->floor ? m->limit / 2 : m->floor;
 		}
 	}
 	cache_free(t, p, ind);
@@ -827,6 +834,56 @@ test_free_only(void **state) {
 	tcache_flush(t);
 	free(objs);
 	cache_delete(t);
+}
+
+/*
+ * The classes of a page and more (TCACHE_FREE_ONLY_MIN: the 4-14 KiB small
+ * classes and the cached large ones with 4 KiB pages), freed by a thread
+ * that never allocates them (a consumer): the bin's limit goes down to one
+ * object, not to an eighth of the stack (two), so it holds at most one
+ * object of several KiB that only the producer can use; everything else
+ * goes back to the arena (small: the bin's curregs; large: curruns).
+ */
+static void
+test_free_only_big(void **state) {
+	(void)state;
+	skip_without_tcache();
+	if (PAGE > SZ_SMALL_MAXCLASS) {
+		skip();
+	}
+	for (szind_t ind = sz_size2index(TCACHE_FREE_ONLY_MIN); ind < tcache_nhbins; ind++) {
+		tcache_t *t = cache_new_fresh(arena0);
+		unsigned cap = t->ncached_max[tcache_pc(ind)];
+		assert_true(tcache_cap_max(ind) / 8 >= 2);
+		unsigned n = 4 * cap;
+		void **objs = calloc(n, sizeof(void *));
+		assert_non_null(objs);
+		bool small = ind < SZ_NSMALL;
+		bin_stats_t s0 = small ? bin_stats(arena0, ind) : (bin_stats_t){0};
+		large_stats_t l0 = small ? (large_stats_t){0} : large_stats(arena0, ind);
+		for (unsigned i = 0; i < n; i++) {
+			objs[i] = small ? arena_malloc_small(arena0, ind, false)
+			                : arena_malloc_large(arena0, ind, PAGE, false);
+			assert_non_null(objs[i]);
+		}
+		full_model_t m = full_model(t, ind);
+		assert_int_equal(m.floor, 1);
+		for (unsigned i = 0; i < n; i++) {
+			free_modelled(t, ind, objs[i], &m);
+			assert_true(tcache_ncached(t, ind) <= cap);
+		}
+		/* From the first stack (8) down to one by halves. */
+		assert_int_equal(m.limit, 1);
+		assert_int_equal(tcache_ncached(t, ind), 1);
+		if (config_stats && small) {
+			assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + 1);
+		} else if (config_stats) {
+			assert_int_equal(large_stats(arena0, ind).curruns, l0.curruns + 1);
+		}
+		tcache_flush(t);
+		free(objs);
+		cache_delete(t);
+	}
 }
 
 /*
@@ -1450,6 +1507,7 @@ main(void) {
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
+	    cmocka_unit_test(test_free_only_big),
 	    cmocka_unit_test(test_free_burst),
 	    cmocka_unit_test(test_flush_owner_arena),
 	    cmocka_unit_test(test_flush_other_arena_hands_over),
