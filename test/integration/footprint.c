@@ -318,15 +318,20 @@ page_class_thread(void *arg) {
 	return NULL;
 }
 
+/* The cases of the classes from a page up to the largest small one, 4-14
+ * KiB with 4 KiB pages: skipped with other pages. */
 static void
-test_page_classes_fill_one(void **state) {
-	(void)state;
+skip_unless_page_classes(void) {
 	skip_unless_measurable();
-	/* The classes from a page up to the largest small one: 4-14 KiB with
-	 * 4 KiB pages. */
 	size_t page;
 	ctl_read("arenas.page", &page, sizeof(page));
 	test_skip_unless(page == 4096, "4 KiB pages");
+}
+
+static void
+test_page_classes_fill_one(void **state) {
+	(void)state;
+	skip_unless_page_classes();
 	run_in_thread(page_class_thread);
 }
 
@@ -376,10 +381,7 @@ consumer_thread(void *arg) {
 static void
 test_consumer_holds_little(void **state) {
 	(void)state;
-	skip_unless_measurable();
-	size_t page;
-	ctl_read("arenas.page", &page, sizeof(page));
-	test_skip_unless(page == 4096, "4 KiB pages");
+	skip_unless_page_classes();
 	run_in_thread(consumer_producer_thread);
 	unsigned first = bin_of(4096);
 	unsigned last = bin_of(14336);
