@@ -757,9 +757,12 @@ tcache_full(tcache_t *t, szind_t ind, void *ptr) {
 	 * has room for it below the limit (it has, once the limit came down):
 	 * the bin is then empty, so it holds 0 to limit objects between two
 	 * flushes instead of 1 to limit, and flushes once per limit + 1
-	 * frees instead of once per limit. */
+	 * frees instead of once per limit. It gets the key as a push would:
+	 * a second free of it then leaves the hit path for the double-free
+	 * check, as for every object flushed from a cache (tcache.h). */
 	bool with_ptr = t->head[pc] != t->empty[pc] - max;
 	if (with_ptr) {
+		*tcache_key_slot(ptr) = tcache_key;
 		*--t->head[pc] = ptr;
 	}
 	tcache_bin_flush(t, ind, 0);

@@ -784,6 +784,11 @@ free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
 		m->cached++;
 		/* The newest object is on top. */
 		assert_ptr_equal(*t->head[pc], p);
+	} else {
+		/* Flushed with the others, holding the key as they do: a
+		 * second free of it leaves the hit path for the double-free
+		 * check. */
+		assert_true(*(const uintptr_t *)p == tcache_key);
 	}
 	assert_int_equal(tcache_ncached(t, ind), m->cached);
 	assert_int_equal(t->empty[pc] - t->full[pc], m->limit);
