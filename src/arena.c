@@ -409,7 +409,10 @@ arena_reset(arena_t *a) {
 	memset(a->avail, 0, sizeof(a->avail));
 	memset(a->avail_mask, 0, sizeof(a->avail_mask));
 	a->ndirty = 0;
+	a->ndirty_holes = 0;
 	a->nmuzzy = 0;
+	a->nkeep = 0;
+	a->nempty = 0;
 	arena_cactive_sub(a->nactive << LG_PAGE);
 	a->nactive = 0;
 	a->stats.mapped_chunks = 0;

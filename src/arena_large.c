@@ -36,18 +36,19 @@ large_stats_dalloc(arena_t *a, szind_t szind, size_t usize) {
 }
 
 /*
- * Under a->lock, for a run of usize bytes just carved from memory that was
- * not zeroed (dirty, or muzzy): how many bytes at its end lie past the
- * request `size` (rounded up to pages) and are to be purged, 0 when too few
- * pages to pay for the madvise and the page faults of a later reuse.
+ * Under a->lock, for a run of npages pages just taken for a request
+ * covering its first `used` pages, of which the first `resident` may be
+ * resident (arena_run_alloc_large): how many pages past the request to
+ * purge, 0 when too few to pay for the madvise and the page faults of a
+ * later reuse.
  */
 static size_t
-large_tail_to_purge(arena_t *a, size_t usize, size_t size) {
-	size_t used = ALIGN_UP(size, PAGE);
-	if (used >= usize || usize - used < (LARGE_TAIL_PURGE_MIN << LG_PAGE) || !arena_purges(a)) {
+large_tail_to_purge(arena_t *a, size_t npages, size_t used, size_t resident) {
+	size_t end = resident < npages ? resident : npages;
+	if (end <= used || end - used < LARGE_TAIL_PURGE_MIN || !arena_purges(a)) {
 		return 0;
 	}
-	return usize - used;
+	return end - used;
 }
 
 static void *
@@ -55,19 +56,24 @@ large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size)
 	arena_validate_maybe(a, false);
 	size_t usize = sz_index2size(szind);
 	size_t npages = usize >> LG_PAGE;
+	size_t used = ALIGN_UP(size, PAGE) >> LG_PAGE;
 	size_t extra = alignment > PAGE ? (alignment >> LG_PAGE) - 1 : 0;
 	arena_chunk_t *c;
 	size_t pi;
 	bool zeroed;
+	size_t resident;
 	arena_note_alloc(a);
 	arena_lock_for_alloc(&a->lock);
 	/* Handed-over runs first, so that they can be reused. */
 	arena_large_remote_drain(a);
-	if (!arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed)) {
+	bool got = extra == 0 ? arena_run_alloc_large(a, npages, used, &c, &pi, &zeroed, &resident)
+	                      : arena_run_alloc(a, npages + extra, MAP_LARGE, &c, &pi, &zeroed);
+	if (!got) {
 		mutex_unlock(&a->lock);
 		return NULL;
 	}
 	if (extra != 0) {
+		resident = zeroed ? 0 : npages;
 		uintptr_t addr = (uintptr_t)c + (pi << LG_PAGE);
 		size_t lead = (ALIGN_UP(addr, alignment) - addr) >> LG_PAGE;
 		size_t trail = extra - lead;
@@ -86,18 +92,24 @@ large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size)
 	}
 	c->pclass[pi] = (uint8_t)(szind + 1);
 	large_stats_malloc(a, szind, usize);
-	size_t tail = zeroed ? 0 : large_tail_to_purge(a, usize, size);
+	size_t tail = large_tail_to_purge(a, npages, used, resident);
+	if (npages >= 2) {
+		/* What a later reuse of the run will find resident: the
+		 * request, and what was resident past it unless purged. */
+		size_t left = resident < npages ? resident : npages;
+		c->misc[pi + 1].resident = zero ? npages : tail != 0 || left < used ? used : left;
+	}
 	chunk_hooks_t hooks;
 	if (tail != 0) {
 		hooks = *chunk_cache_hooks(&a->chunks);
-		arena_count_purge(a, tail >> LG_PAGE);
+		arena_count_purge(a, tail);
 	}
 	mutex_unlock(&a->lock);
 	void *ret = (char *)c + (pi << LG_PAGE);
 	if (tail != 0) {
 		/* The run is allocated: nobody else touches its pages. */
-		chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK,
-		                  (pi << LG_PAGE) + usize - tail, tail);
+		chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, (pi + used) << LG_PAGE,
+		                  tail << LG_PAGE);
 	}
 	if (zero && !zeroed) {
 		memset(ret, 0, usize);
@@ -128,7 +140,7 @@ static void
 arena_dalloc_large_locked(arena_t *a, arena_chunk_t *c, size_t pi, szind_t szind) {
 	size_t usize = sz_index2size(szind);
 	large_stats_dalloc(a, szind, usize);
-	arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+	arena_run_dalloc_large(a, c, pi, usize >> LG_PAGE);
 	arena_maybe_purge(a);
 }
 
@@ -189,7 +201,7 @@ arena_large_flush(void **ptrs, unsigned n, szind_t szind, uint64_t nrequests) {
 		size_t pi = arena_pageind(ptr);
 		check_large_ptr(ptr, c, pi);
 		large_stats_dalloc(a, szind, usize);
-		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+		arena_run_dalloc_large(a, c, pi, usize >> LG_PAGE);
 	}
 	if (config_stats) {
 		a->stats.lstats[szind - SZ_NSMALL].nrequests += nrequests;
@@ -238,7 +250,7 @@ arena_large_remote_drain(arena_t *a) {
 		}
 		size_t usize = sz_index2size(szind);
 		large_stats_dalloc(a, szind, usize);
-		arena_run_dalloc(a, c, pi, usize >> LG_PAGE, true);
+		arena_run_dalloc_large(a, c, pi, usize >> LG_PAGE);
 		p = next;
 	}
 }
@@ -283,16 +295,22 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		uint32_t bits = c->map[next];
 		size_t run_pages = map_npages(bits);
 		arena_avail_remove(a, c, next);
-		if (run_pages > need) {
-			arena_avail_insert(a, c, next + need, run_pages - need, bits & MAP_STATE);
-		}
 		c->nfree_pages -= need;
+		/* The grown run's map first: merging the rest looks at it. */
+		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
+		if (run_pages > need) {
+			arena_run_insert_rest(a, c, next + need, run_pages - need, bits);
+		}
 		a->nactive += need;
 		arena_cactive_add(need << LG_PAGE);
 		zeroed = (bits & MAP_STATE) == 0;
-		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
 	}
 	c->pclass[pi] = (uint8_t)(new_szind + 1);
+	if (new_pages >= 2) {
+		/* Not known any more: all of it, as the program may have
+		 * written the old run's whole class. */
+		c->misc[pi + 1].resident = new_pages;
+	}
 	large_stats_dalloc(a, old_szind, old_usize);
 	large_stats_malloc(a, new_szind, new_usize);
 	mutex_unlock(&a->lock);

@@ -278,6 +278,10 @@ arena_maybe_purge_dirty(arena_t *a) {
 		}
 	}
 	if (ndirty > limit) {
+		/* Memory left unused that long is no next generation's: the
+		 * emptied chunks kept for their kept runs go to the cache,
+		 * whose spans are purged first (arena_run.c). */
+		arena_release_empty(a);
 		arena_purge(a, ndirty - limit, false);
 		decay_purged(&a->decay, arena_ndirty_total(a));
 	}
@@ -448,10 +452,12 @@ arena_lg_dirty_mult_set(arena_t *a, ssize_t lg_dirty_mult) {
 
 ssize_t opt_lg_dirty_bound = -1;
 
-/* The dirty pages the high-water bound leaves alone, as a share of the
- * active ones: 1 / 2^HIGH_WATER_KEEP_LG (and never less than a chunk's
- * worth). See arena_grow_high_water. */
-#define HIGH_WATER_KEEP_LG 4
+/* The dirty pages the high-water bound leaves alone, as shares of the
+ * active ones: those in holes (arena_t.ndirty_holes) up to
+ * 1 / 2^HIGH_WATER_KEEP_LG, any up to 1 / 2^HIGH_WATER_KEEP_ANY_LG, and
+ * never less than a chunk's worth. See arena_grow_high_water. */
+#define HIGH_WATER_KEEP_LG     4
+#define HIGH_WATER_KEEP_ANY_LG 6
 
 /* Under a->lock: the high-water bound (arena.h, arena_grow_bound). Growth
  * that cannot be traded (dirty pages within the kept share) raises the
@@ -467,12 +473,21 @@ arena_grow_high_water(arena_t *a, size_t npages, bool cached) {
 		return;
 	}
 	/* Keep a chunk's worth, so that small programs do not trade page by
-	 * page, and a sixteenth of the active pages: dirty pages that few
-	 * next to the memory in use are holes among it (a heap fragmented
-	 * by frees, refilled in other sizes), which later requests fill
-	 * again; purging them only makes those requests fault them in anew
-	 * (doc/design.md, "What the high-water bound keeps"). */
+	 * page, and holes up to a sixteenth of the active pages: short dirty
+	 * runs that few next to the memory in use are holes among it (a
+	 * heap fragmented by frees, refilled in other sizes), which later
+	 * requests fill again; purging them only makes those requests fault
+	 * them in anew (doc/design.md, "What the high-water bound keeps"). */
 	size_t keep = active >> HIGH_WATER_KEEP_LG;
+	if (keep > a->ndirty_holes) {
+		keep = a->ndirty_holes;
+	}
+	/* Longer free runs are what a batch of frees left (a collected
+	 * generation), which growth past the mark shows to be more than
+	 * the program needs: a sixty-fourth of the active pages is kept. */
+	if (keep < active >> HIGH_WATER_KEEP_ANY_LG) {
+		keep = active >> HIGH_WATER_KEEP_ANY_LG;
+	}
 	if (keep < CHUNK_NPAGES) {
 		keep = CHUNK_NPAGES;
 	}

@@ -4,17 +4,23 @@
  * pages, and the lists of its free runs.
  *
  * Free runs are maximal (a free run never touches another free run in the
- * same state) and sit in arena->avail[dirty][c], where c is the largest
+ * same state, kept runs aside: below) and sit in arena->avail[dirty][c], where c is the largest
  * page-count class not above the run's length; a request for n pages
  * searches the lists from the smallest class >= n upwards, so any run it
  * finds is long enough. A free run is DIRTY when some of its pages may hold
  * data; clean runs read as zeros (fresh from the kernel or purged), which
  * lets calloc skip memset. Merging a clean run with a dirty one gives a
- * dirty run.
+ * dirty run. A large object's run, when freed, may be kept apart instead
+ * (MAP_KEEP: not merged with its free neighbours, nor they with it), so
+ * that a request of its size class takes it whole; such runs merge again
+ * when a request finds no dirty run long enough.
  *
  * Chunks. An arena maps a chunk when no free run is long enough. When a
  * chunk becomes entirely free it stays as the arena's spare if there is
- * none; otherwise it goes back to the arena's chunk cache.
+ * none; otherwise it goes back to the arena's chunk cache. A chunk that
+ * holds kept runs when it empties stays in the arena instead (counted in
+ * arena->nempty), until a huge request needs the memory or the decay
+ * purges (arena_release_empty). See doc/design.md, "Reuse by resident length".
  *
  * Everything here runs under arena->lock.
  */
@@ -98,7 +104,7 @@ dirty_list_append(arena_t *a, arena_chunk_t *c) {
 void
 arena_avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
 	uint32_t dirty = state & MAP_DIRTY;
-	arena_map_set_run(c, pi, npages, MAP_FREE | (state & MAP_STATE));
+	arena_map_set_run(c, pi, npages, MAP_FREE | (state & (MAP_STATE | MAP_KEEP)));
 	unsigned cls = psz_floor[npages];
 	page_misc_t *m = &c->misc[pi];
 	m->link.prev = NULL;
@@ -111,6 +117,9 @@ arena_avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint3
 	bitmap_set(a->avail_mask[d], cls);
 	if (dirty) {
 		a->ndirty += npages;
+		if (npages < ARENA_HOLE_MAX_PAGES) {
+			a->ndirty_holes += npages;
+		}
 		if (c->ndirty != 0) {
 			dirty_list_unlink(a, c);
 		}
@@ -120,6 +129,9 @@ arena_avail_insert(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint3
 	if (state & MAP_MUZZY) {
 		a->nmuzzy += npages;
 		c->nmuzzy += npages;
+	}
+	if (state & MAP_KEEP) {
+		a->nkeep++;
 	}
 }
 
@@ -143,6 +155,9 @@ arena_avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 	}
 	if (bits & MAP_DIRTY) {
 		a->ndirty -= npages;
+		if (npages < ARENA_HOLE_MAX_PAGES) {
+			a->ndirty_holes -= npages;
+		}
 		c->ndirty -= npages;
 		if (c->ndirty == 0) {
 			dirty_list_unlink(a, c);
@@ -151,6 +166,9 @@ arena_avail_remove(arena_t *a, arena_chunk_t *c, size_t pi) {
 	if (bits & MAP_MUZZY) {
 		a->nmuzzy -= npages;
 		c->nmuzzy -= npages;
+	}
+	if (bits & MAP_KEEP) {
+		a->nkeep--;
 	}
 }
 
@@ -194,6 +212,7 @@ static void arena_chunk_discard(arena_t *a, arena_chunk_t *c);
  * kernel (or the hooks). */
 static bool
 arena_release_locked(arena_t *a) {
+	arena_release_empty(a);
 	if (a->spare != NULL) {
 		arena_chunk_t *c = a->spare;
 		a->spare = NULL;
@@ -288,17 +307,134 @@ avail_find(arena_t *a, unsigned d, size_t npages) {
 }
 
 /*
- * Takes a free run of at least npages pages, splits off the rest, and marks
- * the run with `flags` (MAP_SMALL or MAP_LARGE). Returns false when the
- * kernel refuses a new chunk. *zeroed tells whether the run reads as zeros.
+ * Under a->lock: merges the kept runs (MAP_KEEP) of chunk c with their
+ * free neighbours, as ordinary free runs. Each maximal sequence of free
+ * runs in the same dirty and muzzy state becomes one run, in one pass; the
+ * chunk stays in the arena even when it is wholly free (it is in
+ * a->nempty then), so it is still there for the caller's request.
  */
-bool
-arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
-                bool *zeroed) {
+static void
+arena_keep_release(arena_t *a, arena_chunk_t *c) {
+	bool keeps = false;
+	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES && !keeps;
+	     pi += map_npages(c->map[pi])) {
+		keeps = (c->map[pi] & (MAP_FREE | MAP_KEEP)) == (MAP_FREE | MAP_KEEP);
+	}
+	if (!keeps) {
+		return;
+	}
+	/* The free run being gathered: [start, start + len) in `state`. */
+	size_t start = 0;
+	size_t len = 0;
+	uint32_t state = 0;
+	for (size_t pi = CHUNK_HEADER_PAGES; pi <= CHUNK_NPAGES;) {
+		uint32_t bits = pi < CHUNK_NPAGES ? c->map[pi] : 0;
+		size_t n = pi < CHUNK_NPAGES ? map_npages(bits) : 1;
+		bool joins = (bits & MAP_FREE) && len != 0 &&
+		             (bits & MAP_MERGE_STATE) == (state & MAP_MERGE_STATE);
+		if (len != 0 && !joins) {
+			/* Written at its first and last page, which are
+			 * behind pi: nothing still to read is overwritten. */
+			arena_avail_insert(a, c, start, len, state);
+			len = 0;
+		}
+		if (bits & MAP_FREE) {
+			arena_avail_remove(a, c, pi);
+			if (len == 0) {
+				start = pi;
+				state = bits & MAP_STATE;
+			}
+			len += n;
+			state |= bits & MAP_UNZEROED;
+		}
+		pi += n;
+	}
+}
+
+void
+arena_release_empty(arena_t *a) {
+	for (arena_chunk_t *c = a->chunks_head; c != NULL && a->nempty != 0;) {
+		arena_chunk_t *next = c->next;
+		if (c->nfree_pages == CHUNK_RUN_MAX_PAGES && c != a->spare) {
+			a->nempty--;
+			arena_chunk_discard(a, c);
+		}
+		c = next;
+	}
+	a->nempty = 0;
+}
+
+/*
+ * Under a->lock: a dirty free run of at least npages pages, merging kept
+ * runs chunk by chunk (least recently dirtied first) until one is long
+ * enough; NULL if none is even then.
+ */
+static page_misc_t *
+avail_find_dirty(arena_t *a, size_t npages) {
+	page_misc_t *m = avail_find(a, 1, npages);
+	for (arena_chunk_t *c = a->dirty_head; m == NULL && c != NULL && a->nkeep != 0;) {
+		/* Releasing moves c to the list's end. */
+		arena_chunk_t *next = c->dirty_next;
+		arena_keep_release(a, c);
+		m = avail_find(a, 1, npages);
+		c = next;
+	}
+	return m;
+}
+
+void
+arena_run_insert_rest(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t bits) {
+	if (bits & MAP_KEEP) {
+		/* Its free neighbours were kept apart from it. */
+		arena_run_insert_free(a, c, pi, npages, bits & MAP_STATE);
+	} else {
+		arena_avail_insert(a, c, pi, npages, bits & MAP_STATE);
+	}
+}
+
+/*
+ * Under a->lock: takes npages pages from the start of the free run m (at
+ * least that long), gives the rest back to the free lists, and marks the
+ * run with `flags`. *resident: how many of its pages from the start may be
+ * resident (0 for clean memory; for a kept run what its last object left).
+ */
+static void
+arena_run_take(arena_t *a, page_misc_t *m, size_t npages, uint32_t flags, arena_chunk_t **cp,
+               size_t *pip, bool *zeroed, size_t *resident) {
+	arena_chunk_t *c;
+	size_t pi;
+	misc_of(&c, &pi, m);
+	uint32_t bits = c->map[pi];
+	size_t run_pages = map_npages(bits);
+	assert_internal((bits & MAP_FREE) && run_pages >= npages);
+	*resident = (bits & MAP_DIRTY) == 0 ? 0 : npages;
+	if ((bits & MAP_KEEP) && c->misc[pi + 1].resident < npages) {
+		*resident = c->misc[pi + 1].resident;
+	}
+	arena_avail_remove(a, c, pi);
+	c->nfree_pages -= npages;
+	/* The run's map first: merging the rest looks at its last page. */
+	arena_map_set_run(c, pi, npages, flags);
+	if (run_pages > npages) {
+		arena_run_insert_rest(a, c, pi + npages, run_pages - npages, bits);
+	}
+	a->nactive += npages;
+	arena_cactive_add(npages << LG_PAGE);
+	if (c == a->spare) {
+		a->spare = NULL;
+	}
+	*cp = c;
+	*pip = pi;
+	*zeroed = (bits & MAP_STATE) == 0;
+}
+
+static bool
+arena_run_alloc_resident(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
+                         bool *zeroed, size_t *resident) {
 	assert_internal(npages >= 1 && npages <= CHUNK_RUN_MAX_PAGES);
 	/* Dirty runs first (no page faults, no new RSS), then clean ones,
 	 * then a new chunk. */
-	page_misc_t *m = avail_find(a, 1, npages);
+	page_misc_t *m = avail_find_dirty(a, npages);
 	if (m == NULL) {
 		/* New resident pages: first give back as many unused dirty
 		 * ones, if the arena holds too many (may drop the lock). */
@@ -314,33 +450,74 @@ arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, s
 		}
 		m = &a->chunks_head->misc[CHUNK_HEADER_PAGES];
 	}
-	arena_chunk_t *c;
-	size_t pi;
-	misc_of(&c, &pi, m);
-	uint32_t bits = c->map[pi];
-	size_t run_pages = map_npages(bits);
-	assert_internal((bits & MAP_FREE) && run_pages >= npages);
-	arena_avail_remove(a, c, pi);
-	if (run_pages > npages) {
-		arena_avail_insert(a, c, pi + npages, run_pages - npages, bits & MAP_STATE);
-	}
-	arena_map_set_run(c, pi, npages, flags);
-	c->nfree_pages -= npages;
-	a->nactive += npages;
-	arena_cactive_add(npages << LG_PAGE);
-	if (c == a->spare) {
-		a->spare = NULL;
-	}
-	*cp = c;
-	*pip = pi;
-	*zeroed = (bits & MAP_STATE) == 0;
+	arena_run_take(a, m, npages, flags, cp, pip, zeroed, resident);
 	return true;
+}
+
+/*
+ * Takes a free run of at least npages pages, splits off the rest, and marks
+ * the run with `flags` (MAP_SMALL or MAP_LARGE). Returns false when the
+ * kernel refuses a new chunk. *zeroed tells whether the run reads as zeros.
+ */
+bool
+arena_run_alloc(arena_t *a, size_t npages, uint32_t flags, arena_chunk_t **cp, size_t *pip,
+                bool *zeroed) {
+	size_t resident;
+	return arena_run_alloc_resident(a, npages, flags, cp, pip, zeroed, &resident);
+}
+
+/* How many kept runs of a class arena_run_alloc_large looks at. */
+#define KEEP_SCAN_MAX 16
+
+bool
+arena_run_alloc_large(arena_t *a, size_t npages, size_t used, arena_chunk_t **cp, size_t *pip,
+                      bool *zeroed, size_t *resident) {
+	if (a->nkeep != 0 && npages >= LARGE_KEEP_MIN_PAGES) {
+		/* Runs of exactly npages pages are in the list of their class;
+		 * the best one leaves the fewest pages to fault in or purge. */
+		page_misc_t *best = NULL;
+		size_t best_cost = SIZE_MAX;
+		unsigned seen = 0;
+		for (page_misc_t *m = a->avail[1][psz_floor[npages]];
+		     m != NULL && seen < KEEP_SCAN_MAX && best_cost != 0;
+		     m = m->link.next, seen++) {
+			arena_chunk_t *c = arena_chunk_of(m);
+			size_t pi = (size_t)(m - c->misc);
+			uint32_t bits = c->map[pi];
+			if ((bits & MAP_KEEP) == 0 || map_npages(bits) != npages) {
+				continue;
+			}
+			size_t r = c->misc[pi + 1].resident;
+			size_t cost = r >= used ? r - used : used - r;
+			if (cost < best_cost) {
+				best = m;
+				best_cost = cost;
+			}
+		}
+		if (best != NULL) {
+			arena_run_take(a, best, npages, MAP_LARGE, cp, pip, zeroed, resident);
+			return true;
+		}
+	}
+	return arena_run_alloc_resident(a, npages, MAP_LARGE, cp, pip, zeroed, resident);
 }
 
 /* A chunk all of whose run pages are free (and in the avail lists, as one
  * or more runs: dirty and clean runs are kept apart). */
 static void
 arena_chunk_empty(arena_t *a, arena_chunk_t *c) {
+	bool keeps = false;
+	for (size_t pi = CHUNK_HEADER_PAGES; pi < CHUNK_NPAGES && !keeps;
+	     pi += map_npages(c->map[pi])) {
+		keeps = (c->map[pi] & MAP_KEEP) != 0;
+	}
+	if (keeps) {
+		/* Its kept runs are there for requests of their classes;
+		 * arena_release_empty gives it to the cache when huge
+		 * requests need the memory. */
+		a->nempty++;
+		return;
+	}
 	if (a->spare == NULL) {
 		a->spare = c;
 		return;
@@ -379,23 +556,25 @@ arena_chunk_discard(arena_t *a, arena_chunk_t *c) {
 }
 
 /* Puts free pages [pi, pi+npages) in `state` (MAP_DIRTY, MAP_UNZEROED,
- * MAP_UNZEROED | MAP_MUZZY or neither) into the free lists, merging with
- * free neighbours in the same dirty and muzzy state; a merged run is
- * unzeroed if any part is. */
+ * MAP_UNZEROED | MAP_MUZZY or neither, or MAP_DIRTY | MAP_KEEP) into the
+ * free lists, merging with free neighbours in the same dirty and muzzy
+ * state that are not kept apart; a merged run is unzeroed if any part is. */
 void
 arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
-	uint32_t kind = state & MAP_MERGE_STATE;
+	/* A kept run merges with nothing; nothing merges with one. */
+	uint32_t kind = state & (MAP_MERGE_STATE | MAP_KEEP);
 	uint32_t left = c->map[pi - 1];
-	if ((left & MAP_FREE) && (left & MAP_MERGE_STATE) == kind) {
+	if ((state & MAP_KEEP) == 0 && (left & MAP_FREE) &&
+	    (left & (MAP_MERGE_STATE | MAP_KEEP)) == kind) {
 		size_t ln = map_npages(left);
 		arena_avail_remove(a, c, pi - ln);
 		pi -= ln;
 		npages += ln;
 		state |= left & MAP_UNZEROED;
 	}
-	if (pi + npages < CHUNK_NPAGES) {
+	if ((state & MAP_KEEP) == 0 && pi + npages < CHUNK_NPAGES) {
 		uint32_t right = c->map[pi + npages];
-		if ((right & MAP_FREE) && (right & MAP_MERGE_STATE) == kind) {
+		if ((right & MAP_FREE) && (right & (MAP_MERGE_STATE | MAP_KEEP)) == kind) {
 			arena_avail_remove(a, c, pi + npages);
 			npages += map_npages(right);
 			state |= right & MAP_UNZEROED;
@@ -416,4 +595,17 @@ arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool di
 	a->nactive -= npages;
 	arena_cactive_sub(npages << LG_PAGE);
 	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
+}
+
+void
+arena_run_dalloc_large(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages) {
+	if (npages < LARGE_KEEP_MIN_PAGES || !arena_purges(a)) {
+		arena_run_dalloc(a, c, pi, npages, true);
+		return;
+	}
+	memset(&c->pclass[pi], PCLASS_NONE, npages);
+	c->nfree_pages += npages;
+	a->nactive -= npages;
+	arena_cactive_sub(npages << LG_PAGE);
+	arena_run_insert_free(a, c, pi, npages, MAP_DIRTY | MAP_KEEP);
 }

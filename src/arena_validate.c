@@ -23,7 +23,10 @@
 typedef struct {
 	size_t nactive;
 	size_t ndirty;
+	size_t ndirty_holes;
 	size_t nmuzzy;
+	size_t nkeep;
+	size_t nempty;
 	size_t nfree_runs;
 	size_t ndirty_chunks;
 	size_t allocated_large;
@@ -99,9 +102,12 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 		VALIDATE_CHECK(kind == MAP_FREE || kind == MAP_LARGE || kind == MAP_SMALL);
 		if (kind == MAP_FREE) {
 			/* Maximal: no free neighbour in the same dirty state
-			 * (the left one; the right one is checked from there). */
-			VALIDATE_CHECK(!((prev_bits & MAP_FREE) && (prev_bits & MAP_MERGE_STATE) ==
-			                                               (bits & MAP_MERGE_STATE)));
+			 * (the left one; the right one is checked from there),
+			 * unless one of them is kept apart (MAP_KEEP). */
+			VALIDATE_CHECK(
+			    !((prev_bits & MAP_FREE) && ((prev_bits | bits) & MAP_KEEP) == 0 &&
+			      (prev_bits & MAP_MERGE_STATE) == (bits & MAP_MERGE_STATE)));
+			VALIDATE_CHECK(!(bits & MAP_KEEP) || ((bits & MAP_DIRTY) && npages >= 2));
 			/* Muzzy runs are unzeroed, never dirty. */
 			VALIDATE_CHECK(!(bits & MAP_MUZZY) ||
 			               (bits & MAP_STATE) == (MAP_MUZZY | MAP_UNZEROED));
@@ -111,10 +117,12 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 			nfree += npages;
 			if (bits & MAP_DIRTY) {
 				ndirty += npages;
+				w->ndirty_holes += npages < ARENA_HOLE_MAX_PAGES ? npages : 0;
 			}
 			if (bits & MAP_MUZZY) {
 				nmuzzy += npages;
 			}
+			w->nkeep += (bits & MAP_KEEP) != 0;
 			w->nfree_runs++;
 		} else {
 			VALIDATE_CHECK((bits & MAP_STATE) == 0);
@@ -270,9 +278,11 @@ arena_validate_locked(const arena_t *a) {
 		if (c == a->spare) {
 			spare_found = true;
 			VALIDATE_CHECK(c->nfree_pages == CHUNK_RUN_MAX_PAGES);
-		} else {
-			/* Empty chunks other than the spare go to the cache. */
-			VALIDATE_CHECK(c->nfree_pages < CHUNK_RUN_MAX_PAGES);
+		} else if (c->nfree_pages == CHUNK_RUN_MAX_PAGES) {
+			/* Empty chunks other than the spare go to the cache,
+			 * but for those kept for their kept runs (a->nempty,
+			 * an upper bound). */
+			w->nempty++;
 		}
 		why = arena_validate_chunk(a, c, w);
 		if (why != NULL) {
@@ -284,7 +294,10 @@ arena_validate_locked(const arena_t *a) {
 	VALIDATE_CHECK(spare_found);
 	VALIDATE_CHECK(w->nactive == a->nactive);
 	VALIDATE_CHECK(w->ndirty == a->ndirty);
+	VALIDATE_CHECK(w->ndirty_holes == a->ndirty_holes);
 	VALIDATE_CHECK(w->nmuzzy == a->nmuzzy);
+	VALIDATE_CHECK(w->nkeep == a->nkeep);
+	VALIDATE_CHECK(w->nempty <= a->nempty);
 	if (config_stats) {
 		VALIDATE_CHECK(nchunks == a->stats.mapped_chunks);
 	}

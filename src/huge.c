@@ -228,6 +228,12 @@ huge_malloc_try(arena_t *a, size_t usize, size_t alignment, bool zero, bool retr
 	}
 	bool zeroed = false;
 	arena_note_alloc(a);
+	mutex_lock(&a->lock);
+	if (a->nempty != 0 && !chunk_cache_fits_dirty(&a->chunks, usize, alignment, true)) {
+		/* Free chunks the runs keep, before fresh memory. */
+		arena_release_empty(a);
+	}
+	mutex_unlock(&a->lock);
 	void *addr = zero ? NULL : huge_alloc_from_dirty(a, usize, alignment);
 	mutex_lock(&a->lock);
 	extent_t *e = chunk_node_alloc(&a->chunks);

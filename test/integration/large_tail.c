@@ -20,6 +20,21 @@
  *   junk      in a child with junk:true: every usable byte of 513 KiB
  *             junk (0xa5): the fill options keep the whole class
  *
+ * and how freed runs of 128 KiB and more are reused by their resident
+ * length (doc/design.md, "Reuse by resident length"), each in an arena of
+ * its own too:
+ *
+ *   resident  two 512 KiB-class blocks filled to 450 and 510 KiB and freed
+ *             (kept apart, not merged): a request of 500 KiB takes the
+ *             510 KiB one, 449 KiB the 450 KiB one, nothing purged, no
+ *             dirty page left; the 500 KiB block freed and 449 KiB asked
+ *             for again: the same run, its 15 pages resident past the
+ *             request (to 510 KiB) purged (counted, not resident)
+ *   merged    three adjacent 128 KiB blocks freed (three kept runs): a
+ *             384 KiB request, which none of them fits alone, takes the
+ *             three merged (the first one's address, no dirty page left)
+ *             rather than the chunk's clean pages
+ *
  * Skipped without statistics (the counts); purged needs 4 KiB pages (with
  * 64 KiB ones, --with-lg-page=16, no tail of a class below a chunk has 8
  * pages past a request), and is skipped when the process runs with a fill
@@ -53,6 +68,16 @@
 #define KiB       ((size_t)1 << 10)
 #define OLD_SIZE  (768 * KiB)
 #define TAIL_SIZE (513 * KiB)
+
+/* Whether purges under this process's MALLOC_CONF are MADV_FREE only
+ * (purge_madvise:free): the purged pages stay resident, with their old
+ * bytes, until the kernel takes them. */
+static bool
+purge_lazy(void) {
+	const char *madv = NULL;
+	size_t len = sizeof(madv);
+	return mallctl("opt.purge_madvise", &madv, &len, NULL, 0) == 0 && strcmp(madv, "free") == 0;
+}
 
 /* liballoc's page (arenas.page) and the kernel's (mincore's unit). */
 static size_t page, kpage;
@@ -133,10 +158,7 @@ test_purged(void **state) {
 	      used / kpage);
 	/* purge_madvise:free leaves the tail's pages resident, and their old
 	 * bytes readable, until the kernel takes them: only the counts hold. */
-	const char *madv = NULL;
-	size_t len = sizeof(madv);
-	bool lazy =
-	    mallctl("opt.purge_madvise", &madv, &len, NULL, 0) == 0 && strcmp(madv, "free") == 0;
+	bool lazy = purge_lazy();
 	CHECK(lazy || test_resident_pages("large_tail", p + used, tail) == 0,
 	      "tail pages resident: %zu of %zu", test_resident_pages("large_tail", p + used, tail),
 	      tail / kpage);
@@ -187,6 +209,107 @@ test_zeroed(void **state) {
 	CHECK(test_stats_arena("large_tail", a, "npurge") == before[0],
 	      "calloc'd run's tail purged");
 	dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+/* Skips a case that counts pages of 4 KiB classes, when the pages are
+ * not 4 KiB or something writes or allocates the whole class. */
+static void
+skip_unless_tails(void) {
+	if (!test_stats_enabled()) {
+		print_message("# built without statistics: skipped\n");
+		skip();
+	}
+	if (page != 4096) {
+		print_message("# pages of %zu bytes: skipped\n", page);
+		skip();
+	}
+	if (test_fill_active() || test_prof_on()) {
+		print_message("# fill options or prof:true keep the whole class: skipped\n");
+		skip();
+	}
+}
+
+static char *
+filled(unsigned a, size_t n) {
+	char *p = mallocx(n, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	assert_non_null(p);
+	memset(p, 0x6b, n);
+	return p;
+}
+
+static void
+test_resident(void **state) {
+	(void)state;
+	skip_unless_tails();
+	unsigned a = arena_new();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	char *x = filled(a, 450 * KiB);
+	char *guard1 = filled(a, 64 * KiB);
+	char *y = filled(a, 510 * KiB);
+	char *guard2 = filled(a, 64 * KiB);
+	assert_int_equal(sallocx(x, 0), 512 * KiB);
+	assert_int_equal(sallocx(y, 0), 512 * KiB);
+	dallocx(x, MALLOCX_TCACHE_NONE);
+	dallocx(y, MALLOCX_TCACHE_NONE);
+	size_t purged = test_stats_arena("large_tail", a, "purged");
+	CHECK(test_stats_arena("large_tail", a, "pdirty") == 2 * 128, "pdirty %zu",
+	      test_stats_arena("large_tail", a, "pdirty"));
+
+	/* Each request takes the run whose resident length is nearest. */
+	char *p = mallocx(500 * KiB, flags);
+	CHECK(p == y, "500 KiB at %p, not the 510 KiB block's run %p", (void *)p, (void *)y);
+	char *q = mallocx(449 * KiB, flags);
+	CHECK(q == x, "449 KiB at %p, not the 450 KiB block's run %p", (void *)q, (void *)x);
+	CHECK(test_stats_arena("large_tail", a, "purged") == purged, "purged %zu pages",
+	      test_stats_arena("large_tail", a, "purged") - purged);
+	CHECK(test_stats_arena("large_tail", a, "pdirty") == 0, "pdirty %zu",
+	      test_stats_arena("large_tail", a, "pdirty"));
+
+	/* The run was resident to 510 KiB (128 pages: the 3 past the 500 KiB
+	 * request were too few to purge), 449 KiB asked for (113 pages): the
+	 * 15 resident pages past the request are purged. */
+	memset(p, 0x6c, 500 * KiB);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+	char *r = mallocx(449 * KiB, flags);
+	CHECK(r == y, "449 KiB at %p, not the freed run %p", (void *)r, (void *)y);
+	CHECK(test_stats_arena("large_tail", a, "purged") == purged + 15, "purged %zu pages",
+	      test_stats_arena("large_tail", a, "purged") - purged);
+	size_t used = 113 * page;
+	CHECK(purge_lazy() || test_resident_pages("large_tail", r + used, 512 * KiB - used) == 0,
+	      "tail pages resident: %zu",
+	      test_resident_pages("large_tail", r + used, 512 * KiB - used));
+	size_t usize = sallocx(r, 0);
+	memset(r, 0x6d, usize);
+	dallocx(r, MALLOCX_TCACHE_NONE);
+	dallocx(q, MALLOCX_TCACHE_NONE);
+	dallocx(guard1, MALLOCX_TCACHE_NONE);
+	dallocx(guard2, MALLOCX_TCACHE_NONE);
+}
+
+static void
+test_merged(void **state) {
+	(void)state;
+	skip_unless_tails();
+	unsigned a = arena_new();
+	char *b[3];
+	for (int i = 0; i < 3; i++) {
+		b[i] = filled(a, 128 * KiB);
+	}
+	char *guard = filled(a, 64 * KiB);
+	CHECK(b[1] == b[0] + 128 * KiB && b[2] == b[1] + 128 * KiB, "blocks not adjacent: %p %p %p",
+	      (void *)b[0], (void *)b[1], (void *)b[2]);
+	for (int i = 0; i < 3; i++) {
+		dallocx(b[i], MALLOCX_TCACHE_NONE);
+	}
+	CHECK(test_stats_arena("large_tail", a, "pdirty") == 3 * 32, "pdirty %zu",
+	      test_stats_arena("large_tail", a, "pdirty"));
+	char *p = mallocx(384 * KiB, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+	CHECK(p == b[0], "384 KiB at %p, not the merged runs at %p", (void *)p, (void *)b[0]);
+	CHECK(test_stats_arena("large_tail", a, "pdirty") == 0, "pdirty %zu",
+	      test_stats_arena("large_tail", a, "pdirty"));
+	memset(p, 0x6e, 384 * KiB);
+	dallocx(p, MALLOCX_TCACHE_NONE);
+	dallocx(guard, MALLOCX_TCACHE_NONE);
 }
 
 static int
@@ -240,10 +363,9 @@ main(int argc, char **argv) {
 		return strcmp(argv[2], "junk") == 0 ? child_junk() : 1;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_purged),
-	    cmocka_unit_test(test_kept),
-	    cmocka_unit_test(test_zeroed),
-	    cmocka_unit_test(test_junk),
+	    cmocka_unit_test(test_purged),   cmocka_unit_test(test_kept),
+	    cmocka_unit_test(test_zeroed),   cmocka_unit_test(test_junk),
+	    cmocka_unit_test(test_resident), cmocka_unit_test(test_merged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
  * footprint stays within a chunk of the mark, never keeping less than a
  * chunk's worth dirty; once below its mark it grows without trading; and
  * holes that add up to less than a sixteenth of the active pages (a heap
- * fragmented by a few frees) are kept while it grows past its mark. With
+ * fragmented by a few frees) are kept while it grows past its mark, but
+ * freed runs of 32 pages and more only up to a sixty-fourth (and a
+ * chunk's worth). With
  * lg_dirty_bound set it purges as many old dirty pages as each new object
  * faults in, never going below the bound; requests that freed runs do fit
  * take them without any purge; a huge allocation that no cached span fits
@@ -199,21 +201,14 @@ test_high_water_below_mark(void **state) {
 	assert_int_equal(dirty_pages(a), dirty);
 }
 
-/* Holes of 1.2 chunks' worth among 24 chunks' worth of objects (every
- * twentieth freed): more than the chunk's worth the bound always keeps,
- * less than the sixteenth of the active pages it keeps as well. Growing
- * three chunks' worth past the mark purges none of them; the mark
- * follows the growth. */
-static void
-test_high_water_keeps_holes(void **state) {
-	(void)state;
-	assert_int_equal(opt_lg_dirty_bound, -1);
+/* A fresh arena holding n objects of class ind, purged, every twentieth
+ * then freed. Returns the objects (malloc'd array). */
+static void **
+sparse_arena(arena_t **out, szind_t ind, size_t n) {
 	arena_t *a = arena_extend();
 	assert_non_null(a);
 	assert_false(arena_decay_ms_set(a, DECAY_STAGE_DIRTY, DECAY_MS_MAX));
-	szind_t ind = sz_size2index(OBJ_SIZE);
-	size_t obj_pages = OBJ_SIZE >> LG_PAGE;
-	size_t n = 6 * CHUNK_NPAGES;
+	assert_true(ind >= SZ_NSMALL && ind < SZ_NPAGED);
 	void **many = malloc(n * sizeof(*many));
 	assert_non_null(many);
 	for (size_t i = 0; i < n; i++) {
@@ -224,6 +219,23 @@ test_high_water_keeps_holes(void **state) {
 	for (size_t i = 0; i < n; i += 20) {
 		arena_dalloc_large(many[i], ind);
 	}
+	*out = a;
+	return many;
+}
+
+/* Holes of 1.2 chunks' worth among 24 chunks' worth of objects (every
+ * twentieth freed): more than the chunk's worth the bound always keeps,
+ * less than the sixteenth of the active pages it keeps as well. Growing
+ * three chunks' worth past the mark purges none of them; the mark
+ * follows the growth. */
+static void
+test_high_water_keeps_holes(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a;
+	size_t obj_pages = OBJ_SIZE >> LG_PAGE;
+	size_t n = 6 * CHUNK_NPAGES;
+	void **many = sparse_arena(&a, sz_size2index(OBJ_SIZE), n);
 	size_t dirty = dirty_pages(a);
 	assert_int_equal(dirty, (n + 19) / 20 * obj_pages);
 	assert_true(dirty > CHUNK_NPAGES);
@@ -238,6 +250,37 @@ test_high_water_keeps_holes(void **state) {
 	assert_true(footprint(a) >= mark + 3 * CHUNK_NPAGES - big_pages);
 	assert_true(a->footprint_max + CHUNK_NPAGES >= footprint(a));
 	check_hole_taken(a, dirty);
+	free(many);
+}
+
+/* Runs of LARGE_KEEP_MIN_PAGES pages (kept apart when freed, and no holes
+ * to the bound): 400 objects, every twentieth freed, 2.5 chunks' worth of
+ * pages over 20 runs, under a sixteenth of the active pages but above a
+ * sixty-fourth of them and above a chunk's worth. Growing three chunks'
+ * worth past the mark trades them down to the chunk's worth. */
+static void
+test_high_water_trades_long_runs(void **state) {
+	(void)state;
+	assert_int_equal(opt_lg_dirty_bound, -1);
+	arena_t *a;
+	size_t run_pages = LARGE_KEEP_MIN_PAGES;
+	size_t n = 400;
+	void **many = sparse_arena(&a, sz_size2index(run_pages << LG_PAGE), n);
+	size_t dirty = dirty_pages(a);
+	assert_int_equal(dirty, n / 20 * run_pages);
+	assert_int_equal(a->nkeep, n / 20);
+	assert_int_equal(a->ndirty_holes, 0);
+	assert_true(dirty > CHUNK_NPAGES && dirty > a->nactive / 64);
+	assert_true(dirty <= a->nactive / 16);
+	/* Three chunks' worth of objects twice as long, which no run fits. */
+	szind_t big = sz_size2index(2 * run_pages << LG_PAGE);
+	for (size_t i = 0; i < 3 * CHUNK_NPAGES / (2 * run_pages); i++) {
+		assert_non_null(arena_malloc_large(a, big, PAGE, false));
+	}
+	/* Whole runs purged, oldest first, down to the chunk's worth. */
+	size_t now = dirty_pages(a);
+	assert_true(now < dirty);
+	assert_true(now >= CHUNK_NPAGES && now < CHUNK_NPAGES + run_pages);
 	free(many);
 }
 
@@ -317,6 +360,7 @@ main(void) {
 	    cmocka_unit_test_teardown(test_high_water_trades, teardown),
 	    cmocka_unit_test_teardown(test_high_water_below_mark, teardown),
 	    cmocka_unit_test_teardown(test_high_water_keeps_holes, teardown),
+	    cmocka_unit_test_teardown(test_high_water_trades_long_runs, teardown),
 	    cmocka_unit_test_teardown(test_on_trades, teardown),
 	    cmocka_unit_test_teardown(test_floor, teardown),
 	    cmocka_unit_test_teardown(test_huge_trades, teardown),

@@ -67,6 +67,13 @@
  * is allocated again. Free runs merge only with runs of the same
  * MAP_DIRTY | MAP_MUZZY state, so the counts stay exact. */
 #define MAP_MUZZY 0x40u
+/* Dirty free run that a large object of its length left (arena_large.c,
+ * "Reuse by resident length" in doc/design.md): kept apart from its free
+ * neighbours, not merged, so that the next request of its size class takes
+ * it whole; page_misc_t.resident of its second page says how much of it
+ * may be resident. Runs merge again when a request finds no dirty run long
+ * enough (arena_keep_release). */
+#define MAP_KEEP 0x80u
 /* The state bits a free run carries, and those that decide merging. */
 #define MAP_STATE        (MAP_DIRTY | MAP_UNZEROED | MAP_MUZZY)
 #define MAP_MERGE_STATE  (MAP_DIRTY | MAP_MUZZY)
@@ -96,6 +103,10 @@ struct page_misc_s {
 			page_misc_t *prev;
 			page_misc_t *next;
 		} link;
+		/* Second page of a large run, allocated or kept (MAP_KEEP):
+		 * how many pages from the run's start may be resident (the
+		 * rest was never touched since it was fresh or purged). */
+		size_t resident;
 	};
 };
 
@@ -377,8 +388,18 @@ struct arena_s {
 	bitmap_t avail_mask[2][BITMAP_NGROUPS(PSZ_MAX)];
 	/* Dirty pages in free runs (spare chunk included). */
 	size_t ndirty;
+	/* Of those, the pages of dirty free runs shorter than
+	 * ARENA_HOLE_MAX_PAGES: holes among the memory in use, which the
+	 * high-water bound leaves alone up to a sixteenth of the active
+	 * pages (arena_purge.c). */
+	size_t ndirty_holes;
 	/* Muzzy pages in free runs (MAP_MUZZY). */
 	size_t nmuzzy;
+	/* Free runs kept apart for reuse by their size class (MAP_KEEP). */
+	size_t nkeep;
+	/* Upper bound on the wholly free chunks other than the spare that
+	 * the arena keeps (for their kept runs; arena_release_empty). */
+	size_t nempty;
 	/* Pages in allocated page runs (small runs and large objects). */
 	size_t nactive;
 	/* Pages of live huge allocations (huge.c), kept with or without
@@ -749,17 +770,31 @@ arena_note_alloc(arena_t *arena) {
 	}
 }
 
+/* Under arena->lock: gives the wholly free chunks the arena keeps for
+ * their kept runs (MAP_KEEP; the spare aside) to the chunk cache, for a
+ * huge request that no dirty cached span fits, the decay's purge and the
+ * out-of-memory retry (arena_run.c). */
+void arena_release_empty(arena_t *arena);
+
 void *arena_malloc_small(arena_t *arena, szind_t binind, bool zero);
 void *arena_malloc_large(arena_t *arena, szind_t szind, size_t alignment, bool zero);
 /*
  * malloc's large run for a request of `size` bytes (class szind, page
  * alignment, not zeroed). When the run is carved from memory that was not
  * zeroed (reused dirty pages), the whole pages of its class past the request
- * are purged once they number at least LARGE_TAIL_PURGE_MIN: they would stay
- * resident although nobody asked for them (doc/design.md, "Class tails").
- * They stay active (allocated) pages; the purge counts in stats npurge.
+ * that may be resident (all of them, unless the run is a kept one whose
+ * resident length is known: arena_run_alloc_large) are purged once they
+ * number at least LARGE_TAIL_PURGE_MIN: they would stay resident although
+ * nobody asked for them (doc/design.md, "Class tails"). They stay active
+ * (allocated) pages; the purge counts in stats npurge.
  */
 #define LARGE_TAIL_PURGE_MIN ((size_t)8)
+/* The shortest large run kept apart when freed (MAP_KEEP): classes whose
+ * spacing is at least LARGE_TAIL_PURGE_MIN pages, where a tail is worth
+ * purging. */
+#define LARGE_KEEP_MIN_PAGES (4 * LARGE_TAIL_PURGE_MIN)
+/* Dirty free runs shorter than this are holes to the high-water bound. */
+#define ARENA_HOLE_MAX_PAGES LARGE_KEEP_MIN_PAGES
 void *arena_malloc_large_request(arena_t *arena, szind_t szind, size_t size);
 
 /* Fills ptrs[0..n) with regions of bin binind; returns how many it got
@@ -1016,9 +1051,10 @@ void arena_maybe_purge(arena_t *arena);
  * By default (opt.lg_dirty_bound -1) the high-water bound: the arena's
  * footprint (active pages, page runs and huge, plus dirty ones) may grow
  * past its highest value so far only while it holds at most a chunk's worth
- * of dirty pages, or at most a sixteenth of its active pages (holes among
- * the memory in use, which later requests fill again: doc/design.md, "What
- * the high-water bound keeps"). Growth past it is traded, in steps of a
+ * of dirty pages, or at most a sixty-fourth of its active pages, or holes
+ * (dirty runs shorter than ARENA_HOLE_MAX_PAGES) of at most a sixteenth of
+ * them (the memory in use, which later requests fill again: doc/design.md,
+ * "What the high-water bound keeps"). Growth past it is traded, in steps of a
  * chunk's worth, for purging as many of the oldest dirty pages (cached
  * spans split to what is traded, then the runs of the least recently
  * dirtied chunks): memory freed and not reused cannot add to the resident

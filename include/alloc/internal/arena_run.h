@@ -57,8 +57,31 @@ bool arena_run_alloc(arena_t *arena, size_t npages, uint32_t flags, arena_chunk_
 void arena_run_insert_free(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages,
                            uint32_t state);
 
+/* Puts back [pi, pi+npages), the rest of a free run whose map bits were
+ * `bits` once its first pages were taken and their map written: merged
+ * with its free right neighbour if the run was kept apart (MAP_KEEP), as
+ * it is otherwise (the run was maximal). */
+void arena_run_insert_rest(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages,
+                           uint32_t bits);
+
 /* Returns the pages of an allocated run [pi, pi+npages) to the free lists,
  * dirty or clean. */
 void arena_run_dalloc(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages, bool dirty);
+
+/*
+ * Large runs, reused by how much of them is resident (doc/design.md, "Reuse
+ * by resident length"). arena_run_alloc_large takes a run of npages pages
+ * for an object whose request covers its first `used` pages: among the
+ * kept runs of exactly that length (MAP_KEEP, at most KEEP_SCAN_MAX looked
+ * at) the one whose resident length (page_misc_t.resident) is nearest
+ * `used`, else as arena_run_alloc does; *resident is how many of the run's
+ * pages from its start may be resident (0: clean). arena_run_dalloc_large
+ * frees a large run dirty, kept apart when it has at least
+ * LARGE_KEEP_MIN_PAGES pages and the arena purges (else as
+ * arena_run_dalloc); its page_misc_t.resident must be set.
+ */
+bool arena_run_alloc_large(arena_t *arena, size_t npages, size_t used, arena_chunk_t **cp,
+                           size_t *pip, bool *zeroed, size_t *resident);
+void arena_run_dalloc_large(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages);
 
 #endif
