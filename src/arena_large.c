@@ -84,7 +84,7 @@ large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size)
 		}
 		pi += lead;
 	}
-	c->pclass[pi] = (uint8_t)(szind + 1);
+	arena_pclass_set(c, pi, szind + 1);
 	large_stats_malloc(a, szind, usize);
 	size_t tail = zeroed ? 0 : large_tail_to_purge(a, usize, size);
 	chunk_hooks_t hooks;
@@ -163,7 +163,7 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 	    chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, pi << LG_PAGE, usize);
 	mutex_lock(&a->lock);
 	large_stats_dalloc(a, szind, usize);
-	memset(&c->pclass[pi], PCLASS_NONE, usize >> LG_PAGE);
+	arena_pclass_clear(c, pi, usize >> LG_PAGE);
 	c->nfree_pages += usize >> LG_PAGE;
 	a->nactive -= usize >> LG_PAGE;
 	arena_cactive_sub(usize);
@@ -227,7 +227,7 @@ arena_large_remote_drain(arena_t *a) {
 		check_large_ptr(p, c, pi);
 		/* A run freed already (pushed twice: a double free) lost its
 		 * page class; caught here before the list could loop. */
-		unsigned pclass = c->pclass[pi];
+		unsigned pclass = arena_pclass_get(c, pi);
 		if (unlikely(pclass <= SZ_NSMALL || pclass > SZ_NPAGED)) {
 			arena_report_bad_free(p, "double free");
 		}
@@ -292,7 +292,7 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		zeroed = (bits & MAP_STATE) == 0;
 		arena_map_set_run(c, pi, new_pages, MAP_LARGE);
 	}
-	c->pclass[pi] = (uint8_t)(new_szind + 1);
+	arena_pclass_set(c, pi, new_szind + 1);
 	large_stats_dalloc(a, old_szind, old_usize);
 	large_stats_malloc(a, new_szind, new_usize);
 	mutex_unlock(&a->lock);

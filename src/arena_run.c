@@ -248,7 +248,7 @@ arena_chunk_new(arena_t *a) {
 	}
 	a->chunks_head = c;
 	if (!zeroed) {
-		memset(c->pclass, PCLASS_NONE, sizeof(c->pclass));
+		arena_pclass_clear(c, 0, CHUNK_NPAGES);
 	}
 	for (size_t i = 0; i < CHUNK_HEADER_PAGES; i++) {
 		c->map[i] = MAP_HEADER;
@@ -411,7 +411,7 @@ arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, ui
  * lists. */
 void
 arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
-	memset(&c->pclass[pi], PCLASS_NONE, npages);
+	arena_pclass_clear(c, pi, npages);
 	c->nfree_pages += npages;
 	a->nactive -= npages;
 	arena_cactive_sub(npages << LG_PAGE);
