@@ -9,11 +9,12 @@
  *
  * Finding a pointer's metadata takes a mask and a load: the chunk header
  * sits at `ptr & ~CHUNK_MASK`, and its page map `pmap` holds, per page,
- * the size class of the object living there plus one (arena_pclass_get). Pages that start no
- * object (chunk header, free pages, the inner pages of a large run) hold
- * PCLASS_NONE, which is 0: memory that merely reads as zeros (a fresh or
- * purged page, the inside of a huge block) never looks like an object, so
- * freeing such an address goes to the slow path and is caught there.
+ * the size class of the object living there plus one (arena_pclass_get).
+ * Pages that start no object (chunk header, free pages, the inner pages of
+ * a large run) hold PCLASS_NONE, which is 0: memory that merely reads as
+ * zeros (a fresh or purged page, the inside of a huge block) never looks
+ * like an object, so freeing such an address goes to the slow path and is
+ * caught there.
  *
  * Chunk header layout (arena_chunk_t, at the start of every arena chunk):
  *   pmap[page]    size class + 1 per page and the page's bias
@@ -128,7 +129,8 @@ typedef uint32_t arena_pbias_t;
  * side, so that free's hit path finds both in one cache line (two bytes a
  * page with 4 KiB pages; when they were two arrays 512 bytes apart, a free
  * whose header line was not cached missed twice). Written through
- * arena_pclass_set/arena_pclass_fill and arena_pbias_set.
+ * arena_pclass_set, arena_pclass_fill, arena_pclass_clear and
+ * arena_pbias_set.
  */
 typedef struct {
 	uint8_t cls;
@@ -157,7 +159,8 @@ struct arena_chunk_s {
 	page_misc_t misc[CHUNK_NPAGES];
 };
 
-#define CHUNK_HEADER_PAGES ((sizeof(arena_chunk_t) + PAGE_MASK) >> LG_PAGE)
+#define CHUNK_HEADER_PAGES  ((sizeof(arena_chunk_t) + PAGE_MASK) >> LG_PAGE)
+#define CHUNK_RUN_MAX_PAGES (CHUNK_NPAGES - CHUNK_HEADER_PAGES)
 
 /* Class + 1 of the object starting on page pi of c (PCLASS_NONE: none). */
 ALWAYS_INLINE unsigned
@@ -188,7 +191,6 @@ arena_pclass_clear(arena_chunk_t *c, size_t pi, size_t npages) {
 	_Static_assert(PCLASS_NONE == 0, "a zeroed entry has no class");
 	memset(&c->pmap[pi], 0, npages * sizeof(arena_page_t));
 }
-#define CHUNK_RUN_MAX_PAGES (CHUNK_NPAGES - CHUNK_HEADER_PAGES)
 
 /* Shape of every run of one small size class, computed at start-up. */
 typedef struct {
@@ -669,7 +671,7 @@ arena_count_purge(arena_t *a, size_t npages) {
  * registry slot (ptr >> LG_CHUNK) at hand: the chunk's address minus
  * slot * CHUNK_NPAGES * sizeof(arena_page_t), so that the page's entry of
  * the page map is read at hdr + offsetof(arena_chunk_t, pmap) + page *
- * sizeof(arena_page_t) (x86 scales the index by 2 in the address), where the
+ * sizeof(arena_page_t) (x86 scales the index by it in the address), where the
  * chunk address and the page's index in the chunk would take two
  * instructions (a shift and a mask) to get from them; the multiply is one.
  */
