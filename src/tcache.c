@@ -715,13 +715,15 @@ tcache_alloc(tcache_t *t, arena_t *arena, szind_t ind) {
  * Past that, or with no requests at all, the bin takes back objects other
  * threads allocated (the consumer of a producer/consumer pair: every
  * object it caches is one the producer cannot reuse, so it only holds
- * memory): it gives back everything and halves its limit, down to an
- * eighth of the stack; the first fill gives the whole stack back
- * (tcache_fill). The free hit path still tests head == full only: the
- * limit costs it nothing.
+ * memory): it gives back everything, the object being freed too once the
+ * limit is below the whole stack (returns true: the caller does not cache
+ * it), and halves its limit, down to an eighth of the stack
+ * (TCACHE_FREE_ONLY_MIN: one object in the classes of a page and more); the
+ * first fill gives the whole stack back (tcache_fill). The free hit path
+ * still tests head == full only: the limit costs it nothing.
  */
-static void
-tcache_full(tcache_t *t, szind_t ind) {
+static bool
+tcache_full(tcache_t *t, szind_t ind, void *ptr) {
 	unsigned pc = tcache_pc(ind);
 	uint64_t nrequests = tcache_nrequests(t, ind);
 	/* Below its full capacity the bin grows instead (stacks sized to
@@ -730,7 +732,7 @@ tcache_full(tcache_t *t, szind_t ind) {
 	 * goes down to: what it caches is pure overhead. */
 	if ((nrequests != 0 || t->ncached_max[pc] < tcache_cap[ind] / 8) &&
 	    tcache_bin_grow(t, ind)) {
-		return;
+		return false;
 	}
 	unsigned max = t->ncached_max[pc];
 	unsigned limit = (unsigned)(t->empty[pc] - t->full[pc]);
@@ -749,14 +751,30 @@ tcache_full(tcache_t *t, szind_t ind) {
 			t->full_nflushed[pc] =
 			    nflushed >= t->full_nflushed[pc] ? nflushed : UINT32_MAX;
 		}
-		return;
+		return false;
+	}
+	/* The object being freed goes back with the others when the stack
+	 * has room for it below the limit (it has, once the limit came down):
+	 * the bin is then empty, so it holds 0 to limit objects between two
+	 * flushes instead of 1 to limit, and flushes once per limit + 1
+	 * frees instead of once per limit. It gets the key as a push would:
+	 * a second free of it then leaves the hit path for the double-free
+	 * check, as for every object flushed from a cache (tcache.h). */
+	bool with_ptr = t->head[pc] != t->empty[pc] - max;
+	if (with_ptr) {
+		*tcache_key_slot(ptr) = tcache_key;
+		*--t->head[pc] = ptr;
 	}
 	tcache_bin_flush(t, ind, 0);
-	/* An eighth of the full capacity (of the current one, if smaller). */
+	/* An eighth of the full capacity (of the current one, if smaller);
+	 * one object for the classes of a page and more (TCACHE_FREE_ONLY_MIN). */
 	unsigned floor = tcache_cap[ind] / 8 < max ? tcache_cap[ind] / 8 : max;
-	floor = floor != 0 ? floor : 1;
+	if (floor == 0 || sz_index2size(ind) >= TCACHE_FREE_ONLY_MIN) {
+		floor = 1;
+	}
 	limit = limit / 2 > floor ? limit / 2 : floor;
 	t->full[pc] = t->empty[pc] - limit;
+	return with_ptr;
 }
 
 COLD NOINLINE static void
@@ -786,8 +804,8 @@ tcache_dalloc(tcache_t *t, void *ptr, szind_t ind) {
 		/* Debug builds look through the whole stack every time. */
 		tcache_check_double_free(t, ptr, ind);
 	}
-	if (t->head[pc] == t->full[pc]) {
-		tcache_full(t, ind);
+	if (t->head[pc] == t->full[pc] && tcache_full(t, ind, ptr)) {
+		return;
 	}
 	*tcache_key_slot(ptr) = tcache_key;
 	*--t->head[pc] = ptr;

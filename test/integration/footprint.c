@@ -25,6 +25,9 @@
  *    eight, as bench/mstress's short-lived threads do) fills it in batches
  *    after a few fills of one (at most one fill per four blocks), and its
  *    exit leaves nothing of its arena allocated;
+ *  - a thread that frees 4-14 KiB blocks another thread allocated (bench/
+ *    prodcons' consumer) holds at most one of them per class in its cache
+ *    once it has freed a few dozen (it held up to two);
  *  - a thread's cache costs at most STACKS_FIRST_MAX bytes of stacks until
  *    its bins grow with use (one block of 56 KiB per thread before), and a
  *    flush (thread.tcache.flush) gives back the blocks they grew into.
@@ -315,16 +318,79 @@ page_class_thread(void *arg) {
 	return NULL;
 }
 
+/* The cases of the classes from a page up to the largest small one, 4-14
+ * KiB with 4 KiB pages: skipped with other pages. */
 static void
-test_page_classes_fill_one(void **state) {
-	(void)state;
+skip_unless_page_classes(void) {
 	skip_unless_measurable();
-	/* The classes from a page up to the largest small one: 4-14 KiB with
-	 * 4 KiB pages. */
 	size_t page;
 	ctl_read("arenas.page", &page, sizeof(page));
 	test_skip_unless(page == 4096, "4 KiB pages");
+}
+
+static void
+test_page_classes_fill_one(void **state) {
+	(void)state;
+	skip_unless_page_classes();
 	run_in_thread(page_class_thread);
+}
+
+/* ---------------------------------------------------------------------- */
+
+enum { CONSUMER_N = 800 };
+static void *consumer_blocks[CONSUMER_N];
+static unsigned consumer_arena;
+
+static void *
+consumer_producer_thread(void *arg) {
+	(void)arg;
+	consumer_arena = bind_new_arena();
+	uint64_t rng = 23;
+	for (unsigned i = 0; i < CONSUMER_N; i++) {
+		size_t n = 4096 + test_rng_next(&rng) % 10241;
+		consumer_blocks[i] = malloc(n);
+		assert_non_null(consumer_blocks[i]);
+		memset(consumer_blocks[i], (int)i, n);
+	}
+	/* Its exit gives back what its cache holds: only the blocks are
+	 * allocated from then on. */
+	return NULL;
+}
+
+static void *
+consumer_thread(void *arg) {
+	(void)arg;
+	unsigned first = bin_of(4096);
+	unsigned last = bin_of(14336);
+	for (unsigned i = 0; i < CONSUMER_N; i++) {
+		free(consumer_blocks[i]);
+	}
+	/* Still alive: what its bins hold is still allocated in the
+	 * producer's arena. */
+	uint64_t held = 0;
+	for (unsigned bin = first; bin <= last; bin++) {
+		uint64_t regs = bin_stat(consumer_arena, bin, "curregs");
+		assert_true(regs <= 1);
+		held += regs;
+	}
+	print_message("# a consumer of 4-14 KiB blocks holds %llu of them\n",
+	              (unsigned long long)held);
+	return NULL;
+}
+
+static void
+test_consumer_holds_little(void **state) {
+	(void)state;
+	skip_unless_page_classes();
+	run_in_thread(consumer_producer_thread);
+	unsigned first = bin_of(4096);
+	unsigned last = bin_of(14336);
+	uint64_t live = 0;
+	for (unsigned bin = first; bin <= last; bin++) {
+		live += bin_stat(consumer_arena, bin, "curregs");
+	}
+	assert_int_equal(live, CONSUMER_N);
+	run_in_thread(consumer_thread);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -447,9 +513,13 @@ main(void) {
 		have_tcache = false;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_small_program), cmocka_unit_test(test_rare_class),
-	    cmocka_unit_test(test_busy_class),    cmocka_unit_test(test_page_classes_fill_one),
-	    cmocka_unit_test(test_thread_burst),  cmocka_unit_test(test_stacks_sized_to_use),
+	    cmocka_unit_test(test_small_program),
+	    cmocka_unit_test(test_rare_class),
+	    cmocka_unit_test(test_busy_class),
+	    cmocka_unit_test(test_page_classes_fill_one),
+	    cmocka_unit_test(test_thread_burst),
+	    cmocka_unit_test(test_stacks_sized_to_use),
+	    cmocka_unit_test(test_consumer_holds_little),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,8 @@
  * capacity, keeping their objects, their order and the low-water mark, in
  * the order bins grow, never overlapping, a bin that only takes frees
  * only to an eighth of its full capacity (the other tests run on caches
- * grown to full capacity first); a miss
+ * grown to full capacity first), and its limit down to an eighth too, to
+ * one object in the classes of a page and more; a miss
  * fills ncached_max >> lg_fill_div regions in one arena fill (bin stats
  * nfills/nmalloc/curregs) and hands them out lowest address first; large
  * classes never fill; a push onto a full bin flushes the older half, each
@@ -734,7 +735,7 @@ test_fill_one(void **state) {
  * the expected limit and object count, the objects flushed on a full
  * stack since the bin's last allocation, and the flushes. */
 typedef struct {
-	unsigned cap, limit, cached, flushed;
+	unsigned cap, limit, cached, flushed, floor;
 	uint64_t nrequests, nflushes;
 	bool first;
 } full_model_t;
@@ -747,12 +748,20 @@ full_model(const tcache_t *t, szind_t ind) {
 	                  .cached = tcache_ncached(t, ind),
 	                  .nrequests = tcache_nrequests(t, ind),
 	                  .first = true};
+	/* The least a consumer's limit goes down to: an eighth of the full
+	 * capacity (of the current one, if smaller), one object from
+	 * TCACHE_FREE_ONLY_MIN up. */
+	m.floor = tcache_cap_max(ind) / 8 < m.cap ? tcache_cap_max(ind) / 8 : m.cap;
+	if (m.floor == 0 || sz_index2size(ind) >= TCACHE_FREE_ONLY_MIN) {
+		m.floor = 1;
+	}
 	return m;
 }
 
 /* Frees p into bin ind of t and checks the bin against the model. */
 static void
 free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
+	bool pushed = true;
 	if (m->cached == m->limit) {
 		m->nflushes++;
 		if (m->first || (m->limit == m->cap && m->flushed + m->limit <= m->nrequests)) {
@@ -761,18 +770,28 @@ free_modelled(tcache_t *t, szind_t ind, void *p, full_model_t *m) {
 			m->cached = m->cap / 2;
 			m->flushed += m->cap - m->cap / 2;
 		} else {
-			/* A consumer's: everything back, the limit halves. */
+			/* A consumer's: everything back, the limit halves. Below
+			 * the whole stack the freed object goes back with the
+			 * others, and the bin is left empty. */
+			pushed = m->limit == m->cap;
 			m->cached = 0;
-			m->limit = m->limit / 2 > m->cap / 8 ? m->limit / 2 : m->cap / 8;
+			m->limit = m->limit / 2 > m->floor ? m->limit / 2 : m->floor;
 		}
 	}
 	cache_free(t, p, ind);
-	m->cached++;
 	unsigned pc = tcache_pc(ind);
+	if (pushed) {
+		m->cached++;
+		/* The newest object is on top. */
+		assert_ptr_equal(*t->head[pc], p);
+	} else {
+		/* Flushed with the others, holding the key as they do: a
+		 * second free of it leaves the hit path for the double-free
+		 * check. */
+		assert_true(*(const uintptr_t *)p == tcache_key);
+	}
 	assert_int_equal(tcache_ncached(t, ind), m->cached);
 	assert_int_equal(t->empty[pc] - t->full[pc], m->limit);
-	/* The newest object is on top. */
-	assert_ptr_equal(*t->head[pc], p);
 }
 
 /*
@@ -827,6 +846,60 @@ test_free_only(void **state) {
 	tcache_flush(t);
 	free(objs);
 	cache_delete(t);
+}
+
+/*
+ * The classes of a page and more (TCACHE_FREE_ONLY_MIN: the 4-14 KiB small
+ * classes and the cached large ones with 4 KiB pages), freed by a thread
+ * that never allocates them (a consumer): the bin's limit goes down to one
+ * object, not to an eighth of the stack (two), so it holds at most one
+ * object of several KiB that only the producer can use; everything else
+ * goes back to the arena (small: the bin's curregs; large: curruns). The
+ * model (free_modelled) also checks that a free into a consumer's full bin
+ * below its whole stack goes back with the others, leaving the bin empty.
+ */
+static void
+test_free_only_big(void **state) {
+	(void)state;
+	skip_without_tcache();
+	if (PAGE > SZ_SMALL_MAXCLASS) {
+		skip();
+	}
+	for (szind_t ind = sz_size2index(TCACHE_FREE_ONLY_MIN); ind < tcache_nhbins; ind++) {
+		tcache_t *t = cache_new_fresh(arena0);
+		unsigned cap = t->ncached_max[tcache_pc(ind)];
+		assert_true(tcache_cap_max(ind) / 8 >= 2);
+		unsigned n = 4 * cap;
+		void **objs = calloc(n, sizeof(void *));
+		assert_non_null(objs);
+		bool small = ind < SZ_NSMALL;
+		bin_stats_t s0 = small ? bin_stats(arena0, ind) : (bin_stats_t){0};
+		large_stats_t l0 = small ? (large_stats_t){0} : large_stats(arena0, ind);
+		for (unsigned i = 0; i < n; i++) {
+			objs[i] = small ? arena_malloc_small(arena0, ind, false)
+			                : arena_malloc_large(arena0, ind, PAGE, false);
+			assert_non_null(objs[i]);
+		}
+		full_model_t m = full_model(t, ind);
+		assert_int_equal(m.floor, 1);
+		for (unsigned i = 0; i < n; i++) {
+			free_modelled(t, ind, objs[i], &m);
+			assert_true(tcache_ncached(t, ind) <= cap);
+		}
+		/* From the first stack (8) down to one by halves; from then
+		 * on a free into the full bin takes the cached object back
+		 * with it, so the bin holds one object or none. */
+		assert_int_equal(m.limit, 1);
+		assert_true(m.cached <= 1);
+		if (config_stats && small) {
+			assert_int_equal(bin_stats(arena0, ind).curregs, s0.curregs + m.cached);
+		} else if (config_stats) {
+			assert_int_equal(large_stats(arena0, ind).curruns, l0.curruns + m.cached);
+		}
+		tcache_flush(t);
+		free(objs);
+		cache_delete(t);
+	}
 }
 
 /*
@@ -1450,6 +1523,7 @@ main(void) {
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_full_flush),
 	    cmocka_unit_test(test_free_only),
+	    cmocka_unit_test(test_free_only_big),
 	    cmocka_unit_test(test_free_burst),
 	    cmocka_unit_test(test_flush_owner_arena),
 	    cmocka_unit_test(test_flush_other_arena_hands_over),

@@ -69,6 +69,14 @@ typedef struct arena_s arena_t;
 #define TCACHE_FILL_ONE_RUN  16
 #define TCACHE_LG_FILL_ONE   15
 
+/* A bin that only frees (a consumer's, tcache.c: tcache_full) goes down to
+ * an eighth of its full capacity, except in the classes from this size up
+ * (with 4 KiB pages the 4-14 KiB small classes and the cached large ones,
+ * whose full capacity is 20, an eighth 2): there it goes down to one
+ * object. What such a bin holds is memory only the allocating thread can
+ * use, several KiB an object (doc/design.md, "Fixed footprint"). */
+#define TCACHE_FREE_ONLY_MIN PAGE
+
 /*
  * A cache. Its bins are stored as parallel arrays (structure of arrays),
  * each indexed by page-map class `pc`, so the hit paths address a field as
