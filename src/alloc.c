@@ -978,7 +978,7 @@ free_fast_impl(void *ptr, size_t size, bool sized) {
 		 * slot 0, "no object here", always misses), read with the
 		 * page's bias off one multiply of the slot (arena_page_hdr). */
 		uintptr_t hdr = arena_page_hdr(slot);
-		uintptr_t pc = ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pclass) + page];
+		uintptr_t pc = arena_page_hdr_pclass(hdr, page);
 		if (sized && unlikely(pc != sdallocx_size2pc(size))) {
 			sdallocx_slow(ptr, size, 0);
 			return;
@@ -1000,7 +1000,7 @@ free_fast_impl(void *ptr, size_t size, bool sized) {
 	/* Shifts slot in place (GCC copies it first: one more instruction). */
 	__asm__("" : "+r"(chunk));
 	uintptr_t pageind = page & (CHUNK_NPAGES - 1);
-	uintptr_t pc = chunk->pclass[pageind];
+	uintptr_t pc = arena_pclass_get(chunk, pageind);
 	if (sized && unlikely(pc != sdallocx_size2pc(size))) {
 		sdallocx_slow(ptr, size, 0);
 		return;

@@ -78,7 +78,7 @@ bin_run_init(bin_t *bin, run_t *run, szind_t binind, arena_chunk_t *c, size_t pi
 	}
 	arena_pbias_set(c, pi, npages, run->base);
 	/* Publish the class last: a page's szind says "this run's pages". */
-	memset(&c->pclass[pi], (int)binind + 1, npages);
+	arena_pclass_fill(c, pi, binind + 1, npages);
 	if (config_stats) {
 		bin->stats.nruns++;
 		bin->stats.curruns++;

@@ -90,7 +90,7 @@ large_alloc(arena_t *a, szind_t szind, size_t alignment, bool zero, size_t size)
 		}
 		pi += lead;
 	}
-	c->pclass[pi] = (uint8_t)(szind + 1);
+	arena_pclass_set(c, pi, szind + 1);
 	large_stats_malloc(a, szind, usize);
 	size_t tail = large_tail_to_purge(a, npages, used, resident);
 	if (npages >= 2) {
@@ -175,7 +175,7 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 	    chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, pi << LG_PAGE, usize);
 	mutex_lock(&a->lock);
 	large_stats_dalloc(a, szind, usize);
-	memset(&c->pclass[pi], PCLASS_NONE, usize >> LG_PAGE);
+	arena_pclass_clear(c, pi, usize >> LG_PAGE);
 	c->nfree_pages += usize >> LG_PAGE;
 	a->nactive -= usize >> LG_PAGE;
 	arena_cactive_sub(usize);
@@ -239,7 +239,7 @@ arena_large_remote_drain(arena_t *a) {
 		check_large_ptr(p, c, pi);
 		/* A run freed already (pushed twice: a double free) lost its
 		 * page class; caught here before the list could loop. */
-		unsigned pclass = c->pclass[pi];
+		unsigned pclass = arena_pclass_get(c, pi);
 		if (unlikely(pclass <= SZ_NSMALL || pclass > SZ_NPAGED)) {
 			arena_report_bad_free(p, "double free");
 		}
@@ -305,7 +305,7 @@ arena_ralloc_large_in_place(void *ptr, szind_t old_szind, szind_t new_szind, boo
 		arena_cactive_add(need << LG_PAGE);
 		zeroed = (bits & MAP_STATE) == 0;
 	}
-	c->pclass[pi] = (uint8_t)(new_szind + 1);
+	arena_pclass_set(c, pi, new_szind + 1);
 	if (new_pages >= 2) {
 		/* Not known any more: all of it, as the program may have
 		 * written the old run's whole class. */

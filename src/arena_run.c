@@ -267,7 +267,7 @@ arena_chunk_new(arena_t *a) {
 	}
 	a->chunks_head = c;
 	if (!zeroed) {
-		memset(c->pclass, PCLASS_NONE, sizeof(c->pclass));
+		arena_pclass_clear(c, 0, CHUNK_NPAGES);
 	}
 	for (size_t i = 0; i < CHUNK_HEADER_PAGES; i++) {
 		c->map[i] = MAP_HEADER;
@@ -588,13 +588,18 @@ arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, ui
 
 /* Returns the pages of an allocated run [pi, pi+npages) to the free
  * lists. */
-void
-arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
-	memset(&c->pclass[pi], PCLASS_NONE, npages);
+static void
+arena_run_release(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
+	arena_pclass_clear(c, pi, npages);
 	c->nfree_pages += npages;
 	a->nactive -= npages;
 	arena_cactive_sub(npages << LG_PAGE);
-	arena_run_insert_free(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
+	arena_run_insert_free(a, c, pi, npages, state);
+}
+
+void
+arena_run_dalloc(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, bool dirty) {
+	arena_run_release(a, c, pi, npages, dirty ? MAP_DIRTY : 0);
 }
 
 void
@@ -603,9 +608,5 @@ arena_run_dalloc_large(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages) {
 		arena_run_dalloc(a, c, pi, npages, true);
 		return;
 	}
-	memset(&c->pclass[pi], PCLASS_NONE, npages);
-	c->nfree_pages += npages;
-	a->nactive -= npages;
-	arena_cactive_sub(npages << LG_PAGE);
-	arena_run_insert_free(a, c, pi, npages, MAP_DIRTY | MAP_KEEP);
+	arena_run_release(a, c, pi, npages, MAP_DIRTY | MAP_KEEP);
 }

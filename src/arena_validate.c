@@ -41,7 +41,7 @@ typedef struct {
 static const char *
 arena_validate_small_run(const arena_t *a, const arena_chunk_t *c, size_t pi, size_t npages,
                          arena_walk_t *w) {
-	unsigned pclass = c->pclass[pi];
+	unsigned pclass = arena_pclass_get(c, pi);
 	VALIDATE_CHECK(pclass != PCLASS_NONE && pclass - 1 < SZ_NSMALL);
 	szind_t binind = pclass - 1;
 	const bin_info_t *info = &bin_infos[binind];
@@ -51,7 +51,7 @@ arena_validate_small_run(const arena_t *a, const arena_chunk_t *c, size_t pi, si
 	VALIDATE_CHECK(run->base == (const char *)c + (pi << LG_PAGE));
 	VALIDATE_CHECK(npages == info->run_size >> LG_PAGE);
 	for (size_t i = 0; i < npages; i++) {
-		VALIDATE_CHECK(c->pclass[pi + i] == pclass);
+		VALIDATE_CHECK(arena_pclass_get(c, pi + i) == pclass);
 		VALIDATE_CHECK(c->misc[pi + i].run == run);
 	}
 	/* nfree matches the bitmap; padding bits stay set; every group
@@ -87,7 +87,7 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 	VALIDATE_CHECK(arena_chunk_registered(c));
 	for (size_t pi = 0; pi < CHUNK_HEADER_PAGES; pi++) {
 		VALIDATE_CHECK(c->map[pi] == MAP_HEADER);
-		VALIDATE_CHECK(c->pclass[pi] == PCLASS_NONE);
+		VALIDATE_CHECK(arena_pclass_get(c, pi) == PCLASS_NONE);
 	}
 	size_t nfree = 0;
 	size_t ndirty = 0;
@@ -112,7 +112,7 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 			VALIDATE_CHECK(!(bits & MAP_MUZZY) ||
 			               (bits & MAP_STATE) == (MAP_MUZZY | MAP_UNZEROED));
 			for (size_t i = 0; i < npages; i++) {
-				VALIDATE_CHECK(c->pclass[pi + i] == PCLASS_NONE);
+				VALIDATE_CHECK(arena_pclass_get(c, pi + i) == PCLASS_NONE);
 			}
 			nfree += npages;
 			if (bits & MAP_DIRTY) {
@@ -129,7 +129,7 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 			w->nactive += npages;
 		}
 		if (kind == MAP_LARGE) {
-			unsigned pclass = c->pclass[pi];
+			unsigned pclass = arena_pclass_get(c, pi);
 			if (config_prof && pclass == PCLASS_SAMPLED) {
 				/* A sampled object: its class is in prof's table. */
 				pclass = prof_sampled_pclass((const char *)c + (pi << LG_PAGE));
@@ -138,7 +138,7 @@ arena_validate_chunk(const arena_t *a, const arena_chunk_t *c, arena_walk_t *w) 
 			size_t usize = sz_index2size(pclass - 1);
 			VALIDATE_CHECK(npages == usize >> LG_PAGE);
 			for (size_t i = 1; i < npages; i++) {
-				VALIDATE_CHECK(c->pclass[pi + i] == PCLASS_NONE);
+				VALIDATE_CHECK(arena_pclass_get(c, pi + i) == PCLASS_NONE);
 			}
 			w->large_runs[pclass - 1 - SZ_NSMALL]++;
 			w->allocated_large += usize;

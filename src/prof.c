@@ -733,7 +733,7 @@ prof_alloc_sampled(arena_t *arena, szind_t ind, size_t alignment, bool zero) {
 		return ret;
 	}
 	if (real < SZ_NPAGED) {
-		arena_chunk_of(ret)->pclass[arena_pageind(ret)] = PCLASS_SAMPLED;
+		arena_pclass_set(arena_chunk_of(ret), arena_pageind(ret), PCLASS_SAMPLED);
 	}
 	return ret;
 }
@@ -819,7 +819,7 @@ prof_dalloc_sampled(void *ptr) {
 	if (!prof_forget(ptr, &s)) {
 		prof_report_unknown(ptr);
 	}
-	arena_chunk_of(ptr)->pclass[arena_pageind(ptr)] = (uint8_t)(s.real_ind + 1);
+	arena_pclass_set(arena_chunk_of(ptr), arena_pageind(ptr), s.real_ind + 1);
 	arena_dalloc_large(ptr, s.real_ind);
 	return s.usize;
 }
@@ -879,8 +879,8 @@ prof_arena_reset(arena_t *arena) {
 		} else {
 			/* The page map is cleared by the reset itself; leave
 			 * no mark behind either way. */
-			arena_chunk_of((void *)s->ptr)->pclass[arena_pageind((void *)s->ptr)] =
-			    (uint8_t)(s->real_ind + 1);
+			arena_pclass_set(arena_chunk_of((void *)s->ptr),
+			                 arena_pageind((void *)s->ptr), s->real_ind + 1);
 		}
 		/* The entry moved into slot i is looked at next. */
 		prof_sample_remove(s);

@@ -264,9 +264,9 @@ test_detects_damage(void **state) {
 	/* A large run's inner page claims to start an object. */
 	arena_chunk_t *lc = arena_chunk_of(large);
 	size_t lpi = arena_pageind(large);
-	lc->pclass[lpi + 1] = lc->pclass[lpi];
-	assert_invalid("pclass[pi + i] == PCLASS_NONE");
-	lc->pclass[lpi + 1] = PCLASS_NONE;
+	arena_pclass_set(lc, lpi + 1, arena_pclass_get(lc, lpi));
+	assert_invalid("arena_pclass_get(c, pi + i) == PCLASS_NONE");
+	arena_pclass_set(lc, lpi + 1, PCLASS_NONE);
 	assert_valid();
 
 	/* The free-run mask out of step with the lists. */

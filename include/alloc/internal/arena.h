@@ -8,15 +8,17 @@
  * is one page run. Huge requests (>= CHUNK) bypass the page map (huge.c).
  *
  * Finding a pointer's metadata takes a mask and a load: the chunk header
- * sits at `ptr & ~CHUNK_MASK`, and its byte array `pclass` holds, per page,
- * the size class of the object living there plus one. Pages that start no
- * object (chunk header, free pages, the inner pages of a large run) hold
- * PCLASS_NONE, which is 0: memory that merely reads as zeros (a fresh or
- * purged page, the inside of a huge block) never looks like an object, so
- * freeing such an address goes to the slow path and is caught there.
+ * sits at `ptr & ~CHUNK_MASK`, and its page map `pmap` holds, per page,
+ * the size class of the object living there plus one (arena_pclass_get).
+ * Pages that start no object (chunk header, free pages, the inner pages of
+ * a large run) hold PCLASS_NONE, which is 0: memory that merely reads as
+ * zeros (a fresh or purged page, the inside of a huge block) never looks
+ * like an object, so freeing such an address goes to the slow path and is
+ * caught there.
  *
  * Chunk header layout (arena_chunk_t, at the start of every arena chunk):
- *   pclass[page]  size class + 1 per page (the fast path reads only this)
+ *   pmap[page]    size class + 1 per page and the page's bias
+ *                 (arena_page_t; free's hit path reads only these)
  *   map[page]     page-run bookkeeping, valid at the first and last page of
  *                 every run: FREE/LARGE/SMALL flags, DIRTY for free runs,
  *                 and the run length in pages
@@ -35,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "alloc/internal/bitmap.h"
 #include "alloc/internal/chunk.h"
@@ -131,6 +134,20 @@ typedef uint32_t arena_pbias_t;
 #define ARENA_PBIAS_SHIFT 0
 #endif
 
+/*
+ * A page's entry in the chunk header's page map: the size class + 1 of the
+ * object starting on the page (PCLASS_NONE: none) and its bias, side by
+ * side, so that free's hit path finds both in one cache line (two bytes a
+ * page with 4 KiB pages; when they were two arrays 512 bytes apart, a free
+ * whose header line was not cached missed twice). Written through
+ * arena_pclass_set, arena_pclass_fill, arena_pclass_clear and
+ * arena_pbias_set.
+ */
+typedef struct {
+	uint8_t cls;
+	arena_pbias_t bias;
+} arena_page_t;
+
 typedef struct arena_chunk_s arena_chunk_t;
 struct arena_chunk_s {
 	arena_t *arena;
@@ -146,15 +163,45 @@ struct arena_chunk_s {
 	size_t nmuzzy;
 	arena_chunk_t *dirty_prev;
 	arena_chunk_t *dirty_next;
-	uint8_t pclass[CHUNK_NPAGES];
-	/* free's interior-pointer test (arena_region_offset). */
-	arena_pbias_t pbias[CHUNK_NPAGES];
+	/* Per page: class + 1 and free's interior-pointer bias
+	 * (arena_region_offset). */
+	arena_page_t pmap[CHUNK_NPAGES];
 	uint32_t map[CHUNK_NPAGES];
 	page_misc_t misc[CHUNK_NPAGES];
 };
 
 #define CHUNK_HEADER_PAGES  ((sizeof(arena_chunk_t) + PAGE_MASK) >> LG_PAGE)
 #define CHUNK_RUN_MAX_PAGES (CHUNK_NPAGES - CHUNK_HEADER_PAGES)
+
+/* Class + 1 of the object starting on page pi of c (PCLASS_NONE: none). */
+ALWAYS_INLINE unsigned
+arena_pclass_get(const arena_chunk_t *c, size_t pi) {
+	return c->pmap[pi].cls;
+}
+
+ALWAYS_INLINE void
+arena_pclass_set(arena_chunk_t *c, size_t pi, unsigned pclass) {
+	c->pmap[pi].cls = (uint8_t)pclass;
+}
+
+/* Sets the class of the npages pages at pi (their biases stay). */
+ALWAYS_INLINE void
+arena_pclass_fill(arena_chunk_t *c, size_t pi, unsigned pclass, size_t npages) {
+	for (size_t i = 0; i < npages; i++) {
+		c->pmap[pi + i].cls = (uint8_t)pclass;
+	}
+}
+
+/* No object starts on the npages pages at pi any more: class PCLASS_NONE
+ * and bias 0, which is a multiple of the page size as every bias is, all a
+ * large class's region-start test needs (a small run sets its pages' bias
+ * when it is set up). One memset, where a loop over the classes alone
+ * cost 4 M instructions in `mixed --quick`. */
+ALWAYS_INLINE void
+arena_pclass_clear(arena_chunk_t *c, size_t pi, size_t npages) {
+	_Static_assert(PCLASS_NONE == 0, "a zeroed entry has no class");
+	memset(&c->pmap[pi], 0, npages * sizeof(arena_page_t));
+}
 
 /* Shape of every run of one small size class, computed at start-up. */
 typedef struct {
@@ -643,39 +690,49 @@ arena_count_purge(arena_t *a, size_t npages) {
 /*
  * For free's hit path, which has the page number ptr >> LG_PAGE and the
  * registry slot (ptr >> LG_CHUNK) at hand: the chunk's address minus
- * slot * CHUNK_NPAGES, so that a per-page byte array of the header is read
- * at hdr + offsetof(array) + page, where the chunk address and the page's
- * index in the chunk would take two instructions (a shift and a mask) to
- * get from them; the multiply is one.
+ * slot * CHUNK_NPAGES * sizeof(arena_page_t), so that the page's entry of
+ * the page map is read at hdr + offsetof(arena_chunk_t, pmap) + page *
+ * sizeof(arena_page_t) (x86 scales the index by it in the address), where the
+ * chunk address and the page's index in the chunk would take two
+ * instructions (a shift and a mask) to get from them; the multiply is one.
  */
+#define ARENA_PAGE_HDR_K (CHUNK - CHUNK_NPAGES * sizeof(arena_page_t))
 ALWAYS_INLINE uintptr_t
 arena_page_hdr(uintptr_t slot) {
 	uintptr_t hdr;
 #if defined(__x86_64__)
-	if (CHUNK - CHUNK_NPAGES <= INT32_MAX) {
+	if (ARENA_PAGE_HDR_K <= INT32_MAX) {
 		/* GCC 12 makes the multiply two shifts and a subtraction. */
 		__asm__("imulq %[k], %[slot], %[hdr]"
 		        : [hdr] "=r"(hdr)
-		        : [slot] "r"(slot), [k] "i"(CHUNK - CHUNK_NPAGES));
+		        : [slot] "r"(slot), [k] "i"(ARENA_PAGE_HDR_K));
 		return hdr;
 	}
 #endif
-	hdr = slot * (CHUNK - CHUNK_NPAGES);
+	hdr = slot * ARENA_PAGE_HDR_K;
 	return hdr;
+}
+
+/* The page-map class of page `page` (the page number) off arena_page_hdr's
+ * hdr. */
+ALWAYS_INLINE uintptr_t
+arena_page_hdr_pclass(uintptr_t hdr, uintptr_t page) {
+	return ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pmap) + offsetof(arena_page_t, cls) +
+	                              page * sizeof(arena_page_t)];
 }
 
 /* Size class + 1 of the object at ptr (a pointer into an arena chunk):
  * one load. PCLASS_NONE when no object starts on that page. */
 ALWAYS_INLINE unsigned
 arena_ptr_pclass(const void *ptr) {
-	return arena_chunk_of(ptr)->pclass[arena_pageind(ptr)];
+	return arena_pclass_get(arena_chunk_of(ptr), arena_pageind(ptr));
 }
 
 /*
  * The interior-pointer test of free's hit path. The offset of ptr in its
- * small run, (ptr + (pbias[page] << 8)) mod 2^16, is exact because runs are
+ * small run, (ptr + (its page's bias << 8)) mod 2^16, is exact because runs are
  * at most 64 KiB when pages are 4 KiB (test/unit/region_start checks; with
- * larger pages pbias is 32 bits, and as runs then outgrow the range below,
+ * larger pages the bias is 32 bits, and as runs then outgrow the range below,
  * free divides instead). ptr starts a region iff the offset
  * is a multiple of the class size d, which arena_region_start tests without
  * a division (Lemire, Kaser and Kurz, "Faster remainder by direct
@@ -689,9 +746,9 @@ ALWAYS_INLINE uint32_t
 arena_region_offset(const arena_chunk_t *chunk, uintptr_t pageind, const void *ptr) {
 	if (sizeof(arena_pbias_t) == 1) {
 		return (uint16_t)((uintptr_t)ptr +
-		                  ((uint32_t)chunk->pbias[pageind] << ARENA_PBIAS_SHIFT));
+		                  ((uint32_t)chunk->pmap[pageind].bias << ARENA_PBIAS_SHIFT));
 	}
-	return (arena_pbias_t)((arena_pbias_t)(uintptr_t)ptr + chunk->pbias[pageind]);
+	return (arena_pbias_t)((arena_pbias_t)(uintptr_t)ptr + chunk->pmap[pageind].bias);
 }
 
 /* M of class size d (d <= 2^32 / 2, so the result fits). */
@@ -706,12 +763,12 @@ arena_region_start(uint32_t x, uint32_t m) {
 	return x * m < m;
 }
 
-/* Sets the pbias of the npages pages at pi, a small run at base. */
+/* Sets the bias of the npages pages at pi, a small run at base. */
 ALWAYS_INLINE void
 arena_pbias_set(arena_chunk_t *c, size_t pi, size_t npages, const void *base) {
 	arena_pbias_t bias = (arena_pbias_t)((0 - (uintptr_t)base) >> ARENA_PBIAS_SHIFT);
 	for (size_t i = 0; i < npages; i++) {
-		c->pbias[pi + i] = bias;
+		c->pmap[pi + i].bias = bias;
 	}
 }
 

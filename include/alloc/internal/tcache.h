@@ -110,7 +110,7 @@ typedef struct arena_s arena_t;
  * reporting. So a double free is caught before the object can be handed out
  * twice, however many frees came in between. Interior pointers: with 4 KiB
  * pages free tests, for every class, the pointer's offset in its run (from
- * the chunk header's pbias) for a multiple of the class size with
+ * the page's bias in the chunk header's page map) for a multiple of the class size with
  * region_magic[pc], one multiply and one compare (arena_region_start,
  * tsd_fs_region_start8), so that no branch of the hit path depends on the
  * class; a cached large class's magic is the page's. With larger pages

@@ -129,20 +129,22 @@ tsd_fs_tick(uintptr_t pc) {
  * instructions; and the bias's address in registers that need no REX
  * prefix, the "R" constraint), the multiply and the compare against
  * %fs-relative memory. The bias is read as the page's class byte is
- * (arena_page_hdr): at hdr + page, off the same two registers.
+ * (arena_page_hdr): off the same two registers, the page number scaled by
+ * sizeof(arena_page_t), next to the class byte in the same cache line.
  */
 ALWAYS_INLINE bool
 tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t pc) {
 	bool below;
 	uint32_t x;
 	__asm__("movzwl %w[ptr], %k[x]\n\t"
-	        "addb %c[boff](%[bb],%[bi]), %h[x]\n\t"
+	        "addb %c[boff](%[bb],%[bi],2), %h[x]\n\t"
 	        "imull %%fs:%c[off](%[base],%[pc],4), %k[x]\n\t"
 	        "cmpl %%fs:%c[off](%[base],%[pc],4), %k[x]"
 	        : [x] "=&a"(x), "=@ccb"(below)
 	        : [ptr] "r"(ptr), [bb] "R"(hdr), [bi] "R"(page),
-	          [boff] "i"(offsetof(arena_chunk_t, pbias)), [base] "r"(tsd_tls_offset()),
-	          [pc] "r"(pc), [off] "i"(offsetof(tsd_t, tcache.region_magic))
+	          [boff] "i"(offsetof(arena_chunk_t, pmap) + offsetof(arena_page_t, bias)),
+	          [base] "r"(tsd_tls_offset()), [pc] "r"(pc),
+	          [off] "i"(offsetof(tsd_t, tcache.region_magic))
 	        : "memory");
 	return below;
 }
@@ -203,7 +205,9 @@ tsd_fs_misaligned(const void *ptr, uintptr_t pc) {
 ALWAYS_INLINE bool
 tsd_fs_region_start8(uintptr_t hdr, uintptr_t page, const void *ptr, uintptr_t pc) {
 	uint32_t magic = tsd_tls.tcache.region_magic[pc];
-	uint8_t bias = ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pbias) + page];
+	uint8_t bias =
+	    ((const uint8_t *)hdr)[offsetof(arena_chunk_t, pmap) + offsetof(arena_page_t, bias) +
+	                           page * sizeof(arena_page_t)];
 	uint32_t x = (uint16_t)((uintptr_t)ptr + ((uint32_t)bias << 8));
 	return x * magic < magic;
 }
@@ -233,6 +237,8 @@ _Static_assert(sizeof(((tcache_t *)0)->ticks[0]) == 8, "tsd_fs_tick decrements 8
 _Static_assert(sizeof(((tcache_t *)0)->align_mask[0]) == 8, "tsd_fs_misaligned tests 8 bytes");
 _Static_assert(sizeof(((tcache_t *)0)->region_magic[0]) == 4,
                "tsd_fs_region_start8 multiplies by 4 bytes");
+_Static_assert(sizeof(arena_pbias_t) != 1 || sizeof(arena_page_t) == 2,
+               "tsd_fs_region_start8 scales the page number by 2");
 
 /*
  * What the layers above thread state ask of it, decided once by alloc.c at
