@@ -389,7 +389,15 @@ arena_purge_all(arena_t *a) {
 	arena_bins_remote_drain(a, true);
 	mutex_lock(&a->lock);
 	arena_large_remote_drain(a);
-	size_t pages = arena_purge(a, arena_ndirty_total(a), true);
+	/* Again while a pass leaves dirty pages: under purge_madvise:free a
+	 * chunk that a lazy purge empties goes to the chunk cache as a dirty
+	 * span (muzzy pages count as dirty there, arena_chunk_empty), which
+	 * the next pass purges for good. */
+	size_t pages = 0;
+	for (size_t got = 1; got != 0 && arena_ndirty_total(a) != 0;) {
+		got = arena_purge(a, arena_ndirty_total(a), true);
+		pages += got;
+	}
 	decay_purged(&a->decay, arena_ndirty_total(a));
 	if (opt_purge_madvise != PURGE_MADVISE_FREE) {
 		pages += arena_purge_muzzy(a, a->nmuzzy);
