@@ -228,6 +228,11 @@ child_spread(void) {
 #define CONTEND_SECONDS 10
 
 static volatile bool contend_stop;
+/* Twice the largest cached size (arenas.tcache_max, which is at least the
+ * largest small class): a large run that no thread cache holds. 64 KiB
+ * with 4 KiB pages; with 64 KiB pages, where 64 KiB is a small class the
+ * cache serves without a lock, 448 KiB. */
+static size_t contend_size;
 
 /* Large runs, not cached: every request takes the arena's lock. */
 static void *
@@ -235,7 +240,7 @@ thread_contend(void *arg) {
 	(void)arg;
 	while (!contend_stop) {
 		for (int i = 0; i < 64; i++) {
-			free(keep(malloc(64 << 10)));
+			free(keep(malloc(contend_size)));
 		}
 	}
 	return NULL;
@@ -248,6 +253,9 @@ static int
 child_contend(void) {
 	pthread_t t[CONTEND_THREADS];
 	CHILD_CHECK(!spread_now());
+	size_t tcache_max = 0;
+	CHILD_CHECK(ctl_get("arenas.tcache_max", &tcache_max, sizeof(tcache_max)) == 0);
+	contend_size = 2 * tcache_max;
 	for (int i = 0; i < CONTEND_THREADS; i++) {
 		CHILD_CHECK(pthread_create(&t[i], NULL, thread_contend, NULL) == 0);
 	}
