@@ -543,8 +543,11 @@ op_realloc(unsigned op, unsigned s, input_t *in) {
 	    "slot %u: resize op %u of %p (req %zu), size %zu, align %zu, zero %d -> %p\n", s, op,
 	    (void *)b->p, old_req, size, align, zero, p);
 	if (p == NULL && errno == ENOMEM && (in_heap(b->p) || heap_op_failed)) {
-		/* A full heap: the block stays as it was. */
-		block_check(b);
+		/* A full heap: the block stays as it was (none, for a resize
+		 * of an empty slot into the heap's arena). */
+		if (b->p != NULL) {
+			block_check(b);
+		}
 		return;
 	}
 	if (p == NULL) {
