@@ -175,11 +175,7 @@ arena_dalloc_large_purged(void *ptr, szind_t szind) {
 	    chunk_purge_range(&hooks, a->chunks.arena_ind, c, CHUNK, pi << LG_PAGE, usize);
 	mutex_lock(&a->lock);
 	large_stats_dalloc(a, szind, usize);
-	arena_pclass_clear(c, pi, usize >> LG_PAGE);
-	c->nfree_pages += usize >> LG_PAGE;
-	a->nactive -= usize >> LG_PAGE;
-	arena_cactive_sub(usize);
-	arena_run_insert_free(a, c, pi, usize >> LG_PAGE, zeroed ? 0 : MAP_UNZEROED);
+	arena_run_release(a, c, pi, usize >> LG_PAGE, zeroed ? 0 : MAP_UNZEROED);
 	arena_count_purge(a, usize >> LG_PAGE);
 	mutex_unlock(&a->lock);
 }

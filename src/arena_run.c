@@ -588,7 +588,7 @@ arena_run_insert_free(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, ui
 
 /* Returns the pages of an allocated run [pi, pi+npages) to the free
  * lists. */
-static void
+void
 arena_run_release(arena_t *a, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state) {
 	arena_pclass_clear(c, pi, npages);
 	c->nfree_pages += npages;

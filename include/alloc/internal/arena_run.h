@@ -64,6 +64,10 @@ void arena_run_insert_free(arena_t *arena, arena_chunk_t *c, size_t pi, size_t n
 void arena_run_insert_rest(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages,
                            uint32_t bits);
 
+/* Returns the pages of an allocated run [pi, pi+npages) to the free lists
+ * in map state `state` (MAP_DIRTY, MAP_UNZEROED, MAP_KEEP or 0). */
+void arena_run_release(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages, uint32_t state);
+
 /* Returns the pages of an allocated run [pi, pi+npages) to the free lists,
  * dirty or clean. */
 void arena_run_dalloc(arena_t *arena, arena_chunk_t *c, size_t pi, size_t npages, bool dirty);
